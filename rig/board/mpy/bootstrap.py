@@ -1,0 +1,29 @@
+# Power-on sequence of the virtual board. This is MicroPython code: the unix port runs it as
+# `micropython -i bootstrap.py`, so that after boot.py and main.py the process falls into the
+# REPL, as a real board does.
+import os
+import sys
+
+# The board's flash is a host directory: remount it as "/" so that mpremote's file operations,
+# open() and os.listdir() all see the board's own filesystem and nothing of the host's.
+os.umount("/")
+os.mount(os.VfsPosix(os.getenv("RIG_FLASH")), "/")
+os.chdir("/")
+sys.path[:] = ["", ".frozen", "/lib"]
+
+
+def _run(name):
+    try:
+        os.stat(name)
+    except OSError:
+        return
+    try:
+        execfile(name, {"__name__": "__main__", "__file__": name})
+    except BaseException as e:  # a board prints what killed main.py and carries on to the REPL
+        sys.print_exception(e)
+
+
+_run("boot.py")
+if os.getenv("RIG_RUN_MAIN") == "1":
+    _run("main.py")
+del _run

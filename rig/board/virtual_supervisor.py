@@ -1,0 +1,369 @@
+"""The process that *is* a virtual board: MicroPython's unix port behind a pty that acts like USB.
+
+Run as ``python -m rig.board.virtual_supervisor --flash DIR``. It prints ``PORT /dev/pts/N`` on
+stdout once the port can be opened, then ``BOOT <pid> <reason>`` each time MicroPython starts.
+It reads commands on stdin, one per line: ``power-cut`` (kill without cleanup, then boot again),
+``power-off``, ``power-on`` and ``quit``. End of stdin means its owner died: it kills MicroPython
+and exits, so a killed test run never leaves a board process behind.
+
+Two ptys, because a USB port outlives the firmware it talks to:
+
+- the *port* pty, whose slave path is what pyserial and mpremote open; it stays open for the
+  supervisor's whole life, across soft resets and power cuts;
+- the *console* pty, the controlling terminal of one MicroPython process; a new one per boot.
+
+Bytes are copied between the two masters. MicroPython's unix port ends its process on a soft
+reset (Ctrl-D), so the supervisor plays the part of the board's reset logic: it prints the soft
+reboot banner, starts MicroPython again, and re-enters the raw REPL if the reset came from there,
+which is what mpremote expects of a real board.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import pty
+import selectors
+import signal
+import subprocess
+import sys
+import termios
+import time
+import tty
+from pathlib import Path
+
+BOOTSTRAP = Path(__file__).parent / "mpy" / "bootstrap.py"
+
+SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
+RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+FRIENDLY_BANNER = b'Type "help()" for more information.'
+FRIENDLY_PROMPT = b">>> "
+
+# A board whose firmware dies this fast this many times in a row is crash-looping; a real board
+# would keep resetting, but here that would only burn CPU, so the supervisor stops and says so.
+CRASH_LOOP_SECONDS = 0.5
+CRASH_LOOP_LIMIT = 5
+
+
+def _console_termios(fd: int) -> None:
+    """Make the console pty byte-transparent but keep ISIG.
+
+    MicroPython switches the terminal to raw mode only while its REPL reads a line; while code
+    runs it restores these settings. ISIG must then be on so that Ctrl-C raises
+    KeyboardInterrupt in running code, and OPOST must be off or every "\\r\\n" that the raw REPL
+    prints arrives as "\\r\\r\\n" and mpremote never sees its markers.
+    """
+    attrs = termios.tcgetattr(fd)
+    attrs[0] &= ~(
+        termios.BRKINT | termios.ICRNL | termios.INLCR | termios.IGNCR | termios.INPCK
+        | termios.ISTRIP | termios.IXON | termios.IXOFF
+    )
+    attrs[1] &= ~termios.OPOST
+    attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+    attrs[3] = termios.ISIG
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    attrs[6][termios.VINTR] = 3
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class _Firmware:
+    """One MicroPython process on its own console pty, from boot to exit."""
+
+    def __init__(self, micropython: str, flash: Path, run_main: bool) -> None:
+        self.master, slave = pty.openpty()
+        os.set_blocking(self.master, False)
+        _console_termios(slave)
+        env = dict(os.environ, RIG_FLASH=str(flash), RIG_RUN_MAIN="1" if run_main else "0")
+        # MicroPython only turns Ctrl-C into KeyboardInterrupt if the pty is its controlling
+        # terminal, hence a new session that then claims the slave as ctty.
+        self.process = subprocess.Popen(
+            [micropython, "-i", str(BOOTSTRAP)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=str(flash),
+            preexec_fn=_claim_controlling_tty,
+            close_fds=True,
+        )
+        os.close(slave)
+        self.started = time.monotonic()
+        self.pidfd = os.pidfd_open(self.process.pid)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        # A SIGSTOPped process still dies of SIGKILL, so this wait is short.
+        self.process.wait(timeout=5)
+
+    def close(self) -> None:
+        for fd in (self.master, self.pidfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _claim_controlling_tty() -> None:
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Supervisor:
+    """Owns the port pty and one firmware process at a time; see the module docstring."""
+
+    def __init__(self, micropython: str, flash: Path) -> None:
+        self.micropython = micropython
+        self.flash = flash
+        self.port_master, self._port_slave = pty.openpty()
+        # Keeping our own slave fd open means a reader on the master blocks instead of getting
+        # EIO whenever no client has the port open: a USB port does not vanish between users.
+        tty.setraw(self._port_slave)
+        self.port_path = os.ttyname(self._port_slave)
+        os.set_blocking(self.port_master, False)
+        self.outbox = _Outbox(self.port_master)
+        self.firmware: _Firmware | None = None
+        self.powered = True
+        self.raw_repl = False
+        self._tail = b""
+        self._enter_raw_on_prompt = False
+        self._quick_deaths = 0
+        self.selector = selectors.DefaultSelector()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def boot(self, reason: str, run_main: bool) -> None:
+        self.firmware = _Firmware(self.micropython, self.flash, run_main)
+        self.selector.register(self.firmware.master, selectors.EVENT_READ, "console")
+        self.selector.register(self.firmware.pidfd, selectors.EVENT_READ, "exit")
+        self._tail = b""
+        _report(f"BOOT {self.firmware.process.pid} {reason}")
+
+    def _forget_firmware(self) -> None:
+        if self.firmware is None:
+            return
+        for fd in (self.firmware.master, self.firmware.pidfd):
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(fd)
+        self.firmware.close()
+        self.firmware = None
+
+    def power_off(self) -> None:
+        if self.firmware is not None:
+            self.firmware.kill()
+            self._forget_firmware()
+        self.powered = False
+        self.raw_repl = False
+
+    def power_on(self) -> None:
+        self.powered = True
+        self._quick_deaths = 0
+        self.boot("power-on", run_main=True)
+
+    def _on_firmware_exit(self) -> None:
+        assert self.firmware is not None
+        fw = self.firmware
+        self._drain_console(fw.master)
+        code = fw.process.wait()
+        lived = time.monotonic() - fw.started
+        self._forget_firmware()
+        self._quick_deaths = self._quick_deaths + 1 if lived < CRASH_LOOP_SECONDS else 0
+        if self._quick_deaths >= CRASH_LOOP_LIMIT:
+            _report(f"DEAD micropython exited {self._quick_deaths} times within {CRASH_LOOP_SECONDS}s")
+            self.powered = False
+            return
+        # The unix port exits 0 on Ctrl-D (a soft reset); anything else is a crash, which on a
+        # real board ends in a watchdog or panic reset. Either way the board comes back.
+        self._to_port(SOFT_REBOOT_BANNER)
+        if self.raw_repl:
+            # After a soft reset from the raw REPL a board runs boot.py, skips main.py and
+            # returns to the raw REPL. The unix port cannot start there, so type Ctrl-A for it
+            # once its friendly prompt shows that it is reading input.
+            self._enter_raw_on_prompt = True
+            self.boot(f"soft-reset exit={code} raw-repl", run_main=False)
+        else:
+            self.boot(f"soft-reset exit={code}", run_main=True)
+
+    # -- byte pumps --------------------------------------------------------------------------
+
+    def _drain_console(self, fd: int) -> None:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self._from_console(data)
+
+    def _from_console(self, data: bytes) -> None:
+        window = self._tail + data
+        if self._enter_raw_on_prompt:
+            if FRIENDLY_PROMPT in window and self.firmware is not None:
+                self._enter_raw_on_prompt = False
+                os.write(self.firmware.master, b"\x01")
+            # The friendly banner of this hidden restart is not what a board shows here.
+            self._to_port(data.replace(FRIENDLY_PROMPT, b""))
+        else:
+            self._to_port(data)
+        # The REPL announces its own mode changes; following its output rather than the input
+        # keeps us right even when control bytes travel inside pasted data.
+        raw_at = window.rfind(RAW_REPL_BANNER)
+        friendly_at = window.rfind(FRIENDLY_BANNER)
+        if raw_at != friendly_at:
+            self.raw_repl = raw_at > friendly_at
+        self._tail = window[-64:]
+
+    def _from_port(self) -> None:
+        try:
+            data = os.read(self.port_master, 65536)
+        except OSError:
+            return
+        if self.firmware is not None and self.powered:
+            _write_dropping(self.firmware.master, data)
+        # An unpowered board drops what it is sent, as a real one does.
+
+    def _to_port(self, data: bytes) -> None:
+        was_idle = not self.outbox.pending
+        self.outbox.push(data)
+        if was_idle and self.outbox.pending:
+            self.selector.modify(self.port_master, selectors.EVENT_READ | selectors.EVENT_WRITE, "port")
+
+    def _port_writable(self) -> None:
+        self.outbox.flush()
+        if not self.outbox.pending:
+            self.selector.modify(self.port_master, selectors.EVENT_READ, "port")
+
+    # -- main loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.selector.register(self.port_master, selectors.EVENT_READ, "port")
+        self.selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "control")
+        _report(f"PORT {self.port_path}")
+        self.boot("power-on", run_main=True)
+        try:
+            while True:
+                for key, events in self.selector.select():
+                    if key.data == "port":
+                        if events & selectors.EVENT_WRITE:
+                            self._port_writable()
+                        if events & selectors.EVENT_READ:
+                            self._from_port()
+                    elif key.data == "console" and self.firmware is not None:
+                        try:
+                            data = os.read(self.firmware.master, 65536)
+                        except OSError:
+                            data = b""
+                        if data:
+                            self._from_console(data)
+                    elif key.data == "exit":
+                        self._on_firmware_exit()
+                    elif key.data == "control" and not self._control():
+                        return 0
+        finally:
+            if self.firmware is not None:
+                self.firmware.kill()
+                self._forget_firmware()
+
+    def _control(self) -> bool:
+        line = sys.stdin.readline()
+        command = line.strip()
+        if not line or command == "quit":
+            return False
+        if command == "power-cut":
+            self.power_off()
+            self.power_on()
+        elif command == "power-off":
+            self.power_off()
+        elif command == "power-on":
+            if not self.powered:
+                self.power_on()
+        else:
+            _report(f"ERROR unknown command {command!r}")
+            return True
+        _report(f"DONE {command}")
+        return True
+
+
+class _Outbox:
+    """Bytes on their way to the port, held while the port's reader is slow.
+
+    A blocking write would stall the whole board whenever nobody reads the port. A UART keeps
+    transmitting into the void instead, so past ``limit`` the oldest bytes are dropped.
+    """
+
+    def __init__(self, fd: int, limit: int = 8 * 1024 * 1024) -> None:
+        self.fd = fd
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.dropped = 0
+
+    @property
+    def pending(self) -> bool:
+        return self.size > 0
+
+    def push(self, data: bytes) -> None:
+        if not self.chunks:
+            data = data[self._write(data):]
+        if data:
+            self.chunks.append(data)
+            self.size += len(data)
+        while self.size > self.limit:
+            self.dropped += len(self.chunks[0])
+            self.size -= len(self.chunks.pop(0))
+
+    def flush(self) -> None:
+        while self.chunks:
+            head = self.chunks[0]
+            n = self._write(head)
+            self.size -= n
+            if n < len(head):
+                self.chunks[0] = head[n:]
+                return
+            self.chunks.pop(0)
+
+    def _write(self, data: bytes) -> int:
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+
+
+def _write_dropping(fd: int, data: bytes) -> None:
+    # Input for a firmware that is not reading (busy, or SIGSTOPped) is dropped, as a UART's
+    # receive FIFO overflows, rather than blocking the supervisor.
+    with contextlib.suppress(OSError):
+        os.write(fd, data)
+
+
+def _report(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flash", required=True, type=Path, help="directory that is the board's /")
+    parser.add_argument("--micropython", default="micropython", help="the unix port executable")
+    args = parser.parse_args(argv)
+    # Die with the owner even if it is SIGKILLed and never closes our stdin.
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    return Supervisor(args.micropython, args.flash.resolve()).run()
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: end-of-stdin still stops us
+
+
+if __name__ == "__main__":
+    sys.exit(main())
