@@ -1,0 +1,130 @@
+"""The board driver: one board's port, capture and REPL, above any transport."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mpremote.transport import TransportError
+from mpremote.transport_serial import SerialTransport
+
+from rig.deadline import Deadline
+from rig.errors import BoardUnreachable
+from rig.serialio.capture import SerialCapture
+from rig.serialio.port import BoardPort
+from rig.serialio.tap import Tap
+from rig.board.transport import BoardTransport
+
+
+class BoardState(enum.Enum):
+    UNKNOWN = "unknown"      # transport up, nothing known about what runs
+    CONNECTED = "connected"  # port open and captured
+    DEPLOYED = "deployed"    # firmware files are on the board, not yet (re)started
+    RUNNING = "running"      # main.py was started by a reset after the last deploy
+    STOPPED = "stopped"      # a test interrupted, reset or power-cut it: restart before reuse
+    BROKEN = "broken"        # unreachable; later tests on it are skipped, not retried forever
+
+
+class Board:
+    """Drives one board through its serial port, whatever the transport.
+
+    Lifecycle: ``connect()`` starts the transport, opens the port and starts the capture;
+    ``close()`` undoes both. In between, ``repl()`` lends mpremote the port for raw-REPL work,
+    and ``soft_reset`` / ``interrupt`` / ``power_cycle`` change what runs. ``state`` follows
+    unknown -> connected -> deployed -> running, and any action that disturbs the firmware
+    leaves it ``stopped`` so that the next test restarts it.
+    """
+
+    def __init__(self, transport: BoardTransport, session_log: Path | None = None) -> None:
+        self.transport = transport
+        self.name = transport.name
+        self.capture = SerialCapture(transport.name, session_log)
+        self.port: BoardPort | None = None
+        self.state = BoardState.UNKNOWN
+        self.broken_reason: str | None = None
+
+    def connect(self) -> None:
+        self.transport.start()
+        self.port = BoardPort(self.transport.port_url, name=self.name)
+        self.port.add_sink(self.capture)
+        self.port.open()
+        self.state = BoardState.CONNECTED
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        if self.port is not None:
+            try:
+                self.port.close()
+            except BoardUnreachable as e:
+                errors.append(e)
+        self.capture.close()
+        self.transport.stop()
+        if errors:
+            raise errors[0]
+
+    def mark_broken(self, reason: str) -> None:
+        self.state = BoardState.BROKEN
+        self.broken_reason = reason
+
+    def _port(self) -> BoardPort:
+        if self.port is None:
+            raise BoardUnreachable(f"{self.name}: board is not connected")
+        return self.port
+
+    def write(self, data: bytes) -> None:
+        self._port().write(data)
+
+    @contextmanager
+    def repl(self, max_block: float = 10.0) -> Iterator[SerialTransport]:
+        """mpremote's transport in raw REPL, over the rig's own port. Interrupts main.py."""
+        tap = Tap(self._port(), max_block=max_block)
+        self.state = BoardState.STOPPED
+        try:
+            transport = SerialTransport(tap.url)
+            try:
+                transport.enter_raw_repl(soft_reset=False)
+                yield transport
+                transport.exit_raw_repl()
+            except TransportError as e:
+                raise BoardUnreachable(
+                    f"{self.name}: no raw REPL: {e}; last serial lines: {self.capture.tail(5)}"
+                ) from e
+            finally:
+                transport.close()
+        finally:
+            tap.close()
+
+    def interrupt(self) -> None:
+        """Ctrl-C, as a user types it: running code gets KeyboardInterrupt."""
+        self.write(b"\x03")
+        self.state = BoardState.STOPPED
+
+    def soft_reset(self, timeout: float = 10.0) -> None:
+        """Restart the firmware so that boot.py and main.py run, as after a deploy.
+
+        One Ctrl-C stops what runs; a second one would cut the firmware's own cleanup short, so
+        wait for a REPL prompt first. Then Ctrl-B makes sure the friendly REPL (not the raw one)
+        gets the Ctrl-D, because only a soft reset from the friendly REPL runs main.py.
+        """
+        start = self.capture.next_index
+        self.write(b"\r\x03")
+        self.await_prompt(start, timeout)
+        self.write(b"\x02\x04")
+        self.state = BoardState.RUNNING
+
+    def await_prompt(self, start: int, timeout: float) -> None:
+        """Wait until the board shows a REPL prompt (friendly or raw) after capture line ``start``."""
+        line = self.capture.wait(
+            lambda ln: ln.text in (">>> ", ">"), start, Deadline(timeout), include_partial=True
+        )
+        if line is None:
+            raise BoardUnreachable(
+                f"{self.name}: no REPL prompt within {timeout:.0f}s after Ctrl-C; "
+                f"last serial lines: {self.capture.tail(8, start)}"
+            )
+
+    def power_cycle(self) -> None:
+        self.transport.power_cycle()
+        self.state = BoardState.RUNNING

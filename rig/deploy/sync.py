@@ -1,0 +1,104 @@
+"""Puts a ``DeployPlan`` on a board through mpremote, writing only what changed."""
+
+from __future__ import annotations
+
+import ast
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mpremote.transport import TransportError
+from mpremote.transport_serial import SerialTransport
+
+from rig.board.board import Board
+from rig.deploy.plan import DeployPlan
+from rig.errors import DeployError
+
+# Runs on the board: makes the directories and hashes every planned file in one round trip,
+# instead of one round trip per file. Missing files and boards without hashlib give None.
+BOARD_SCRIPT = """
+import os
+try:
+    import hashlib, binascii
+except ImportError:
+    hashlib = None
+for d in {dirs!r}:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+def _h(p):
+    if hashlib is None:
+        return None
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return None
+    d = hashlib.sha256()
+    b = bytearray(1024)
+    m = memoryview(b)
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        d.update(m[:n])
+    f.close()
+    return binascii.hexlify(d.digest()).decode()
+print(repr([_h(p) for p in {paths!r}]))
+"""
+
+
+@dataclass
+class DeployReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    bytes_written: int = 0
+    seconds: float = 0.0
+    tree_hash: str = ""
+
+    def summary(self) -> str:
+        return (
+            f"deployed {len(self.written)} file(s), {self.bytes_written} bytes, "
+            f"{len(self.unchanged)} unchanged, in {self.seconds:.2f}s (tree {self.tree_hash[:12]})"
+        )
+
+
+def board_hashes(transport: SerialTransport, plan: DeployPlan) -> dict[str, str | None]:
+    paths = ["/" + item.board_path for item in plan.items]
+    script = BOARD_SCRIPT.format(dirs=["/" + d for d in plan.directories], paths=paths)
+    try:
+        out = transport.exec(script)
+        hashes = ast.literal_eval(out.decode().strip())
+    except (TransportError, ValueError, SyntaxError) as e:
+        raise DeployError(f"could not read file hashes from the board: {e}") from e
+    return dict(zip(paths, hashes, strict=True))
+
+
+def sync(
+    board: Board,
+    plan: DeployPlan,
+    *,
+    reset: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DeployReport:
+    """Write every file of ``plan`` whose hash differs on the board, then soft-reset it so that
+    main.py runs. ``progress(path, done, total)`` is called after each file written."""
+    report = DeployReport(tree_hash=plan.tree_hash)
+    started = time.monotonic()
+    with board.repl() as transport:
+        on_board = board_hashes(transport, plan)
+        changed = [item for item in plan.items if on_board["/" + item.board_path] != item.sha256]
+        report.unchanged = [item.board_path for item in plan.items if item not in changed]
+        for done, item in enumerate(changed, start=1):
+            try:
+                transport.fs_writefile("/" + item.board_path, item.data, chunk_size=2048)
+            except TransportError as e:
+                raise DeployError(f"writing {item.board_path} ({item.origin}) failed: {e}") from e
+            report.written.append(item.board_path)
+            report.bytes_written += len(item.data)
+            if progress is not None:
+                progress(item.board_path, done, len(changed))
+    if reset:
+        board.soft_reset()
+    report.seconds = time.monotonic() - started
+    return report

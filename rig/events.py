@@ -1,0 +1,47 @@
+"""The firmware's machine-readable serial lines: ``@rig {"ev": "...", ...}``.
+
+The firmware side is ``firmware/serial_events.py``; this is the only place that knows the format.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PREFIX = "@rig "
+
+# Every event the firmware reports, so a typo in a test is an error, not a silent timeout.
+KNOWN_EVENTS = frozenset(
+    {"boot", "connected", "subscribed", "published", "received", "idle", "disconnected", "error"}
+)
+
+
+def parse_event(text: str) -> dict[str, Any] | None:
+    """The event on a serial line, or None if the line is not an event.
+
+    The prefix may appear mid-line, after bytes the REPL left on the same line.
+    """
+    at = text.find(PREFIX + "{")
+    if at < 0:
+        return None
+    try:
+        event = json.loads(text[at + len(PREFIX):])
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or "ev" not in event:
+        return None
+    if "hex" in event:
+        try:
+            event["payload"] = bytes.fromhex(event["hex"])
+        except (TypeError, ValueError):
+            return None
+    return event
+
+
+def event_matches(event: dict[str, Any], ev: str, fields: dict[str, Any]) -> bool:
+    return event.get("ev") == ev and all(event.get(k) == v for k, v in fields.items())
+
+
+def describe(ev: str, fields: dict[str, Any]) -> str:
+    shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+    return f"serial event {ev!r}" + (f" with {shown}" if shown else "")

@@ -1,0 +1,184 @@
+"""The host-side MQTT client: injects messages and records every message it sees."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from rig.deadline import Deadline
+from rig.errors import BrokerError, WaitTimeout
+
+TAIL_MESSAGES = 15
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message the host client received (``direction`` "in") or sent ("out")."""
+
+    t: float
+    direction: str
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+    def describe(self) -> str:
+        flags = f"q{self.qos}{' retained' if self.retain else ''}"
+        return f"{self.direction} {self.topic} {self.payload!r} ({flags})"
+
+    def to_record(self) -> dict[str, Any]:
+        text = self.payload.decode("utf-8", errors="replace")
+        return {
+            "t": self.t, "dir": self.direction, "topic": self.topic, "payload": text,
+            "hex": self.payload.hex(), "qos": self.qos, "retain": self.retain,
+        }
+
+
+class HostClient:
+    """A paho-mqtt 2.x client that records every message with a timestamp.
+
+    Lifecycle: ``connect()`` (bounded) starts paho's network thread; ``subscribe()`` returns
+    once the broker acknowledged; ``publish()`` returns once the message left; ``close()``
+    disconnects cleanly and stops the thread. ``wait_for`` waits on recorded messages, and on
+    timeout says what it waited for, the last messages seen and the trace file.
+    Every message, in and out, is appended to ``trace_path`` (JSON lines) as it happens.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        *,
+        transport: str = "tcp",
+        ws_path: str = "/mqtt",
+        trace_path: Path | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.transport = transport
+        self.trace_path = trace_path
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, transport=transport)
+        if transport == "websockets":
+            self._client.ws_set_options(path=ws_path)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._cond = threading.Condition()
+        self._messages: list[Message] = []
+        self._connected = False
+        self._connect_error: str | None = None
+        self._granted: dict[int, list[ReasonCode]] = {}
+        self._trace: IO[str] | None = None
+        if trace_path is not None:
+            trace_path.parent.mkdir(parents=True, exist_ok=True)
+            self._trace = trace_path.open("a", encoding="utf-8")
+
+    # -- paho callbacks (network thread) ----------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
+        with self._cond:
+            if rc.is_failure:
+                self._connect_error = str(rc)
+            else:
+                self._connected = True
+            self._cond.notify_all()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: list[ReasonCode], props: Any) -> None:
+        with self._cond:
+            self._granted[mid] = rcs
+            self._cond.notify_all()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._record(Message(time.time(), "in", msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain)))
+
+    def _record(self, message: Message) -> None:
+        with self._cond:
+            self._messages.append(message)
+            if self._trace is not None:
+                self._trace.write(json.dumps(message.to_record()) + "\n")
+                self._trace.flush()
+            self._cond.notify_all()
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def connect(self, timeout: float = 10.0) -> None:
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except OSError as e:
+            raise BrokerError(f"host client cannot reach broker {self.host}:{self.port} ({self.transport}): {e}") from e
+        self._client.loop_start()
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self._connected or self._connect_error is not None, timeout)
+        if not ok or self._connect_error is not None:
+            self.close()
+            why = self._connect_error or f"no CONNACK within {timeout:.0f}s"
+            raise BrokerError(f"host client could not connect to {self.host}:{self.port} ({self.transport}): {why}")
+
+    def subscribe(self, topic: str, qos: int = 0, timeout: float = 10.0) -> None:
+        result, mid = self._client.subscribe(topic, qos)
+        if result != mqtt.MQTT_ERR_SUCCESS:
+            raise BrokerError(f"subscribe to {topic!r} failed: {mqtt.error_string(result)}")
+        with self._cond:
+            if not self._cond.wait_for(lambda: mid in self._granted, timeout):
+                raise BrokerError(f"no SUBACK for {topic!r} within {timeout:.0f}s")
+            if any(rc.is_failure for rc in self._granted[mid]):
+                raise BrokerError(f"broker refused subscription to {topic!r}: {self._granted[mid]}")
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False, timeout: float = 10.0) -> None:
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError) as e:
+            raise BrokerError(f"publish to {topic!r} failed: {e}") from e
+        if not info.is_published():
+            raise BrokerError(f"publish to {topic!r} not sent within {timeout:.0f}s")
+        self._record(Message(time.time(), "out", topic, payload, qos, retain))
+
+    def messages(self, topic: str | None = None, payload: bytes | None = None, since: float = 0.0) -> list[Message]:
+        with self._cond:
+            return [
+                m for m in self._messages
+                if m.direction == "in" and (topic is None or m.topic == topic)
+                and (payload is None or m.payload == payload) and m.t >= since
+            ]
+
+    def wait_for(self, predicate: Callable[[list[Message]], bool], awaited: str, timeout: float) -> list[Message]:
+        """Wait until ``predicate(received messages)`` holds; returns the messages then."""
+        deadline = Deadline(timeout)
+        with self._cond:
+            while True:
+                received = [m for m in self._messages if m.direction == "in"]
+                if predicate(received):
+                    return received
+                left = deadline.remaining()
+                if left is not None and left <= 0:
+                    tail = [m.describe() for m in self._messages[-TAIL_MESSAGES:]]
+                    raise WaitTimeout(f"MQTT: {awaited}", timeout, tail, self.trace_path)
+                self._cond.wait(left)
+
+    def wait_count(self, topic: str, payload: bytes, count: int, timeout: float, since: float = 0.0) -> list[Message]:
+        """Wait until ``payload`` arrived on ``topic`` at least ``count`` times after ``since``."""
+        def enough(received: list[Message]) -> bool:
+            return sum(1 for m in received if m.topic == topic and m.payload == payload and m.t >= since) >= count
+
+        self.wait_for(enough, f"{payload!r} on {topic!r} at least {count} time(s)", timeout)
+        return self.messages(topic, payload, since)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        with self._cond:
+            if self._trace is not None:
+                self._trace.close()
+                self._trace = None

@@ -1,0 +1,234 @@
+"""Timestamped lines of what a board said, per session and per test, and waits on them."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from rig.deadline import Deadline
+from rig.errors import BoardUnreachable, WaitTimeout
+from rig.events import KNOWN_EVENTS, describe, event_matches, parse_event
+
+TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of serial output; ``t`` is the wall-clock arrival of its first byte."""
+
+    index: int
+    t: float
+    text: str
+
+
+def format_line(line: Line) -> str:
+    stamp = datetime.datetime.fromtimestamp(line.t).isoformat(timespec="microseconds")
+    return f"{stamp} {line.text}"
+
+
+class SerialCapture:
+    """Everything a board sent in this session, split into lines. A ``ChunkSink``.
+
+    Lifecycle: attached to a ``BoardPort`` for the whole session. It keeps every line in memory
+    (for ``expect``) and appends each to ``session_log`` as it completes, flushed at once, so
+    the log is whole up to the last byte even if the process dies. Listeners (the per-test
+    ``SerialLog`` files) are called on the reader thread for each completed line.
+    """
+
+    def __init__(self, name: str, session_log: Path | None = None) -> None:
+        self.name = name
+        self.session_log = session_log
+        self.lost: BaseException | None = None
+        self._cond = threading.Condition()
+        self._lines: list[Line] = []
+        self._partial = b""
+        self._partial_t = 0.0
+        self._listeners: list[Callable[[Line], None]] = []
+        self._file: IO[str] | None = None
+        if session_log is not None:
+            session_log.parent.mkdir(parents=True, exist_ok=True)
+            self._file = session_log.open("a", encoding="utf-8")
+
+    # -- ChunkSink ---------------------------------------------------------------------------
+
+    def feed(self, t: float, data: bytes) -> None:
+        with self._cond:
+            if not self._partial:
+                self._partial_t = t
+            pieces = (self._partial + data).split(b"\n")
+            self._partial = pieces.pop()
+            completed = []
+            for raw in pieces:
+                completed.append(self._append(raw, self._partial_t))
+                self._partial_t = t
+            self._cond.notify_all()
+            listeners = list(self._listeners)
+        for line in completed:
+            self._write(line)
+            for listener in listeners:
+                listener(line)
+
+    def port_lost(self, t: float, error: BaseException) -> None:
+        with self._cond:
+            self.lost = error
+            line = self._append(f"[rig] serial port lost: {error}".encode(), t)
+            self._cond.notify_all()
+            listeners = list(self._listeners)
+        self._write(line)
+        for listener in listeners:
+            listener(line)
+
+    def _append(self, raw: bytes, t: float) -> Line:
+        text = raw.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+        line = Line(len(self._lines), t, text)
+        self._lines.append(line)
+        return line
+
+    def _write(self, line: Line) -> None:
+        if self._file is not None:
+            self._file.write(format_line(line) + "\n")
+            self._file.flush()
+
+    # -- readers -----------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[Line], None]) -> None:
+        with self._cond:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[Line], None]) -> None:
+        with self._cond:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    @property
+    def next_index(self) -> int:
+        with self._cond:
+            return len(self._lines)
+
+    def lines(self, start: int = 0) -> list[Line]:
+        with self._cond:
+            return self._lines[start:]
+
+    def partial(self) -> str:
+        with self._cond:
+            return self._partial.decode("utf-8", errors="backslashreplace")
+
+    def tail(self, n: int = TAIL_LINES, start: int = 0) -> list[str]:
+        with self._cond:
+            shown = [line.text for line in self._lines[max(start, len(self._lines) - n):]]
+            if self._partial:
+                shown.append(self._partial.decode("utf-8", errors="backslashreplace") + "  <no newline yet>")
+            return shown
+
+    def wait(self, test: Callable[[Line], bool], start: int, deadline: Deadline, include_partial: bool) -> Line | None:
+        """The first line at or after ``start`` that passes ``test``, or None once ``deadline``
+        expires. Raises ``BoardUnreachable`` as soon as the port is lost."""
+        with self._cond:
+            scanned = start
+            while True:
+                for line in self._lines[scanned:]:
+                    if test(line):
+                        return line
+                scanned = max(scanned, len(self._lines))
+                if include_partial and self._partial:
+                    candidate = Line(len(self._lines), self._partial_t, self._partial.decode(errors="replace"))
+                    if test(candidate):
+                        return candidate
+                if self.lost is not None:
+                    raise BoardUnreachable(f"{self.name}: serial port lost while waiting: {self.lost}")
+                left = deadline.remaining()
+                if left is not None and left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class SerialLog:
+    """One test's view of the board's serial output, with its own log file.
+
+    Lifecycle: created when the test starts; it sees every line from then on and writes each to
+    ``path`` the moment it completes, flushed, so the file is whole even if pytest is killed.
+    ``close()`` at teardown detaches it. ``expect`` consumes: a second ``expect`` searches only
+    after the line the first one matched, as pytest-embedded does.
+    """
+
+    def __init__(self, capture: SerialCapture, path: Path) -> None:
+        self.capture = capture
+        self.path = path
+        self.start = capture.next_index
+        self.cursor = self.start
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        capture.add_listener(self._on_line)
+
+    def _on_line(self, line: Line) -> None:
+        if self._file is not None:
+            self._file.write(format_line(line) + "\n")
+            self._file.flush()
+
+    def note(self, text: str) -> None:
+        """Write a line of the rig's own into this test's log, e.g. before an injection."""
+        import time
+
+        self._on_line(Line(-1, time.time(), f"[rig] {text}"))
+
+    def lines(self) -> list[Line]:
+        return self.capture.lines(self.start)
+
+    def events(self, ev: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+        """Every event since the test started, optionally only those of one kind and fields."""
+        found = []
+        for line in self.lines():
+            event = parse_event(line.text)
+            if event is not None and (ev is None or event_matches(event, ev, fields)):
+                event["t"] = line.t
+                found.append(event)
+        return found
+
+    def expect(self, pattern: str | re.Pattern[str], timeout: float) -> re.Match[str]:
+        """Wait for a line matching ``pattern`` (searched, not anchored) and return the match."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        line = self._wait(lambda ln: regex.search(ln.text) is not None, f"a line matching /{regex.pattern}/", timeout)
+        match = regex.search(line.text)
+        assert match is not None
+        return match
+
+    def expect_event(self, ev: str, timeout: float, **fields: Any) -> dict[str, Any]:
+        """Wait for the firmware's ``@rig`` event ``ev`` whose fields equal ``fields``."""
+        if ev not in KNOWN_EVENTS:
+            raise ValueError(f"unknown firmware event {ev!r}; known: {sorted(KNOWN_EVENTS)}")
+
+        def test(ln: Line) -> bool:
+            event = parse_event(ln.text)
+            return event is not None and event_matches(event, ev, fields)
+
+        line = self._wait(test, describe(ev, fields), timeout, include_partial=False)
+        event = parse_event(line.text)
+        assert event is not None
+        event["t"] = line.t
+        return event
+
+    def _wait(self, test: Callable[[Line], bool], awaited: str, timeout: float, include_partial: bool = True) -> Line:
+        try:
+            line = self.capture.wait(test, self.cursor, Deadline(timeout), include_partial)
+        except BoardUnreachable as e:
+            raise BoardUnreachable(f"{e} (awaiting {awaited}; full log: {self.path})") from e
+        if line is None:
+            raise WaitTimeout(awaited, timeout, self.capture.tail(start=self.start), self.path)
+        self.cursor = line.index + 1
+        return line
+
+    def close(self) -> None:
+        self.capture.remove_listener(self._on_line)
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,132 @@
+"""The single owner of a board's serial port."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+import serial
+
+from rig.errors import BoardUnreachable
+
+
+class ChunkSink(Protocol):
+    """Receives every chunk the board sends, in order, on the reader thread.
+
+    A sink must be quick and must not raise: it stores or forwards, it never parses at length.
+    """
+
+    def feed(self, t: float, data: bytes) -> None: ...
+
+    def port_lost(self, t: float, error: BaseException) -> None: ...
+
+
+class BoardPort:
+    """A board's serial port, opened once and read by one thread.
+
+    Lifecycle: ``open()`` opens the port by any pyserial URL (``/dev/ttyACM0``, ``/dev/pts/3``,
+    ``rfc2217://host:port``, ``socket://...``) and starts the reader; ``close()`` stops the
+    reader and closes the port, raising if the port could not be closed. Every byte read is
+    handed, with its wall-clock arrival time, to every attached sink; bytes that arrive while no
+    sink is attached are still counted in ``bytes_read``.
+
+    Nothing else may open the port while this object holds it: mpremote reaches the board
+    through a sink of this port (see ``rig.serialio.tap``), so the capture never misses a byte.
+    """
+
+    def __init__(self, url: str, *, name: str, baudrate: int = 115200) -> None:
+        self.url = url
+        self.name = name
+        self.baudrate = baudrate
+        self.bytes_read = 0
+        self.lost: BaseException | None = None
+        self._serial: serial.SerialBase | None = None
+        self._sinks: list[ChunkSink] = []
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None and self.lost is None
+
+    def open(self) -> None:
+        try:
+            port = serial.serial_for_url(self.url, do_not_open=True, baudrate=self.baudrate, exclusive=True)
+            # Block in read() until data arrives; close() wakes the reader with cancel_read().
+            # Handlers without cancel_read get a short timeout so the reader can still stop.
+            port.timeout = None if hasattr(port, "cancel_read") else 0.2
+            # An ESP32's auto-reset circuit resets the chip on DTR/RTS edges; keep both lines
+            # released before open so that merely opening the port does not reset the board.
+            port.dtr = False
+            port.rts = False
+            port.open()
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise BoardUnreachable(f"{self.name}: cannot open serial port {self.url}: {e}") from e
+        self._serial = port
+        self._stopping.clear()
+        self._reader = threading.Thread(target=self._read_forever, name=f"serial-{self.name}", daemon=True)
+        self._reader.start()
+
+    def add_sink(self, sink: ChunkSink) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink: ChunkSink) -> None:
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+    def write(self, data: bytes) -> None:
+        if self._serial is None or self.lost is not None:
+            raise BoardUnreachable(f"{self.name}: port {self.url} is not open" + _lost_detail(self.lost))
+        try:
+            self._serial.write(data)
+            self._serial.flush()
+        except (serial.SerialException, OSError) as e:
+            raise BoardUnreachable(f"{self.name}: write to {self.url} failed: {e}") from e
+
+    def close(self) -> None:
+        port, self._serial = self._serial, None
+        if port is None:
+            return
+        self._stopping.set()
+        if hasattr(port, "cancel_read"):
+            port.cancel_read()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        try:
+            port.close()
+        except (serial.SerialException, OSError) as e:
+            raise BoardUnreachable(f"{self.name}: closing {self.url} failed: {e}") from e
+
+    def _read_forever(self) -> None:
+        port = self._serial
+        assert port is not None
+        while not self._stopping.is_set():
+            try:
+                data = port.read(port.in_waiting or 1)
+            except (serial.SerialException, OSError, TypeError) as e:
+                # TypeError: pyserial's posix read() can fail this way when the fd is closed
+                # underneath it during shutdown.
+                if self._stopping.is_set():
+                    return
+                self.lost = e
+                with self._lock:
+                    sinks = list(self._sinks)
+                for sink in sinks:
+                    sink.port_lost(time.time(), e)
+                return
+            if not data:
+                continue
+            t = time.time()
+            self.bytes_read += len(data)
+            with self._lock:
+                sinks = list(self._sinks)
+            for sink in sinks:
+                sink.feed(t, data)
+
+
+def _lost_detail(error: BaseException | None) -> str:
+    return f" (lost: {error})" if error is not None else ""
