@@ -12,6 +12,7 @@ from mpremote.transport_serial import SerialTransport
 
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable
+from rig.firmware_config import FirmwareConfig
 from rig.serialio.capture import SerialCapture
 from rig.serialio.port import BoardPort
 from rig.serialio.tap import Tap
@@ -44,6 +45,8 @@ class Board:
         self.port: BoardPort | None = None
         self.state = BoardState.UNKNOWN
         self.broken_reason: str | None = None
+        # What the last deploy wrote as config.json; the plugin redeploys when a test needs other.
+        self.deployed_config: FirmwareConfig | None = None
 
     def connect(self) -> None:
         self.transport.start()
@@ -63,6 +66,13 @@ class Board:
         self.transport.stop()
         if errors:
             raise errors[0]
+
+    @property
+    def config(self) -> FirmwareConfig:
+        """The config.json of the firmware now on the board."""
+        if self.deployed_config is None:
+            raise BoardUnreachable(f"{self.name}: no firmware has been deployed yet")
+        return self.deployed_config
 
     def mark_broken(self, reason: str) -> None:
         self.state = BoardState.BROKEN
@@ -108,20 +118,26 @@ class Board:
         wait for a REPL prompt first. Then Ctrl-B makes sure the friendly REPL (not the raw one)
         gets the Ctrl-D, because only a soft reset from the friendly REPL runs main.py.
         """
+        deadline = Deadline(timeout)
         start = self.capture.next_index
         self.write(b"\r\x03")
-        self.await_prompt(start, timeout)
+        self.await_prompt(start, deadline)
+        start = self.capture.next_index
         self.write(b"\x02\x04")
+        # Until the board says it rebooted, what we send may reach the firmware that is ending.
+        if self.capture.wait(lambda ln: "soft reboot" in ln.text, start, deadline, include_partial=False) is None:
+            raise BoardUnreachable(
+                f"{self.name}: no 'soft reboot' within {timeout:.0f}s of Ctrl-D; "
+                f"last serial lines: {self.capture.tail(8, start)}"
+            )
         self.state = BoardState.RUNNING
 
-    def await_prompt(self, start: int, timeout: float) -> None:
+    def await_prompt(self, start: int, deadline: Deadline) -> None:
         """Wait until the board shows a REPL prompt (friendly or raw) after capture line ``start``."""
-        line = self.capture.wait(
-            lambda ln: ln.text in (">>> ", ">"), start, Deadline(timeout), include_partial=True
-        )
+        line = self.capture.wait(lambda ln: ln.text in (">>> ", ">"), start, deadline, include_partial=True)
         if line is None:
             raise BoardUnreachable(
-                f"{self.name}: no REPL prompt within {timeout:.0f}s after Ctrl-C; "
+                f"{self.name}: no REPL prompt within {deadline.timeout:.0f}s after Ctrl-C; "
                 f"last serial lines: {self.capture.tail(8, start)}"
             )
 

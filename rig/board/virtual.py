@@ -85,7 +85,7 @@ class VirtualBoard:
         threading.Thread(target=self._read_replies, name=f"vboard-{self.name}", daemon=True).start()
         deadline = Deadline(timeout)
         self._port = self._await("PORT", deadline).split(maxsplit=1)[1]
-        self._await("BOOT", deadline)
+        self._await("READY", deadline)
 
     def _read_replies(self) -> None:
         assert self._process is not None and self._process.stdout is not None
@@ -113,15 +113,17 @@ class VirtualBoard:
                     f"{deadline.timeout:.0f}s (exit code {code}); it said: {self._log[-5:]}"
                 )
 
-    def _command(self, command: str, timeout: float) -> None:
+    def _command(self, command: str, deadline: Deadline) -> None:
         if self._process is None or self._process.stdin is None or self._process.poll() is not None:
             raise BoardUnreachable(f"{self.name}: virtual board is not running")
         self._process.stdin.write(command + "\n")
         self._process.stdin.flush()
-        self._await(f"DONE {command}", Deadline(timeout))
+        self._await(f"DONE {command}", deadline)
 
-    def power_cycle(self) -> None:
-        self._command("power-cut", timeout=15.0)
+    def power_cycle(self, timeout: float = 15.0) -> None:
+        deadline = Deadline(timeout)
+        self._command("power-cut", deadline)
+        self._await("READY", deadline)
 
     def stop(self, timeout: float = 5.0) -> None:
         process, self._process = self._process, None
@@ -141,6 +143,7 @@ class VirtualBoard:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(firmware_pid, signal.SIGKILL)
         self._port = None
+        self.firmware_pid = None
 
 
 def _env_with_rig_importable() -> dict[str, str]:

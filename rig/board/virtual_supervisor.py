@@ -45,6 +45,8 @@ FRIENDLY_PROMPT = b">>> "
 # would keep resetting, but here that would only burn CPU, so the supervisor stops and says so.
 CRASH_LOOP_SECONDS = 0.5
 CRASH_LOOP_LIMIT = 5
+# What a USB-serial bridge would buffer for a board that is still booting.
+HELD_INPUT_LIMIT = 64 * 1024
 
 
 def _console_termios(fd: int) -> None:
@@ -108,6 +110,11 @@ class _Firmware:
 def _claim_controlling_tty() -> None:
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # Until MicroPython runs code it has no SIGINT handler, and the default action would kill
+    # the board on a Ctrl-C typed during boot. Ignored at exec, SIGINT stays ignored until
+    # MicroPython installs its own handler for running code; the CPython wrapper around the
+    # unix port also leaves an ignored SIGINT alone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Supervisor:
@@ -128,6 +135,8 @@ class Supervisor:
         self.raw_repl = False
         self._tail = b""
         self._enter_raw_on_prompt = False
+        self._booting = False
+        self._held_input = bytearray()
         self._quick_deaths = 0
         self.selector = selectors.DefaultSelector()
 
@@ -138,6 +147,7 @@ class Supervisor:
         self.selector.register(self.firmware.master, selectors.EVENT_READ, "console")
         self.selector.register(self.firmware.pidfd, selectors.EVENT_READ, "exit")
         self._tail = b""
+        self._booting = True
         _report(f"BOOT {self.firmware.process.pid} {reason}")
 
     def _forget_firmware(self) -> None:
@@ -155,6 +165,8 @@ class Supervisor:
             self._forget_firmware()
         self.powered = False
         self.raw_repl = False
+        self._enter_raw_on_prompt = False
+        self._held_input.clear()
 
     def power_on(self) -> None:
         self.powered = True
@@ -199,10 +211,13 @@ class Supervisor:
 
     def _from_console(self, data: bytes) -> None:
         window = self._tail + data
+        if self._booting and self.firmware is not None and not self._enter_raw_on_prompt:
+            self._ready()
         if self._enter_raw_on_prompt:
             if FRIENDLY_PROMPT in window and self.firmware is not None:
                 self._enter_raw_on_prompt = False
                 os.write(self.firmware.master, b"\x01")
+                self._ready()
             # The friendly banner of this hidden restart is not what a board shows here.
             self._to_port(data.replace(FRIENDLY_PROMPT, b""))
         else:
@@ -215,14 +230,28 @@ class Supervisor:
             self.raw_repl = raw_at > friendly_at
         self._tail = window[-64:]
 
+    def _ready(self) -> None:
+        """First words of this boot: MicroPython is up and reads its console."""
+        assert self.firmware is not None
+        self._booting = False
+        if self._held_input:
+            _write_dropping(self.firmware.master, bytes(self._held_input))
+            self._held_input.clear()
+        _report(f"READY {self.firmware.process.pid}")
+
     def _from_port(self) -> None:
         try:
             data = os.read(self.port_master, 65536)
         except OSError:
             return
-        if self.firmware is not None and self.powered:
-            _write_dropping(self.firmware.master, data)
-        # An unpowered board drops what it is sent, as a real one does.
+        if not self.powered:
+            return  # an unpowered board drops what it is sent, as a real one does
+        if self.firmware is None or self._booting:
+            # A board's UART buffers what arrives while it resets; MicroPython would lose it
+            # (or die of a Ctrl-C) before it reads its console, so hold it until then.
+            self._held_input += data[: HELD_INPUT_LIMIT - len(self._held_input)]
+            return
+        _write_dropping(self.firmware.master, data)
 
     def _to_port(self, data: bytes) -> None:
         was_idle = not self.outbox.pending

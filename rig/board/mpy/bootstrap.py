@@ -6,10 +6,19 @@ import sys
 
 # The board's flash is a host directory: remount it as "/" so that mpremote's file operations,
 # open() and os.listdir() all see the board's own filesystem and nothing of the host's.
-os.umount("/")
-os.mount(os.VfsPosix(os.getenv("RIG_FLASH")), "/")
-os.chdir("/")
-sys.path[:] = ["", ".frozen", "/lib"]
+# A Ctrl-C typed during these few lines must not leave the board half-mounted.
+while True:
+    try:
+        try:
+            os.umount("/")
+        except OSError:
+            pass  # already unmounted by an interrupted earlier attempt
+        os.mount(os.VfsPosix(os.getenv("RIG_FLASH")), "/")
+        os.chdir("/")
+        sys.path[:] = ["", ".frozen", "/lib"]
+        break
+    except KeyboardInterrupt:
+        pass
 
 
 def _run(name):

@@ -1,0 +1,150 @@
+"""The pytest plugin: options, fixtures and markers of the rig.
+
+Load it with a one-line ``conftest.py``: ``pytest_plugins = ["rig.plugin"]``.
+
+Fixtures, from the outside in:
+
+- ``rig_session`` (session): the broker and the board, started on first use, stopped at the end;
+- ``broker`` (session): the running broker;
+- ``serial_log`` (test): this test's serial log file and ``expect``;
+- ``mqtt`` (test): a host client subscribed to every topic of the board;
+- ``board`` (test): the board with the firmware deployed and running, as the test's markers ask.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig import settings as rig_settings
+from rig.board.board import Board
+from rig.broker import Broker
+from rig.errors import ConfigError, InfrastructureError
+from rig.host_client import HostClient
+from rig.serialio.capture import SerialLog
+from rig.session import RigSession, artifact_dir
+
+_SESSION_KEY = pytest.StashKey[RigSession]()
+_ARTIFACTS_KEY = pytest.StashKey[Path]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rig", "MicroPython MQTT hardware-in-the-loop rig")
+    for option in rig_settings.OPTIONS:
+        default = f"default {option.default}" if option.default is not None else "no default"
+        group.addoption(option.flag, dest=option.dest, default=None, help=f"{option.help} (${option.env}; {default})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hil: runs against a board with the firmware deployed")
+    config.addinivalue_line("markers", "reference_period: run the firmware at the tutorial's 1 s loop period")
+    config.addinivalue_line("markers", "loop_period(seconds): run the firmware at this loop period")
+    try:
+        settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    config.stash[_SESSION_KEY] = RigSession(settings)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    s = config.stash[_SESSION_KEY].settings
+    broker = s.broker_url if s.broker == "external" else s.broker
+    return f"rig: board={s.board} broker={broker} loop-period={s.loop_period}s artifacts={s.artifacts}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    folder = item.stash.get(_ARTIFACTS_KEY, None)
+    if folder is not None and report.failed:
+        files = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        report.sections.append(("rig artifacts", f"{folder}\n" + "\n".join(f"  {f}" for f in files)))
+    if call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError):
+        report.sections.append(("rig", "infrastructure failure: the rig, not the firmware, failed here"))
+    return report  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def rig_session(pytestconfig: pytest.Config) -> RigSession:
+    return pytestconfig.stash[_SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def broker(rig_session: RigSession) -> Broker:
+    return rig_session.broker()
+
+
+@pytest.fixture
+def rig_artifacts(request: pytest.FixtureRequest, rig_session: RigSession) -> Path:
+    """This test's artifact folder, emptied at the start of the test."""
+    folder = artifact_dir(rig_session.settings.artifacts, request.node.nodeid)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    request.node.stash[_ARTIFACTS_KEY] = folder
+    return folder
+
+
+@pytest.fixture
+def serial_log(rig_session: RigSession, rig_artifacts: Path) -> Iterator[SerialLog]:
+    board = _board_or_skip(rig_session)
+    log = SerialLog(board.capture, rig_artifacts / "serial.log")
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def mqtt(rig_session: RigSession, broker: Broker, rig_artifacts: Path, request: pytest.FixtureRequest) -> Iterator[HostClient]:
+    board = _board_or_skip(rig_session)
+    config = rig_session.config_for(board)
+    client = HostClient(
+        broker.host, broker.port, f"rig-host-{rig_session.run_id}-{_short(request.node.name)}",
+        trace_path=rig_artifacts / "mqtt.jsonl",
+    )
+    client.connect(timeout=rig_session.settings.timeout)
+    client.subscribe(f"{config.topic_prefix}/#", timeout=rig_session.settings.timeout)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def board(rig_session: RigSession, serial_log: SerialLog, mqtt: HostClient, request: pytest.FixtureRequest) -> Board:
+    """The board, running the firmware with the config this test's markers ask for.
+
+    The serial log and the host client are attached first, so the test sees the boot if the
+    board had to be (re)started for it.
+    """
+    board = _board_or_skip(rig_session)
+    period = rig_session.settings.loop_period
+    if request.node.get_closest_marker("reference_period") is not None:
+        period = rig_settings.REFERENCE_LOOP_PERIOD
+    marker = request.node.get_closest_marker("loop_period")
+    if marker is not None:
+        period = float(marker.args[0])
+    config = rig_session.config_for(board, period)
+    serial_log.note(f"test {request.node.nodeid}: firmware loop period {period}s")
+    try:
+        rig_session.ensure_running(board, config)
+    except InfrastructureError as e:
+        board.mark_broken(str(e))
+        raise
+    return board
+
+
+def _board_or_skip(rig_session: RigSession) -> Board:
+    board = rig_session.board()
+    if board.broken_reason is not None:
+        pytest.skip(f"board {board.name} is broken, not testing firmware on it: {board.broken_reason}")
+    return board
+
+
+def _short(name: str) -> str:
+    return "".join(c for c in name if c.isalnum())[-24:]

@@ -1,0 +1,156 @@
+"""What one test session runs: a broker and a board with the firmware deployed and running."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import replace
+from pathlib import Path
+
+from rig.board.board import Board, BoardState
+from rig.board.virtual import VirtualBoard
+from rig.broker import Broker, make_broker
+from rig.deadline import Deadline
+from rig.deploy.step import deploy_firmware
+from rig.deploy.sync import DeployReport
+from rig.errors import BoardUnreachable, WaitTimeout
+from rig.events import event_matches, parse_event
+from rig.firmware_config import FirmwareConfig
+from rig.settings import RigSettings
+
+
+def artifact_dir(root: Path, nodeid: str) -> Path:
+    """A folder per test, named so that a person finds it from the test id."""
+    return root / re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
+
+
+class RigSession:
+    """The broker and the board of one pytest session, started on first use.
+
+    Lifecycle: ``broker()`` and ``board()`` start their part the first time they are called;
+    ``ensure_running(config)`` brings the firmware to running with that config, redeploying
+    only what changed; ``close()`` stops everything that was started, by PID, and raises the
+    first error so that a teardown failure reaches the report. Every process started is listed
+    in ``artifacts/session/pids.json`` so that a leak can be found after the fact.
+    """
+
+    def __init__(self, settings: RigSettings) -> None:
+        self.settings = settings
+        self.run_id = secrets.token_hex(3)
+        self.dir = settings.artifacts / "session"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._broker: Broker | None = None
+        self._board: Board | None = None
+        self.last_deploy: DeployReport | None = None
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def broker(self) -> Broker:
+        if self._broker is None:
+            s = self.settings
+            broker = make_broker(s.broker, self.dir / "broker", s.broker_url, source="--rig-broker")
+            broker.start(timeout=max(s.timeout, 10.0))
+            self._broker = broker
+            self._record_pids()
+        return self._broker
+
+    def board(self) -> Board:
+        if self._board is None:
+            transport = VirtualBoard("virtual", self.dir / "flash-virtual", self.settings.micropython)
+            board = Board(transport, session_log=self.dir / "serial-virtual.log")
+            self._board = board
+            board.connect()
+            self._record_pids()
+        return self._board
+
+    def config_for(self, board: Board, loop_period: float | None = None) -> FirmwareConfig:
+        broker = self.broker()
+        return FirmwareConfig(
+            broker_host=broker.host,
+            broker_port=broker.port,
+            client_id=f"rig-{board.name}-{self.run_id}",
+            topic_prefix=f"rig/{board.name}/{self.run_id}",
+            loop_period=loop_period if loop_period is not None else self.settings.loop_period,
+            keepalive=30,
+        )
+
+    # -- firmware ----------------------------------------------------------------------------
+
+    def ensure_running(self, board: Board, config: FirmwareConfig) -> None:
+        """Bring the firmware to running with ``config`` and wait until it has published hello.
+
+        Redeploys when the config differs from what is on the board (only config.json is then
+        rewritten), soft-resets when a test left the firmware stopped, and does nothing when it
+        runs as wanted.
+        """
+        if board.state is BoardState.BROKEN:
+            raise BoardUnreachable(f"{board.name} is broken: {board.broken_reason}")
+        start = board.capture.next_index
+        if board.deployed_config != config:
+            self.last_deploy = deploy_firmware(
+                board, self.settings.firmware, config,
+                cache_dir=self.settings.deps_cache, offline=self.settings.offline,
+            )
+            (self.dir / "deploy.json").write_text(json.dumps({
+                "tree_hash": self.last_deploy.tree_hash,
+                "written": self.last_deploy.written,
+                "unchanged": self.last_deploy.unchanged,
+                "seconds": round(self.last_deploy.seconds, 3),
+            }, indent=1))
+        elif board.state is not BoardState.RUNNING:
+            board.soft_reset(timeout=self.settings.timeout)
+        else:
+            return
+        self.await_hello(board, config, start)
+
+    def await_hello(self, board: Board, config: FirmwareConfig, start: int) -> None:
+        hello = {"topic": config.echo_topic, "hex": b"hello".hex()}
+        timeout = self.settings.timeout
+        line = board.capture.wait(
+            lambda ln: (ev := parse_event(ln.text)) is not None and event_matches(ev, "published", hello),
+            start, Deadline(timeout), include_partial=False,
+        )
+        if line is None:
+            raise WaitTimeout(
+                f"the firmware to boot, connect and publish hello on {config.echo_topic}",
+                timeout, board.capture.tail(start=start), board.capture.session_log,
+            )
+
+    def with_period(self, config: FirmwareConfig, period: float) -> FirmwareConfig:
+        return replace(config, loop_period=period)
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def process_ids(self) -> dict[str, list[int]]:
+        pids: dict[str, list[int]] = {}
+        if self._broker is not None and self._broker.pid is not None:
+            pids["broker"] = [self._broker.pid]
+        if self._board is not None:
+            pids["board"] = self._board.transport.process_ids()
+        return pids
+
+    def _record_pids(self) -> None:
+        path = self.dir / "pids.json"
+        known: dict[str, list[int]] = json.loads(path.read_text()) if path.exists() else {}
+        for role, pids in self.process_ids().items():
+            known[role] = sorted(set(known.get(role, [])) | set(pids))
+        path.write_text(json.dumps(known))
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        if self._board is not None:
+            self._record_pids()
+            try:
+                self._board.close()
+            except Exception as e:  # every part is stopped; the first failure is reported
+                errors.append(e)
+            self._board = None
+        if self._broker is not None:
+            try:
+                self._broker.stop()
+            except Exception as e:
+                errors.append(e)
+            self._broker = None
+        if errors:
+            raise errors[0]

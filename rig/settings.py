@@ -1,0 +1,120 @@
+"""The rig's options: one table, one prefix (``--rig-*``), each with an environment fallback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    """``--rig-NAME`` on the command line, else ``$RIG_NAME``, else ``default``."""
+
+    name: str
+    default: str | None
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return f"--rig-{self.name}"
+
+    @property
+    def env(self) -> str:
+        return "RIG_" + self.name.upper().replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return "rig_" + self.name.replace("-", "_")
+
+
+OPTIONS = (
+    Option("board", "virtual", "board to test: 'virtual' (the MicroPython unix port behind a pty)"),
+    Option("broker", "auto", "broker: auto (mosquitto if installed, else amqtt), mosquitto, amqtt or external"),
+    Option("broker-url", None, "external broker as HOST:PORT[,WS_PORT]; implies --rig-broker=external"),
+    Option("artifacts", "artifacts", "directory for each test's serial log and MQTT trace"),
+    Option("firmware", "firmware", "firmware tree to deploy"),
+    Option("loop-period", "0.1", "firmware loop period (s) for tests not marked reference_period"),
+    Option("micropython", None, "the unix port executable for the virtual board"),
+    Option("deps-cache", None, "firmware dependency cache (default ~/.cache/micropython-mqtt-rig/deps)"),
+    Option("offline", "0", "1 to take firmware dependencies from the cache only"),
+    Option("timeout", "10", "bound (s) of each wait on the board or the broker"),
+)
+
+REFERENCE_LOOP_PERIOD = 1.0
+
+
+@dataclass(frozen=True)
+class RigSettings:
+    board: str
+    broker: str
+    broker_url: str | None
+    artifacts: Path
+    firmware: Path
+    loop_period: float
+    micropython: str | None
+    deps_cache: Path | None
+    offline: bool
+    timeout: float
+
+
+def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
+    """Settings from ``cli(dest)`` (None when not given), the environment and the defaults.
+    Relative paths are taken from ``root``. Raises ConfigError naming the option and value."""
+    raw: dict[str, tuple[str | None, str]] = {}
+    for option in OPTIONS:
+        given = cli(option.dest)
+        if given is not None:
+            raw[option.name] = (given, option.flag)
+        elif os.environ.get(option.env):
+            raw[option.name] = (os.environ[option.env], f"${option.env}")
+        else:
+            raw[option.name] = (option.default, f"{option.flag} (default)")
+
+    def text(name: str) -> str | None:
+        return raw[name][0]
+
+    def number(name: str, low: float) -> float:
+        value, source = raw[name]
+        try:
+            parsed = float(value or "")
+        except ValueError:
+            raise ConfigError(source, name, f"expected a number of seconds, got {value!r}") from None
+        if not parsed > low:
+            raise ConfigError(source, name, f"must be greater than {low}, got {value!r}")
+        return parsed
+
+    def path(name: str) -> Path | None:
+        value = text(name)
+        return None if value is None else (root / value).resolve()
+
+    broker = (text("broker") or "auto").lower()
+    if text("broker-url") and broker == "auto":
+        broker = "external"
+    if broker not in ("auto", "mosquitto", "amqtt", "external"):
+        raise ConfigError(raw["broker"][1], "broker", f"expected auto, mosquitto, amqtt or external, got {broker!r}")
+    if broker == "external" and not text("broker-url"):
+        raise ConfigError(raw["broker"][1], "broker", "external needs --rig-broker-url HOST:PORT[,WS_PORT]")
+    board = text("board") or "virtual"
+    if board != "virtual":
+        raise ConfigError(raw["board"][1], "board", f"only the virtual board is supported so far, got {board!r}")
+    offline = (text("offline") or "0").lower()
+    if offline not in ("0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(raw["offline"][1], "offline", f"expected 1 or 0, got {offline!r}")
+    artifacts, firmware = path("artifacts"), path("firmware")
+    assert artifacts is not None and firmware is not None  # both have defaults
+    return RigSettings(
+        board=board,
+        broker=broker,
+        broker_url=text("broker-url"),
+        artifacts=artifacts,
+        firmware=firmware,
+        loop_period=number("loop-period", 0.0),
+        micropython=text("micropython"),
+        deps_cache=path("deps-cache"),
+        offline=offline in ("1", "true", "yes"),
+        timeout=number("timeout", 0.0),
+    )

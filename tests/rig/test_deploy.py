@@ -1,0 +1,60 @@
+"""Deploy writes only what changed, in one hash round, and leaves main.py running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rig.board import Board
+from rig.deploy.plan import make_plan
+from rig.deploy.sync import sync
+from rig.errors import DeployError
+from rig.serialio import SerialLog
+
+
+def make_tree(root: Path) -> Path:
+    tree = root / "fw"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "main.py").write_text("import pkg.mod\nprint('running', pkg.mod.X)\n")
+    (tree / "pkg" / "__init__.py").write_text("")
+    (tree / "pkg" / "mod.py").write_text("X = 1\n")
+    (tree / "package.json").write_text("{}")  # host-only: stays off the board
+    return tree
+
+
+def test_deploy_skips_unchanged_files(tmp_path: Path, flash: Path, virtual_board: Board, console: SerialLog) -> None:
+    tree = make_tree(tmp_path)
+    dep = tmp_path / "dep.py"
+    dep.write_text("DEP = True\n")
+    plan = make_plan(tree, [("lib/dep.py", dep)], b'{"k": 1}')
+
+    first = sync(virtual_board, plan)
+    assert sorted(first.written) == ["config.json", "lib/dep.py", "main.py", "pkg/__init__.py", "pkg/mod.py"]
+    console.expect("running 1", 10)
+    assert (flash / "lib" / "dep.py").read_text() == "DEP = True\n"
+    assert not (flash / "package.json").exists()
+
+    again = sync(virtual_board, plan)
+    assert again.written == [] and len(again.unchanged) == 5
+    assert again.tree_hash == first.tree_hash
+
+    (tree / "pkg" / "mod.py").write_text("X = 2\n")
+    changed = sync(virtual_board, make_plan(tree, [("lib/dep.py", dep)], b'{"k": 1}'))
+    assert changed.written == ["pkg/mod.py"]
+    assert changed.tree_hash != first.tree_hash
+    console.expect("running 2", 10)
+
+
+def test_a_file_changed_on_the_board_is_rewritten(tmp_path: Path, flash: Path, virtual_board: Board) -> None:
+    plan = make_plan(make_tree(tmp_path), [], b"{}")
+    sync(virtual_board, plan, reset=False)
+    (flash / "main.py").write_text("print('tampered')\n")
+    assert sync(virtual_board, plan, reset=False).written == ["main.py"]
+
+
+def test_a_tree_without_main_py_is_refused(tmp_path: Path) -> None:
+    tree = tmp_path / "empty"
+    tree.mkdir()
+    with pytest.raises(DeployError, match="no main.py"):
+        make_plan(tree, [], b"{}")

@@ -1,0 +1,109 @@
+"""The virtual board behaves as a USB board does, for mpremote and for the rig."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rig.board import Board, VirtualBoard
+from rig.serialio import SerialLog
+
+LOOP_MAIN = """\
+import time
+print("main started")
+try:
+    while True:
+        time.sleep(0.05)
+finally:
+    print("cleanup ran")
+"""
+
+
+def mpremote(port: str, *args: str) -> str:
+    exe = shutil.which("mpremote", path=os.path.dirname(sys.executable)) or "mpremote"
+    done = subprocess.run([exe, "connect", port, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"mpremote {args} failed: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def test_mpremote_cli_drives_it_like_a_usb_board(flash: Path) -> None:
+    """Real mpremote, as a separate process, on the pty path: soft reset included."""
+    vb = VirtualBoard("cli", flash)
+    vb.start()
+    try:
+        port = vb.port_url
+        assert port.startswith("/dev/pts/"), "mpremote polls a symlinked pty far slower"
+        mpremote(port, "fs", "mkdir", "lib")
+        (Path(flash.parent) / "mod.py").write_text("VALUE = 42\n")
+        mpremote(port, "fs", "cp", str(flash.parent / "mod.py"), ":lib/mod.py")
+        assert (flash / "lib" / "mod.py").read_text() == "VALUE = 42\n", "the board's / is the flash directory"
+        # Without "resume" mpremote soft-resets into the raw REPL first: the board must survive it.
+        out = mpremote(port, "exec", "import sys, mod; print(mod.VALUE, '/lib' in sys.path)")
+        assert out.split() == ["42", "True"]
+        boots = vb.boots
+        mpremote(port, "resume", "exec", "print('no reset')")
+        assert vb.boots == boots, "resume must not reset the board"
+    finally:
+        vb.stop()
+    assert vb.process_ids() == []
+
+
+def test_ctrl_c_interrupts_and_ctrl_d_reboots_on_the_same_port(flash: Path, virtual_board: Board, console: SerialLog) -> None:
+    (flash / "main.py").write_text(LOOP_MAIN)
+    virtual_board.soft_reset()
+    console.expect("main started", 10)
+    port_before = virtual_board.transport.port_url
+    virtual_board.interrupt()
+    console.expect("cleanup ran", 10)
+    console.expect("KeyboardInterrupt", 10)
+    console.expect("^>>> $", 10)
+    virtual_board.write(b"\x04")
+    console.expect("soft reboot", 10)
+    console.expect("main started", 10)
+    assert virtual_board.transport.port_url == port_before
+
+
+def test_boot_py_runs_before_main_py(flash: Path, virtual_board: Board, console: SerialLog) -> None:
+    (flash / "boot.py").write_text("print('boot.py here')\n")
+    (flash / "main.py").write_text("print('main.py here')\n")
+    virtual_board.soft_reset()
+    console.expect("boot.py here", 10)
+    console.expect("main.py here", 10)
+
+
+def test_power_cut_gives_no_chance_to_clean_up(flash: Path, virtual_board: Board, console: SerialLog) -> None:
+    (flash / "main.py").write_text(LOOP_MAIN)
+    virtual_board.soft_reset()
+    console.expect("main started", 10)
+    transport = virtual_board.transport
+    assert isinstance(transport, VirtualBoard)
+    old_pid = transport.firmware_pid
+    virtual_board.power_cycle()
+    console.expect("main started", 10)
+    assert transport.firmware_pid != old_pid
+    assert not any("cleanup ran" in line.text for line in console.lines())
+
+
+def test_raw_repl_through_the_rig_port(flash: Path, virtual_board: Board) -> None:
+    (flash / "main.py").write_text(LOOP_MAIN)
+    virtual_board.soft_reset()
+    with virtual_board.repl() as repl:
+        assert repl.eval("1 + 2") == 3
+        repl.fs_writefile("/note.txt", b"x" * 5000)
+    assert (flash / "note.txt").read_bytes() == b"x" * 5000
+
+
+def test_stop_leaves_no_process(flash: Path) -> None:
+    vb = VirtualBoard("stop", flash)
+    vb.start()
+    pids = vb.process_ids()
+    assert len(pids) == 2
+    vb.stop()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
