@@ -32,11 +32,27 @@ class EchoClient(MQTTClient):
     # umqtt.robust reconnects with clean_session=False but never subscribes again. When the
     # broker lost our session (it restarted), nothing would ever arrive, so subscribe again.
     def reconnect(self):
+        # The tutorial echoes inside the callback, so what arrived before a dropped connection
+        # was echoed into that connection and died with it. Keep it so: nothing read on the
+        # old connection is carried into the new one.
+        inbox.clear()
         present = super().reconnect()
         emit("connected", session_present=bool(present), reconnect=True)
         if not present:
             subscribe(self)
         return present
+
+    # umqtt.robust's wait_msg() retries on the socket that reconnect() made, and that socket
+    # blocks: a check_msg() that hit a dropped connection would then wait for a message
+    # forever and the loop would stall. Retry without blocking instead.
+    def check_msg(self):
+        while True:
+            try:
+                self.sock.setblocking(False)
+                return simple.MQTTClient.wait_msg(self)
+            except OSError as e:
+                self.log(False, e)
+                self.reconnect()
 
 
 def subscribe(c):

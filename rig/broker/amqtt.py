@@ -1,0 +1,81 @@
+"""amqtt as the rig's broker: pure Python, for machines without mosquitto."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rig.broker.base import BrokerKind
+from rig.broker.logparse import AmqttDialect, LogDialect
+from rig.broker.managed import ManagedBroker
+from rig.errors import BrokerError
+
+INSTALL_HINT = "install it with `pip install amqtt` or `pip install 'micropython-mqtt-rig[amqtt]'`"
+_RUNNER = "rig.broker.amqtt_runner"
+# The directory that holds the ``rig`` package: the runner child imports it from there even when
+# the rig is used from a checkout rather than installed.
+_RIG_ROOT = Path(__file__).resolve().parents[2]
+
+
+def amqtt_available() -> bool:
+    """True if amqtt can be imported by this interpreter, which also runs the broker child."""
+    return importlib.util.find_spec("amqtt") is not None
+
+
+class AmqttBroker(ManagedBroker):
+    """A private amqtt broker, run by ``rig.broker.amqtt_runner`` in a child Python process.
+
+    Lifecycle as ``ManagedBroker``. Each start rewrites ``workdir/amqtt.json``; all runs log at
+    DEBUG level to ``workdir/amqtt.log``. Sessions live in the child's memory: they survive client
+    reconnects, not broker restarts. amqtt speaks MQTT 3.1.1 only and does not enforce keepalive.
+    """
+
+    kind: BrokerKind = "amqtt"
+    dialect: LogDialect | None = AmqttDialect()
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "amqtt.log"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "amqtt.json"
+
+    @property
+    def enforces_keepalive(self) -> bool:
+        # amqtt 0.12's broker handler ignores read timeouts: a silent client stays connected.
+        return False
+
+    def _check_installed(self) -> None:
+        if not amqtt_available():
+            raise BrokerError(f"amqtt is not importable by {sys.executable}: {INSTALL_HINT}")
+
+    def _prepare(self, port: int, ws_port: int) -> list[str]:
+        self.config_path.write_text(json.dumps(self._config(port, ws_port), indent=2), encoding="utf-8")
+        # "-m", not the runner's file path: run as a script, its directory (rig/broker) would come
+        # first on sys.path and this very module, amqtt.py, would shadow the amqtt package.
+        return [sys.executable, "-m", _RUNNER, str(self.config_path)]
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        inherited = [part for part in env.get("PYTHONPATH", "").split(os.pathsep) if part]
+        env["PYTHONPATH"] = os.pathsep.join([str(_RIG_ROOT), *inherited])
+        return env
+
+    def _config(self, port: int, ws_port: int) -> dict[str, Any]:
+        return {
+            "listeners": {
+                "default": {"type": "tcp", "bind": f"{self.host}:{port}"},
+                "ws": {"type": "ws", "bind": f"{self.host}:{ws_port}"},
+            },
+            # amqtt's defaults minus the $SYS plugin, whose periodic publishes only add log noise.
+            "plugins": {
+                "amqtt.plugins.logging_amqtt.EventLoggerPlugin": {},
+                "amqtt.plugins.logging_amqtt.PacketLoggerPlugin": {},
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            },
+        }

@@ -1,0 +1,76 @@
+"""Run an amqtt broker from a JSON config file until SIGTERM or SIGINT.
+
+Started by ``rig.broker.amqtt.AmqttBroker`` as ``python -m rig.broker.amqtt_runner CONFIG``. amqtt's
+own CLI shuts down cleanly only on SIGINT and, when a listener cannot bind, keeps an idle event
+loop running instead of exiting; this runner shuts down on SIGTERM (the rig's stop, and the
+die-with-parent signal) and exits non-zero when the broker cannot start, so the parent sees the
+failure at once rather than at the end of its readiness bound.
+
+Exit codes: 0 after a clean stop, 2 for a bad command line or config, 3 when the broker could not
+start (the log says why, e.g. "address already in use").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+# amqtt's shutdown waits up to 5 s for its broadcast loop; the parent's stop() bound is 5 s by
+# default, so give up earlier and let the process exit on its own.
+_SHUTDOWN_BOUND_S = 3.0
+# One greppable format: rig.broker.logparse.AmqttDialect relies on "date time LEVEL [logger] message".
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
+
+_log = logging.getLogger("rig.broker.amqtt_runner")
+
+
+async def _serve(config: dict[str, Any]) -> int:
+    try:
+        # Imported here, after logging is set up, so that a missing amqtt is a log line.
+        from amqtt.broker import Broker
+    except ImportError as exc:
+        _log.error("amqtt is not importable by %s: %s", sys.executable, exc)
+        return 2
+    try:
+        broker = Broker(config)
+        await broker.start()
+    except Exception:
+        _log.exception("amqtt broker could not start")
+        return 3
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    _log.info("amqtt broker running")
+    await stop.wait()
+    _log.info("amqtt broker stopping")
+    try:
+        await asyncio.wait_for(broker.shutdown(), _SHUTDOWN_BOUND_S)
+    except Exception:  # asyncio.TimeoutError included: either way, exit now
+        _log.exception("amqtt broker did not shut down cleanly")
+    _log.info("amqtt broker stopped")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.DEBUG, format=LOG_FORMAT, stream=sys.stderr)
+    # transitions logs every state machine step of every session: noise, not evidence.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    if len(argv) != 1:
+        _log.error("usage: python -m rig.broker.amqtt_runner CONFIG.json")
+        return 2
+    try:
+        config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _log.error("cannot read config %s: %s", argv[0], exc)
+        return 2
+    return asyncio.run(_serve(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,93 @@
+"""A broker the user runs: the rig only connects to it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rig.broker.base import Broker, BrokerKind
+from rig.broker.ports import accepts_connections
+from rig.errors import BrokerError, ConfigError
+
+# host:port or host:port,ws_port; an IPv6 host goes in brackets: [::1]:1883
+_SPEC = re.compile(
+    r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:,\[\]]+)):(?P<port>\d{1,5})(?:,(?P<ws>\d{1,5}))?$"
+)
+_FORMAT = "expected host:port or host:port,ws_port (e.g. 192.168.1.10:1883,8080)"
+_PROBE_S = 1.0
+
+
+def _valid_port(text: str) -> bool:
+    return 1 <= int(text) <= 65535
+
+
+class ExternalBroker(Broker):
+    """A broker the rig does not run: no process, no log, no restart.
+
+    Lifecycle: construct with its address; ``start()`` and ``stop()`` do nothing, ``restart()``
+    raises. The log audit is unavailable: ``client_events`` returns [] and
+    ``supports_disconnect_audit`` is False.
+    """
+
+    kind: BrokerKind = "external"
+
+    def __init__(self, host: str, port: int, ws_port: int | None = None) -> None:
+        for key, value in (("port", port), ("ws_port", ws_port)):
+            if value is not None and not 1 <= value <= 65535:
+                raise ConfigError("ExternalBroker", key, f"{value} is not a TCP port (1..65535)")
+        if not host:
+            raise ConfigError("ExternalBroker", "host", "empty host")
+        self._host = host
+        self._port = port
+        self._ws_port = ws_port
+
+    @classmethod
+    def from_spec(cls, spec: str, source: str = "external broker") -> ExternalBroker:
+        """Parse ``host:port`` or ``host:port,ws_port``; ConfigError naming ``spec`` if malformed."""
+        found = _SPEC.match(spec.strip())
+        if found is None:
+            raise ConfigError(source, "external", f"{spec!r}: {_FORMAT}")
+        for group in ("port", "ws"):
+            text = found.group(group)
+            if text is not None and not _valid_port(text):
+                raise ConfigError(source, "external", f"{spec!r}: port {text} is not in 1..65535")
+        ws = found.group("ws")
+        return cls(
+            found.group("ip6") or found.group("host"), int(found.group("port")), int(ws) if ws else None
+        )
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def ws_port(self) -> int | None:
+        return self._ws_port
+
+    @property
+    def log_path(self) -> Path | None:
+        return None
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Nothing to start: the user runs this broker."""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Nothing to stop: the user runs this broker."""
+
+    def restart(self, timeout: float = 10.0) -> None:
+        raise BrokerError(
+            f"an external broker ({self._host}:{self._port}) cannot be restarted by the rig; "
+            "use a mosquitto or amqtt broker for tests that restart it"
+        )
+
+    def is_running(self) -> bool:
+        """True if its TCP port accepts a connection within a second."""
+        return accepts_connections(self._host, self._port, _PROBE_S)

@@ -1,0 +1,42 @@
+"""Choosing a broker by name: the one place that maps a configuration value to a Broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rig.broker import amqtt as amqtt_broker
+from rig.broker import mosquitto
+from rig.broker.base import Broker
+from rig.broker.external import ExternalBroker
+from rig.errors import BrokerError, ConfigError
+
+KINDS = ("auto", "mosquitto", "amqtt", "external")
+
+
+def make_broker(kind: str, workdir: Path, external: str | None = None, *, source: str = "broker") -> Broker:
+    """The broker for ``kind``: "auto", "mosquitto", "amqtt" or "external".
+
+    "auto" is mosquitto when installed, else amqtt. "external" needs ``external`` as ``host:port``
+    or ``host:port,ws_port``. ``source`` names where the values came from (an option, a variable)
+    in the ConfigError raised for a bad one. Nothing is started here.
+    """
+    chosen = kind.strip().lower()
+    if chosen == "auto":
+        chosen = "mosquitto" if mosquitto.find_mosquitto() else "amqtt"
+    if chosen == "mosquitto":
+        if mosquitto.find_mosquitto() is None:
+            raise BrokerError(
+                f"broker 'mosquitto' requested but mosquitto is not installed: {mosquitto.INSTALL_HINT}"
+            )
+        return mosquitto.MosquittoBroker(workdir)
+    if chosen == "amqtt":
+        if not amqtt_broker.amqtt_available():
+            raise BrokerError(
+                f"broker 'amqtt' requested but amqtt is not importable: {amqtt_broker.INSTALL_HINT}"
+            )
+        return amqtt_broker.AmqttBroker(workdir)
+    if chosen == "external":
+        if not external:
+            raise ConfigError(source, "external", "broker 'external' needs host:port or host:port,ws_port")
+        return ExternalBroker.from_spec(external, source)
+    raise ConfigError(source, "kind", f"{kind!r} is not one of {', '.join(KINDS)}")

@@ -1,0 +1,98 @@
+"""mosquitto 2.0 as the rig's broker: the reference broker, with a log that audits disconnects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from rig.broker.base import BrokerKind
+from rig.broker.logparse import LogDialect, MosquittoDialect
+from rig.broker.managed import ManagedBroker
+from rig.errors import BrokerError
+
+# Debian and Ubuntu install it in /usr/sbin, which is not on a normal user's PATH.
+_DEBIAN_PATH = Path("/usr/sbin/mosquitto")
+INSTALL_HINT = (
+    "install it with `apt-get install mosquitto` (Debian/Ubuntu) or `brew install mosquitto` (macOS)"
+)
+
+
+def find_mosquitto() -> str | None:
+    """The mosquitto executable, or None if it is not installed."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return str(_DEBIAN_PATH) if os.access(_DEBIAN_PATH, os.X_OK) else None
+
+
+class MosquittoBroker(ManagedBroker):
+    """A private mosquitto on two loopback listeners: MQTT over TCP and over WebSocket.
+
+    Lifecycle as ``ManagedBroker``. Each start rewrites ``workdir/mosquitto.conf``; all runs log
+    to ``workdir/mosquitto.log``. Sessions live in memory (``persistence false``): they survive
+    client reconnects, not broker restarts.
+    """
+
+    kind: BrokerKind = "mosquitto"
+    dialect: LogDialect | None = MosquittoDialect()
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        executable: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        ws_port: int | None = None,
+    ) -> None:
+        super().__init__(workdir, host=host, port=port, ws_port=ws_port)
+        self._executable = executable
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "mosquitto.log"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "mosquitto.conf"
+
+    def _check_installed(self) -> None:
+        self._binary()
+
+    def _binary(self) -> str:
+        if self._executable is None:
+            self._executable = find_mosquitto()
+        if self._executable is None:
+            raise BrokerError(f"mosquitto is not installed: {INSTALL_HINT}, or use the amqtt broker")
+        return self._executable
+
+    def _prepare(self, port: int, ws_port: int) -> list[str]:
+        self.config_path.write_text(self._config(port, ws_port), encoding="utf-8")
+        return [self._binary(), "-c", str(self.config_path)]
+
+    def _config(self, port: int, ws_port: int) -> str:
+        lines = [
+            "# Written by rig.broker.mosquitto for one test session; rewritten on every start.",
+            "per_listener_settings false",
+            "allow_anonymous true",
+            "persistence false",
+            f"listener {port} {self.host}",
+            f"listener {ws_port} {self.host}",
+            "protocol websockets",
+            "log_type all",
+            "log_timestamp true",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+            "connection_messages true",
+            # stderr, which the rig appends to mosquitto.log: unlike stdout it is not block-buffered
+            # when redirected, so every line is in the file as soon as it is logged; and unlike
+            # "log_dest file" it needs no file the broker opens itself, after dropping root, and
+            # it also catches errors printed before logging is set up.
+            "log_dest stderr",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # As root mosquitto would switch to user "mosquitto"; changing credentials clears the
+            # die-with-parent signal, and the broker would outlive a killed pytest. A loopback
+            # broker for one test session gains nothing from dropping privileges.
+            lines.append("user root")
+        return "\n".join(lines) + "\n"

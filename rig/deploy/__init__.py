@@ -1,0 +1,1 @@
+"""Putting ``firmware/`` and its micropython-lib dependencies on a board."""
