@@ -12,7 +12,7 @@ class Deadline:
     exists only for callers that explicitly opt out of a bound; the rig itself never uses it.
     """
 
-    __slots__ = ("timeout", "_end")
+    __slots__ = ("_end", "timeout")
 
     def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout

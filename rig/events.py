@@ -25,7 +25,7 @@ def parse_event(text: str) -> dict[str, Any] | None:
     if at < 0:
         return None
     try:
-        event = json.loads(text[at + len(PREFIX):])
+        event = json.loads(text[at + len(PREFIX) :])
     except ValueError:
         return None
     if not isinstance(event, dict) or "ev" not in event:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,8 +38,13 @@ class Message:
     def to_record(self) -> dict[str, Any]:
         text = self.payload.decode("utf-8", errors="replace")
         return {
-            "t": self.t, "dir": self.direction, "topic": self.topic, "payload": text,
-            "hex": self.payload.hex(), "qos": self.qos, "retain": self.retain,
+            "t": self.t,
+            "dir": self.direction,
+            "topic": self.topic,
+            "payload": text,
+            "hex": self.payload.hex(),
+            "qos": self.qos,
+            "retain": self.retain,
         }
 
 
@@ -59,7 +64,7 @@ class HostClient:
         port: int,
         client_id: str,
         *,
-        transport: str = "tcp",
+        transport: Literal["tcp", "websockets"] = "tcp",
         ws_path: str = "/mqtt",
         trace_path: Path | None = None,
     ) -> None:
@@ -94,7 +99,9 @@ class HostClient:
                 self._connected = True
             self._cond.notify_all()
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: list[ReasonCode], props: Any) -> None:
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, rcs: list[ReasonCode], props: Any
+    ) -> None:
         with self._cond:
             self._granted[mid] = rcs
             self._cond.notify_all()
@@ -116,18 +123,22 @@ class HostClient:
         try:
             self._client.connect(self.host, self.port, keepalive=30)
         except OSError as e:
-            raise BrokerError(f"host client cannot reach broker {self.host}:{self.port} ({self.transport}): {e}") from e
+            raise BrokerError(
+                f"host client cannot reach broker {self.host}:{self.port} ({self.transport}): {e}"
+            ) from e
         self._client.loop_start()
         with self._cond:
             ok = self._cond.wait_for(lambda: self._connected or self._connect_error is not None, timeout)
         if not ok or self._connect_error is not None:
             self.close()
             why = self._connect_error or f"no CONNACK within {timeout:.0f}s"
-            raise BrokerError(f"host client could not connect to {self.host}:{self.port} ({self.transport}): {why}")
+            raise BrokerError(
+                f"host client could not connect to {self.host}:{self.port} ({self.transport}): {why}"
+            )
 
     def subscribe(self, topic: str, qos: int = 0, timeout: float = 10.0) -> None:
         result, mid = self._client.subscribe(topic, qos)
-        if result != mqtt.MQTT_ERR_SUCCESS:
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
             raise BrokerError(f"subscribe to {topic!r} failed: {mqtt.error_string(result)}")
         with self._cond:
             if not self._cond.wait_for(lambda: mid in self._granted, timeout):
@@ -135,7 +146,9 @@ class HostClient:
             if any(rc.is_failure for rc in self._granted[mid]):
                 raise BrokerError(f"broker refused subscription to {topic!r}: {self._granted[mid]}")
 
-    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False, timeout: float = 10.0) -> None:
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 0, retain: bool = False, timeout: float = 10.0
+    ) -> None:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         try:
             info.wait_for_publish(timeout)
@@ -145,15 +158,22 @@ class HostClient:
             raise BrokerError(f"publish to {topic!r} not sent within {timeout:.0f}s")
         self._record(Message(time.time(), "out", topic, payload, qos, retain))
 
-    def messages(self, topic: str | None = None, payload: bytes | None = None, since: float = 0.0) -> list[Message]:
+    def messages(
+        self, topic: str | None = None, payload: bytes | None = None, since: float = 0.0
+    ) -> list[Message]:
         with self._cond:
             return [
-                m for m in self._messages
-                if m.direction == "in" and (topic is None or m.topic == topic)
-                and (payload is None or m.payload == payload) and m.t >= since
+                m
+                for m in self._messages
+                if m.direction == "in"
+                and (topic is None or m.topic == topic)
+                and (payload is None or m.payload == payload)
+                and m.t >= since
             ]
 
-    def wait_for(self, predicate: Callable[[list[Message]], bool], awaited: str, timeout: float) -> list[Message]:
+    def wait_for(
+        self, predicate: Callable[[list[Message]], bool], awaited: str, timeout: float
+    ) -> list[Message]:
         """Wait until ``predicate(received messages)`` holds; returns the messages then."""
         deadline = Deadline(timeout)
         with self._cond:
@@ -167,10 +187,16 @@ class HostClient:
                     raise WaitTimeout(f"MQTT: {awaited}", timeout, tail, self.trace_path)
                 self._cond.wait(left)
 
-    def wait_count(self, topic: str, payload: bytes, count: int, timeout: float, since: float = 0.0) -> list[Message]:
+    def wait_count(
+        self, topic: str, payload: bytes, count: int, timeout: float, since: float = 0.0
+    ) -> list[Message]:
         """Wait until ``payload`` arrived on ``topic`` at least ``count`` times after ``since``."""
+
         def enough(received: list[Message]) -> bool:
-            return sum(1 for m in received if m.topic == topic and m.payload == payload and m.t >= since) >= count
+            return (
+                sum(1 for m in received if m.topic == topic and m.payload == payload and m.t >= since)
+                >= count
+            )
 
         self.wait_for(enough, f"{payload!r} on {topic!r} at least {count} time(s)", timeout)
         return self.messages(topic, payload, since)

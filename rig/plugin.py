@@ -14,7 +14,7 @@ Fixtures, from the outside in:
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rig", "MicroPython MQTT hardware-in-the-loop rig")
     for option in rig_settings.OPTIONS:
         default = f"default {option.default}" if option.default is not None else "no default"
-        group.addoption(option.flag, dest=option.dest, default=None, help=f"{option.help} (${option.env}; {default})")
+        group.addoption(
+            option.flag, dest=option.dest, default=None, help=f"{option.help} (${option.env}; {default})"
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,15 +64,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     folder = item.stash.get(_ARTIFACTS_KEY, None)
     if folder is not None and report.failed:
         files = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         report.sections.append(("rig artifacts", f"{folder}\n" + "\n".join(f"  {f}" for f in files)))
     if call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError):
         report.sections.append(("rig", "infrastructure failure: the rig, not the firmware, failed here"))
-    return report  # type: ignore[return-value]
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -102,11 +106,15 @@ def serial_log(rig_session: RigSession, rig_artifacts: Path) -> Iterator[SerialL
 
 
 @pytest.fixture
-def mqtt(rig_session: RigSession, broker: Broker, rig_artifacts: Path, request: pytest.FixtureRequest) -> Iterator[HostClient]:
+def mqtt(
+    rig_session: RigSession, broker: Broker, rig_artifacts: Path, request: pytest.FixtureRequest
+) -> Iterator[HostClient]:
     board = _board_or_skip(rig_session)
     config = rig_session.config_for(board)
     client = HostClient(
-        broker.host, broker.port, f"rig-host-{rig_session.run_id}-{_short(request.node.name)}",
+        broker.host,
+        broker.port,
+        f"rig-host-{rig_session.run_id}-{_short(request.node.name)}",
         trace_path=rig_artifacts / "mqtt.jsonl",
     )
     client.connect(timeout=rig_session.settings.timeout)
@@ -116,7 +124,9 @@ def mqtt(rig_session: RigSession, broker: Broker, rig_artifacts: Path, request: 
 
 
 @pytest.fixture
-def board(rig_session: RigSession, serial_log: SerialLog, mqtt: HostClient, request: pytest.FixtureRequest) -> Board:
+def board(
+    rig_session: RigSession, serial_log: SerialLog, mqtt: HostClient, request: pytest.FixtureRequest
+) -> Board:
     """The board, running the firmware with the config this test's markers ask for.
 
     The serial log and the host client are attached first, so the test sees the boot if the

@@ -89,15 +89,23 @@ class RigSession:
         start = board.capture.next_index
         if board.deployed_config != config:
             self.last_deploy = deploy_firmware(
-                board, self.settings.firmware, config,
-                cache_dir=self.settings.deps_cache, offline=self.settings.offline,
+                board,
+                self.settings.firmware,
+                config,
+                cache_dir=self.settings.deps_cache,
+                offline=self.settings.offline,
             )
-            (self.dir / "deploy.json").write_text(json.dumps({
-                "tree_hash": self.last_deploy.tree_hash,
-                "written": self.last_deploy.written,
-                "unchanged": self.last_deploy.unchanged,
-                "seconds": round(self.last_deploy.seconds, 3),
-            }, indent=1))
+            (self.dir / "deploy.json").write_text(
+                json.dumps(
+                    {
+                        "tree_hash": self.last_deploy.tree_hash,
+                        "written": self.last_deploy.written,
+                        "unchanged": self.last_deploy.unchanged,
+                        "seconds": round(self.last_deploy.seconds, 3),
+                    },
+                    indent=1,
+                )
+            )
         elif board.state is not BoardState.RUNNING:
             board.soft_reset(timeout=self.settings.timeout)
         else:
@@ -109,12 +117,16 @@ class RigSession:
         timeout = self.settings.timeout
         line = board.capture.wait(
             lambda ln: (ev := parse_event(ln.text)) is not None and event_matches(ev, "published", hello),
-            start, Deadline(timeout), include_partial=False,
+            start,
+            Deadline(timeout),
+            include_partial=False,
         )
         if line is None:
             raise WaitTimeout(
                 f"the firmware to boot, connect and publish hello on {config.echo_topic}",
-                timeout, board.capture.tail(start=start), board.capture.session_log,
+                timeout,
+                board.capture.tail(start=start),
+                board.capture.session_log,
             )
 
     def with_period(self, config: FirmwareConfig, period: float) -> FirmwareConfig:

@@ -33,7 +33,9 @@ class Option:
 
 OPTIONS = (
     Option("board", "virtual", "board to test: 'virtual' (the MicroPython unix port behind a pty)"),
-    Option("broker", "auto", "broker: auto (mosquitto if installed, else amqtt), mosquitto, amqtt or external"),
+    Option(
+        "broker", "auto", "broker: auto (mosquitto if installed, else amqtt), mosquitto, amqtt or external"
+    ),
     Option("broker-url", None, "external broker as HOST:PORT[,WS_PORT]; implies --rig-broker=external"),
     Option("artifacts", "artifacts", "directory for each test's serial log and MQTT trace"),
     Option("firmware", "firmware", "firmware tree to deploy"),
@@ -95,12 +97,16 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
     if text("broker-url") and broker == "auto":
         broker = "external"
     if broker not in ("auto", "mosquitto", "amqtt", "external"):
-        raise ConfigError(raw["broker"][1], "broker", f"expected auto, mosquitto, amqtt or external, got {broker!r}")
+        raise ConfigError(
+            raw["broker"][1], "broker", f"expected auto, mosquitto, amqtt or external, got {broker!r}"
+        )
     if broker == "external" and not text("broker-url"):
         raise ConfigError(raw["broker"][1], "broker", "external needs --rig-broker-url HOST:PORT[,WS_PORT]")
     board = text("board") or "virtual"
     if board != "virtual":
-        raise ConfigError(raw["board"][1], "board", f"only the virtual board is supported so far, got {board!r}")
+        raise ConfigError(
+            raw["board"][1], "board", f"only the virtual board is supported so far, got {board!r}"
+        )
     offline = (text("offline") or "0").lower()
     if offline not in ("0", "1", "true", "false", "yes", "no"):
         raise ConfigError(raw["offline"][1], "offline", f"expected 1 or 0, got {offline!r}")

@@ -10,22 +10,22 @@ from pathlib import Path
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
+from rig.board.transport import BoardTransport
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable
 from rig.firmware_config import FirmwareConfig
 from rig.serialio.capture import SerialCapture
 from rig.serialio.port import BoardPort
 from rig.serialio.tap import Tap
-from rig.board.transport import BoardTransport
 
 
 class BoardState(enum.Enum):
-    UNKNOWN = "unknown"      # transport up, nothing known about what runs
+    UNKNOWN = "unknown"  # transport up, nothing known about what runs
     CONNECTED = "connected"  # port open and captured
-    DEPLOYED = "deployed"    # firmware files are on the board, not yet (re)started
-    RUNNING = "running"      # main.py was started by a reset after the last deploy
-    STOPPED = "stopped"      # a test interrupted, reset or power-cut it: restart before reuse
-    BROKEN = "broken"        # unreachable; later tests on it are skipped, not retried forever
+    DEPLOYED = "deployed"  # firmware files are on the board, not yet (re)started
+    RUNNING = "running"  # main.py was started by a reset after the last deploy
+    STOPPED = "stopped"  # a test interrupted, reset or power-cut it: restart before reuse
+    BROKEN = "broken"  # unreachable; later tests on it are skipped, not retried forever
 
 
 class Board:
@@ -125,7 +125,10 @@ class Board:
         start = self.capture.next_index
         self.write(b"\x02\x04")
         # Until the board says it rebooted, what we send may reach the firmware that is ending.
-        if self.capture.wait(lambda ln: "soft reboot" in ln.text, start, deadline, include_partial=False) is None:
+        if (
+            self.capture.wait(lambda ln: "soft reboot" in ln.text, start, deadline, include_partial=False)
+            is None
+        ):
             raise BoardUnreachable(
                 f"{self.name}: no 'soft reboot' within {timeout:.0f}s of Ctrl-D; "
                 f"last serial lines: {self.capture.tail(8, start)}"

@@ -74,8 +74,15 @@ class VirtualBoard:
     def start(self, timeout: float = 15.0) -> None:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "rig.board.virtual_supervisor", "--flash", str(self.flash_dir),
-             "--micropython", self.micropython],
+            [
+                sys.executable,
+                "-m",
+                "rig.board.virtual_supervisor",
+                "--flash",
+                str(self.flash_dir),
+                "--micropython",
+                self.micropython,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

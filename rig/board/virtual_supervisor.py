@@ -59,8 +59,14 @@ def _console_termios(fd: int) -> None:
     """
     attrs = termios.tcgetattr(fd)
     attrs[0] &= ~(
-        termios.BRKINT | termios.ICRNL | termios.INLCR | termios.IGNCR | termios.INPCK
-        | termios.ISTRIP | termios.IXON | termios.IXOFF
+        termios.BRKINT
+        | termios.ICRNL
+        | termios.INLCR
+        | termios.IGNCR
+        | termios.INPCK
+        | termios.ISTRIP
+        | termios.IXON
+        | termios.IXOFF
     )
     attrs[1] &= ~termios.OPOST
     attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
@@ -335,7 +341,7 @@ class _Outbox:
 
     def push(self, data: bytes) -> None:
         if not self.chunks:
-            data = data[self._write(data):]
+            data = data[self._write(data) :]
         if data:
             self.chunks.append(data)
             self.size += len(data)

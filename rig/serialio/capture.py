@@ -120,12 +120,14 @@ class SerialCapture:
 
     def tail(self, n: int = TAIL_LINES, start: int = 0) -> list[str]:
         with self._cond:
-            shown = [line.text for line in self._lines[max(start, len(self._lines) - n):]]
+            shown = [line.text for line in self._lines[max(start, len(self._lines) - n) :]]
             if self._partial:
                 shown.append(self._partial.decode("utf-8", errors="backslashreplace") + "  <no newline yet>")
             return shown
 
-    def wait(self, test: Callable[[Line], bool], start: int, deadline: Deadline, include_partial: bool) -> Line | None:
+    def wait(
+        self, test: Callable[[Line], bool], start: int, deadline: Deadline, include_partial: bool
+    ) -> Line | None:
         """The first line at or after ``start`` that passes ``test``, or None once ``deadline``
         expires. Raises ``BoardUnreachable`` as soon as the port is lost."""
         with self._cond:
@@ -136,7 +138,9 @@ class SerialCapture:
                         return line
                 scanned = max(scanned, len(self._lines))
                 if include_partial and self._partial:
-                    candidate = Line(len(self._lines), self._partial_t, self._partial.decode(errors="replace"))
+                    candidate = Line(
+                        len(self._lines), self._partial_t, self._partial.decode(errors="replace")
+                    )
                     if test(candidate):
                         return candidate
                 if self.lost is not None:
@@ -197,7 +201,9 @@ class SerialLog:
     def expect(self, pattern: str | re.Pattern[str], timeout: float) -> re.Match[str]:
         """Wait for a line matching ``pattern`` (searched, not anchored) and return the match."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        line = self._wait(lambda ln: regex.search(ln.text) is not None, f"a line matching /{regex.pattern}/", timeout)
+        line = self._wait(
+            lambda ln: regex.search(ln.text) is not None, f"a line matching /{regex.pattern}/", timeout
+        )
         match = regex.search(line.text)
         assert match is not None
         return match
@@ -217,7 +223,9 @@ class SerialLog:
         event["t"] = line.t
         return event
 
-    def _wait(self, test: Callable[[Line], bool], awaited: str, timeout: float, include_partial: bool = True) -> Line:
+    def _wait(
+        self, test: Callable[[Line], bool], awaited: str, timeout: float, include_partial: bool = True
+    ) -> Line:
         try:
             line = self.capture.wait(test, self.cursor, Deadline(timeout), include_partial)
         except BoardUnreachable as e:

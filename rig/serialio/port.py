@@ -41,7 +41,7 @@ class BoardPort:
         self.baudrate = baudrate
         self.bytes_read = 0
         self.lost: BaseException | None = None
-        self._serial: serial.SerialBase | None = None
+        self._serial: serial.Serial | None = None
         self._sinks: list[ChunkSink] = []
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None

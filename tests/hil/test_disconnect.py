@@ -38,8 +38,11 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
     # It can connect again at once, and the broker hands it its session.
     board.soft_reset()
     serial_log.expect_event("connected", timeout, session_present=True)
-    mqtt.wait_for(lambda _: b"online" in status_payloads(mqtt, board, since),
-                  f"'online' on {board.config.status_topic} after reconnecting", timeout)
+    mqtt.wait_for(
+        lambda _: b"online" in status_payloads(mqtt, board, since),
+        f"'online' on {board.config.status_topic} after reconnecting",
+        timeout,
+    )
     # The will would have been published when the connection ended, before the new "online".
     statuses = status_payloads(mqtt, board, since)
     assert b"lost" not in statuses, (
@@ -48,11 +51,15 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
     )
     assert statuses[:2] == [b"offline", b"online"], f"unexpected status sequence {statuses}"
     if broker.supports_disconnect_audit:
-        unclean = [e.line for e in broker.client_events(client_id, since=mark) if e.kind is EventKind.CLOSED_UNCLEAN]
+        unclean = [
+            e.line for e in broker.client_events(client_id, since=mark) if e.kind is EventKind.CLOSED_UNCLEAN
+        ]
         assert not unclean, f"the broker saw an unclean close: {unclean}"
 
 
-def test_power_cut_fires_the_will(board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session) -> None:
+def test_power_cut_fires_the_will(
+    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session
+) -> None:
     timeout = rig_session.settings.timeout
     mark = broker.log_mark()
     since = time.time()

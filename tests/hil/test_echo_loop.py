@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 
@@ -18,7 +19,9 @@ TUTORIAL_PAYLOAD = b"11 22 3311"
 CIRCULATIONS = 3
 
 
-def wait_circulating(mqtt: HostClient, board: Board, payload: bytes, since: float, timeout: float) -> list[Message]:
+def wait_circulating(
+    mqtt: HostClient, board: Board, payload: bytes, since: float, timeout: float
+) -> list[Message]:
     """Wait until ``payload`` came back from the board ``CIRCULATIONS`` times after injection.
 
     The host is subscribed to the echo topic too, so the broker also hands it the injected
@@ -32,14 +35,16 @@ def assert_about_loop_period(arrivals: list[Message], period: float) -> None:
     """Echoes come back once per loop turn: not as fast as the broker can return them (the
     firmware would be flooding) and not stalled. The bound is loose on purpose: this checks
     behaviour, and speed belongs to the benchmarks."""
-    gaps = [b.t - a.t for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b.t - a.t for a, b in itertools.pairwise(arrivals)]
     median = statistics.median(gaps)
     assert 0.5 * period <= median <= 3 * period + 0.5, (
         f"echo interval median {median:.3f}s is not about the loop period {period}s (gaps {gaps})"
     )
 
 
-def test_boots_connects_and_publishes_hello(board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session) -> None:
+def test_boots_connects_and_publishes_hello(
+    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session
+) -> None:
     timeout = rig_session.settings.timeout
     since = time.time()
     board.soft_reset()
@@ -78,13 +83,20 @@ def test_circulates_at_the_reference_one_second_period(board: Board, mqtt: HostC
     assert_about_loop_period(arrivals, 1.0)
 
 
-def test_injection_over_websocket(board: Board, broker: Broker, mqtt: HostClient, rig_session, rig_artifacts) -> None:
+def test_injection_over_websocket(
+    board: Board, broker: Broker, mqtt: HostClient, rig_session, rig_artifacts
+) -> None:
     """The tutorial's web page speaks MQTT over WebSocket; inject the way it does."""
     if broker.ws_port is None:
         pytest.skip(f"the {broker.kind} broker offers no WebSocket listener")
     timeout = rig_session.settings.timeout
-    web = HostClient(broker.host, broker.ws_port, f"rig-web-{rig_session.run_id}", transport="websockets",
-                     trace_path=rig_artifacts / "mqtt-websocket.jsonl")
+    web = HostClient(
+        broker.host,
+        broker.ws_port,
+        f"rig-web-{rig_session.run_id}",
+        transport="websockets",
+        trace_path=rig_artifacts / "mqtt-websocket.jsonl",
+    )
     web.connect(timeout)
     try:
         since = time.time()

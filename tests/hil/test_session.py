@@ -42,8 +42,12 @@ def test_broker_restart_loses_session_and_firmware_resubscribes(
     serial_log.expect_event("subscribed", timeout, topic=board.config.echo_topic)
     # Nothing circulates any more: the broker forgot the messages in flight.
     serial_log.expect_event("idle", timeout)
-    client = HostClient(broker.host, broker.port, f"rig-host2-{rig_session.run_id}",
-                        trace_path=rig_artifacts / "mqtt-after-restart.jsonl")
+    client = HostClient(
+        broker.host,
+        broker.port,
+        f"rig-host2-{rig_session.run_id}",
+        trace_path=rig_artifacts / "mqtt-after-restart.jsonl",
+    )
     client.connect(timeout)
     try:
         client.subscribe(f"{board.config.topic_prefix}/#")

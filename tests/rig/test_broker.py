@@ -21,17 +21,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# The rig is tested from a checkout, not necessarily installed; the plain `pytest` script does not
-# put the checkout on sys.path (pyproject's pytest `pythonpath = ["."]` would make this moot).
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from rig.broker import AmqttBroker, Broker, EventKind, ExternalBroker, MosquittoBroker, make_broker
+from rig.broker.amqtt import amqtt_available
+from rig.broker.mosquitto import find_mosquitto
+from rig.deadline import Deadline
+from rig.errors import BrokerError, ConfigError, WaitTimeout
 
-from rig.broker import AmqttBroker, Broker, EventKind, ExternalBroker, MosquittoBroker, make_broker  # noqa: E402
-from rig.broker.amqtt import amqtt_available  # noqa: E402
-from rig.broker.mosquitto import find_mosquitto  # noqa: E402
-from rig.deadline import Deadline  # noqa: E402
-from rig.errors import BrokerError, ConfigError, WaitTimeout  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 WAIT_S = 5.0
 KINDS = ["mosquitto", "amqtt"]

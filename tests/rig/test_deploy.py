@@ -23,7 +23,9 @@ def make_tree(root: Path) -> Path:
     return tree
 
 
-def test_deploy_skips_unchanged_files(tmp_path: Path, flash: Path, virtual_board: Board, console: SerialLog) -> None:
+def test_deploy_skips_unchanged_files(
+    tmp_path: Path, flash: Path, virtual_board: Board, console: SerialLog
+) -> None:
     tree = make_tree(tmp_path)
     dep = tmp_path / "dep.py"
     dep.write_text("DEP = True\n")
@@ -56,5 +58,5 @@ def test_a_file_changed_on_the_board_is_rewritten(tmp_path: Path, flash: Path, v
 def test_a_tree_without_main_py_is_refused(tmp_path: Path) -> None:
     tree = tmp_path / "empty"
     tree.mkdir()
-    with pytest.raises(DeployError, match="no main.py"):
+    with pytest.raises(DeployError, match=r"no main\.py"):
         make_plan(tree, [], b"{}")

@@ -48,7 +48,7 @@ def wire(tmp_path: Path) -> Iterator[tuple[FakeBoardEnd, BoardPort, SerialCaptur
 
 
 def test_lines_are_split_timestamped_and_logged(wire, tmp_path: Path) -> None:
-    end, port, capture = wire
+    end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "test.log")
     end.say(b"first line\r\nsecond ")
     end.say(b"half\nno newline yet")
@@ -64,7 +64,7 @@ def test_lines_are_split_timestamped_and_logged(wire, tmp_path: Path) -> None:
 
 
 def test_expect_consumes_and_events_parse(wire, tmp_path: Path) -> None:
-    end, port, capture = wire
+    end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "t.log")
     end.say(b'@rig {"ev": "received", "topic": "t", "hex": "00ff"}\n@rig {"ev": "idle"}\n')
     event = log.expect_event("received", 5, topic="t")
@@ -77,7 +77,7 @@ def test_expect_consumes_and_events_parse(wire, tmp_path: Path) -> None:
 
 
 def test_timeout_names_what_was_awaited_the_tail_and_the_log(wire, tmp_path: Path) -> None:
-    end, port, capture = wire
+    end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "t.log")
     for i in range(30):
         end.say(f"line {i}\n".encode())
@@ -91,7 +91,7 @@ def test_timeout_names_what_was_awaited_the_tail_and_the_log(wire, tmp_path: Pat
 
 
 def test_a_vanished_port_fails_the_wait_at_once(wire, tmp_path: Path) -> None:
-    end, port, capture = wire
+    end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "t.log")
     end.say(b"last words\n")
     log.expect("last words", 5)

@@ -85,11 +85,26 @@ def test_suite_fails_naming_the_cause(mutant: Mutant, tmp_path: Path) -> None:
     env = dict(os.environ, RIG_TIMEOUT="4")
     env.pop("RIG_BROKER_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", mutant.test, "-p", "no:cacheprovider", "-q",
-         f"--rig-firmware={firmware}", f"--rig-artifacts={tmp_path / 'artifacts'}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            mutant.test,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--rig-firmware={firmware}",
+            f"--rig-artifacts={tmp_path / 'artifacts'}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 1, f"the suite did not fail for a firmware that {mutant.name}:\n{output[-3000:]}"
+    assert done.returncode == 1, (
+        f"the suite did not fail for a firmware that {mutant.name}:\n{output[-3000:]}"
+    )
     assert "1 failed" in output, output[-3000:]
     assert mutant.cause in output, f"failure does not name the cause {mutant.cause!r}:\n{output[-4000:]}"

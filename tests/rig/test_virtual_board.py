@@ -41,7 +41,9 @@ def test_mpremote_cli_drives_it_like_a_usb_board(flash: Path) -> None:
         mpremote(port, "fs", "mkdir", "lib")
         (Path(flash.parent) / "mod.py").write_text("VALUE = 42\n")
         mpremote(port, "fs", "cp", str(flash.parent / "mod.py"), ":lib/mod.py")
-        assert (flash / "lib" / "mod.py").read_text() == "VALUE = 42\n", "the board's / is the flash directory"
+        assert (flash / "lib" / "mod.py").read_text() == "VALUE = 42\n", (
+            "the board's / is the flash directory"
+        )
         # Without "resume" mpremote soft-resets into the raw REPL first: the board must survive it.
         out = mpremote(port, "exec", "import sys, mod; print(mod.VALUE, '/lib' in sys.path)")
         assert out.split() == ["42", "True"]
@@ -53,7 +55,9 @@ def test_mpremote_cli_drives_it_like_a_usb_board(flash: Path) -> None:
     assert vb.process_ids() == []
 
 
-def test_ctrl_c_interrupts_and_ctrl_d_reboots_on_the_same_port(flash: Path, virtual_board: Board, console: SerialLog) -> None:
+def test_ctrl_c_interrupts_and_ctrl_d_reboots_on_the_same_port(
+    flash: Path, virtual_board: Board, console: SerialLog
+) -> None:
     (flash / "main.py").write_text(LOOP_MAIN)
     virtual_board.soft_reset()
     console.expect("main started", 10)

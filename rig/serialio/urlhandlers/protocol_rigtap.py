@@ -15,15 +15,15 @@ from serial.serialutil import SerialBase
 from rig.serialio.tap import SCHEME, Tap, lookup
 
 
-class Serial(SerialBase):  # type: ignore[misc]
+class Serial(SerialBase):
     _tap: Tap | None = None
 
     def open(self) -> None:
-        if self._port is None:
+        if self.port is None:
             raise serial.SerialException("port must be configured before it can be used")
-        parts = urlsplit(self._port)
+        parts = urlsplit(self.port)
         if parts.scheme != SCHEME:
-            raise serial.SerialException(f"expected a {SCHEME}:// URL, got {self._port!r}")
+            raise serial.SerialException(f"expected a {SCHEME}:// URL, got {self.port!r}")
         self._tap = lookup(parts.netloc)
         self.is_open = True
 
@@ -53,9 +53,9 @@ class Serial(SerialBase):  # type: ignore[misc]
         return self._need_tap().waiting()
 
     def read(self, size: int = 1) -> bytes:
-        return self._need_tap().read(size, self._timeout)
+        return self._need_tap().read(size, self.timeout)
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes) -> int:  # type: ignore[override]  # pyserial takes any buffer; mpremote sends bytes
         self._need_tap().write(bytes(data))
         return len(data)
 
