@@ -119,6 +119,7 @@ class Board:
         gets the Ctrl-D, because only a soft reset from the friendly REPL runs main.py.
         """
         deadline = Deadline(timeout)
+        self.state = BoardState.STOPPED  # until it is seen rebooting
         start = self.capture.next_index
         self.write(b"\r\x03")
         self.await_prompt(start, deadline)

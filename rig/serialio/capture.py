@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,26 +63,17 @@ class SerialCapture:
                 self._partial_t = t
             pieces = (self._partial + data).split(b"\n")
             self._partial = pieces.pop()
-            completed = []
             for raw in pieces:
-                completed.append(self._append(raw, self._partial_t))
+                # Logged before any waiter wakes: a test that saw a line finds it in its log.
+                self._publish(self._append(raw, self._partial_t))
                 self._partial_t = t
             self._cond.notify_all()
-            listeners = list(self._listeners)
-        for line in completed:
-            self._write(line)
-            for listener in listeners:
-                listener(line)
 
     def port_lost(self, t: float, error: BaseException) -> None:
         with self._cond:
             self.lost = error
-            line = self._append(f"[rig] serial port lost: {error}".encode(), t)
+            self._publish(self._append(f"[rig] serial port lost: {error}".encode(), t))
             self._cond.notify_all()
-            listeners = list(self._listeners)
-        self._write(line)
-        for listener in listeners:
-            listener(line)
 
     def _append(self, raw: bytes, t: float) -> Line:
         text = raw.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
@@ -89,10 +81,13 @@ class SerialCapture:
         self._lines.append(line)
         return line
 
-    def _write(self, line: Line) -> None:
+    def _publish(self, line: Line) -> None:
+        """Write a completed line to the session log and every listener; called under the lock."""
         if self._file is not None:
             self._file.write(format_line(line) + "\n")
             self._file.flush()
+        for listener in self._listeners:
+            listener(line)
 
     # -- readers -----------------------------------------------------------------------------
 
@@ -171,18 +166,19 @@ class SerialLog:
         self.start = capture.next_index
         self.cursor = self.start
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The reader thread writes board lines, the test thread writes notes: one at a time.
+        self._file_lock = threading.Lock()
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
         capture.add_listener(self._on_line)
 
     def _on_line(self, line: Line) -> None:
-        if self._file is not None:
-            self._file.write(format_line(line) + "\n")
-            self._file.flush()
+        with self._file_lock:
+            if self._file is not None:
+                self._file.write(format_line(line) + "\n")
+                self._file.flush()
 
     def note(self, text: str) -> None:
         """Write a line of the rig's own into this test's log, e.g. before an injection."""
-        import time
-
         self._on_line(Line(-1, time.time(), f"[rig] {text}"))
 
     def lines(self) -> list[Line]:
@@ -237,6 +233,7 @@ class SerialLog:
 
     def close(self) -> None:
         self.capture.remove_listener(self._on_line)
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._file_lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None

@@ -1,0 +1,128 @@
+"""The pytest plugin, driven through pytester: options, a real inner HIL run, a wedged board."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytest project of its own that loads the rig with the one-line conftest."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    for name in list(os.environ):
+        if name.startswith("RIG_"):
+            monkeypatch.delenv(name)
+    pytester.makeconftest('pytest_plugins = ["rig.plugin"]')
+    return pytester
+
+
+def rig_args(pytester: pytest.Pytester, *extra: str) -> list[str]:
+    return [f"--rig-firmware={REPO / 'firmware'}", f"--rig-artifacts={pytester.path / 'artifacts'}", *extra]
+
+
+def assert_all_stopped(pytester: pytest.Pytester) -> None:
+    recorded = json.loads((pytester.path / "artifacts" / "session" / "pids.json").read_text())
+    pids = [pid for group in recorded.values() for pid in group]
+    assert pids, "the session recorded no processes"
+    alive = [pid for pid in pids if _alive(pid)]
+    assert not alive, f"processes left running after the session: {alive} of {recorded}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--rig-loop-period=fast"], {}, "--rig-loop-period: loop-period: expected a number"),
+        ([], {"RIG_TIMEOUT": "-1"}, "$RIG_TIMEOUT: timeout: must be greater than 0"),
+        (["--rig-broker=hivemq"], {}, "--rig-broker: broker: expected auto, mosquitto, amqtt or external"),
+        (["--rig-broker=external"], {}, "external needs --rig-broker-url"),
+        (["--rig-broker-url=localhost:http"], {}, "localhost:http"),
+    ],
+)
+def test_bad_options_are_usage_errors_naming_option_and_value(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str], named: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    inner.makepyfile("def test_nothing(broker): pass")
+    result = inner.runpytest_subprocess(*rig_args(inner), *args)
+    assert result.ret != 0
+    assert named in result.stderr.str() + result.stdout.str()
+
+
+def test_options_fall_back_to_the_environment(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIG_LOOP_PERIOD", "0.25")
+    inner.makepyfile("def test_period(rig_session):\n    assert rig_session.settings.loop_period == 0.25\n")
+    result = inner.runpytest_subprocess(*rig_args(inner))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["rig: board=virtual broker=* loop-period=0.25s*"])
+
+
+def test_an_inner_hil_run_leaves_logs_and_no_process(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        """
+        def test_echo(board, mqtt, serial_log, rig_session):
+            t = rig_session.settings.timeout
+            mqtt.publish(board.config.echo_topic, b"inner")
+            mqtt.wait_count(board.config.echo_topic, b"inner", 3, t)
+            serial_log.expect_event("received", t, hex=b"inner".hex())
+
+        def test_fails_with_artifacts(board, serial_log):
+            serial_log.expect("this line never comes", 0.5)
+        """
+    )
+    result = inner.runpytest_subprocess(*rig_args(inner), timeout=180)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*timed out after 0.5s waiting for a line matching /this line never comes/*", "*full log: *serial.log*"]
+    )
+    result.stdout.fnmatch_lines(["*- rig artifacts -*"])
+    folder = inner.path / "artifacts" / "test_an_inner_hil_run_leaves_logs_and_no_process.py_test_echo"
+    assert "inner" in (folder / "mqtt.jsonl").read_text()
+    assert '"ev": "received"' in (folder / "serial.log").read_text()
+    assert_all_stopped(inner)
+
+
+def test_a_wedged_board_fails_within_its_timeout_and_nothing_hangs(inner: pytest.Pytester) -> None:
+    """SIGSTOP the MicroPython process: the running test fails at its bound, the next attempt to
+    reset finds the board unreachable, and the board is then skipped as broken."""
+    inner.makepyfile(
+        """
+        import os, signal
+
+        def test_1_wedged(board, mqtt, serial_log):
+            os.kill(board.transport.firmware_pid, signal.SIGSTOP)
+            mqtt.publish(board.config.echo_topic, b"after-stop")
+            serial_log.expect_event("received", 2, hex=b"after-stop".hex())
+
+        def test_2_reset_fails(board):
+            board.soft_reset(timeout=2)
+
+        def test_3_needs_a_running_board(board):
+            pass
+
+        def test_4_skipped(board):
+            pass
+        """
+    )
+    result = inner.runpytest_subprocess(*rig_args(inner, "--rig-timeout=2", "-rs"), timeout=120)
+    result.assert_outcomes(failed=2, errors=1, skipped=1)
+    result.stdout.fnmatch_lines(["*timed out after 2.0s waiting for serial event 'received'*"])
+    result.stdout.fnmatch_lines(["*no REPL prompt within 2s after Ctrl-C*"])
+    result.stdout.fnmatch_lines(["*board virtual is broken, not testing firmware on it*"])
+    assert_all_stopped(inner)
