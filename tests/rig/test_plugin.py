@@ -65,7 +65,9 @@ def test_bad_options_are_usage_errors_naming_option_and_value(
     assert named in result.stderr.str() + result.stdout.str()
 
 
-def test_options_fall_back_to_the_environment(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_options_fall_back_to_the_environment(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RIG_LOOP_PERIOD", "0.25")
     inner.makepyfile("def test_period(rig_session):\n    assert rig_session.settings.loop_period == 0.25\n")
     result = inner.runpytest_subprocess(*rig_args(inner))
@@ -89,7 +91,10 @@ def test_an_inner_hil_run_leaves_logs_and_no_process(inner: pytest.Pytester) -> 
     result = inner.runpytest_subprocess(*rig_args(inner), timeout=180)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*timed out after 0.5s waiting for a line matching /this line never comes/*", "*full log: *serial.log*"]
+        [
+            "*timed out after 0.5s waiting for a line matching /this line never comes/*",
+            "*full log: *serial.log*",
+        ]
     )
     result.stdout.fnmatch_lines(["*- rig artifacts -*"])
     folder = inner.path / "artifacts" / "test_an_inner_hil_run_leaves_logs_and_no_process.py_test_echo"
