@@ -149,6 +149,9 @@ class HostClient:
     def publish(
         self, topic: str, payload: bytes, qos: int = 0, retain: bool = False, timeout: float = 10.0
     ) -> None:
+        # Recorded before sending: the broker may hand it back to us before publish() returns,
+        # and the trace must read in causal order.
+        self._record(Message(time.time(), "out", topic, payload, qos, retain))
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         try:
             info.wait_for_publish(timeout)
@@ -156,7 +159,6 @@ class HostClient:
             raise BrokerError(f"publish to {topic!r} failed: {e}") from e
         if not info.is_published():
             raise BrokerError(f"publish to {topic!r} not sent within {timeout:.0f}s")
-        self._record(Message(time.time(), "out", topic, payload, qos, retain))
 
     def messages(
         self, topic: str | None = None, payload: bytes | None = None, since: float = 0.0
