@@ -121,6 +121,9 @@ def _claim_controlling_tty() -> None:
     # MicroPython installs its own handler for running code; the CPython wrapper around the
     # unix port also leaves an ignored SIGINT alone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # MicroPython lives in a session of its own, so nothing else would stop it if the
+    # supervisor were SIGKILLed.
+    _die_with_parent(signal.SIGKILL)
 
 
 class Supervisor:
@@ -384,18 +387,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--micropython", default="micropython", help="the unix port executable")
     args = parser.parse_args(argv)
     # Die with the owner even if it is SIGKILLed and never closes our stdin.
-    _die_with_parent()
+    _die_with_parent(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     return Supervisor(args.micropython, args.flash.resolve()).run()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(sig: signal.Signals) -> None:
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        libc.prctl(pr_set_pdeathsig, int(sig))
     except (OSError, AttributeError):
         pass  # not Linux: end-of-stdin still stops us
 

@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from rig.board import Board, VirtualBoard
+from rig.deadline import Deadline
 from rig.serialio import SerialLog
 
 LOOP_MAIN = """\
@@ -111,3 +113,26 @@ def test_stop_leaves_no_process(flash: Path) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_killed_supervisor_takes_micropython_with_it(flash: Path) -> None:
+    vb = VirtualBoard("orphan", flash)
+    vb.start()
+    supervisor, firmware = vb.supervisor_pid, vb.firmware_pid
+    assert supervisor is not None and firmware is not None
+    try:
+        os.kill(supervisor, 9)
+        deadline = Deadline(10)
+        while _running(firmware) and not deadline.expired:
+            time.sleep(0.05)  # nothing to wait on: the process is not ours to reap
+        assert not _running(firmware), "MicroPython outlived its supervisor"
+    finally:
+        vb.stop()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
