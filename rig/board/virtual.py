@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, ConfigError
+from rig.processes import is_running
 
 
 def find_micropython(explicit: str | None = None) -> str:
@@ -146,7 +147,7 @@ class VirtualBoard:
             process.kill()
             process.wait(timeout)
         # MicroPython runs in its own session, so make sure it went with its supervisor.
-        if firmware_pid is not None and _alive(firmware_pid):
+        if firmware_pid is not None and is_running(firmware_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(firmware_pid, signal.SIGKILL)
         self._port = None
@@ -160,14 +161,3 @@ def _env_with_rig_importable() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes; only its parent can reap it.
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
-    return True

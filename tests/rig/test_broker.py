@@ -26,6 +26,7 @@ from rig.broker.amqtt import amqtt_available
 from rig.broker.mosquitto import find_mosquitto
 from rig.deadline import Deadline
 from rig.errors import BrokerError, ConfigError, WaitTimeout
+from rig.processes import is_running
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,20 +51,7 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
         yield running
 
 
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs; a zombie (dead, not yet reaped by its new parent) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            state = stat.read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        return state != "Z"
-    return True
+pid_alive = is_running
 
 
 class Client:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rig.processes import is_running
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytest_plugins = ["pytester"]
@@ -32,16 +34,8 @@ def assert_all_stopped(pytester: pytest.Pytester) -> None:
     recorded = json.loads((pytester.path / "artifacts" / "session" / "pids.json").read_text())
     pids = [pid for group in recorded.values() for pid in group]
     assert pids, "the session recorded no processes"
-    alive = [pid for pid in pids if _alive(pid)]
+    alive = [pid for pid in pids if is_running(pid)]
     assert not alive, f"processes left running after the session: {alive} of {recorded}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 
 from rig.board import Board, VirtualBoard
 from rig.deadline import Deadline
+from rig.processes import is_running
 from rig.serialio import SerialLog
 
 LOOP_MAIN = """\
@@ -123,16 +124,8 @@ def test_a_killed_supervisor_takes_micropython_with_it(flash: Path) -> None:
     try:
         os.kill(supervisor, 9)
         deadline = Deadline(10)
-        while _running(firmware) and not deadline.expired:
+        while is_running(firmware) and not deadline.expired:
             time.sleep(0.05)  # nothing to wait on: the process is not ours to reap
-        assert not _running(firmware), "MicroPython outlived its supervisor"
+        assert not is_running(firmware), "MicroPython outlived its supervisor"
     finally:
         vb.stop()
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
