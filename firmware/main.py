@@ -12,6 +12,7 @@ import time
 from umqtt import simple
 from umqtt.robust import MQTTClient
 
+import wifi
 from serial_events import emit, hexlify
 
 VERSION = "1.0.0"
@@ -97,7 +98,15 @@ def disconnect_cleanly(c):
 
 
 def run():
-    c = EchoClient(config["client_id"], config["broker_host"], config["broker_port"], keepalive=KEEPALIVE)
+    wifi.start(config)
+    c = EchoClient(
+        config["client_id"],
+        config["broker_host"],
+        config["broker_port"],
+        user=config.get("broker_user"),
+        password=config.get("broker_password"),
+        keepalive=KEEPALIVE,
+    )
     c.DEBUG = True
     c.set_callback(sub_cb)
     c.set_last_will(STATUS_TOPIC, b"lost", retain=True)

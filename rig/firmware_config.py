@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,16 @@ class FirmwareConfig:
     topic_prefix: str
     loop_period: float = 1.0
     keepalive: int = 30
+    # Provisioning for a board on Wi-Fi. The secrets stay out of repr() and so out of pytest's
+    # output; the serial capture redacts them too (see ``secrets``).
+    wifi_ssid: str | None = None
+    wifi_password: str | None = field(default=None, repr=False)
+    broker_user: str | None = None
+    broker_password: str | None = field(default=None, repr=False)
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log or a report."""
+        return [s for s in (self.wifi_password, self.broker_password) if s]
 
     @property
     def echo_topic(self) -> str:
@@ -27,4 +37,5 @@ class FirmwareConfig:
         return f"{self.topic_prefix}/status"
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=1, sort_keys=True).encode() + b"\n"
+        settings = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(settings, indent=1, sort_keys=True).encode() + b"\n"

@@ -88,23 +88,50 @@ class Board:
 
     @contextmanager
     def repl(self, max_block: float = 10.0) -> Iterator[SerialTransport]:
-        """mpremote's transport in raw REPL, over the rig's own port. Interrupts main.py."""
-        tap = Tap(self._port(), max_block=max_block)
+        """mpremote's transport in raw REPL, over the rig's own port. Interrupts main.py.
+
+        mpremote sends Ctrl-C first; a board that still gives no raw REPL (main.py hogging the
+        console, a crash loop) is hard-reset once and asked again. If it is still unreachable,
+        ``BoardUnreachable`` says so, and the plugin stops testing firmware on it.
+        """
         self.state = BoardState.STOPPED
+        tap = Tap(self._port(), max_block=max_block)
+        transport = SerialTransport(tap.url)
         try:
-            transport = SerialTransport(tap.url)
             try:
                 transport.enter_raw_repl(soft_reset=False)
+            except TransportError as first:
+                transport.close()
+                tap.close()
+                self._recover(first)
+                tap = Tap(self._port(), max_block=max_block)
+                transport = SerialTransport(tap.url)
+                try:
+                    transport.enter_raw_repl(soft_reset=False)
+                except TransportError as e:
+                    raise BoardUnreachable(
+                        f"{self.name}: no raw REPL even after a hard reset ({e}); "
+                        f"last serial lines: {self.capture.tail(8)}"
+                    ) from e
+            try:
                 yield transport
                 transport.exit_raw_repl()
             except TransportError as e:
                 raise BoardUnreachable(
-                    f"{self.name}: no raw REPL: {e}; last serial lines: {self.capture.tail(5)}"
+                    f"{self.name}: raw REPL failed: {e}; last lines: {self.capture.tail(8)}"
                 ) from e
-            finally:
-                transport.close()
         finally:
+            transport.close()
             tap.close()
+
+    def _recover(self, error: Exception) -> None:
+        try:
+            self.power_cycle()
+        except BoardUnreachable as e:
+            raise BoardUnreachable(
+                f"{self.name}: no raw REPL after Ctrl-C ({error}) and no hard reset possible ({e}); "
+                f"last serial lines: {self.capture.tail(8)}"
+            ) from e
 
     def interrupt(self) -> None:
         """Ctrl-C, as a user types it: running code gets KeyboardInterrupt."""
@@ -145,6 +172,24 @@ class Board:
                 f"last serial lines: {self.capture.tail(8, start)}"
             )
 
-    def power_cycle(self) -> None:
-        self.transport.power_cycle()
+    def power_cycle(self, timeout: float = 15.0) -> None:
+        """Reset with no chance of cleanup (power cut, EN line). A board on native USB drops off
+        the bus and comes back, perhaps under a new name: then reopen the port where it is."""
+        port = self._port()
+        self.transport.hard_reset(port)
         self.state = BoardState.RUNNING
+        if port.lost is not None:
+            self._reopen(timeout)
+
+    def _reopen(self, timeout: float) -> None:
+        old = self._port()
+        old.remove_sink(self.capture)
+        try:
+            old.close()
+        except BoardUnreachable:
+            pass  # the device is gone; closing what is left of it may fail, and that is expected
+        url = self.transport.rediscover(timeout)
+        self.port = BoardPort(url, name=self.name, baudrate=old.baudrate)
+        self.port.add_sink(self.capture)
+        self.port.open()
+        self.capture.port_reopened(url)

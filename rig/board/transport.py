@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from rig.serialio.port import BoardPort
+
 
 class BoardTransport(Protocol):
     """What sits below the serial port: makes a board present and can cut its power.
@@ -21,8 +23,12 @@ class BoardTransport(Protocol):
     def start(self) -> None:
         """Make the board present: after this, ``port_url`` can be opened."""
 
-    def power_cycle(self) -> None:
-        """Cut power with no chance of cleanup, then power on again."""
+    def hard_reset(self, port: BoardPort) -> None:
+        """Reset with no chance of cleanup: a power cut on the virtual board, the EN line of an
+        ESP32. Raises BoardUnreachable where the board has no such means."""
+
+    def rediscover(self, timeout: float) -> str:
+        """The port URL after a reset; a board on native USB may come back under a new name."""
 
     def stop(self) -> None:
         """Release the board; a transport that started processes stops them here, by PID."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, ConfigError
 from rig.processes import is_running
+from rig.serialio.port import BoardPort
 
 
 def find_micropython(explicit: str | None = None) -> str:
@@ -127,6 +128,12 @@ class VirtualBoard:
         self._process.stdin.write(command + "\n")
         self._process.stdin.flush()
         self._await(f"DONE {command}", deadline)
+
+    def hard_reset(self, port: BoardPort) -> None:
+        self.power_cycle()
+
+    def rediscover(self, timeout: float) -> str:
+        return self.port_url  # the pty outlives every reset, as a USB-serial bridge does
 
     def power_cycle(self, timeout: float = 15.0) -> None:
         deadline = Deadline(timeout)

@@ -13,12 +13,16 @@ from rig.errors import BrokerError, ConfigError
 KINDS = ("auto", "mosquitto", "amqtt", "external")
 
 
-def make_broker(kind: str, workdir: Path, external: str | None = None, *, source: str = "broker") -> Broker:
+def make_broker(
+    kind: str, workdir: Path, external: str | None = None, *, source: str = "broker", host: str = "127.0.0.1"
+) -> Broker:
     """The broker for ``kind``: "auto", "mosquitto", "amqtt" or "external".
 
     "auto" is mosquitto when installed, else amqtt. "external" needs ``external`` as ``host:port``
     or ``host:port,ws_port``. ``source`` names where the values came from (an option, a variable)
-    in the ConfigError raised for a bad one. Nothing is started here.
+    in the ConfigError raised for a bad one. ``host`` is the address a managed broker listens on:
+    loopback for the virtual board, the bench's LAN address for a board on Wi-Fi. Nothing is
+    started here.
     """
     chosen = kind.strip().lower()
     if chosen == "auto":
@@ -28,13 +32,13 @@ def make_broker(kind: str, workdir: Path, external: str | None = None, *, source
             raise BrokerError(
                 f"broker 'mosquitto' requested but mosquitto is not installed: {mosquitto.INSTALL_HINT}"
             )
-        return mosquitto.MosquittoBroker(workdir)
+        return mosquitto.MosquittoBroker(workdir, host=host)
     if chosen == "amqtt":
         if not amqtt_broker.amqtt_available():
             raise BrokerError(
                 f"broker 'amqtt' requested but amqtt is not importable: {amqtt_broker.INSTALL_HINT}"
             )
-        return amqtt_broker.AmqttBroker(workdir)
+        return amqtt_broker.AmqttBroker(workdir, host=host)
     if chosen == "external":
         if not external:
             raise ConfigError(source, "external", "broker 'external' needs host:port or host:port,ws_port")

@@ -19,8 +19,8 @@ class DeployItem:
     """One file as it must be on the board; ``board_path`` is relative to the board's ``/``."""
 
     board_path: str
-    data: bytes
-    origin: str
+    data: bytes = field(repr=False)  # config.json holds secrets
+    origin: str = ""
 
     @property
     def sha256(self) -> str:

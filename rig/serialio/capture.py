@@ -50,6 +50,7 @@ class SerialCapture:
         self._partial = b""
         self._partial_t = 0.0
         self._listeners: list[Callable[[Line], None]] = []
+        self._secrets: list[str] = []
         self._file: IO[str] | None = None
         if session_log is not None:
             session_log.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +76,23 @@ class SerialCapture:
             self._publish(self._append(f"[rig] serial port lost: {error}".encode(), t))
             self._cond.notify_all()
 
+    def port_reopened(self, url: str) -> None:
+        """The board is back (it re-enumerated after a reset): waits may go on."""
+        with self._cond:
+            self.lost = None
+            self._publish(self._append(f"[rig] serial port reopened at {url}".encode(), time.time()))
+            self._cond.notify_all()
+
+    def redact(self, secrets: list[str]) -> None:
+        """Never store, log or show these values: a firmware that prints its config must not
+        put the Wi-Fi password into an artifact."""
+        with self._cond:
+            self._secrets = sorted({s for s in [*self._secrets, *secrets] if s}, key=len, reverse=True)
+
     def _append(self, raw: bytes, t: float) -> Line:
         text = raw.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
         line = Line(len(self._lines), t, text)
         self._lines.append(line)
         return line

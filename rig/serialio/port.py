@@ -87,6 +87,16 @@ class BoardPort:
         except (serial.SerialException, OSError) as e:
             raise BoardUnreachable(f"{self.name}: write to {self.url} failed: {e}") from e
 
+    def set_modem_lines(self, *, dtr: bool, rts: bool) -> None:
+        """Drive DTR and RTS (True = asserted). On an ESP32 they are wired to EN and IO0."""
+        if self._serial is None:
+            raise BoardUnreachable(f"{self.name}: port {self.url} is not open")
+        try:
+            self._serial.dtr = dtr
+            self._serial.rts = rts
+        except (serial.SerialException, OSError) as e:
+            raise BoardUnreachable(f"{self.name}: cannot set DTR/RTS on {self.url}: {e}") from e
+
     def close(self) -> None:
         port, self._serial = self._serial, None
         if port is None:

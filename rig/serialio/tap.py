@@ -16,11 +16,7 @@ import serial
 from rig.deadline import Deadline
 from rig.serialio.port import BoardPort
 
-HANDLER_PACKAGE = "rig.serialio.urlhandlers"
 SCHEME = "rigtap"
-
-if HANDLER_PACKAGE not in serial.protocol_handler_packages:
-    serial.protocol_handler_packages.append(HANDLER_PACKAGE)
 
 _taps: dict[str, Tap] = {}
 _ids = itertools.count(1)
