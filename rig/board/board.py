@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -184,10 +185,9 @@ class Board:
     def _reopen(self, timeout: float) -> None:
         old = self._port()
         old.remove_sink(self.capture)
-        try:
+        # The device is gone; closing what is left of it may fail, and that is expected.
+        with contextlib.suppress(BoardUnreachable):
             old.close()
-        except BoardUnreachable:
-            pass  # the device is gone; closing what is left of it may fail, and that is expected
         url = self.transport.rediscover(timeout)
         self.port = BoardPort(url, name=self.name, baudrate=old.baudrate)
         self.port.add_sink(self.capture)
