@@ -22,7 +22,8 @@ import pytest
 from rig import settings as rig_settings
 from rig.board.board import Board
 from rig.broker import Broker
-from rig.errors import ConfigError, InfrastructureError
+from rig.discovery import BoardNotPresent
+from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.host_client import HostClient
 from rig.serialio.capture import SerialLog
 from rig.session import RigSession, artifact_dir
@@ -46,9 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "loop_period(seconds): run the firmware at this loop period")
     try:
         settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
+        config.stash[_SESSION_KEY] = RigSession(settings)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
-    config.stash[_SESSION_KEY] = RigSession(settings)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -58,9 +59,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    s = config.stash[_SESSION_KEY].settings
+    session = config.stash[_SESSION_KEY]
+    s = session.settings
     broker = s.broker_url if s.broker == "external" else s.broker
-    return f"rig: board={s.board} broker={broker} loop-period={s.loop_period}s artifacts={s.artifacts}"
+    try:
+        board = f"{s.board} ({session.spec().name})" if s.board == "auto" else s.board
+    except RigError as e:
+        board = f"{s.board} (not usable: {e})"
+    return f"rig: board={board} broker={broker} loop-period={s.loop_period}s artifacts={s.artifacts}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -150,7 +156,11 @@ def board(
 
 
 def _board_or_skip(rig_session: RigSession) -> Board:
-    board = rig_session.board()
+    try:
+        board = rig_session.board()
+    except BoardNotPresent as e:
+        # A listed board that is not plugged in: its tests are skipped, saying what was searched.
+        pytest.skip(f"{e.summary}\n{e}")
     if board.broken_reason is not None:
         pytest.skip(f"board {board.name} is broken, not testing firmware on it: {board.broken_reason}")
     return board

@@ -8,15 +8,16 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+from rig.bench import BenchBoard, board_config, broker_bind_address, choose_board
 from rig.board.board import Board, BoardState
-from rig.board.virtual import VirtualBoard
 from rig.broker import Broker, make_broker
 from rig.deadline import Deadline
 from rig.deploy.step import deploy_firmware
 from rig.deploy.sync import DeployReport
-from rig.errors import BoardUnreachable, WaitTimeout
+from rig.errors import BoardUnreachable, InfrastructureError, WaitTimeout
 from rig.events import event_matches, parse_event
 from rig.firmware_config import FirmwareConfig
+from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.settings import RigSettings
 
 
@@ -40,40 +41,76 @@ class RigSession:
         self.run_id = secrets.token_hex(3)
         self.dir = settings.artifacts / "session"
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Read now, so that a bad inventory stops the run before anything starts.
+        self.inventory = (
+            load_inventory(settings.inventory)
+            if settings.inventory.exists() or settings.inventory_given
+            else Inventory(settings.inventory, [])  # no bench file: the built-in virtual board
+        )
+        self._spec: BoardSpec | None = None
         self._broker: Broker | None = None
+        self._bench: BenchBoard | None = None
         self._board: Board | None = None
+        # Why the board cannot be had (absent, busy): every test that needs it is told the same.
+        self._unavailable: Exception | None = None
         self.last_deploy: DeployReport | None = None
 
     # -- parts -------------------------------------------------------------------------------
 
+    def spec(self) -> BoardSpec:
+        """The board this run tests, chosen once: by name, or ``auto``."""
+        if self._spec is None:
+            self._spec = choose_board(self.inventory, self.settings.board)
+        return self._spec
+
     def broker(self) -> Broker:
         if self._broker is None:
             s = self.settings
-            broker = make_broker(s.broker, self.dir / "broker", s.broker_url, source="--rig-broker")
+            broker = make_broker(
+                s.broker,
+                self.dir / "broker",
+                s.broker_url,
+                source="--rig-broker",
+                host=broker_bind_address(self.spec()),
+            )
             broker.start(timeout=max(s.timeout, 10.0))
             self._broker = broker
             self._record_pids()
         return self._broker
 
     def board(self) -> Board:
+        """The board, locked and connected; raises the same error for every caller if it cannot
+        be had (``BoardNotPresent``, ``BoardBusy``, ``BoardUnreachable``)."""
+        if self._unavailable is not None:
+            raise self._unavailable
         if self._board is None:
-            transport = VirtualBoard("virtual", self.dir / "flash-virtual", self.settings.micropython)
-            board = Board(transport, session_log=self.dir / "serial-virtual.log")
-            self._board = board
-            board.connect()
+            s = self.settings
+            bench = BenchBoard(
+                self.spec(),
+                self.dir,
+                purpose=f"pytest run {self.run_id}",
+                lock_timeout=s.lock_timeout,
+                micropython=s.micropython,
+            )
+            try:
+                self._board = bench.open()
+            except InfrastructureError as e:
+                self._unavailable = e
+                raise
+            self._bench = bench
             self._record_pids()
         return self._board
 
     def config_for(self, board: Board, loop_period: float | None = None) -> FirmwareConfig:
-        broker = self.broker()
-        return FirmwareConfig(
-            broker_host=broker.host,
-            broker_port=broker.port,
+        config = board_config(
+            self.spec(),
+            self.broker(),
             client_id=f"rig-{board.name}-{self.run_id}",
             topic_prefix=f"rig/{board.name}/{self.run_id}",
             loop_period=loop_period if loop_period is not None else self.settings.loop_period,
-            keepalive=30,
         )
+        board.capture.redact(config.secrets())
+        return config
 
     # -- firmware ----------------------------------------------------------------------------
 
@@ -151,13 +188,13 @@ class RigSession:
 
     def close(self) -> None:
         errors: list[BaseException] = []
-        if self._board is not None:
+        if self._bench is not None:
             self._record_pids()
             try:
-                self._board.close()
+                self._bench.close()
             except Exception as e:  # every part is stopped; the first failure is reported
                 errors.append(e)
-            self._board = None
+            self._bench = self._board = None
         if self._broker is not None:
             try:
                 self._broker.stop()

@@ -32,7 +32,13 @@ class Option:
 
 
 OPTIONS = (
-    Option("board", "virtual", "board to test: 'virtual' (the MicroPython unix port behind a pty)"),
+    Option(
+        "board",
+        "auto",
+        "board to test: a name from the inventory, or auto (the one USB board present, else virtual)",
+    ),
+    Option("inventory", "boards.yaml", "the bench inventory"),
+    Option("lock-timeout", "60", "how long (s) to wait for a board another run is using"),
     Option(
         "broker", "auto", "broker: auto (mosquitto if installed, else amqtt), mosquitto, amqtt or external"
     ),
@@ -52,6 +58,9 @@ REFERENCE_LOOP_PERIOD = 1.0
 @dataclass(frozen=True)
 class RigSettings:
     board: str
+    inventory: Path
+    inventory_given: bool  # named by option or variable, so it must exist
+    lock_timeout: float
     broker: str
     broker_url: str | None
     artifacts: Path
@@ -102,18 +111,17 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
         )
     if broker == "external" and not text("broker-url"):
         raise ConfigError(raw["broker"][1], "broker", "external needs --rig-broker-url HOST:PORT[,WS_PORT]")
-    board = text("board") or "virtual"
-    if board != "virtual":
-        raise ConfigError(
-            raw["board"][1], "board", f"only the virtual board is supported so far, got {board!r}"
-        )
+    board = text("board") or "auto"
     offline = (text("offline") or "0").lower()
     if offline not in ("0", "1", "true", "false", "yes", "no"):
         raise ConfigError(raw["offline"][1], "offline", f"expected 1 or 0, got {offline!r}")
-    artifacts, firmware = path("artifacts"), path("firmware")
-    assert artifacts is not None and firmware is not None  # both have defaults
+    artifacts, firmware, inventory = path("artifacts"), path("firmware"), path("inventory")
+    assert artifacts is not None and firmware is not None and inventory is not None  # all have defaults
     return RigSettings(
         board=board,
+        inventory=inventory,
+        inventory_given=not raw["inventory"][1].endswith("(default)"),
+        lock_timeout=number("lock-timeout", -1.0),
         broker=broker,
         broker_url=text("broker-url"),
         artifacts=artifacts,

@@ -15,7 +15,10 @@ class BoardTransport(Protocol):
     """
 
     name: str
-    kind: str
+
+    @property
+    def kind(self) -> str:
+        """ "virtual", "esp32" or "generic": what the board is, which decides how it resets."""
 
     @property
     def port_url(self) -> str: ...

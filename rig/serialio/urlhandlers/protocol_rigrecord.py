@@ -54,12 +54,20 @@ class Serial(SerialBase):
 
     # pyserial applies DTR/RTS only once open; record what is asked before open too, since
     # that is exactly what decides whether opening the port resets an ESP32.
-    @SerialBase.dtr.setter  # type: ignore[attr-defined, misc]
+    @property
+    def dtr(self) -> bool:
+        return bool(self._dtr_state)
+
+    @dtr.setter
     def dtr(self, value: bool) -> None:
         self._dtr_state = value
         self._record("dtr" if self.is_open else "dtr-before-open", value)
 
-    @SerialBase.rts.setter  # type: ignore[attr-defined, misc]
+    @property
+    def rts(self) -> bool:
+        return bool(self._rts_state)
+
+    @rts.setter
     def rts(self, value: bool) -> None:
         self._rts_state = value
         self._record("rts" if self.is_open else "rts-before-open", value)

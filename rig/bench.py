@@ -1,0 +1,154 @@
+"""From a board's name to a connected, locked board: shared by the pytest plugin and the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from serial.tools.list_ports_common import ListPortInfo
+
+from rig.board.board import Board
+from rig.board.transport import BoardTransport
+from rig.board.usb import UsbBoard
+from rig.board.virtual import VirtualBoard
+from rig.broker import Broker
+from rig import discovery
+from rig.discovery import NoBoardPresent, pick_auto
+from rig.errors import RigError
+from rig.firmware_config import FirmwareConfig
+from rig.inventory import BoardSpec, Inventory, Secret
+from rig.lock import BoardLock
+from rig.netaddr import bench_address
+
+PortLister = Callable[[], Sequence[ListPortInfo]]
+
+
+def list_ports() -> Sequence[ListPortInfo]:
+    # Looked up at call time: the one seam where tests put fabricated USB records, since a
+    # USB device's identity is the one thing that cannot be made real here.
+    return discovery.list_serial_ports()
+
+
+AUTO = "auto"
+# The virtual board a run falls back to when the inventory names none.
+BUILTIN_VIRTUAL = BoardSpec(name="virtual", kind="virtual", origin="built in")
+
+
+def choose_board(inventory: Inventory, name: str, lister: PortLister = list_ports) -> BoardSpec:
+    """The board to test. ``auto``: the single USB board of the inventory that is plugged in,
+    else the inventory's (or the built-in) virtual board. A name: that board, with its secrets
+    checked (a missing variable is an error naming the file, line and key)."""
+    if name != AUTO:
+        return inventory.select(name)
+    try:
+        return inventory.select(pick_auto(inventory.boards, lister()).name)
+    except NoBoardPresent:
+        virtual = [spec for spec in inventory.boards if spec.kind == "virtual"]
+        return inventory.select(virtual[0].name) if virtual else BUILTIN_VIRTUAL
+
+
+def lock_identity(spec: BoardSpec, flash_dir: Path) -> str:
+    """A USB board is one physical thing wherever it is used from. A virtual board is one
+    flash directory: two checkouts may each run their own, but not share one."""
+    if spec.kind != "virtual":
+        return spec.identity
+    return f"{spec.identity}-{hashlib.sha256(str(flash_dir.resolve()).encode()).hexdigest()[:10]}"
+
+
+def make_transport(
+    spec: BoardSpec, flash_dir: Path, micropython: str | None = None, lister: PortLister = list_ports
+) -> BoardTransport:
+    if spec.kind == "virtual":
+        return VirtualBoard(spec.name, flash_dir, micropython)
+    return UsbBoard(spec, lister)
+
+
+class BenchBoard:
+    """A board taken for one user of the bench: locked, then connected.
+
+    Lifecycle: ``open()`` takes the board's lock (waiting at most ``lock_timeout``, then
+    ``BoardBusy`` names the holder), starts or finds the board (``BoardNotPresent`` says what was
+    searched and what is plugged in) and opens its port; ``close()`` closes the board, then
+    releases the lock, and raises the first failure. ``board`` is valid between the two.
+    """
+
+    def __init__(
+        self,
+        spec: BoardSpec,
+        workdir: Path,
+        *,
+        purpose: str,
+        lock_timeout: float = 60.0,
+        micropython: str | None = None,
+        lister: PortLister = list_ports,
+        lock_dir: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.flash_dir = workdir / f"flash-{spec.name}"
+        self.lock = BoardLock(lock_identity(spec, self.flash_dir), lock_dir, purpose=purpose)
+        self.lock_timeout = lock_timeout
+        self._transport = make_transport(spec, self.flash_dir, micropython, lister)
+        self.board = Board(self._transport, session_log=workdir / f"serial-{spec.name}.log")
+
+    def open(self) -> Board:
+        self.lock.acquire(self.lock_timeout)
+        try:
+            self.board.connect()
+        except BaseException:
+            self._close_board_quietly()
+            self.lock.release()
+            raise
+        return self.board
+
+    def _close_board_quietly(self) -> None:
+        # The failure that brought us here is the one to report.
+        with contextlib.suppress(RigError):
+            self.board.close()
+
+    def close(self) -> None:
+        try:
+            self.board.close()
+        finally:
+            self.lock.release()
+
+
+def board_config(
+    spec: BoardSpec, broker: Broker, *, client_id: str, topic_prefix: str, loop_period: float
+) -> FirmwareConfig:
+    """The firmware's config.json for ``spec``: the broker as the board sees it, and its
+    Wi-Fi and broker credentials taken from the environment through the inventory."""
+    net = spec.network
+    if spec.kind == "virtual":
+        host = broker.host  # the unix port shares the host's network
+    elif net.broker_host in (None, AUTO):
+        host = bench_address(f"{spec.origin}: network.broker_host")
+    else:
+        host = net.broker_host
+    return FirmwareConfig(
+        broker_host=host,
+        broker_port=broker.port,
+        client_id=client_id,
+        topic_prefix=topic_prefix,
+        loop_period=loop_period,
+        keepalive=30,
+        wifi_ssid=_plain(net.wifi_ssid),
+        wifi_password=_plain(net.wifi_password),
+        broker_user=_plain(net.broker_user),
+        broker_password=_plain(net.broker_password),
+    )
+
+
+def broker_bind_address(spec: BoardSpec | None) -> str:
+    """Where the embedded broker listens: loopback unless a board on the network must reach it."""
+    if spec is None or spec.kind == "virtual":
+        return "127.0.0.1"
+    host = spec.network.broker_host
+    return bench_address(f"{spec.origin}: network.broker_host") if host in (None, AUTO) else host
+
+
+def _plain(value: str | Secret | None) -> str | None:
+    if isinstance(value, Secret):
+        return value.reveal()
+    return value

@@ -1,0 +1,328 @@
+"""What ``boards.yaml`` means: its schema, the merging of ``defaults:``, and ``${VAR}`` secrets.
+
+``load_inventory`` turns the file into an ``Inventory`` of checked ``BoardSpec``; the first problem
+found is raised as one ``InventoryError`` naming file, line and key. Unset variables are the one
+exception: they are recorded per board and only raised when that board is selected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rig.inventory.inventory import Inventory, InventoryError, MissingVariable
+from rig.inventory.spec import BOARD_KINDS, BoardKind, BoardSpec, NetworkSpec, Secret, UsbMatch
+from rig.inventory.yamltree import INT_TAG, Entry, compose_file, describe, line_of, mapping, scalar, sequence
+
+INVENTORY_ENV = "RIG_INVENTORY"
+
+_TOP_KEYS = ("defaults", "boards")
+_BOARD_KEYS = ("name", "kind", "match", "tags", "network", "baudrate")
+_DEFAULT_KEYS = ("kind", "tags", "network", "baudrate")
+_NOT_IN_DEFAULTS = {
+    "name": "a name belongs to one board; give it on the board",
+    "match": "match identifies one physical board; give it on each board",
+}
+_MATCH_KEYS = ("vid", "pid", "serial_number", "location", "port", "url")
+_NETWORK_KEYS = ("wifi_ssid", "wifi_password", "broker_host", "broker_user", "broker_password")
+_WIFI_KEYS = ("wifi_ssid", "wifi_password")
+_SECRET_KEYS = ("wifi_password", "broker_password")
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_NAME_RULE = "letters, digits, '_', '.' and '-'"
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HEX_ID = re.compile(r"(?:0[xX])?([0-9a-fA-F]{1,4})")
+
+
+def default_inventory_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    """``$RIG_INVENTORY`` when set (relative to the current directory, like any path option), else
+    ``root/boards.yaml``."""
+    env = os.environ if env is None else env
+    chosen = env.get(INVENTORY_ENV, "").strip()
+    return Path(chosen).expanduser() if chosen else root / "boards.yaml"
+
+
+def load_inventory(path: Path, env: Mapping[str, str] | None = None) -> Inventory:
+    """Read and check the inventory at ``path``; ``${VAR}`` references are resolved from ``env``
+    (default ``os.environ``). Raises ``InventoryError`` (a ``ConfigError``) for the first problem."""
+    return _Reader(path, os.environ if env is None else env).read()
+
+
+@dataclass
+class _Board:
+    spec: BoardSpec
+    missing: list[MissingVariable]
+    name_entry: Entry
+
+
+class _Reader:
+    """One reading of one file; holds the path and environment every check needs."""
+
+    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.env = env
+
+    def fail(self, entry: Entry, problem: str) -> InventoryError:
+        return InventoryError(self.path, entry.line, entry.key, problem)
+
+    def read(self) -> Inventory:
+        root = compose_file(self.path)
+        top = Entry("", 1, root) if root is not None else None
+        if top is None or not isinstance(top.node, yaml.MappingNode):
+            got = "an empty file" if top is None else describe(top.node)
+            line = line_of(top.node) if top is not None else 1
+            raise InventoryError(self.path, line, "(top level)", f"expected a map with 'boards:', got {got}")
+        sections = mapping(self.path, top, _TOP_KEYS)
+        if "boards" not in sections:
+            raise InventoryError(
+                self.path, line_of(top.node), "boards", "missing; list the bench's boards under it"
+            )
+        defaults = self.read_defaults(sections.get("defaults"))
+
+        boards: list[_Board] = []
+        first_seen: dict[str, Entry] = {}
+        for item in sequence(self.path, sections["boards"], "boards"):
+            board = self.read_board(item, defaults)
+            name = board.spec.name
+            if name in first_seen:
+                first = first_seen[name]
+                raise self.fail(
+                    board.name_entry,
+                    f"duplicate board name {name!r}; first used at {self.path}:{first.line} ({first.key})",
+                )
+            first_seen[name] = board.name_entry
+            boards.append(board)
+        return Inventory(
+            self.path, [b.spec for b in boards], {b.spec.name: b.missing for b in boards if b.missing}
+        )
+
+    def read_defaults(self, entry: Entry | None) -> dict[str, Entry]:
+        if entry is None:
+            return {}
+        defaults = mapping(self.path, entry, _DEFAULT_KEYS, _NOT_IN_DEFAULTS)
+        # Check every default now, even one no board inherits: a typo there must not wait for the
+        # board that will one day use it.
+        if "kind" in defaults:
+            self.kind(defaults["kind"])
+        if "tags" in defaults:
+            self.tags(defaults["tags"])
+        if "baudrate" in defaults:
+            self.baudrate(defaults["baudrate"])
+        if "network" in defaults:
+            for field in mapping(self.path, defaults["network"], _NETWORK_KEYS).values():
+                self.network_field(field)
+        return defaults
+
+    def read_board(self, item: Entry, defaults: dict[str, Entry]) -> _Board:
+        own = mapping(self.path, item, _BOARD_KEYS)
+        if "name" not in own:
+            raise InventoryError(
+                self.path, item.line, f"{item.key}.name", "missing; every board needs a unique name"
+            )
+        name = self.name(own["name"])
+        kind_entry = own.get("kind", defaults.get("kind"))
+        if kind_entry is None:
+            raise InventoryError(
+                self.path,
+                item.line,
+                f"{item.key}.kind",
+                f"missing; one of {', '.join(BOARD_KINDS)} (or defaults.kind)",
+            )
+        kind = self.kind(kind_entry)
+        match = self.match(item, own.get("match"), kind)
+        tags_entry = own.get("tags", defaults.get("tags"))
+        baud_entry = own.get("baudrate", defaults.get("baudrate"))
+        network, missing = self.network(name, kind, own.get("network"), defaults.get("network"))
+        spec = BoardSpec(
+            name=name,
+            kind=kind,
+            match=match,
+            tags=self.tags(tags_entry) if tags_entry is not None else frozenset(),
+            network=network,
+            baudrate=self.baudrate(baud_entry) if baud_entry is not None else BoardSpec.baudrate,
+            origin=f"{self.path}:{item.line}",
+        )
+        return _Board(spec, missing, own["name"])
+
+    # -- one function per field ---------------------------------------------------------------
+
+    def text(self, entry: Entry, what: str = "a string") -> str | None:
+        """A scalar as written: ``serial_number: 0001`` stays "0001" (YAML would read the octal 1)."""
+        node = scalar(self.path, entry, what)
+        if node is None:
+            return None
+        text = str(node.value)
+        if not text.strip():
+            raise self.fail(entry, f"expected {what}, got an empty string")
+        return text
+
+    def name(self, entry: Entry) -> str:
+        name = self.text(entry, "a board name")
+        if name is None or not _NAME.fullmatch(name):
+            raise self.fail(entry, f"a board name is made of {_NAME_RULE}, got {describe(entry.node)}")
+        return name
+
+    def kind(self, entry: Entry) -> BoardKind:
+        text = self.text(entry, "a board kind")
+        for kind in BOARD_KINDS:
+            if text == kind:
+                return kind
+        raise self.fail(entry, f"expected one of {', '.join(BOARD_KINDS)}, got {describe(entry.node)}")
+
+    def tags(self, entry: Entry) -> frozenset[str]:
+        tags = set()
+        for item in sequence(self.path, entry, "tags"):
+            tag = self.text(item, "a tag")
+            if tag is None or not _NAME.fullmatch(tag):
+                raise self.fail(item, f"a tag is made of {_NAME_RULE}, got {describe(item.node)}")
+            tags.add(tag)
+        return frozenset(tags)
+
+    def baudrate(self, entry: Entry) -> int:
+        node = scalar(self.path, entry, "a baud rate")
+        if node is None or node.tag != INT_TAG or (value := _yaml_int(node)) <= 0:
+            got = describe(node) if node is not None else "nothing"
+            raise self.fail(entry, f"expected a positive integer baud rate, got {got}")
+        return value
+
+    def usb_id(self, entry: Entry) -> int:
+        """vid or pid: hex, as lsusb and the USB-IF write it; ``0x10c4``, ``"10c4"`` or ``10c4``."""
+        node = scalar(self.path, entry, "a hex USB id")
+        expected = 'expected an integer or hex string like 0x10c4 or "10c4"'
+        if node is None:
+            raise self.fail(entry, f"{expected}, got nothing")
+        text = str(node.value).strip()
+        if node.tag == INT_TAG and not text.lower().startswith("0x"):
+            # A bare 7523 would be read as decimal 7523 = 0x1d63, never what someone copying lsusb's
+            # 1a86:7523 means; refuse it rather than guess.
+            raise self.fail(entry, f'USB ids are hex: write 0x{text} or "{text}", got {describe(node)}')
+        found = _HEX_ID.fullmatch(text.replace("_", ""))
+        if found is None:
+            raise self.fail(entry, f"{expected}, got {describe(node)}")
+        return int(found.group(1), 16)
+
+    def match(self, item: Entry, entry: Entry | None, kind: BoardKind) -> UsbMatch:
+        if kind == "virtual":
+            if entry is not None:
+                raise self.fail(
+                    entry, "a virtual board must not have match: it is started here, not found on a port"
+                )
+            return UsbMatch()
+        fields = mapping(self.path, entry, _MATCH_KEYS) if entry is not None else {}
+        match = UsbMatch(
+            vid=self.usb_id(fields["vid"]) if "vid" in fields else None,
+            pid=self.usb_id(fields["pid"]) if "pid" in fields else None,
+            serial_number=self.text(fields["serial_number"]) if "serial_number" in fields else None,
+            location=self.text(fields["location"]) if "location" in fields else None,
+            port=self.text(fields["port"], "a device path or glob") if "port" in fields else None,
+            url=self.text(fields["url"], "a pyserial URL") if "url" in fields else None,
+        )
+        if match.is_empty:
+            where = entry if entry is not None else Entry(f"{item.key}.match", item.line, item.node)
+            raise self.fail(
+                where,
+                f"a board of kind {kind} needs a non-empty match (vid/pid, serial_number, location, port "
+                "or url); without one it could never be found",
+            )
+        if match.url is not None and len(fields) > 1:
+            others = ", ".join(key for key in fields if key != "url")
+            raise self.fail(
+                fields["url"], f"url is opened as is, without discovery; drop {others} or the url"
+            )
+        return match
+
+    def network(
+        self, board: str, kind: BoardKind, own: Entry | None, inherited: Entry | None
+    ) -> tuple[NetworkSpec, list[MissingVariable]]:
+        base = mapping(self.path, inherited, _NETWORK_KEYS) if inherited is not None else {}
+        fields = mapping(self.path, own, _NETWORK_KEYS) if own is not None else {}
+        if kind == "virtual":
+            # The virtual board reaches the broker over this machine's loopback: Wi-Fi settings make no
+            # sense for it, so it does not inherit them (and an unset ${RIG_WIFI_PASSWORD} cannot block
+            # the default run), and stating them on it is a mistake.
+            for key in _WIFI_KEYS:
+                if key in fields:
+                    raise self.fail(fields[key], "a virtual board has no Wi-Fi; remove this key")
+            base = {key: value for key, value in base.items() if key not in _WIFI_KEYS}
+        merged = {**base, **fields}  # key by key: a board overrides single defaults, keeps the rest
+        host = merged.get("broker_host")
+        spec = NetworkSpec(
+            wifi_ssid=self.text_or_secret(merged.get("wifi_ssid")),
+            wifi_password=self.secret(merged.get("wifi_password")),
+            broker_host=self.host(host) if host is not None else None,
+            broker_user=self.text_or_secret(merged.get("broker_user")),
+            broker_password=self.secret(merged.get("broker_password")),
+        )
+        missing = []
+        for key, entry in merged.items():
+            value = getattr(spec, key)
+            if isinstance(value, Secret) and value.value is None:
+                inherited_here = entry.key.startswith("defaults.")
+                missing.append(
+                    MissingVariable(
+                        self.path, entry.line, entry.key, value.env, board, inherited=inherited_here
+                    )
+                )
+        return spec, missing
+
+    def network_field(self, entry: Entry) -> None:
+        """Check one ``network`` value on its own (used for ``defaults:``)."""
+        key = entry.key.rsplit(".", 1)[-1]
+        if key == "broker_host":
+            self.host(entry)
+        elif key in _SECRET_KEYS:
+            self.secret(entry)
+        else:
+            self.text_or_secret(entry)
+
+    def host(self, entry: Entry) -> str | None:
+        host = self.text(entry, "a host name, address or 'auto'")
+        if host is not None and "${" in host:
+            raise self.fail(entry, "broker_host is not a secret; write the host, or 'auto'")
+        return host
+
+    def secret(self, entry: Entry | None) -> Secret | None:
+        """wifi_password, broker_password: only ever a ``${VAR}`` reference. Messages about these
+        never repeat the value: it may be a pasted password."""
+        if entry is None:
+            return None
+        if not isinstance(entry.node, yaml.ScalarNode):
+            raise self.fail(entry, "expected a ${VAR} reference")
+        text = self.text(entry, "a ${VAR} reference")
+        if text is None:
+            return None
+        reference = _REFERENCE.fullmatch(text.strip())
+        if reference is None:
+            suggestion = "RIG_" + entry.key.rsplit(".", 1)[-1].upper()
+            raise self.fail(
+                entry,
+                f"a literal value is not allowed; write it as ${{{suggestion}}} (or ${{SOME_VAR}}) "
+                "and set the variable; secrets never live in boards.yaml",
+            )
+        return Secret(reference.group(1), self.env.get(reference.group(1)))
+
+    def text_or_secret(self, entry: Entry | None) -> str | Secret | None:
+        """wifi_ssid, broker_user: a literal or a ``${VAR}`` reference."""
+        if entry is None:
+            return None
+        text = self.text(entry, "a string or a ${VAR} reference")
+        if text is None:
+            return None
+        reference = _REFERENCE.fullmatch(text.strip())
+        if reference is not None:
+            return Secret(reference.group(1), self.env.get(reference.group(1)))
+        if "${" in text:
+            raise self.fail(
+                entry, f"a reference must be the whole value, as ${{NAME}}, got {describe(entry.node)}"
+            )
+        return text
+
+
+def _yaml_int(node: yaml.ScalarNode) -> int:
+    # YAML 1.1 integers include 0x.., 0o.., 0b.., 1_000 and 1:30; let PyYAML read its own syntax.
+    return int(yaml.constructor.SafeConstructor().construct_yaml_int(node))

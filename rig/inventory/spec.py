@@ -1,0 +1,113 @@
+"""What the bench inventory says about a board: data only, no I/O (labgrid's "resources").
+
+``rig.inventory.load`` builds these from ``boards.yaml``; discovery, locking, the USB transport
+and the plugin consume them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+BoardKind = Literal["esp32", "generic", "virtual"]
+BOARD_KINDS: tuple[BoardKind, ...] = ("esp32", "generic", "virtual")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value taken from an environment variable, never from the inventory file itself.
+
+    ``str()`` and ``repr()`` never show the value: only ``reveal()`` does, and only the code that
+    writes the board's config may call it. ``value`` is None when the variable is not set.
+    """
+
+    env: str
+    value: str | None = field(default=None, repr=False, compare=False)
+
+    def reveal(self) -> str:
+        if self.value is None:
+            raise LookupError(f"${self.env} is not set")
+        return self.value
+
+    def __str__(self) -> str:
+        return f"${{{self.env}}}"
+
+
+@dataclass(frozen=True)
+class UsbMatch:
+    """How to recognise a board among the serial ports present. Every given field must match.
+
+    ``port`` is a device path or a glob (``/dev/ttyUSB*``); ``url`` is any pyserial URL
+    (``rfc2217://host:port``, ``socket://host:port``) and is used as is, without discovery.
+    """
+
+    vid: int | None = None
+    pid: int | None = None
+    serial_number: str | None = None
+    location: str | None = None
+    port: str | None = None
+    url: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.vid is not None or self.pid is not None:
+            vid = f"{self.vid:04x}" if self.vid is not None else "*"
+            pid = f"{self.pid:04x}" if self.pid is not None else "*"
+            parts.append(f"vid:pid {vid}:{pid}")
+        for name in ("serial_number", "location", "port", "url"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name} {value}")
+        return ", ".join(parts) or "anything"
+
+    @property
+    def is_empty(self) -> bool:
+        return all(
+            getattr(self, name) is None for name in ("vid", "pid", "serial_number", "location", "port", "url")
+        )
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """How the board reaches the broker. ``broker_host`` is the broker as the *board* sees it;
+    "auto" means the bench machine's address on the interface toward the board's network."""
+
+    wifi_ssid: str | Secret | None = None
+    wifi_password: Secret | None = None
+    broker_host: str | None = None
+    broker_user: str | Secret | None = None
+    broker_password: Secret | None = None
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One board of the bench. ``origin`` is ``file:line`` of its entry, for error messages."""
+
+    name: str
+    kind: BoardKind
+    match: UsbMatch = field(default_factory=UsbMatch)
+    tags: frozenset[str] = frozenset()
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    baudrate: int = 115200
+    origin: str = ""
+
+    @property
+    def identity(self) -> str:
+        """A stable key for locking: the same physical board gives the same key whatever
+        /dev name it has today."""
+        m = self.match
+        if self.kind == "virtual":
+            return f"virtual-{self.name}"
+        if m.serial_number:
+            vid = f"{m.vid:04x}" if m.vid is not None else "any"
+            return f"usb-{vid}-{m.serial_number}"
+        if m.url:
+            return "url-" + m.url
+        if m.location:
+            return "location-" + m.location
+        return "name-" + self.name
+
+    def secrets(self) -> list[Secret]:
+        net = self.network
+        values = (net.wifi_ssid, net.wifi_password, net.broker_user, net.broker_password)
+        return [v for v in values if isinstance(v, Secret)]
