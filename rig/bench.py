@@ -9,12 +9,12 @@ from pathlib import Path
 
 from serial.tools.list_ports_common import ListPortInfo
 
+from rig import discovery
 from rig.board.board import Board
 from rig.board.transport import BoardTransport
 from rig.board.usb import UsbBoard
 from rig.board.virtual import VirtualBoard
 from rig.broker import Broker
-from rig import discovery
 from rig.discovery import NoBoardPresent, pick_auto
 from rig.errors import RigError
 from rig.firmware_config import FirmwareConfig

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig.board.reset import HARD_RESETS
 from rig import discovery
+from rig.board.reset import HARD_RESETS
 from rig.discovery import find_port, wait_for_port
 from rig.errors import BoardUnreachable
 from rig.inventory.spec import BoardSpec

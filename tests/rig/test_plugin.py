@@ -66,7 +66,7 @@ def test_options_fall_back_to_the_environment(
     inner.makepyfile("def test_period(rig_session):\n    assert rig_session.settings.loop_period == 0.25\n")
     result = inner.runpytest_subprocess(*rig_args(inner))
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["rig: board=virtual broker=* loop-period=0.25s*"])
+    result.stdout.fnmatch_lines(["rig: board=auto (virtual) broker=* loop-period=0.25s*"])
 
 
 def test_an_inner_hil_run_leaves_logs_and_no_process(inner: pytest.Pytester) -> None:
