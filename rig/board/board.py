@@ -177,10 +177,14 @@ class Board:
         """Reset with no chance of cleanup (power cut, EN line). A board on native USB drops off
         the bus and comes back, perhaps under a new name: then reopen the port where it is."""
         port = self._port()
+        deadline = Deadline(timeout)
         self.transport.hard_reset(port)
         self.state = BoardState.RUNNING
-        if port.lost is not None:
-            self._reopen(timeout)
+        if self.transport.reenumerates:
+            # Search only once the old device is gone, or we would find it again on its way out.
+            if not port.wait_lost(deadline.remaining_or(timeout)):
+                raise BoardUnreachable(f"{self.name}: its port {port.url} did not go away on reset")
+            self._reopen(deadline.remaining_or(timeout))
 
     def _reopen(self, timeout: float) -> None:
         old = self._port()

@@ -17,6 +17,11 @@ class BoardTransport(Protocol):
     name: str
 
     @property
+    def reenumerates(self) -> bool:
+        """True if a hard reset takes the board off the bus (native USB): its port then
+        vanishes and must be found again, perhaps under a new name."""
+
+    @property
     def kind(self) -> str:
         """ "virtual", "esp32" or "generic": what the board is, which decides how it resets."""
 

@@ -9,6 +9,7 @@ from serial.tools.list_ports_common import ListPortInfo
 from rig import discovery
 from rig.board.reset import HARD_RESETS
 from rig.discovery import find_port, wait_for_port
+from rig.discovery.known_devices import lookup
 from rig.errors import BoardUnreachable
 from rig.inventory.spec import BoardSpec
 from rig.serialio.port import BoardPort
@@ -33,6 +34,9 @@ class UsbBoard:
         self.kind = spec.kind
         self._lister = lister or (lambda: discovery.list_serial_ports())
         self._url: str | None = None
+        known = lookup(spec.match.vid, spec.match.pid)
+        # A USB-serial bridge stays on the bus while the chip resets; the chip's own USB does not.
+        self.reenumerates = known is not None and known.role in ("native-usb", "micropython")
 
     @property
     def port_url(self) -> str:

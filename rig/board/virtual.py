@@ -48,6 +48,7 @@ class VirtualBoard:
     """
 
     kind = "virtual"
+    reenumerates = False  # the pty outlives every reset, as a USB-serial bridge's port does
 
     def __init__(self, name: str, flash_dir: Path, micropython: str | None = None) -> None:
         self.name = name

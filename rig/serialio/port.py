@@ -46,6 +46,7 @@ class BoardPort:
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._lost = threading.Event()
 
     @property
     def is_open(self) -> bool:
@@ -77,6 +78,10 @@ class BoardPort:
         with self._lock:
             if sink in self._sinks:
                 self._sinks.remove(sink)
+
+    def wait_lost(self, timeout: float) -> bool:
+        """True once the device has gone (unplugged, or dropped off USB by a reset)."""
+        return self._lost.wait(timeout)
 
     def write(self, data: bytes) -> None:
         if self._serial is None or self.lost is not None:
@@ -123,6 +128,7 @@ class BoardPort:
                 if self._stopping.is_set():
                     return
                 self.lost = e
+                self._lost.set()
                 with self._lock:
                     sinks = list(self._sinks)
                 for sink in sinks:
