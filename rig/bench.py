@@ -9,13 +9,12 @@ from pathlib import Path
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig import discovery
 from rig.board.board import Board
 from rig.board.transport import BoardTransport
 from rig.board.usb import UsbBoard
 from rig.board.virtual import VirtualBoard
 from rig.broker import Broker
-from rig.discovery import NoBoardPresent, pick_auto
+from rig.discovery import NoBoardPresent, pick_auto, ports
 from rig.errors import RigError
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, Secret
@@ -28,7 +27,7 @@ PortLister = Callable[[], Sequence[ListPortInfo]]
 def list_ports() -> Sequence[ListPortInfo]:
     # Looked up at call time: the one seam where tests put fabricated USB records, since a
     # USB device's identity is the one thing that cannot be made real here.
-    return discovery.list_serial_ports()
+    return ports.list_serial_ports()
 
 
 AUTO = "auto"

@@ -6,9 +6,8 @@ from collections.abc import Callable, Sequence
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig import discovery
 from rig.board.reset import HARD_RESETS
-from rig.discovery import find_port, wait_for_port
+from rig.discovery import find_port, ports, wait_for_port
 from rig.discovery.known_devices import lookup
 from rig.errors import BoardUnreachable
 from rig.inventory.spec import BoardSpec
@@ -32,7 +31,7 @@ class UsbBoard:
         self.spec = spec
         self.name = spec.name
         self.kind = spec.kind
-        self._lister = lister or (lambda: discovery.list_serial_ports())
+        self._lister = lister or (lambda: ports.list_serial_ports())
         self._url: str | None = None
         known = lookup(spec.match.vid, spec.match.pid)
         # A USB-serial bridge stays on the bus while the chip resets; the chip's own USB does not.

@@ -36,7 +36,7 @@ def fabricated_conftest(ports: list[tuple[str, str]]) -> str:
     """A conftest that loads the rig and makes discovery see these (device, serial) CP2102s."""
     return textwrap.dedent(
         f"""
-        import rig.discovery
+        import rig.discovery.ports
         from serial.tools.list_ports_common import ListPortInfo
 
         def _ports():
@@ -48,7 +48,7 @@ def fabricated_conftest(ports: list[tuple[str, str]]) -> str:
                 records.append(r)
             return records
 
-        rig.discovery.list_serial_ports = _ports
+        rig.discovery.ports.list_serial_ports = _ports
         pytest_plugins = ["rig.plugin"]
         """
     )
@@ -142,7 +142,7 @@ def test_a_new_user_scans_writes_and_runs_the_suite_on_the_usb_board(
         record = ListPortInfo(device, skip_link_detection=True)
         record.vid, record.pid, record.serial_number = 0x10C4, 0xEA60, "BENCH01"
         record.description = "CP2102 USB to UART Bridge Controller"
-        monkeypatch.setattr("rig.discovery.list_serial_ports", lambda: [record])
+        monkeypatch.setattr("rig.discovery.ports.list_serial_ports", lambda: [record])
         assert rig(["scan", "--write", "--inventory", str(inventory)]) == 0
         assert "BENCH01" in inventory.read_text()
 

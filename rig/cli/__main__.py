@@ -1,0 +1,5 @@
+"""``python -m rig.cli``: the same as the ``rig`` command."""
+
+from rig.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""``rig deploy BOARD``: put the firmware and its config.json on a board and leave it running."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from rig.bench import board_config
+from rig.broker import ExternalBroker
+from rig.cli import common
+from rig.deploy.step import deploy_firmware
+from rig.errors import ConfigError
+
+HELP = "deploy the firmware and its config to a board and leave it running"
+
+DEFAULT_BROKER_HOST = "127.0.0.1"
+DEFAULT_BROKER_PORT = 1883
+BROKER_URL_ENV = "RIG_BROKER_URL"
+
+
+def tcp_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1..65535, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = common.seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def setup(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Writes the firmware tree, its dependencies and a config.json to the board (only files "
+        "that changed), then soft-resets it so that main.py runs. The deploy itself does not need "
+        "the broker, but the firmware gives up if it cannot connect when it starts: run one first "
+        "(rig broker). A virtual board stops when rig exits; its flash stays in WORKDIR and the "
+        "firmware boots again at the next command on it."
+    )
+    common.add_board_argument(parser)
+    parser.add_argument(
+        "--broker-host",
+        metavar="HOST",
+        help="the broker as the board sees it (default: the host of $RIG_BROKER_URL, else 127.0.0.1 "
+        "for a virtual board and, for a USB board, the inventory's broker_host; 'auto' there means "
+        "this machine's address toward the board)",
+    )
+    parser.add_argument(
+        "--broker-port",
+        type=tcp_port,
+        metavar="PORT",
+        help=f"the broker's MQTT port (default: the port of ${BROKER_URL_ENV}, else {DEFAULT_BROKER_PORT})",
+    )
+    parser.add_argument("--client-id", metavar="ID", help="MQTT client id (default: rig-BOARD)")
+    parser.add_argument("--topic-prefix", metavar="PREFIX", help="topic namespace (default: rig/BOARD)")
+    parser.add_argument(
+        "--loop-period",
+        type=positive_seconds,
+        default=1.0,
+        metavar="S",
+        help="the firmware's loop period (default: %(default)gs)",
+    )
+    parser.add_argument(
+        "--firmware",
+        type=Path,
+        default=Path(common.env("RIG_FIRMWARE") or "firmware"),
+        metavar="DIR",
+        help="the firmware tree (default: $RIG_FIRMWARE, else %(default)s)",
+    )
+    parser.add_argument(
+        "--deps-cache",
+        type=Path,
+        default=common.env("RIG_DEPS_CACHE"),
+        metavar="DIR",
+        help="firmware dependency cache (default: $RIG_DEPS_CACHE, else ~/.cache/micropython-mqtt-rig/deps)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=(common.env("RIG_OFFLINE") or "0").lower() in ("1", "true", "yes"),
+        help="take dependencies from the cache only (default: $RIG_OFFLINE)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    firmware: Path = args.firmware
+    if not firmware.is_dir():
+        raise ConfigError("--firmware", "firmware", f"{firmware} is not a directory")
+    default = default_broker()
+    broker = ExternalBroker(args.broker_host or default.host, args.broker_port or default.port)
+    with common.open_board(args, "rig deploy") as (spec, board):
+        if args.broker_host:
+            # Stated on the command line: it beats the inventory's broker_host (and its "auto").
+            spec = dataclasses.replace(
+                spec, network=dataclasses.replace(spec.network, broker_host=args.broker_host)
+            )
+        config = board_config(
+            spec,
+            broker,
+            client_id=args.client_id or f"rig-{spec.name}",
+            topic_prefix=args.topic_prefix or f"rig/{spec.name}",
+            loop_period=args.loop_period,
+        )
+        board.capture.redact(config.secrets())
+        if not ExternalBroker(config.broker_host, config.broker_port).is_running():
+            # Not an error: the broker may be started later, or be reachable from the board only.
+            print(
+                f"rig: warning: nothing accepts connections on {config.broker_host}:{config.broker_port} "
+                "from here; the firmware cannot connect until a broker runs there (see rig broker)",
+                file=sys.stderr,
+            )
+        # Only non-secret fields: the Wi-Fi and broker passwords stay in config.json.
+        print(
+            f"deploying {firmware} to {spec.name}: broker {config.broker_host}:{config.broker_port}, "
+            f"client id {config.client_id}, topic prefix {config.topic_prefix}, "
+            f"loop period {config.loop_period:g}s",
+            flush=True,
+        )
+
+        def progress(path: str, done: int, total: int) -> None:
+            print(f"[{done}/{total}] {path}", flush=True)
+
+        report = deploy_firmware(
+            board, firmware, config, cache_dir=args.deps_cache, offline=args.offline, progress=progress
+        )
+        print(report.summary())
+        if spec.kind == "virtual":
+            print(f"{spec.name} stops when rig exits; the firmware boots again at the next command on it")
+    return common.EXIT_OK
+
+
+def default_broker() -> ExternalBroker:
+    """$RIG_BROKER_URL as the pytest plugin reads it, else the usual local broker. The board's
+    view of the host is decided later by ``board_config`` (loopback only suits a virtual board)."""
+    url = common.env(BROKER_URL_ENV)
+    if url is not None:
+        return ExternalBroker.from_spec(url, f"${BROKER_URL_ENV}")
+    return ExternalBroker(DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT)
