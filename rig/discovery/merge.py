@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from rig.discovery.match import port_matches
-from rig.discovery.scan import ScanEntry, entry_lines
+from rig.discovery.scan import ScanEntry, entry_lines, unique_name
 from rig.errors import ConfigError
 from rig.inventory.spec import UsbMatch
 
@@ -76,7 +76,7 @@ def merge_into_inventory(path: Path, entries: Sequence[ScanEntry]) -> list[str]:
     added: list[dict[str, Any]] = []
     for e in new:
         item = dict(e.entry)
-        item["name"] = _unique(str(item["name"]), taken)
+        item["name"] = unique_name(str(item["name"]), taken)
         added.append(item)
 
     nl = "\r\n" if "\r\n" in text else "\n"
@@ -140,14 +140,6 @@ def _usb_id(value: object) -> int | None:
         return value
     text = str(value).strip().lower()
     return int(text, 16)  # "0x10c4" and "10c4" alike; ValueError for anything else
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}-{n}", n + 1
-    taken.add(name)
-    return name
 
 
 def _insert(

@@ -75,7 +75,8 @@ def _slug_part(text: str, limit: int = 24) -> str:
     return part[-limit:].strip("-")
 
 
-def _unique(base: str, taken: set[str]) -> str:
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base-2``, ``base-3``... the first not in ``taken``, which it joins."""
     name, n = base, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1
@@ -129,7 +130,7 @@ def scan(ports: Sequence[ListPortInfo], inventory_specs: Iterable[BoardSpec]) ->
         match, ident = _match_for(record, usb_ports)
         slug = known.slug if known else "usb-serial"
         suffix = _slug_part(ident)
-        name = _unique(f"{slug}-{suffix}" if suffix else slug, taken)
+        name = unique_name(f"{slug}-{suffix}" if suffix else slug, taken)
         kind = known.kind if known else "generic"
         entry: dict[str, Any] = {
             "name": name,
