@@ -88,7 +88,7 @@ class Board:
         self._port().write(data)
 
     @contextmanager
-    def repl(self, max_block: float = 10.0) -> Iterator[SerialTransport]:
+    def repl(self, max_block: float = 10.0, timeout: float = 10.0) -> Iterator[SerialTransport]:
         """mpremote's transport in raw REPL, over the rig's own port. Interrupts main.py.
 
         mpremote sends Ctrl-C first; a board that still gives no raw REPL (main.py hogging the
@@ -100,7 +100,7 @@ class Board:
         transport = SerialTransport(tap.url)
         try:
             try:
-                transport.enter_raw_repl(soft_reset=False)
+                transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
             except TransportError as first:
                 transport.close()
                 tap.close()
@@ -108,7 +108,7 @@ class Board:
                 tap = Tap(self._port(), max_block=max_block)
                 transport = SerialTransport(tap.url)
                 try:
-                    transport.enter_raw_repl(soft_reset=False)
+                    transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
                 except TransportError as e:
                     raise BoardUnreachable(
                         f"{self.name}: no raw REPL even after a hard reset ({e}); "

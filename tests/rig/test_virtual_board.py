@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rig.board import Board, VirtualBoard
+from rig.errors import BoardUnreachable
 from rig.deadline import Deadline
 from rig.processes import is_running
 from rig.serialio import SerialLog
@@ -129,3 +130,57 @@ def test_a_killed_supervisor_takes_micropython_with_it(flash: Path) -> None:
         assert not is_running(firmware), "MicroPython outlived its supervisor"
     finally:
         vb.stop()
+
+
+HOG_MAIN = """\
+import time
+print("hogging")
+while True:
+    try:
+        time.sleep(0.05)
+    except KeyboardInterrupt:
+        print("ignoring Ctrl-C")
+"""
+
+
+def test_a_board_that_hogs_its_console_is_reset_then_declared_unreachable(
+    flash: Path, virtual_board: Board, console: SerialLog
+) -> None:
+    (flash / "main.py").write_text(HOG_MAIN)
+    virtual_board.soft_reset()
+    console.expect("hogging", 10)
+    transport = virtual_board.transport
+    assert isinstance(transport, VirtualBoard)
+    boots = transport.boots
+    with (
+        pytest.raises(BoardUnreachable, match="no raw REPL even after a hard reset"),
+        virtual_board.repl(timeout=1),
+    ):
+        pass
+    console.expect("ignoring Ctrl-C", 5)
+    assert transport.boots == boots + 1, "the rig did not try a hard reset"
+
+
+HOG_ONCE_MAIN = """\
+import os
+import time
+if "hogged" not in os.listdir("/"):
+    open("hogged", "w").close()
+    print("hogging")
+    while True:
+        try:
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            print("ignoring Ctrl-C")
+"""
+
+
+def test_a_board_that_hogs_until_reset_is_recovered(
+    flash: Path, virtual_board: Board, console: SerialLog
+) -> None:
+    """main.py ignores Ctrl-C, but only on this boot: after the hard reset the REPL answers."""
+    (flash / "main.py").write_text(HOG_ONCE_MAIN)
+    virtual_board.soft_reset()
+    console.expect("hogging", 10)
+    with virtual_board.repl(timeout=1) as repl:
+        assert repl.eval("2 + 2") == 4
