@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from rig.board import Board, VirtualBoard
-from rig.errors import BoardUnreachable
 from rig.deadline import Deadline
+from rig.errors import BoardUnreachable
 from rig.processes import is_running
 from rig.serialio import SerialLog
 
