@@ -49,13 +49,23 @@ class WaitTimeout(RigError, AssertionError):
     first: what was awaited, what was seen last, and where the full log is.
     """
 
-    def __init__(self, awaited: str, timeout: float, last_seen: list[str], log_path: Path | None) -> None:
+    def __init__(
+        self,
+        awaited: str,
+        timeout: float,
+        last_seen: list[str],
+        log_path: Path | None,
+        timeline: Path | None = None,
+    ) -> None:
         self.awaited = awaited
         self.timeout = timeout
         self.last_seen = last_seen
         self.log_path = log_path
+        self.timeline = timeline
         tail = "\n".join(f"    {line}" for line in last_seen) or "    (nothing)"
         where = f"\n  full log: {log_path}" if log_path else ""
+        if timeline is not None:
+            where += f"\n  timeline: {timeline}"
         super().__init__(
             f"timed out after {timeout:.1f}s waiting for {awaited}\n"
             f"  last {len(last_seen)} lines seen:\n{tail}{where}"

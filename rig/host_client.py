@@ -16,6 +16,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from rig.deadline import Deadline
 from rig.errors import BrokerError, WaitTimeout
+from rig.evidence.timeline import Timeline
 
 TAIL_MESSAGES = 15
 
@@ -67,12 +68,14 @@ class HostClient:
         transport: Literal["tcp", "websockets"] = "tcp",
         ws_path: str = "/mqtt",
         trace_path: Path | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.client_id = client_id
         self.transport = transport
         self.trace_path = trace_path
+        self.timeline = timeline
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, transport=transport)
         if transport == "websockets":
             self._client.ws_set_options(path=ws_path)
@@ -116,6 +119,10 @@ class HostClient:
                 self._trace.write(json.dumps(message.to_record()) + "\n")
                 self._trace.flush()
             self._cond.notify_all()
+        if self.timeline is not None:
+            fields = message.to_record()
+            del fields["t"]
+            self.timeline.add(message.t, "mqtt", f"{self.client_id} {message.describe()}", **fields)
 
     # -- API ---------------------------------------------------------------------------------
 
@@ -186,7 +193,13 @@ class HostClient:
                 left = deadline.remaining()
                 if left is not None and left <= 0:
                     tail = [m.describe() for m in self._messages[-TAIL_MESSAGES:]]
-                    raise WaitTimeout(f"MQTT: {awaited}", timeout, tail, self.trace_path)
+                    raise WaitTimeout(
+                        f"MQTT: {awaited}",
+                        timeout,
+                        tail,
+                        self.trace_path,
+                        self.timeline.path if self.timeline else None,
+                    )
                 self._cond.wait(left)
 
     def wait_count(

@@ -24,11 +24,15 @@ from rig.board.board import Board
 from rig.broker import Broker
 from rig.discovery import BoardNotPresent
 from rig.errors import ConfigError, InfrastructureError, RigError
+from rig.evidence.broker_tap import BrokerLogTap
+from rig.evidence.timeline import Timeline
 from rig.host_client import HostClient
 from rig.serialio.capture import SerialLog
 from rig.session import RigSession, artifact_dir
 
 _SESSION_KEY = pytest.StashKey[RigSession]()
+# How much of a failed test's serial log goes into the report and JUnit's system-out.
+SERIAL_SLICE = 60
 _ARTIFACTS_KEY = pytest.StashKey[Path]()
 
 
@@ -75,11 +79,27 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     folder = item.stash.get(_ARTIFACTS_KEY, None)
+    infrastructure = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
     if folder is not None and report.failed:
         files = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         report.sections.append(("rig artifacts", f"{folder}\n" + "\n".join(f"  {f}" for f in files)))
-    if call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError):
+        serial = folder / "serial.log"
+        if serial.exists():
+            # Sections named "Captured stdout ..." become the test's <system-out> in JUnit XML.
+            tail = serial.read_text(encoding="utf-8", errors="replace").splitlines()[-SERIAL_SLICE:]
+            report.sections.append(("Captured stdout rig serial log (tail)", "\n".join(tail) + "\n"))
+    if infrastructure:
         report.sections.append(("rig", "infrastructure failure: the rig, not the firmware, failed here"))
+    session = item.config.stash.get(_SESSION_KEY, None)
+    if session is not None and (report.when == "call" or report.outcome != "passed"):
+        session.record_result(
+            item.nodeid,
+            item.name,
+            report,
+            infrastructure,
+            folder.name if folder is not None else "",
+            {k: str(v) for k, v in item.user_properties},
+        )
     return report
 
 
@@ -104,16 +124,40 @@ def rig_artifacts(request: pytest.FixtureRequest, rig_session: RigSession) -> Pa
 
 
 @pytest.fixture
-def serial_log(rig_session: RigSession, rig_artifacts: Path) -> Iterator[SerialLog]:
+def rig_timeline(rig_artifacts: Path) -> Iterator[Timeline]:
+    """This test's merged timeline of serial lines, MQTT messages and broker log lines."""
+    timeline = Timeline(rig_artifacts)
+    yield timeline
+    timeline.close()
+
+
+@pytest.fixture
+def serial_log(rig_session: RigSession, rig_artifacts: Path, rig_timeline: Timeline) -> Iterator[SerialLog]:
     board = _board_or_skip(rig_session)
-    log = SerialLog(board.capture, rig_artifacts / "serial.log")
+    log = SerialLog(board.capture, rig_artifacts / "serial.log", rig_timeline)
     yield log
     log.close()
 
 
 @pytest.fixture
+def broker_log(
+    rig_session: RigSession, broker: Broker, rig_artifacts: Path, rig_timeline: Timeline
+) -> Iterator[BrokerLogTap]:
+    """This test's lines of the broker log (those naming this run's clients), kept in
+    broker.log and the timeline."""
+    tap = BrokerLogTap(broker, rig_session.run_id, rig_artifacts, rig_timeline)
+    yield tap
+    tap.close()
+
+
+@pytest.fixture
 def mqtt(
-    rig_session: RigSession, broker: Broker, rig_artifacts: Path, request: pytest.FixtureRequest
+    rig_session: RigSession,
+    broker: Broker,
+    broker_log: BrokerLogTap,
+    rig_artifacts: Path,
+    rig_timeline: Timeline,
+    request: pytest.FixtureRequest,
 ) -> Iterator[HostClient]:
     board = _board_or_skip(rig_session)
     config = rig_session.config_for(board)
@@ -122,6 +166,7 @@ def mqtt(
         broker.port,
         f"rig-host-{rig_session.run_id}-{_short(request.node.name)}",
         trace_path=rig_artifacts / "mqtt.jsonl",
+        timeline=rig_timeline,
     )
     client.connect(timeout=rig_session.settings.timeout)
     client.subscribe(f"{config.topic_prefix}/#", timeout=rig_session.settings.timeout)
@@ -152,6 +197,9 @@ def board(
     except InfrastructureError as e:
         board.mark_broken(str(e))
         raise
+    # JUnit properties: what the nightly job's CI shows next to each result.
+    for key, value in rig_session.properties().items():
+        request.node.user_properties.append((key, value))
     return board
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import rig
 from rig.bench import BenchBoard, board_config, broker_bind_address, choose_board
 from rig.board.board import Board, BoardState
 from rig.broker import Broker, make_broker
@@ -16,6 +19,7 @@ from rig.deploy.step import deploy_firmware
 from rig.deploy.sync import DeployReport
 from rig.errors import BoardUnreachable, InfrastructureError, WaitTimeout
 from rig.events import event_matches, parse_event
+from rig.evidence.run_record import RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.settings import RigSettings
@@ -54,6 +58,11 @@ class RigSession:
         # Why the board cannot be had (absent, busy): every test that needs it is told the same.
         self._unavailable: Exception | None = None
         self.last_deploy: DeployReport | None = None
+        # What the board said at its last boot: firmware version, MicroPython version, platform.
+        self.boot_info: dict[str, str] = {}
+        self.run_record = RunRecord(rig_version=rig.__version__, started=time.time())
+        self.run_path = settings.artifacts / "run.json"
+        self.run_record.save(self.run_path)
 
     # -- parts -------------------------------------------------------------------------------
 
@@ -76,6 +85,8 @@ class RigSession:
             broker.start(timeout=max(s.timeout, 10.0))
             self._broker = broker
             self._record_pids()
+            self.run_record.broker = {"kind": broker.kind, "host": broker.host, "port": broker.port}
+            self.run_record.save(self.run_path)
         return self._broker
 
     def board(self) -> Board:
@@ -99,6 +110,14 @@ class RigSession:
                 raise
             self._bench = bench
             self._record_pids()
+            spec = self.spec()
+            self.run_record.board = {
+                "name": spec.name,
+                "kind": spec.kind,
+                "serial_number": spec.match.serial_number,
+                "port": self._board.transport.port_url,
+            }
+            self.run_record.save(self.run_path)
         return self._board
 
     def config_for(self, board: Board, loop_period: float | None = None) -> FirmwareConfig:
@@ -149,6 +168,62 @@ class RigSession:
             return
         self.await_hello(board, config, start)
 
+    def _note_boot(self, board: Board, start: int) -> None:
+        boots = [
+            e for ln in board.capture.lines(start) if (e := parse_event(ln.text)) and e.get("ev") == "boot"
+        ]
+        if not boots:
+            return
+        boot = boots[-1]
+        self.boot_info = {k: str(boot[k]) for k in ("fw", "mpy", "platform", "tree") if k in boot}
+        self.run_record.firmware = {
+            "tree_hash": self.last_deploy.tree_hash if self.last_deploy else "",
+            "version": self.boot_info.get("fw", ""),
+            "mpy": self.boot_info.get("mpy", ""),
+            "platform": self.boot_info.get("platform", ""),
+        }
+        self.run_record.save(self.run_path)
+
+    def properties(self) -> dict[str, str]:
+        """Per-test properties for JUnit and the report: which board, which firmware."""
+        spec = self.spec()
+        props = {
+            "board": spec.name,
+            "board_kind": spec.kind,
+            "usb_serial_number": spec.match.serial_number or "",
+            "micropython": self.boot_info.get("mpy", ""),
+            "platform": self.boot_info.get("platform", ""),
+            "firmware_version": self.boot_info.get("fw", ""),
+            "firmware_tree_hash": self.last_deploy.tree_hash if self.last_deploy else "",
+            "rig_version": rig.__version__,
+        }
+        return {k: v for k, v in props.items() if v}
+
+    def record_result(
+        self,
+        nodeid: str,
+        name: str,
+        report: Any,
+        infrastructure: bool,
+        artifacts: str,
+        properties: dict[str, str],
+    ) -> None:
+        """Fold one phase's report into ``run.json``: the worst phase wins."""
+        outcome = "error" if report.when != "call" and report.failed else str(report.outcome)
+        record = next((t for t in self.run_record.tests if t.nodeid == nodeid), None)
+        if record is None:
+            record = TestRecord(nodeid, name, outcome, started=time.time() - report.duration)
+            self.run_record.tests.append(record)
+        elif _SEVERITY[outcome] > _SEVERITY[record.outcome]:
+            record.outcome = outcome
+        record.duration += report.duration
+        record.infrastructure = record.infrastructure or infrastructure
+        if report.failed or report.skipped:
+            record.message = record.message or _short_message(report)
+        record.artifacts = artifacts or record.artifacts
+        record.properties.update(properties)
+        self.run_record.save(self.run_path)
+
     def await_hello(self, board: Board, config: FirmwareConfig, start: int) -> None:
         hello = {"topic": config.echo_topic, "hex": b"hello".hex()}
         timeout = self.settings.timeout
@@ -165,6 +240,7 @@ class RigSession:
                 board.capture.tail(start=start),
                 board.capture.session_log,
             )
+        self._note_boot(board, start)
 
     def with_period(self, config: FirmwareConfig, period: float) -> FirmwareConfig:
         return replace(config, loop_period=period)
@@ -201,5 +277,19 @@ class RigSession:
             except Exception as e:
                 errors.append(e)
             self._broker = None
+        self.run_record.finished = time.time()
+        self.run_record.save(self.run_path)
         if errors:
             raise errors[0]
+
+
+_SEVERITY = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+
+
+def _short_message(report: Any) -> str:
+    """The first lines of a failure or the skip reason, for run.json and the report's grid."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    text = str(getattr(report, "longreprtext", "") or report.longrepr or "")
+    lines = [ln for ln in text.splitlines() if ln.startswith("E ")] or text.splitlines()[-20:]
+    return "\n".join(lines[:40])

@@ -14,6 +14,7 @@ from typing import IO, Any
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, WaitTimeout
 from rig.events import KNOWN_EVENTS, describe, event_matches, parse_event
+from rig.evidence.timeline import Timeline
 
 TAIL_LINES = 15
 
@@ -176,9 +177,10 @@ class SerialLog:
     after the line the first one matched, as pytest-embedded does.
     """
 
-    def __init__(self, capture: SerialCapture, path: Path) -> None:
+    def __init__(self, capture: SerialCapture, path: Path, timeline: Timeline | None = None) -> None:
         self.capture = capture
         self.path = path
+        self.timeline = timeline
         self.start = capture.next_index
         self.cursor = self.start
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +194,14 @@ class SerialLog:
             if self._file is not None:
                 self._file.write(format_line(line) + "\n")
                 self._file.flush()
+        if self.timeline is not None:
+            event = parse_event(line.text)
+            src = "rig" if line.text.startswith("[rig] ") else "serial"
+            if event is None:
+                self.timeline.add(line.t, src, line.text)
+            else:
+                event.pop("payload", None)  # bytes; the hex is there
+                self.timeline.add(line.t, src, line.text, event=event)
 
     def note(self, text: str) -> None:
         """Write a line of the rig's own into this test's log, e.g. before an injection."""
@@ -243,7 +253,13 @@ class SerialLog:
         except BoardUnreachable as e:
             raise BoardUnreachable(f"{e} (awaiting {awaited}; full log: {self.path})") from e
         if line is None:
-            raise WaitTimeout(awaited, timeout, self.capture.tail(start=self.start), self.path)
+            raise WaitTimeout(
+                awaited,
+                timeout,
+                self.capture.tail(start=self.start),
+                self.path,
+                self.timeline.path if self.timeline else None,
+            )
         self.cursor = line.index + 1
         return line
 
