@@ -145,7 +145,23 @@ def run():
         disconnect_cleanly(c)
 
 
-emit("boot", fw=VERSION, mpy=".".join(str(n) for n in sys.implementation.version[:3]), platform=sys.platform)
+def deployed_tree():
+    # The rig writes rig_manifest.json at deploy; reporting its tree hash lets the rig check
+    # that the board runs what it was given.
+    try:
+        with open("rig_manifest.json") as f:
+            return json.load(f).get("tree", "")
+    except (OSError, ValueError):
+        return ""
+
+
+emit(
+    "boot",
+    fw=VERSION,
+    tree=deployed_tree(),
+    mpy=".".join(str(n) for n in sys.implementation.version[:3]),
+    platform=sys.platform,
+)
 try:
     run()
 except Exception as e:

@@ -17,7 +17,7 @@ from rig.broker import Broker, make_broker
 from rig.deadline import Deadline
 from rig.deploy.step import deploy_firmware
 from rig.deploy.sync import DeployReport
-from rig.errors import BoardUnreachable, InfrastructureError, WaitTimeout
+from rig.errors import BoardUnreachable, DeployError, InfrastructureError, WaitTimeout
 from rig.events import event_matches, parse_event
 from rig.evidence.run_record import RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
@@ -158,6 +158,7 @@ class RigSession:
                         "written": self.last_deploy.written,
                         "unchanged": self.last_deploy.unchanged,
                         "seconds": round(self.last_deploy.seconds, 3),
+                        "files": self.last_deploy.files,
                     },
                     indent=1,
                 )
@@ -176,6 +177,13 @@ class RigSession:
             return
         boot = boots[-1]
         self.boot_info = {k: str(boot[k]) for k in ("fw", "mpy", "platform", "tree") if k in boot}
+        deployed = self.last_deploy.tree_hash if self.last_deploy else None
+        if deployed and "tree" in boot and boot["tree"] != deployed:
+            raise DeployError(
+                f"{board.name} runs firmware tree {str(boot['tree'])[:12] or '(none)'} but tree "
+                f"{deployed[:12]} was deployed: a stale or foreign file on the board? "
+                f"See {self.dir / 'deploy.json'} and {board.capture.session_log}"
+            )
         self.run_record.firmware = {
             "tree_hash": self.last_deploy.tree_hash if self.last_deploy else "",
             "version": self.boot_info.get("fw", ""),

@@ -55,6 +55,7 @@ class DeployReport:
     bytes_written: int = 0
     seconds: float = 0.0
     tree_hash: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # board path -> sha256 of what was deployed
 
     def summary(self) -> str:
         return (
@@ -83,7 +84,7 @@ def sync(
 ) -> DeployReport:
     """Write every file of ``plan`` whose hash differs on the board, then soft-reset it so that
     main.py runs. ``progress(path, done, total)`` is called after each file written."""
-    report = DeployReport(tree_hash=plan.tree_hash)
+    report = DeployReport(tree_hash=plan.tree_hash, files={i.board_path: i.sha256 for i in plan.items})
     started = time.monotonic()
     with board.repl() as transport:
         on_board = board_hashes(transport, plan)
@@ -98,6 +99,12 @@ def sync(
             report.bytes_written += len(item.data)
             if progress is not None:
                 progress(item.board_path, done, len(changed))
+        if changed:
+            # One more round: a write that did not land must fail here, not as a mystery later.
+            after = board_hashes(transport, DeployPlan(changed))
+            wrong = [i.board_path for i in changed if after["/" + i.board_path] != i.sha256]
+            if wrong:
+                raise DeployError(f"the board holds other content than was written for: {', '.join(wrong)}")
     if reset:
         board.soft_reset()
     report.seconds = time.monotonic() - started

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from rig.board import Board
-from rig.deploy.plan import make_plan
+from rig.deploy.plan import MANIFEST, make_plan
 from rig.deploy.sync import sync
 from rig.errors import DeployError
 from rig.serialio import SerialLog
@@ -32,18 +33,25 @@ def test_deploy_skips_unchanged_files(
     plan = make_plan(tree, [("lib/dep.py", dep)], b'{"k": 1}')
 
     first = sync(virtual_board, plan)
-    assert sorted(first.written) == ["config.json", "lib/dep.py", "main.py", "pkg/__init__.py", "pkg/mod.py"]
+    assert sorted(first.written) == [
+        "config.json",
+        "lib/dep.py",
+        "main.py",
+        "pkg/__init__.py",
+        "pkg/mod.py",
+        "rig_manifest.json",
+    ]
     console.expect("running 1", 10)
     assert (flash / "lib" / "dep.py").read_text() == "DEP = True\n"
     assert not (flash / "package.json").exists()
 
     again = sync(virtual_board, plan)
-    assert again.written == [] and len(again.unchanged) == 5
+    assert again.written == [] and len(again.unchanged) == 6
     assert again.tree_hash == first.tree_hash
 
     (tree / "pkg" / "mod.py").write_text("X = 2\n")
     changed = sync(virtual_board, make_plan(tree, [("lib/dep.py", dep)], b'{"k": 1}'))
-    assert changed.written == ["pkg/mod.py"]
+    assert changed.written == ["pkg/mod.py", "rig_manifest.json"]  # the manifest names the new tree
     assert changed.tree_hash != first.tree_hash
     console.expect("running 2", 10)
 
@@ -60,3 +68,13 @@ def test_a_tree_without_main_py_is_refused(tmp_path: Path) -> None:
     tree.mkdir()
     with pytest.raises(DeployError, match=r"no main\.py"):
         make_plan(tree, [], b"{}")
+
+
+def test_the_manifest_on_the_board_carries_the_tree_hash(
+    tmp_path: Path, flash: Path, virtual_board: Board
+) -> None:
+    plan = make_plan(make_tree(tmp_path), [], b"{}")
+    report = sync(virtual_board, plan, reset=False)
+    manifest = json.loads((flash / MANIFEST).read_text())
+    assert manifest["tree"] == report.tree_hash == plan.tree_hash
+    assert manifest["files"]["main.py"] == report.files["main.py"]

@@ -125,3 +125,26 @@ def test_a_wedged_board_fails_within_its_timeout_and_nothing_hangs(inner: pytest
     result.stdout.fnmatch_lines(["*no REPL prompt within 2s after Ctrl-C*"])
     result.stdout.fnmatch_lines(["*board virtual is broken, not testing firmware on it*"])
     assert_all_stopped(inner)
+
+
+def test_a_board_running_other_files_than_deployed_is_a_clear_failure(inner: pytest.Pytester) -> None:
+    """The firmware reports the tree hash of its manifest at boot; a board whose files changed
+    behind the rig's back (here: its manifest) fails the next test that restarts it."""
+    inner.makepyfile(
+        """
+        import json
+
+        def test_1_tamper(board, rig_session):
+            manifest = rig_session.dir / "flash-virtual" / "rig_manifest.json"
+            doc = json.loads(manifest.read_text())
+            doc["tree"] = "0" * 64
+            manifest.write_text(json.dumps(doc))
+            board.interrupt()  # the next test restarts the firmware
+
+        def test_2_restart(board):
+            pass
+        """
+    )
+    result = inner.runpytest_subprocess(*rig_args(inner), timeout=120)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*runs firmware tree 000000000000 but tree * was deployed*"])
