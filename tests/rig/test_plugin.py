@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from rig.deadline import Deadline
 from rig.processes import is_running
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,3 +153,58 @@ def test_a_board_running_other_files_than_deployed_is_a_clear_failure(inner: pyt
     result = inner.runpytest_subprocess(*rig_args(inner), timeout=120)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*runs firmware tree 000000000000 but tree * was deployed*"])
+
+
+def test_sigint_mid_test_leaves_complete_logs_and_no_process(inner: pytest.Pytester, tmp_path: Path) -> None:
+    """Ctrl-C on pytest in the middle of a test: the test's serial log and MQTT trace hold
+    everything up to the kill, whole lines only, and every process the run started is gone."""
+    seen = tmp_path / "seen.json"
+    inner.makepyfile(
+        f"""
+        import json, pathlib, time
+        from rig.deadline import Deadline
+
+        def test_interrupted(board, mqtt, serial_log, rig_session):
+            t = rig_session.settings.timeout
+            mqtt.publish(board.config.echo_topic, b"before-kill")
+            mqtt.wait_count(board.config.echo_topic, b"before-kill", 4, t)
+            last = serial_log.expect_event("received", t, hex=b"before-kill".hex())
+            pathlib.Path({str(seen)!r}).write_text(json.dumps({{
+                "messages": len(mqtt.messages()), "serial_t": last["t"],
+            }}))
+            deadline = Deadline(60)
+            while not deadline.expired:  # until the SIGINT comes
+                time.sleep(0.05)
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *rig_args(inner)],
+        cwd=inner.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = Deadline(60)
+        while not seen.exists() and not deadline.expired and process.poll() is None:
+            time.sleep(0.05)  # another process writes the file: there is no event to wait on
+        assert seen.exists(), "the inner test never got going"
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "KeyboardInterrupt" in out
+    folder = (
+        inner.path
+        / "artifacts"
+        / "test_sigint_mid_test_leaves_complete_logs_and_no_process.py_test_interrupted"
+    )
+    at_kill = json.loads(seen.read_text())
+    trace = [json.loads(line) for line in (folder / "mqtt.jsonl").read_text().splitlines()]
+    assert len([m for m in trace if m["dir"] == "in"]) >= at_kill["messages"]
+    assert sum(1 for m in trace if m["payload"] == "before-kill") >= 4
+    serial = (folder / "serial.log").read_text()
+    assert serial.endswith("\n") and '"hex": "6265666f72652d6b696c6c"' in serial
+    assert (folder / "timeline.jsonl").read_text().endswith("\n")
+    assert_all_stopped(inner)
