@@ -39,6 +39,8 @@ def choose_board(inventory: Inventory, name: str, lister: PortLister = list_port
     """The board to test. ``auto``: the single USB board of the inventory that is plugged in,
     else the inventory's (or the built-in) virtual board. A name: that board, with its secrets
     checked (a missing variable is an error naming the file, line and key)."""
+    if name == BUILTIN_VIRTUAL.name and name not in inventory.names():
+        return BUILTIN_VIRTUAL  # every machine has the virtual board, inventory or not
     if name != AUTO:
         return inventory.select(name)
     try:

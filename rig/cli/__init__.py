@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, listing, monitor, scan
+from rig.cli import broker, common, deploy, gate, listing, monitor, scan
 from rig.cli import exec as exec_command
 from rig.errors import RigError
 
@@ -34,6 +34,7 @@ COMMANDS: dict[str, Command] = {
     "monitor": Command(monitor.run, monitor.setup, monitor.HELP),
     "broker": Command(broker.run, broker.setup, broker.HELP),
     "exec": Command(exec_command.run, exec_command.setup, exec_command.HELP),
+    "gate": Command(gate.run, gate.setup, gate.HELP),
 }
 # Commands that open a board take the board options too.
 _BOARD_COMMANDS = ("deploy", "monitor", "exec")

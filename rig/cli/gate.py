@@ -1,0 +1,213 @@
+"""``rig gate --firmware DIR``: the whole HIL suite on every board present; the nightly job and
+the release gate. The running and judging is ``rig.gate``; this module reads its options and
+turns its results into progress lines, verdict lines and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rig import gate
+from rig.cli import common
+from rig.cli.deploy import positive_seconds
+from rig.errors import ConfigError
+
+HELP = "run the whole HIL suite on every board present and give one verdict (nightly job, release gate)"
+
+BROKERS = ("auto", "mosquitto", "amqtt", "external")
+EXIT_BY_CATEGORY = {
+    gate.PASS: common.EXIT_OK,
+    gate.FIRMWARE: common.EXIT_FAILED,
+    gate.CONFIG: common.EXIT_USAGE,
+    gate.INFRASTRUCTURE: common.EXIT_INFRASTRUCTURE,
+}
+# How many failed tests a verdict line names before it says "and N more".
+NAMED_FAILURES = 5
+
+
+def board_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected board names separated by commas, got {text!r}")
+    return names
+
+
+def setup(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Runs the HIL suite on every board of the inventory that is present, one board after the "
+        "other, each in a pytest of its own that deploys FIRMWARE first. A virtual board is always "
+        "present; a USB board when a serial port matches it now. A board that is not plugged in is "
+        "skipped, or fails the gate with --strict. A run that fails for infrastructure reasons "
+        "(board unreachable, killed at --timeout, crashed) is run once more into OUT/NAME-retry1, "
+        "whose result counts; a firmware failure is never retried. Writes OUT/junit.xml (one "
+        "testsuite per board) and OUT/report.html. Exit code: 0 all passed, 1 any firmware "
+        "failure, 3 infrastructure failures only (or, with --strict, a missing board), 2 usage."
+    )
+    parser.add_argument(
+        "--firmware",
+        type=Path,
+        default=common.env("RIG_FIRMWARE"),
+        metavar="DIR",
+        help="the firmware tree to gate (default: $RIG_FIRMWARE; required otherwise)",
+    )
+    parser.add_argument(
+        "--suite",
+        type=Path,
+        default=gate.DEFAULT_SUITE,
+        metavar="PATH",
+        help="the test suite to run on each board (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=gate.DEFAULT_OUT,
+        metavar="DIR",
+        help="output folder, emptied first; only a folder rig gate wrote (or an empty one) is "
+        "emptied (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="a board of the inventory that is not plugged in fails the gate (the release gate)",
+    )
+    parser.add_argument(
+        "--boards",
+        type=board_list,
+        metavar="A,B",
+        help="gate only these inventory boards (default: all of them)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        help="passed to pytest as --rig-broker (default: the plugin's, $RIG_BROKER or auto)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=gate.DEFAULT_TIMEOUT,
+        metavar="S",
+        help="bound of one board's run; a run that exceeds it is killed and counts as an "
+        "infrastructure failure (default: %(default)gs)",
+    )
+    parser.add_argument(
+        "pytest_args",
+        nargs="*",
+        metavar="-- PYTEST_ARGS",
+        help="anything after -- is passed to each pytest run (e.g. -- -k echo)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    firmware: Path | None = args.firmware
+    if firmware is None:
+        raise ConfigError("command line", "--firmware", "missing: give the firmware tree to gate")
+    inventory = common.load(args)
+    if not inventory.path.is_file():
+        raise ConfigError(
+            str(inventory.path), "inventory", "not found: the gate runs the boards an inventory lists"
+        )
+    planned = gate.plan_boards(inventory, args.boards, common.list_ports)
+    config = gate.GateConfig(
+        firmware=firmware,
+        inventory=inventory.path,
+        suite=args.suite,
+        out=args.out,
+        strict=args.strict,
+        broker=args.broker,
+        lock_timeout=args.lock_timeout,
+        timeout=args.timeout,
+        pytest_args=tuple(args.pytest_args),
+        title=f"rig gate: {firmware}",
+    )
+    config.check()  # before the plan line: a bad option is reported alone
+    runs = [p.name for p in planned if p.present]
+    missing = [p.name for p in planned if not p.present]
+    print(
+        f"gate: {firmware} on {', '.join(runs) or 'no board'}"
+        + (f"; not present: {', '.join(missing)}" if missing else ""),
+        flush=True,
+    )
+    result = gate.run_gate(config, planned, progress)
+    for board in result.boards:
+        print(verdict_line(board))
+    if result.report_problem is not None:
+        print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
+    print(overall_line(result))
+    return EXIT_BY_CATEGORY[result.category]
+
+
+def progress(event: gate.GateEvent) -> None:
+    if isinstance(event, gate.BoardStarted):
+        what = "retrying" if event.retry else "running"
+        print(f"[{event.position}/{event.total}] {event.board}: {what} -> {_show(event.folder)}", flush=True)
+        return
+    attempt = event.attempt
+    where = f"[{event.position}/{event.total}] {attempt.board}"
+    line = f"{where}: done in {attempt.duration:.1f}s: {_outcome(attempt)}"
+    if event.will_retry:
+        line += "; retrying once"
+    print(line, flush=True)
+
+
+def _outcome(attempt: gate.Attempt) -> str:
+    category = attempt.category
+    if category == gate.PASS:
+        return _counts(attempt)
+    if category == gate.FIRMWARE:
+        return f"firmware failure ({_counts(attempt)})"
+    if category == gate.CONFIG:
+        return f"not run: {attempt.config_problem}"
+    return f"infrastructure failure: {attempt.infrastructure_reason}"
+
+
+def verdict_line(board: gate.BoardResult) -> str:
+    """``virtual: PASS 10 passed``, ``FAIL firmware: 2 failed (test_a, test_b)``, ..."""
+    name = board.name
+    final = board.final
+    if final is None:
+        absence = board.planned.absence
+        if board.strict:
+            return f"{name}: MISSING ({absence}) — fails the gate (--strict)"
+        return f"{name}: SKIPPED not present ({absence})"
+    after = ""
+    if board.retried:
+        after = f" (retried once after: {board.attempts[0].infrastructure_reason})"
+    category = final.category
+    if category == gate.PASS:
+        return f"{name}: PASS {_counts(final)}{after}"
+    if category == gate.FIRMWARE:
+        failed = final.firmware_failures
+        named = ", ".join(f.name for f in failed[:NAMED_FAILURES])
+        more = f", and {len(failed) - NAMED_FAILURES} more" if len(failed) > NAMED_FAILURES else ""
+        also = f"; also infrastructure: {final.infrastructure_reason}" if final.infrastructure_reason else ""
+        return f"{name}: FAIL firmware: {len(failed)} failed ({named}{more}){also}{after}"
+    if category == gate.CONFIG:
+        return f"{name}: FAIL config: {final.config_problem} (see {_show(final.log)})"
+    retried = "retried once; " if board.retried else ""
+    return f"{name}: FAIL infrastructure: {final.infrastructure_reason} ({retried}see {_show(final.log)})"
+
+
+def overall_line(result: gate.GateResult) -> str:
+    report = _show(result.report) if result.report is not None else "(not written)"
+    where = f"report {report}, junit {_show(result.junit)}"
+    if result.category == gate.PASS:
+        return f"GATE: PASS — {where}"
+    kinds = ", ".join(result.failures)
+    nothing = "; no board was tested" if not result.tested else ""
+    return f"GATE: FAIL ({kinds}){nothing} — {where}"
+
+
+def _counts(attempt: gate.Attempt) -> str:
+    counts = attempt.counts
+    order = ("passed", "failed", "error", "skipped")
+    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no tests"
+
+
+def _show(path: Path) -> str:
+    """A path as short as it reads well: relative to the current directory when inside it."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    except ValueError:
+        return str(path)
