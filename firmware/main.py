@@ -71,8 +71,16 @@ def sub_cb(topic, msg):
 
 
 def echo(c, topic, msg):
-    c.publish(topic, msg)
+    # umqtt.simple's publish, not robust's: robust would reconnect and send the echo into the
+    # new session. An echo belongs to the connection its message came on (see reconnect).
+    try:
+        simple.MQTTClient.publish(c, topic, msg)
+    except OSError as e:
+        c.log(False, e)
+        c.reconnect()
+        return False
     emit("published", topic=topic.decode(), hex=hexlify(msg))
+    return True
 
 
 def disconnect_cleanly(c):
@@ -130,9 +138,11 @@ def run():
                 if len(inbox) == before:
                     break
             if inbox:
-                for topic, msg in inbox:
-                    echo(c, topic, msg)
+                pending = inbox[:]
                 inbox.clear()
+                for topic, msg in pending:
+                    if not echo(c, topic, msg):
+                        break  # the connection dropped: the rest went with it
                 last_sent = time.ticks_ms()
             else:
                 print("other operator")

@@ -33,15 +33,15 @@ class Mutant:
 MUTANTS = [
     Mutant(
         "stops echoing",
-        "                    echo(c, topic, msg)\n",
-        "                    pass\n",
+        "if not echo(c, topic, msg):",
+        "if False:",
         "tests/hil/test_echo_loop.py::test_injected_message_keeps_circulating[tutorial]",
         "b'11 22 3311' on 'rig/virtual/",
     ),
     Mutant(
         "echoes on another topic",
-        "                    echo(c, topic, msg)\n",
-        "                    echo(c, topic + b'/elsewhere', msg)\n",
+        "if not echo(c, topic, msg):",
+        "if not echo(c, topic + b'/elsewhere', msg):",
         "tests/hil/test_echo_loop.py::test_injected_message_keeps_circulating[tutorial]",
         "/echo/elsewhere b'11 22 3311'",
     ),
