@@ -207,6 +207,11 @@ class SerialLog:
         """Write a line of the rig's own into this test's log, e.g. before an injection."""
         self._on_line(Line(-1, time.time(), f"[rig] {text}"))
 
+    def from_now(self) -> None:
+        """Make ``expect`` look only at what the board says after this call: before a reset,
+        so that the boot of an earlier reset (the fixture's own deploy, say) cannot match."""
+        self.cursor = self.capture.next_index
+
     def lines(self) -> list[Line]:
         return self.capture.lines(self.start)
 

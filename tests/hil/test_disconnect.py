@@ -30,6 +30,7 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
     mark = broker.log_mark()
     since = time.time()
 
+    serial_log.from_now()
     board.interrupt()
     serial_log.expect_event("disconnected", timeout, clean=True)
 
@@ -63,6 +64,7 @@ def test_power_cut_fires_the_will(
     timeout = rig_session.settings.timeout
     mark = broker.log_mark()
     since = time.time()
+    serial_log.from_now()
     board.power_cycle()
     will = mqtt.wait_count(board.config.status_topic, b"lost", 1, timeout, since=since)[0]
     if broker.supports_disconnect_audit:

@@ -47,6 +47,7 @@ def test_boots_connects_and_publishes_hello(
 ) -> None:
     timeout = rig_session.settings.timeout
     since = time.time()
+    serial_log.from_now()
     board.soft_reset()
     boot = serial_log.expect_event("boot", timeout)
     assert boot["fw"], "the boot line carries no firmware version"

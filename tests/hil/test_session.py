@@ -18,6 +18,7 @@ def test_reset_finds_session_and_does_not_resubscribe(
     board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session
 ) -> None:
     timeout = rig_session.settings.timeout
+    serial_log.from_now()
     board.soft_reset()
     boot = serial_log.expect_event("boot", timeout)
     serial_log.expect_event("connected", timeout, session_present=True)
