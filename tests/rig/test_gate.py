@@ -185,10 +185,10 @@ def test_broken_firmware_fails_the_gate_and_is_not_retried(
     firmware = tmp_path / "firmware"
     shutil.copytree(FIRMWARE, firmware)
     main_py = firmware / "main.py"
-    original = "                    echo(c, topic, msg)\n"
+    original = "if not echo(c, topic, msg):"
     source = main_py.read_text()
     assert source.count(original) == 1, "the mutant no longer applies to firmware/main.py"
-    main_py.write_text(source.replace(original, "                    echo(c, topic + b'/elsewhere', msg)\n"))
+    main_py.write_text(source.replace(original, "if not echo(c, topic + b'/elsewhere', msg):"))
     suite = make_suite(tmp_path, ECHO_SUITE)
     out = tmp_path / "gate"
 
