@@ -116,7 +116,13 @@ class BenchBoard:
 
 
 def board_config(
-    spec: BoardSpec, broker: Broker, *, client_id: str, topic_prefix: str, loop_period: float
+    spec: BoardSpec,
+    broker: Broker,
+    *,
+    client_id: str,
+    topic_prefix: str,
+    loop_period: float,
+    mode: str = "reference",
 ) -> FirmwareConfig:
     """The firmware's config.json for ``spec``: the broker as the board sees it, and its
     Wi-Fi and broker credentials taken from the environment through the inventory."""
@@ -134,6 +140,7 @@ def board_config(
         topic_prefix=topic_prefix,
         loop_period=loop_period,
         keepalive=30,
+        mode=mode,
         wifi_ssid=_plain(net.wifi_ssid),
         wifi_password=_plain(net.wifi_password),
         broker_user=_plain(net.broker_user),

@@ -12,7 +12,18 @@ PREFIX = "@rig "
 
 # Every event the firmware reports, so a typo in a test is an error, not a silent timeout.
 KNOWN_EVENTS = frozenset(
-    {"boot", "wifi", "connected", "subscribed", "published", "received", "idle", "disconnected", "error"}
+    {
+        "boot",
+        "wifi",
+        "connected",
+        "subscribed",
+        "published",
+        "received",
+        "idle",
+        "disconnected",
+        "error",
+        "stats",
+    }
 )
 
 

@@ -17,6 +17,8 @@ class FirmwareConfig:
     topic_prefix: str
     loop_period: float = 1.0
     keepalive: int = 30
+    # "reference": the tutorial's sleep-then-check loop; "responsive": wait on the socket.
+    mode: str = "reference"
     # Provisioning for a board on Wi-Fi. The secrets stay out of repr() and so out of pytest's
     # output; the serial capture redacts them too (see ``secrets``).
     wifi_ssid: str | None = None

@@ -49,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil: runs against a board with the firmware deployed")
     config.addinivalue_line("markers", "reference_period: run the firmware at the tutorial's 1 s loop period")
     config.addinivalue_line("markers", "loop_period(seconds): run the firmware at this loop period")
+    config.addinivalue_line(
+        "markers", "firmware_mode(mode): run the firmware loop as reference or responsive"
+    )
     try:
         settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
         config.stash[_SESSION_KEY] = RigSession(settings)
@@ -190,8 +193,10 @@ def board(
     marker = request.node.get_closest_marker("loop_period")
     if marker is not None:
         period = float(marker.args[0])
-    config = rig_session.config_for(board, period)
-    serial_log.note(f"test {request.node.nodeid}: firmware loop period {period}s")
+    mode_marker = request.node.get_closest_marker("firmware_mode")
+    mode = str(mode_marker.args[0]) if mode_marker is not None else rig_session.settings.firmware_mode
+    config = rig_session.config_for(board, period, mode)
+    serial_log.note(f"test {request.node.nodeid}: firmware loop period {period}s, {mode} mode")
     try:
         rig_session.ensure_running(board, config)
     except InfrastructureError as e:

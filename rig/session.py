@@ -120,13 +120,16 @@ class RigSession:
             self.run_record.save(self.run_path)
         return self._board
 
-    def config_for(self, board: Board, loop_period: float | None = None) -> FirmwareConfig:
+    def config_for(
+        self, board: Board, loop_period: float | None = None, mode: str | None = None
+    ) -> FirmwareConfig:
         config = board_config(
             self.spec(),
             self.broker(),
             client_id=f"rig-{board.name}-{self.run_id}",
             topic_prefix=f"rig/{board.name}/{self.run_id}",
             loop_period=loop_period if loop_period is not None else self.settings.loop_period,
+            mode=mode or self.settings.firmware_mode,
         )
         board.capture.redact(config.secrets())
         return config

@@ -46,6 +46,7 @@ OPTIONS = (
     Option("artifacts", "artifacts", "directory for each test's serial log and MQTT trace"),
     Option("firmware", "firmware", "firmware tree to deploy"),
     Option("loop-period", "0.1", "firmware loop period (s) for tests not marked reference_period"),
+    Option("firmware-mode", "reference", "firmware loop: reference (sleep, then check) or responsive (poll)"),
     Option("micropython", None, "the unix port executable for the virtual board"),
     Option("deps-cache", None, "firmware dependency cache (default ~/.cache/micropython-mqtt-rig/deps)"),
     Option("offline", "0", "1 to take firmware dependencies from the cache only"),
@@ -53,6 +54,7 @@ OPTIONS = (
 )
 
 REFERENCE_LOOP_PERIOD = 1.0
+FIRMWARE_MODES = ("reference", "responsive")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class RigSettings:
     artifacts: Path
     firmware: Path
     loop_period: float
+    firmware_mode: str
     micropython: str | None
     deps_cache: Path | None
     offline: bool
@@ -112,6 +115,13 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
     if broker == "external" and not text("broker-url"):
         raise ConfigError(raw["broker"][1], "broker", "external needs --rig-broker-url HOST:PORT[,WS_PORT]")
     board = text("board") or "auto"
+    firmware_mode = (text("firmware-mode") or "reference").lower()
+    if firmware_mode not in FIRMWARE_MODES:
+        raise ConfigError(
+            raw["firmware-mode"][1],
+            "firmware-mode",
+            f"expected reference or responsive, got {firmware_mode!r}",
+        )
     offline = (text("offline") or "0").lower()
     if offline not in ("0", "1", "true", "false", "yes", "no"):
         raise ConfigError(raw["offline"][1], "offline", f"expected 1 or 0, got {offline!r}")
@@ -127,6 +137,7 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
         artifacts=artifacts,
         firmware=firmware,
         loop_period=number("loop-period", 0.0),
+        firmware_mode=firmware_mode,
         micropython=text("micropython"),
         deps_cache=path("deps-cache"),
         offline=offline in ("1", "true", "yes"),

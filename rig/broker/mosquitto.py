@@ -77,6 +77,9 @@ class MosquittoBroker(ManagedBroker):
             "per_listener_settings false",
             "allow_anonymous true",
             "persistence false",
+            # A broker on a test bench forwards small packets one at a time; without this each
+            # waits out Nagle and the client's delayed ACK (~40 ms) and the echo latency is noise.
+            "set_tcp_nodelay true",
             f"listener {port} {self.host}",
             f"listener {ws_port} {self.host}",
             "protocol websockets",
