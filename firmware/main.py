@@ -82,6 +82,10 @@ def subscribe(c):
 inbox = []
 # Responsive mode: repeats of a payload held back until its loop period is up.
 held = []  # [due, topic, msg]
+# Every held message costs heap, and each new payload joins the circulation for good: past this
+# many the oldest leaves it, instead of the board dying of MemoryError (seen at ~1,000 on the
+# unix port's 2 MB heap; an ESP32 has far less).
+MAX_HELD = 64
 
 
 def sub_cb(topic, msg):
@@ -218,6 +222,9 @@ def responsive_loop(c):
                 ready.append((topic, msg))
             else:
                 held.append([time.ticks_add(last, period_ms), topic, msg])
+                if len(held) > MAX_HELD:
+                    _, _, dropped = held.pop(0)
+                    emit("error", type="HeldOverflow", detail="dropped", hex=hexlify(dropped))
         if ready:
             if len(last_echo) > 32:
                 last_echo.clear()  # bounded memory; at worst one early repeat per payload

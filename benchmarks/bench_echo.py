@@ -1,0 +1,330 @@
+"""Echo round trip and board memory drift, on virtual boards running ``firmware/`` and mosquitto.
+
+Round trip: the time from a host publish on the board's echo topic until the board's echo of it
+comes back to the host. The host is subscribed to the echo topic, so the broker first hands it
+its own injection: the echo is the SECOND arrival of that payload. Every message has its own
+payload (``rtt-00042``): in responsive mode the firmware holds a repeat of a payload back until
+its loop period is up, so only a new payload measures the echo path. Arrival times are taken on
+paho's network thread (``Message.t``), send times just before ``publish``.
+
+Baseline, measured in the same run and interleaved with the responsive samples: the broker-only
+round trip, host -> broker -> host (the host publishes on a topic it subscribes itself, which the
+board does not). The echo path adds broker -> board -> broker to it.
+
+- responsive mode: one message at a time, each waiting for its echo (bounded). Loop period 60 s,
+  so no payload comes round a second time during the run and the figures are the echo path alone.
+- reference mode (the tutorial's sleep-then-check loop) at its 1 s period: a message waits for
+  the next turn, so ~0.5 s on average. Fewer samples (40), sent at random offsets, several per
+  turn, without waiting. Every payload circulates once per turn for as long as the firmware runs
+  and a turn drains at most 16 messages, so at most 10 are injected per boot; a soft reset (a
+  clean disconnect; mosquitto does not queue QoS 0 for the offline session) ends their
+  circulation before the next batch.
+
+Memory drift: ``gc.mem_free()`` from the firmware's ``stats`` events (every 100 echoes) over
+6,000 echoes in responsive mode. Unique payloads cannot be used here: each one keeps circulating
+and sits in the firmware's hold-back list between circulations, so live memory grows with every
+distinct payload by design (with firmware 1.0.0 the list could not grow past ~1,000 entries on
+the fragmented heap: MemoryError). So a fixed working set of 8 payloads circulates at a 5 ms
+period: every echo is a full round trip board -> broker -> board, and the firmware's live state
+stays the same size, so a slope means a leak. Two figures: the least-squares slope of the raw
+samples (dominated by the GC sawtooth), and the slope of the free memory right after each GC
+(reconstructed: within a GC cycle free memory falls linearly, and a collection happens when it
+reaches ~0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks import stats
+from benchmarks.runner import BenchContext, Figure
+
+ORDER = 40
+BUDGET_S = 45
+
+HELLO = b"hello"
+RESPONSIVE_PERIOD = 60.0  # longer than the run: nothing circulates twice
+REFERENCE_PERIOD = 1.0  # the tutorial's
+REFERENCE_PER_BOOT = 10  # a reference turn drains at most 16 messages (MAX_MESSAGES_PER_TURN)
+MEM_PERIOD = 0.005
+MEM_WORKING_SET = 8
+TARGET_P50_MS = 5.0
+TARGET_P99_MS = 20.0
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    broker = ctx.broker()
+    n_resp = ctx.n(50 if ctx.quick else 200)
+    n_ref = ctx.n(10 if ctx.quick else 40)
+    n_mem = 3000 if ctx.quick else 6000
+
+    ctx.log(f"responsive round trip: {n_resp} echoes, interleaved with {n_resp} broker-only")
+    echo_resp, base = responsive_round_trips(ctx, broker, n_resp)
+    ctx.log(f"reference round trip: {n_ref} echoes at the 1 s period")
+    echo_ref = reference_round_trips(ctx, broker, n_ref)
+    ctx.log(f"memory drift: {n_mem} echoes of {MEM_WORKING_SET} circulating payloads")
+    points = memory_samples(ctx, broker, n_mem)
+
+    figures = rtt_figures("echo.responsive", echo_resp, base, responsive_notes(echo_resp, base))
+    figures += rtt_figures("echo.reference", echo_ref, base, reference_notes(echo_ref))
+    figures += memory_figures(points)
+    return figures
+
+
+# -- boards and clients --------------------------------------------------------------------------
+
+
+def start_board(ctx: BenchContext, broker: Any, name: str, period: float, mode: str) -> tuple[Any, Any, Any]:
+    """A fresh virtual board running the firmware in ``mode``, connected and subscribed."""
+    from rig.serialio import SerialLog
+
+    board = ctx.board(name)
+    config = dataclasses.replace(ctx.firmware_config(broker, name, loop_period=period), mode=mode)
+    log = SerialLog(board.capture, ctx.tmp / f"serial-{name}.log")
+    ctx.on_close(log.close, log)
+    ctx.deploy(board, config)
+    # "hello" is published after the subscription: the firmware is in its loop.
+    log.expect_event("published", 15.0, topic=config.echo_topic, hex=HELLO.hex())
+    return board, config, log
+
+
+def host_client(ctx: BenchContext, broker: Any, name: str, *topics: str) -> Any:
+    from rig.host_client import HostClient
+
+    client = HostClient(broker.host, broker.port, f"bench-echo-{name}-{os.getpid()}")
+    client.connect()
+    ctx.on_close(client.close, client)
+    for topic in topics:
+        client.subscribe(topic)
+    return client
+
+
+def second_arrival(client: Any, topic: str, payload: bytes, timeout: float) -> float:
+    """When ``payload`` arrived on ``topic`` the second time (the first is the host's own)."""
+    return float(client.wait_count(topic, payload, 2, timeout)[1].t)
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+
+def responsive_round_trips(ctx: BenchContext, broker: Any, n: int) -> tuple[list[float], list[float]]:
+    """(echo round trips, broker-only round trips), in ms, one message at a time, interleaved."""
+    board, config, _ = start_board(ctx, broker, "responsive", RESPONSIVE_PERIOD, "responsive")
+    base_topic = f"{config.topic_prefix}/baseline"
+    client = host_client(ctx, broker, "responsive", config.echo_topic, base_topic)
+    echo: list[float] = []
+    base: list[float] = []
+    try:
+        for i in range(n):
+            payload = b"rtt-%05d" % i
+            sent = time.time()
+            client.publish(config.echo_topic, payload)
+            echo.append((second_arrival(client, config.echo_topic, payload, 2.0) - sent) * 1e3)
+
+            payload = b"base-%05d" % i
+            sent = time.time()
+            client.publish(base_topic, payload)
+            arrived = client.wait_count(base_topic, payload, 1, 2.0)[0].t
+            base.append((arrived - sent) * 1e3)
+    finally:
+        ctx.release(client)
+        ctx.release(board)
+    return echo, base
+
+
+def reference_round_trips(ctx: BenchContext, broker: Any, n: int) -> list[float]:
+    """Echo round trips in ms at the reference loop, sent at random offsets, in batches per boot."""
+    board, config, log = start_board(ctx, broker, "reference", REFERENCE_PERIOD, "reference")
+    client = host_client(ctx, broker, "reference", config.echo_topic)
+    rng = random.Random(20240607)
+    topic = config.echo_topic
+    echo: list[float] = []
+    try:
+        for boot in range(math.ceil(n / REFERENCE_PER_BOOT)):
+            if boot:
+                log.from_now()
+                board.soft_reset()
+                log.expect_event("published", 15.0, topic=topic, hex=HELLO.hex())
+            batch = [b"ref-%02d-%02d" % (boot, i) for i in range(min(REFERENCE_PER_BOOT, n - len(echo)))]
+            sent = {}
+            for payload in batch:
+                # Random gaps spread the sends over the loop's phase (mean 0.15 s: ~1.5 turns).
+                time.sleep(rng.uniform(0.0, 0.3))
+                sent[payload] = time.time()
+                client.publish(topic, payload)
+
+            def all_echoed(received: list[Any], batch: list[bytes] = batch) -> bool:
+                counts = Counter(m.payload for m in received if m.topic == topic)
+                return all(counts[p] >= 2 for p in batch)
+
+            client.wait_for(
+                all_echoed, f"the echo of each of {len(batch)} payloads", 3 * REFERENCE_PERIOD + 2
+            )
+            echo += [(second_arrival(client, topic, p, 0.0) - sent[p]) * 1e3 for p in batch]
+    finally:
+        ctx.release(client)
+        ctx.release(board)
+    return echo
+
+
+def rtt_figures(prefix: str, echo: Sequence[float], base: Sequence[float], notes: str) -> list[Figure]:
+    baseline = "broker-only round trip (host->broker->host)"
+    figures = [
+        Figure.from_samples(
+            f"{prefix}.rtt.p50", echo, "ms", baseline_name=f"{baseline} p50", baseline=base, notes=notes
+        ),
+    ]
+    for label, pick in (("p99", lambda xs: stats.percentile(xs, 99)), ("max", max)):
+        figures.append(
+            Figure.single(
+                f"{prefix}.rtt.{label}",
+                pick(echo),
+                "ms",
+                baseline_name=f"{baseline} {label}",
+                baseline_value=pick(base),
+                samples=len(echo),
+            )
+        )
+    return figures
+
+
+def responsive_notes(echo: Sequence[float], base: Sequence[float]) -> str:
+    p50, p99 = stats.median(echo), stats.percentile(echo, 99)
+    met50 = "met" if p50 < TARGET_P50_MS else "NOT met"
+    met99 = "met" if p99 < TARGET_P99_MS else "NOT met"
+    return (
+        f"responsive mode, loop period {RESPONSIVE_PERIOD:.0f}s (no second circulation during the run), "
+        f"{len(echo)} unique payloads one at a time, each waiting for its echo; the broker-only baseline "
+        f"is interleaved with them. Targets: p50 < {TARGET_P50_MS:.0f} ms {met50} ({p50:.2f} ms), "
+        f"p99 < {TARGET_P99_MS:.0f} ms {met99} ({p99:.2f} ms). Round trip minus broker-only p50: "
+        f"{p50 - stats.median(base):.2f} ms (broker -> board -> broker)"
+    )
+
+
+def reference_notes(echo: Sequence[float]) -> str:
+    return (
+        f"reference mode (sleep, then drain) at the {REFERENCE_PERIOD:.0f}s period: a message waits for "
+        f"the next turn, expected mean ~{REFERENCE_PERIOD * 500:.0f} ms, measured mean "
+        f"{statistics.fmean(echo):.0f} ms. Only {len(echo)} samples (each waits up to a turn; 200 would "
+        f"take minutes one at a time), sent without waiting at random offsets (gaps uniform 0-0.3 s), "
+        f"{REFERENCE_PER_BOOT} per firmware boot with a soft reset between batches, because every "
+        f"payload circulates once per turn and a turn drains at most 16. The p99 of {len(echo)} samples "
+        f"is rough (it is about the largest). Baseline: the broker-only samples of the responsive run"
+    )
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+
+def memory_samples(ctx: BenchContext, broker: Any, n: int) -> list[tuple[int, int]]:
+    """(handled, mem_free) of every ``stats`` event until ``n`` echoes were handled."""
+    board, config, log = start_board(ctx, broker, "memory", MEM_PERIOD, "responsive")
+    client = host_client(ctx, broker, "memory")  # injects only: it need not see the traffic
+    try:
+        for i in range(MEM_WORKING_SET):
+            client.publish(config.echo_topic, b"mem-%02d" % i)
+        stats_every = 100
+        target = max(stats_every, n // stats_every * stats_every)
+        log.expect_event("stats", 60.0, handled=target)
+        points = [(int(e["handled"]), int(e["mem_free"])) for e in log.events("stats")]
+    finally:
+        ctx.release(client)
+        ctx.release(board)
+    return [p for p in points if p[0] <= target]
+
+
+def least_squares(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(slope, its standard error) of the least-squares line through ``points``."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    if len(points) < 3:
+        return slope, math.nan
+    residual = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
+    return slope, math.sqrt(residual / (len(points) - 2) / sxx)
+
+
+def post_gc_levels(points: Sequence[tuple[int, int]]) -> tuple[float, list[tuple[float, float]]]:
+    """(bytes allocated per echo, [(handled, free memory) just after each GC but the first seen]).
+
+    A GC cycle is a run of falling samples; free memory rises only across a collection (one
+    cycle spans several samples: ~3 KB per echo against a 2 MB heap). Within a cycle it falls at
+    a steady rate ``a`` (pooled over all cycles), and the collection happens when it is about
+    exhausted, at ``h_gc = h_last + free_last / a``; the cycle's level after it is then
+    ``free + a * (h - h_gc)`` averaged over the cycle's samples.
+    """
+    cycles = [[points[0]]]
+    for prev, cur in itertools.pairwise(points):
+        if cur[1] > prev[1]:
+            cycles.append([cur])
+        else:
+            cycles[-1].append(cur)
+    drops = [(p[1] - c[1], c[0] - p[0]) for cycle in cycles for p, c in itertools.pairwise(cycle)]
+    if not drops:
+        return math.nan, []
+    rate = sum(d for d, _ in drops) / sum(h for _, h in drops)
+    levels: list[tuple[float, float]] = []
+    for before, cycle in itertools.pairwise(cycles):
+        h_gc = before[-1][0] + before[-1][1] / rate
+        levels.append((h_gc, statistics.fmean(free + rate * (h - h_gc) for h, free in cycle)))
+    return rate, levels
+
+
+def memory_figures(points: list[tuple[int, int]]) -> list[Figure]:
+    baseline = "0 bytes/message (no leak)"
+    raw, raw_se = least_squares(points)
+    rate, levels = post_gc_levels(points)
+    (h0, f0), (h1, f1) = points[0], points[-1]
+    setup = (
+        f"responsive mode, {MEM_WORKING_SET} payloads circulating at a {MEM_PERIOD * 1e3:.0f} ms period "
+        f"(constant live state; unique payloads would each stay in the hold-back list), "
+        f"{h1} echoes, mem_free from the stats event every 100. Slope of mem_free per echo: "
+        f"negative = memory kept. "
+    )
+    raw_notes = (
+        f"{setup}Least squares through all {len(points)} raw samples (GC sawtooth: noisy); "
+        f"first mem_free {f0} B at {h0} handled, last {f1} B at {h1}"
+    )
+    figures = [
+        Figure.single(
+            "echo.responsive.mem_drift.raw",
+            raw,
+            "bytes/message",
+            baseline_name=baseline,
+            baseline_value=0.0,
+            samples=len(points),
+            spread={"stderr": raw_se},
+            notes=raw_notes,
+        )
+    ]
+    if len(levels) >= 3:
+        slope, se = least_squares(levels)
+        verdict = "no leak seen" if abs(slope) <= max(3 * se, 1.0) else "DRIFT"
+        figures.append(
+            Figure.single(
+                "echo.responsive.mem_drift.post_gc",
+                slope,
+                "bytes/message",
+                baseline_name=baseline,
+                baseline_value=0.0,
+                samples=len(levels),
+                spread={"stderr": se},
+                notes=(
+                    f"{setup}Free memory just after each of {len(levels)} GCs (reconstructed: "
+                    f"~{rate:.0f} B allocated per echo), least squares: {verdict} "
+                    f"(|slope| vs 3 stderr). First {levels[0][1]:.0f} B at ~{levels[0][0]:.0f} handled, "
+                    f"last {levels[-1][1]:.0f} B at ~{levels[-1][0]:.0f}"
+                ),
+            )
+        )
+    return figures

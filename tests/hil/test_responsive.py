@@ -1,0 +1,35 @@
+"""The responsive loop keeps its memory bounded however many payloads circulate."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from rig.board import Board
+from rig.host_client import HostClient
+from rig.serialio import SerialLog
+
+pytestmark = [pytest.mark.hil, pytest.mark.firmware_mode("responsive"), pytest.mark.loop_period(5)]
+
+MAX_HELD = 64  # firmware/main.py
+
+
+def test_many_circulating_payloads_overflow_the_hold_back_list_not_the_heap(
+    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session
+) -> None:
+    timeout = rig_session.settings.timeout
+    payloads = [b"flood-%03d" % i for i in range(MAX_HELD + 16)]
+    flood_start = time.time()
+    for payload in payloads:
+        mqtt.publish(board.config.echo_topic, payload)
+    # Each comes straight back once; its next round is held for the 5 s period, past the cap.
+    for payload in payloads:
+        mqtt.wait_count(board.config.echo_topic, payload, 2, timeout)
+    serial_log.expect_event("error", timeout, type="HeldOverflow")
+    # Still alive and still echoing at once: a fresh payload comes back well before the period.
+    since = time.time()
+    mqtt.publish(board.config.echo_topic, b"after-flood")
+    mqtt.wait_count(board.config.echo_topic, b"after-flood", 2, timeout, since=since)
+    reboots = [e for e in serial_log.events("boot") if e["t"] >= flood_start]
+    assert not reboots, f"the board rebooted under the flood: {reboots}"
