@@ -97,7 +97,7 @@ class Board:
         """
         self.state = BoardState.STOPPED
         tap = Tap(self._port(), max_block=max_block)
-        transport = SerialTransport(tap.url)
+        transport = _transport(tap)
         try:
             try:
                 transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
@@ -106,7 +106,7 @@ class Board:
                 tap.close()
                 self._recover(first)
                 tap = Tap(self._port(), max_block=max_block)
-                transport = SerialTransport(tap.url)
+                transport = _transport(tap)
                 try:
                     transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
                 except TransportError as e:
@@ -197,3 +197,12 @@ class Board:
         self.port.add_sink(self.capture)
         self.port.open()
         self.capture.port_reopened(url)
+
+
+def _transport(tap: Tap) -> SerialTransport:
+    transport = SerialTransport(tap.url)
+    # mpremote blocks in read() only on a pty and otherwise polls with 10 ms sleeps, a third of
+    # a deploy's time. The tap blocks like a pty, but never longer than its max_block, so every
+    # wait stays bounded.
+    transport.is_pty = True
+    return transport

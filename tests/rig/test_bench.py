@@ -153,7 +153,9 @@ def test_a_new_user_scans_writes_and_runs_the_suite_on_the_usb_board(
         result = inner.runpytest_subprocess(
             "hil", *args(inner, "-k", "not power_cut", "-p", "no:cacheprovider"), timeout=300
         )
-        result.assert_outcomes(passed=9, deselected=1)
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("deselected") == 1 and outcomes.get("passed", 0) >= 10, outcomes
+        assert not outcomes.get("failed") and not outcomes.get("errors"), result.stdout.str()[-3000:]
         result.stdout.fnmatch_lines(["rig: board=auto (cp210x*) *"])
         logs = "".join(p.read_text() for p in (inner.path / "artifacts").rglob("*.log"))
         assert '"ev": "wifi"' in logs and "lab-net" in logs
