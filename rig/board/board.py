@@ -88,7 +88,7 @@ class Board:
         self._port().write(data)
 
     @contextmanager
-    def repl(self, max_block: float = 10.0, timeout: float = 10.0) -> Iterator[SerialTransport]:
+    def repl(self, max_block: float = 1.0, timeout: float = 10.0) -> Iterator[SerialTransport]:
         """mpremote's transport in raw REPL, over the rig's own port. Interrupts main.py.
 
         mpremote sends Ctrl-C first; a board that still gives no raw REPL (main.py hogging the
@@ -202,7 +202,7 @@ class Board:
 def _transport(tap: Tap) -> SerialTransport:
     transport = SerialTransport(tap.url)
     # mpremote blocks in read() only on a pty and otherwise polls with 10 ms sleeps, a third of
-    # a deploy's time. The tap blocks like a pty, but never longer than its max_block, so every
-    # wait stays bounded.
+    # a deploy's time. The tap blocks like a pty, but never longer than its max_block, so
+    # mpremote's own timeouts overshoot by at most that.
     transport.is_pty = True
     return transport
