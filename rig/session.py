@@ -19,7 +19,7 @@ from rig.deploy.step import deploy_firmware
 from rig.deploy.sync import DeployReport
 from rig.errors import BoardUnreachable, DeployError, InfrastructureError, WaitTimeout
 from rig.events import event_matches, parse_event
-from rig.evidence.run_record import RunRecord, TestRecord
+from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.settings import RigSettings
@@ -85,7 +85,7 @@ class RigSession:
             broker.start(timeout=max(s.timeout, 10.0))
             self._broker = broker
             self._record_pids()
-            self.run_record.broker = {"kind": broker.kind, "host": broker.host, "port": broker.port}
+            self.run_record.broker = BrokerInfo(broker.kind, broker.host, broker.port)
             self.run_record.save(self.run_path)
         return self._broker
 
@@ -111,12 +111,9 @@ class RigSession:
             self._bench = bench
             self._record_pids()
             spec = self.spec()
-            self.run_record.board = {
-                "name": spec.name,
-                "kind": spec.kind,
-                "serial_number": spec.match.serial_number,
-                "port": self._board.transport.port_url,
-            }
+            self.run_record.board = BoardInfo(
+                spec.name, spec.kind, spec.match.serial_number, self._board.transport.port_url
+            )
             self.run_record.save(self.run_path)
         return self._board
 
@@ -187,12 +184,12 @@ class RigSession:
                 f"{deployed[:12]} was deployed: a stale or foreign file on the board? "
                 f"See {self.dir / 'deploy.json'} and {board.capture.session_log}"
             )
-        self.run_record.firmware = {
-            "tree_hash": self.last_deploy.tree_hash if self.last_deploy else "",
-            "version": self.boot_info.get("fw", ""),
-            "mpy": self.boot_info.get("mpy", ""),
-            "platform": self.boot_info.get("platform", ""),
-        }
+        self.run_record.firmware = FirmwareInfo(
+            tree_hash=self.last_deploy.tree_hash if self.last_deploy else "",
+            version=self.boot_info.get("fw", ""),
+            mpy=self.boot_info.get("mpy", ""),
+            platform=self.boot_info.get("platform", ""),
+        )
         self.run_record.save(self.run_path)
 
     def properties(self) -> dict[str, str]:

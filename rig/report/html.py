@@ -13,7 +13,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,9 +228,10 @@ def _run_section(index: int, run: RunView, entries: list[_Entry], base: Path) ->
             ("started", _when(record.started)),
             ("rig version", record.rig_version),
         ]
-        facts += [(f"board {k}", v) for k, v in record.board.items()]
-        facts += [(f"firmware {k}", v) for k, v in record.firmware.items()]
-        facts += [(f"broker {k}", v) for k, v in record.broker.items()]
+        facts += [(f"board {k}", v) for k, v in asdict(record.board).items()]
+        facts += [(f"firmware {k}", v) for k, v in asdict(record.firmware).items() if k != "dependencies"]
+        facts.append(("firmware dependencies", record.firmware.dependency_summary()))
+        facts += [(f"broker {k}", v) for k, v in asdict(record.broker).items()]
         parts.append(f"<p>{status}</p>")
         parts.append(_kv(facts))
     links = _session_links(run.folder, base)
@@ -315,12 +316,13 @@ def _properties(run: RunView, rec: TestRecord) -> list[tuple[str, Any]]:
         board, fw = run.record.board, run.record.firmware
         # The names the plugin gives these as JUnit properties, so that the two merge.
         props = {
-            "board": board.get("name"),
-            "serial_number": board.get("serial_number"),
-            "port": board.get("port"),
-            "micropython": fw.get("mpy"),
-            "firmware_version": fw.get("version"),
-            "firmware_tree_hash": fw.get("tree_hash"),
+            "board": board.name,
+            "serial_number": board.serial_number,
+            "port": board.port,
+            "micropython": fw.mpy,
+            "firmware_version": fw.version,
+            "firmware_tree_hash": fw.tree_hash,
+            "firmware_dependencies": fw.dependency_summary(),
         }
     if isinstance(rec.properties, dict):
         props.update(rec.properties)

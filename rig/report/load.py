@@ -6,8 +6,7 @@ unreadable ``run.json`` becomes a ``problem`` string that the page shows instead
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ def load_runs(folders: list[Path]) -> list[RunView]:
     are told apart by their folder names."""
     runs = [load_run(f) for f in folders]
     for run in runs:
-        name = run.record.board.get("name") if run.record else None
+        name = run.record.board.name if run.record else None
         run.board_name = str(name) if name else run.folder.name
     names = [r.board_name for r in runs]
     for run in runs:
@@ -55,28 +54,11 @@ def load_run(folder: Path) -> RunView:
     if not path.exists():
         return RunView(folder, None, f"no run.json in {folder}")
     try:
-        record = _parse_record(json.loads(path.read_text(encoding="utf-8")))
+        # A newer rig may have added keys: an old report tool still reads the run.
+        record = RunRecord.load(path, strict=False)
     except (OSError, ValueError, TypeError, AttributeError) as e:
         return RunView(folder, None, f"run.json unreadable: {e}")
     return RunView(folder, record, tests=[_load_test(folder, t) for t in record.tests])
-
-
-def _parse_record(doc: Any) -> RunRecord:
-    """Like ``RunRecord.load`` but ignoring fields a newer rig may have added, so that an old
-    report tool still reads a new run."""
-    if not isinstance(doc, dict):
-        raise TypeError("run.json is not a JSON object")
-    tests = [TestRecord(**_known(TestRecord, t)) for t in doc.get("tests") or []]
-    run = _known(RunRecord, doc)
-    run.pop("tests", None)
-    return RunRecord(**run, tests=tests)
-
-
-def _known(cls: type, doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise TypeError(f"expected a JSON object for {cls.__name__}, got {type(doc).__name__}")
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in doc.items() if k in names}
 
 
 def _load_test(run_folder: Path, record: TestRecord) -> TestView:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 # Renamed: pytest would try to collect a class named Test* as a test class.
-from rig.evidence.run_record import RunRecord
+from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord
 from rig.evidence.run_record import TestRecord as Record
 from rig.report import write_html_report
 from rig.report.echo_plot import nice_ticks
@@ -110,9 +110,9 @@ def board_a(root: Path) -> Path:
         rig_version="0.1.0",
         started=T0,
         finished=T0 + 60,
-        board={"name": "esp32-a", "kind": "usb", "serial_number": "A1B2C3", "port": "/dev/ttyUSB0"},
-        firmware={"tree_hash": "f" * 64, "version": "1.0.0", "mpy": "1.24.1", "platform": "esp32"},
-        broker={"kind": "mosquitto", "host": "127.0.0.1", "port": 40000},
+        board=BoardInfo("esp32-a", "usb", "A1B2C3", "/dev/ttyUSB0"),
+        firmware=FirmwareInfo("f" * 64, "1.0.0", "1.24.1", "esp32"),
+        broker=BrokerInfo("mosquitto", "127.0.0.1", 40000),
     )
     props = {"board": "esp32-a", "micropython": "1.24.1", "firmware_tree_hash": "f" * 64}
     start = T0 + 1
@@ -188,8 +188,7 @@ def board_b(root: Path) -> Path:
     """The virtual board, killed mid-run: finished is null, one test has lost its folder."""
     run = root / "runs" / "virtual"
     run.mkdir(parents=True)
-    board = {"name": "virtual", "kind": "virtual"}
-    record = RunRecord(rig_version="0.1.0", started=T0, finished=None, board=board)
+    record = RunRecord(rig_version="0.1.0", started=T0, finished=None, board=BoardInfo("virtual", "virtual"))
     start = T0 + 2
     write_test(
         run,
@@ -428,7 +427,7 @@ def _umask() -> int:
 
 def test_mqtt_trace_stands_in_for_a_missing_timeline(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    record = RunRecord(rig_version="0.1.0", started=T0, finished=T0 + 1, board={"name": "b"})
+    record = RunRecord(rig_version="0.1.0", started=T0, finished=T0 + 1, board=BoardInfo("b"))
     write_test(run, record, Record("t::echo", "echo", "passed", 1.0, artifacts="t", started=T0))
     trace = [mqtt(T0 + 0.1 * i, "in", f"{PREFIX_B}/echo", b"x") for i in range(3)]
     (run / "t" / "mqtt.jsonl").write_text("".join(json.dumps(e) + "\n" for e in trace), encoding="utf-8")
