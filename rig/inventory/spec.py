@@ -14,6 +14,26 @@ BOARD_KINDS: tuple[BoardKind, ...] = ("esp32", "generic", "virtual")
 
 
 @dataclass(frozen=True)
+class KindTraits:
+    """What a kind of board is, as data. The inventory validates entries with it; the board layer
+    (``rig.board.kinds``) holds what each kind *does* (transport, reset, presence, lock identity).
+    A new kind is one row here and one object there, not a test spread over the modules."""
+
+    # The rig starts the board itself (the virtual board) instead of finding it on a serial port:
+    # it has no ``match`` and is always present.
+    started_here: bool
+    # The board joins a network to reach the broker (Wi-Fi settings apply to it).
+    networked: bool
+
+
+KIND_TRAITS: dict[BoardKind, KindTraits] = {
+    "esp32": KindTraits(started_here=False, networked=True),
+    "generic": KindTraits(started_here=False, networked=True),
+    "virtual": KindTraits(started_here=True, networked=False),
+}
+
+
+@dataclass(frozen=True)
 class Secret:
     """A value taken from an environment variable, never from the inventory file itself.
 
@@ -92,12 +112,16 @@ class BoardSpec:
     origin: str = ""
 
     @property
+    def traits(self) -> KindTraits:
+        return KIND_TRAITS[self.kind]
+
+    @property
     def identity(self) -> str:
         """A stable key for locking: the same physical board gives the same key whatever
         /dev name it has today."""
         m = self.match
-        if self.kind == "virtual":
-            return f"virtual-{self.name}"
+        if self.traits.started_here:
+            return f"{self.kind}-{self.name}"
         if m.serial_number:
             vid = f"{m.vid:04x}" if m.vid is not None else "any"
             return f"usb-{vid}-{m.serial_number}"
