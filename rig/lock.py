@@ -8,6 +8,12 @@ drops it when the holder dies however it dies (SIGKILL included) and the next ru
 The holder writes a record (pid, command, user, host, since, purpose) into the file so that a
 waiter can say who is in the way. The record is only a message: the flock is the truth, and a
 record left by a dead holder is overwritten by the next one.
+
+Why not ``filelock`` (py-filelock), the well-kept library for this: it takes the same flock, but
+it has no holder record, so a run that waited in vain could only say "timeout", never "held by
+pid 4242 (rig gate, user lab, since 02:30)"; and its lock files are created with the creator's
+umask, where a lock directory shared by every user of the bench needs files any of them can
+open. Those two are the whole reason the bench needs a lock, so the rig keeps its own.
 """
 
 from __future__ import annotations
