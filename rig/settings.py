@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,9 +50,32 @@ OPTIONS = (
     Option("firmware-mode", "reference", "firmware loop: reference (sleep, then check) or responsive (poll)"),
     Option("micropython", None, "the unix port executable for the virtual board"),
     Option("deps-cache", None, "firmware dependency cache (default ~/.cache/micropython-mqtt-rig/deps)"),
-    Option("offline", "0", "1 to take firmware dependencies from the cache only"),
+    Option(
+        "deps-index",
+        None,
+        "firmware dependency index: a local mip v2 index directory, as rig deps export writes",
+    ),
+    Option("offline", "0", "1 to take firmware dependencies from the cache and the local index only"),
     Option("timeout", "10", "bound (s) of each wait on the board or the broker"),
 )
+
+
+class Origin(enum.Enum):
+    """Where an option's value came from."""
+
+    CLI = "command line"
+    ENV = "environment"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Given:
+    """One option's raw value and where it came from; ``label`` names that place in errors."""
+
+    value: str | None
+    origin: Origin
+    label: str
+
 
 REFERENCE_LOOP_PERIOD = 1.0
 FIRMWARE_MODES = ("reference", "responsive")
@@ -71,6 +95,7 @@ class RigSettings:
     firmware_mode: str
     micropython: str | None
     deps_cache: Path | None
+    deps_index: Path | None
     offline: bool
     timeout: float
 
@@ -78,21 +103,21 @@ class RigSettings:
 def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
     """Settings from ``cli(dest)`` (None when not given), the environment and the defaults.
     Relative paths are taken from ``root``. Raises ConfigError naming the option and value."""
-    raw: dict[str, tuple[str | None, str]] = {}
+    raw: dict[str, Given] = {}
     for option in OPTIONS:
         given = cli(option.dest)
         if given is not None:
-            raw[option.name] = (given, option.flag)
+            raw[option.name] = Given(given, Origin.CLI, option.flag)
         elif os.environ.get(option.env):
-            raw[option.name] = (os.environ[option.env], f"${option.env}")
+            raw[option.name] = Given(os.environ[option.env], Origin.ENV, f"${option.env}")
         else:
-            raw[option.name] = (option.default, f"{option.flag} (default)")
+            raw[option.name] = Given(option.default, Origin.DEFAULT, f"{option.flag} (default)")
 
     def text(name: str) -> str | None:
-        return raw[name][0]
+        return raw[name].value
 
     def number(name: str, low: float) -> float:
-        value, source = raw[name]
+        value, source = raw[name].value, raw[name].label
         try:
             parsed = float(value or "")
         except ValueError:
@@ -110,27 +135,29 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
         broker = "external"
     if broker not in ("auto", "mosquitto", "amqtt", "external"):
         raise ConfigError(
-            raw["broker"][1], "broker", f"expected auto, mosquitto, amqtt or external, got {broker!r}"
+            raw["broker"].label, "broker", f"expected auto, mosquitto, amqtt or external, got {broker!r}"
         )
     if broker == "external" and not text("broker-url"):
-        raise ConfigError(raw["broker"][1], "broker", "external needs --rig-broker-url HOST:PORT[,WS_PORT]")
+        raise ConfigError(
+            raw["broker"].label, "broker", "external needs --rig-broker-url HOST:PORT[,WS_PORT]"
+        )
     board = text("board") or "auto"
     firmware_mode = (text("firmware-mode") or "reference").lower()
     if firmware_mode not in FIRMWARE_MODES:
         raise ConfigError(
-            raw["firmware-mode"][1],
+            raw["firmware-mode"].label,
             "firmware-mode",
             f"expected reference or responsive, got {firmware_mode!r}",
         )
     offline = (text("offline") or "0").lower()
     if offline not in ("0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(raw["offline"][1], "offline", f"expected 1 or 0, got {offline!r}")
+        raise ConfigError(raw["offline"].label, "offline", f"expected 1 or 0, got {offline!r}")
     artifacts, firmware, inventory = path("artifacts"), path("firmware"), path("inventory")
     assert artifacts is not None and firmware is not None and inventory is not None  # all have defaults
     return RigSettings(
         board=board,
         inventory=inventory,
-        inventory_given=not raw["inventory"][1].endswith("(default)"),
+        inventory_given=raw["inventory"].origin is not Origin.DEFAULT,
         lock_timeout=number("lock-timeout", -1.0),
         broker=broker,
         broker_url=text("broker-url"),
@@ -140,6 +167,7 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
         firmware_mode=firmware_mode,
         micropython=text("micropython"),
         deps_cache=path("deps-cache"),
+        deps_index=path("deps-index"),
         offline=offline in ("1", "true", "yes"),
         timeout=number("timeout", 0.0),
     )

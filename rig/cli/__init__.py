@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, gate, listing, monitor, scan
+from rig.cli import broker, common, deploy, deps, gate, listing, monitor, scan
 from rig.cli import exec as exec_command
 from rig.errors import RigError
 
@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {
     "scan": Command(scan.run, scan.setup, scan.HELP),
     "list": Command(listing.run, listing.setup, listing.HELP),
     "deploy": Command(deploy.run, deploy.setup, deploy.HELP),
+    "deps": Command(deps.run, deps.setup, deps.HELP),
     "monitor": Command(monitor.run, monitor.setup, monitor.HELP),
     "broker": Command(broker.run, broker.setup, broker.HELP),
     "exec": Command(exec_command.run, exec_command.setup, exec_command.HELP),

@@ -1,10 +1,7 @@
-"""Fetching one package from the micropython-lib (mip) v2 index, host side, the way mpremote's mip does.
+"""Fetching one package from a micropython-lib (mip) v2 index, host side, the way mpremote's mip does.
 
-Also home of what every dependency source shares: the bounded HTTP GET, the typed per-source failures
-and ``FetchedPackage``, the shape a source hands back (the PyPI source produces the same shape, "as if it
-came from the mip index").
-
-Layout of the index (mirrored from ``mpremote.mip``)::
+The index is micropython.org's (``DEFAULT_INDEX_URL``), any HTTP mirror of it, or a local directory
+in the same layout (``--rig-deps-index``, written by ``rig deps export``), read straight from disk::
 
     {index}/package/py/{name}/{version}.json   {"hashes": [[path, short_sha256], ...],
                                                 "urls": [[path, url], ...],
@@ -19,152 +16,66 @@ deploys the same source to every board, whatever its .mpy version.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import re
-import threading
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
+from pathlib import Path
 
-# Only the host-side, side-effect-free helpers of mpremote's mip are reused (URL rewriting for
-# "github:"/"gitlab:"/"codeberg:" entries and the default index); its download functions print and
-# write straight to a board, which is not this module's job.
-from mpremote import mip as _mpremote_mip
-
-import rig
 from rig.deadline import Deadline
-from rig.errors import DeployError
+from rig.deploy.sources import (
+    PACKAGE_NAME,
+    FetchedPackage,
+    IntegrityError,
+    PackageNotFound,
+    SourceFailed,
+    check_target_path,
+    http_get,
+    is_exact_version,
+)
 
-DEFAULT_INDEX_URL: str = str(_mpremote_mip._PACKAGE_INDEX)
-MIP_URL_PREFIXES: tuple[str, ...] = tuple(_mpremote_mip._ALLOWED_MIP_URL_PREFIXES)
+# mpremote's mip keeps these as private names (_PACKAGE_INDEX, _ALLOWED_MIP_URL_PREFIXES, _HOSTS,
+# _rewrite_url) and has no public host-side API for them; its public install functions print and
+# write straight to a board. So the rig states the same facts itself, from mpremote 1.29's mip.py.
+DEFAULT_INDEX_URL = "https://micropython.org/pi/v2"
+MIP_URL_PREFIXES: tuple[str, ...] = ("http://", "https://", "codeberg:", "github:", "gitlab:")
+# "<host>:<org>/<repo>/<path>" -> an HTTPS URL of the raw file at a branch or tag.
+_HOSTS = {
+    "codeberg:": "https://codeberg.org/api/v1/repos/{org}/{repo}/raw/{path}?ref={ref}",
+    "github:": "https://raw.githubusercontent.com/{org}/{repo}/{ref}/{path}",
+    "gitlab:": "https://gitlab.com/{org}/{repo}/-/raw/{ref}/{path}",
+}
 
-# A MicroPython library file larger than this is not a library file; the cap keeps a misbehaving
-# server from filling the host's memory.
-MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024
-
-_USER_AGENT = f"micropython-mqtt-rig/{rig.__version__}"
-_CHUNK = 64 * 1024
 _HEX = re.compile(r"[0-9a-fA-F]{2,64}")
-# Names the rig accepts for index packages: micropython-lib's own naming ("umqtt.simple",
-# "aioble-central"). URLs ("github:org/repo") are rejected by the caller before they get here.
-PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 
 
-class SourceFailed(DeployError):
-    """One source could not provide one package. The resolver records it and tries the next source."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = url
-        self.reason = reason
-        super().__init__(f"{reason} ({url})")
-
-
-class SourceUnreachable(SourceFailed):
-    """The source did not answer (DNS, refused, reset, timeout). Not worth asking again this run."""
+def rewrite_url(url: str, ref: str | None) -> str:
+    """``github:org/repo/x.py`` -> ``https://raw.githubusercontent.com/org/repo/<ref>/x.py``, as mip
+    does for a package's "urls" entries (``ref`` None means HEAD); other URLs are returned as they are."""
+    for prefix, template in _HOSTS.items():
+        if url.startswith(prefix):
+            org, repo, *path = url[len(prefix) :].split("/")
+            return template.format(org=org, repo=repo, ref=ref or "HEAD", path="/".join(path))
+    return url
 
 
-class PackageNotFound(SourceFailed):
-    """The source answered, but has no such package or version."""
+def is_local_index(index: str) -> bool:
+    """True when ``index`` names a directory on this machine rather than an HTTP(S) index."""
+    return not index.startswith(("http://", "https://"))
 
 
-class IntegrityError(SourceFailed):
-    """The source answered with content that fails its own hash, or with an unsafe path."""
-
-
-@dataclass(frozen=True)
-class FetchedPackage:
-    """One package version as a source delivered it, not yet in the cache.
-
-    ``files`` maps paths relative to the board's lib directory (``umqtt/simple.py``) to their bytes.
-    ``deps`` are ``(name, version)`` pairs in mip's terms. ``origin`` is the URL it came from.
-    """
-
-    name: str
-    version: str
-    files: dict[str, bytes]
-    deps: tuple[tuple[str, str], ...]
-    origin: str
-
-
-def http_get(
-    url: str, deadline: Deadline, *, accept: str | None = None, max_bytes: int = MAX_DOWNLOAD_BYTES
-) -> bytes:
-    """GET ``url`` and return the body, finishing before ``deadline`` or raising ``SourceUnreachable``.
-
-    The request runs in a daemon thread because a socket timeout bounds neither name resolution
-    (getaddrinfo can block for the resolver's own, long, timeout) nor the whole transfer; waiting on
-    the thread is the one bound that covers everything. A thread that outlives its deadline is
-    abandoned; it cannot keep the interpreter alive and its result is discarded.
-    """
-    left = deadline.remaining()
-    if left is not None and left <= 0.0:
-        raise SourceUnreachable(url, "timed out before the request was sent")
-    outcome: list[bytes | BaseException] = []
-    done = threading.Event()
-
-    def worker() -> None:
-        try:
-            outcome.append(_get(url, deadline, accept, max_bytes))
-        except BaseException as exc:  # handed to the caller's thread, re-raised there
-            outcome.append(exc)
-        finally:
-            done.set()
-
-    threading.Thread(target=worker, name=f"rig-http-get {url}", daemon=True).start()
-    if not done.wait(deadline.remaining()):
-        raise SourceUnreachable(url, f"no complete answer within {deadline.timeout:.1f}s")
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
-def _get(url: str, deadline: Deadline, accept: str | None, max_bytes: int) -> bytes:
-    headers = {"User-Agent": _USER_AGENT}
-    if accept:
-        headers["Accept"] = accept
-    request = urllib.request.Request(url, headers=headers)
+def read_index(index: str, relative: str, deadline: Deadline) -> bytes:
+    """One file of the index: over HTTP(S), or from disk for a local index (``file://`` or a path)."""
+    if not is_local_index(index):
+        return http_get(f"{index.rstrip('/')}/{relative}", deadline)
+    root = Path(index.removeprefix("file://"))
+    path = root / relative
     try:
-        # The socket timeout only makes each blocking call return; http_get enforces the total.
-        with urllib.request.urlopen(request, timeout=max(deadline.remaining_or(60.0), 0.01)) as response:
-            chunks: list[bytes] = []
-            size = 0
-            while chunk := response.read(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise SourceFailed(url, f"answer larger than {max_bytes} bytes")
-                if deadline.expired:
-                    raise SourceUnreachable(url, f"transfer did not finish within {deadline.timeout:.1f}s")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise PackageNotFound(url, "not found (HTTP 404)") from exc
-        raise SourceFailed(url, f"HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise SourceUnreachable(url, f"unreachable: {exc.reason}") from exc
-    except TimeoutError as exc:
-        raise SourceUnreachable(url, "timed out") from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise SourceUnreachable(url, f"connection failed: {exc!r}") from exc
-    except ValueError as exc:  # urllib's "unknown url type" and friends
-        raise SourceFailed(url, f"invalid URL: {exc}") from exc
-
-
-def check_target_path(path: object, where: str) -> str:
-    """Return ``path`` if it is a safe relative path below lib/, else raise ``IntegrityError``.
-
-    Sources are remote and untrusted: a path like ``../boot.py`` or ``/main.py`` must never reach the
-    cache or the board.
-    """
-    if not isinstance(path, str) or not path:
-        raise IntegrityError(where, f"file path {path!r} is not a non-empty string")
-    parts = path.split("/")
-    if "\\" in path or "\0" in path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise IntegrityError(where, f"unsafe file path {path!r}")
-    return path
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        if not root.is_dir():
+            raise PackageNotFound(str(root), "the local index directory does not exist") from exc
+        raise PackageNotFound(str(path), "not in the local index") from exc
+    except OSError as exc:
+        raise SourceFailed(str(path), f"cannot read: {exc.strerror or exc}") from exc
 
 
 def parse_deps(raw: object, where: str) -> tuple[tuple[str, str], ...]:
@@ -173,45 +84,50 @@ def parse_deps(raw: object, where: str) -> tuple[tuple[str, str], ...]:
     for name, version in _pairs(raw, "deps", where):
         if not PACKAGE_NAME.fullmatch(name):
             raise SourceFailed(where, f"deps: {name!r} is not an index package name (URLs are not supported)")
+        if version and version != "latest" and not is_exact_version(version):
+            raise SourceFailed(where, f"deps: {name} {version!r} is not a version")
         deps.append((name, version or "latest"))
     return tuple(deps)
 
 
-def fetch_from_index(name: str, version: str, index_url: str, deadline: Deadline) -> FetchedPackage:
-    """Fetch package ``name`` at ``version`` ("latest" or exact) from a mip v2 index.
+def fetch_from_index(name: str, version: str, index: str, deadline: Deadline) -> FetchedPackage:
+    """Fetch package ``name`` at ``version`` ("latest" or exact) from the mip v2 index ``index``.
 
-    Mirrors ``mpremote.mip._install_package``/``_install_json`` for index packages, minus the board:
-    "hashes" entries come from ``{index}/file/..`` and are checked against their short sha256 (mip on
-    the host does not check; the rig does, because the cache outlives the download), "urls" entries
-    are fetched relative to the package JSON or rewritten like mip does. ``deps`` are returned, not
-    followed: the resolver owns the walk.
+    Mirrors mpremote's mip for index packages, minus the board: "hashes" entries come from
+    ``{index}/file/..`` and are checked against their short sha256 (mip on the host does not check;
+    the rig does, because the cache outlives the download), "urls" entries are fetched relative to
+    the package JSON or rewritten like mip does. ``deps`` are returned, not followed: the resolver
+    owns the walk.
     """
-    index = index_url.rstrip("/")
-    package_url = f"{index}/package/py/{name}/{version}.json"
-    doc = _load_json(http_get(package_url, deadline), package_url)
-    base_url = package_url.rpartition("/")[0]
+    package_rel = f"package/py/{name}/{version}.json"
+    where = f"{index.rstrip('/')}/{package_rel}"
+    doc = _load_json(read_index(index, package_rel, deadline), where)
     files: dict[str, bytes] = {}
-    for target, short_hash in _pairs(doc.get("hashes", []), "hashes", package_url):
-        path = check_target_path(target, package_url)
+    for target, short_hash in _pairs(doc.get("hashes", []), "hashes", where):
+        path = check_target_path(target, where)
         if not _HEX.fullmatch(short_hash):
-            raise SourceFailed(package_url, f"hashes: {short_hash!r} is not a sha256 prefix")
-        file_url = f"{index}/file/{short_hash[:2]}/{short_hash}"
-        data = http_get(file_url, deadline)
+            raise SourceFailed(where, f"hashes: {short_hash!r} is not a sha256 prefix")
+        file_rel = f"file/{short_hash[:2]}/{short_hash}"
+        data = read_index(index, file_rel, deadline)
         actual = hashlib.sha256(data).hexdigest()
         if not actual.startswith(short_hash.lower()):
-            raise IntegrityError(file_url, f"sha256 of {path} is {actual}, the index says {short_hash}")
+            raise IntegrityError(
+                f"{index.rstrip('/')}/{file_rel}",
+                f"sha256 of {path} is {actual}, the index says {short_hash}",
+            )
         files[path] = data
-    for target, url in _pairs(doc.get("urls", []), "urls", package_url):
-        path = check_target_path(target, package_url)
-        if not url.startswith(MIP_URL_PREFIXES):
-            url = f"{base_url}/{url}"  # relative to the package JSON, as in mip
-        # No hash is published for "urls" entries; the cache records the sha256 of what was received.
-        files[path] = http_get(str(_mpremote_mip._rewrite_url(url, version)), deadline)
+    for target, url in _pairs(doc.get("urls", []), "urls", where):
+        path = check_target_path(target, where)
+        # No hash is published for "urls" entries; the cache and the lock record what was received.
+        if url.startswith(MIP_URL_PREFIXES):
+            files[path] = http_get(rewrite_url(url, version), deadline)
+        else:  # relative to the package JSON, as in mip
+            files[path] = read_index(index, f"package/py/{name}/{url}", deadline)
     resolved = doc.get("version", version)
-    if not isinstance(resolved, str) or not VERSION.fullmatch(resolved):
-        raise SourceFailed(package_url, f"version: {resolved!r} is not a version")
-    deps = parse_deps(doc.get("deps", []), package_url)
-    return FetchedPackage(name=name, version=resolved, files=files, deps=deps, origin=package_url)
+    if not isinstance(resolved, str) or not is_exact_version(resolved):
+        raise SourceFailed(where, f"version: {resolved!r} is not a version")
+    deps = parse_deps(doc.get("deps", []), where)
+    return FetchedPackage(name=name, version=resolved, files=files, deps=deps, origin=where)
 
 
 def _load_json(data: bytes, url: str) -> dict[str, object]:

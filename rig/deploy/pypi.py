@@ -14,16 +14,19 @@ import ast
 import hashlib
 import io
 import json
-import re
 import tarfile
 import urllib.parse
 import zlib
 from dataclasses import dataclass
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
+from packaging.version import InvalidVersion, Version
+
 from rig.deadline import Deadline
-from rig.deploy.mip_index import (
+from rig.deploy.sources import (
+    LATEST,
     PACKAGE_NAME,
-    VERSION,
     FetchedPackage,
     IntegrityError,
     PackageNotFound,
@@ -36,45 +39,19 @@ DEFAULT_PYPI_URL = "https://pypi.org"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 PYPI_PREFIX = "micropython-"
 
-_RELEASE = re.compile(r"(\d+(?:\.\d+)*)(.*)")
-_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)")
-_POST = re.compile(r"[.\-_]?(?:post|rev|r)\d*")
-_PINNED = re.compile(r"===?\s*([A-Za-z0-9][A-Za-z0-9._+!-]*)\s*(?:;.*)?")
-
 
 def pypi_project(mip_name: str) -> str:
-    """The PyPI project of a micropython-lib package: ``umqtt.simple`` -> ``micropython-umqtt.simple``."""
-    return PYPI_PREFIX + mip_name
-
-
-def normalize(name: str) -> str:
-    """PEP 503 normalisation: ``micropython-umqtt.simple`` -> ``micropython-umqtt-simple``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
-    """Order versions the way PEP 440 mostly does, without depending on ``packaging``.
-
-    Release numbers compare numerically with trailing zeros ignored (1.3 < 1.3.4 < 1.10); a final
-    release sorts after its pre-releases and before its post-releases; unparsable versions sort first.
-    """
-    match = _RELEASE.fullmatch(version)
-    if not match:
-        return ((), -1, version)
-    release = [int(x) for x in match[1].split(".")]
-    while len(release) > 1 and release[-1] == 0:
-        release.pop()
-    suffix = match[2].lower()
-    rank = 1 if not suffix else 2 if _POST.fullmatch(suffix) else 0
-    return (tuple(release), rank, suffix)
+    """The PyPI project of a micropython-lib package: ``umqtt.simple`` -> ``micropython-umqtt-simple``
+    (PEP 503 normalised, the form the simple API's URLs use)."""
+    return canonicalize_name(PYPI_PREFIX + mip_name)
 
 
 @dataclass(frozen=True)
 class Sdist:
-    """One sdist file listed by the simple API."""
+    """One sdist file listed by the simple API; ``version`` is as the file name spells it."""
 
     filename: str
-    version: str
+    version: Version
     url: str
     sha256: str
     yanked: bool
@@ -92,8 +69,11 @@ def list_sdists(doc: dict[str, object], project: str, page_url: str) -> list[Sdi
         filename, url, hashes = entry.get("filename"), entry.get("url"), entry.get("hashes")
         if not (isinstance(filename, str) and isinstance(url, str)) or not filename.endswith(".tar.gz"):
             continue
-        name_part, _, version = filename[: -len(".tar.gz")].rpartition("-")
-        if normalize(name_part) != project or not VERSION.fullmatch(version):
+        try:
+            sdist_project, version = parse_sdist_filename(filename)
+        except (InvalidSdistFilename, InvalidVersion):
+            continue  # a file name pip could not read either
+        if sdist_project != project:
             continue
         sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
         if not isinstance(sha256, str):
@@ -111,23 +91,28 @@ def list_sdists(doc: dict[str, object], project: str, page_url: str) -> list[Sdi
 
 
 def pick_sdist(sdists: list[Sdist], version: str, page_url: str) -> Sdist:
-    """The sdist for ``version``: an exact pin may pick a yanked file (PEP 592), "latest" never does."""
-    if version != "latest":
-        pinned = [s for s in sdists if s.version == version or version_key(s.version) == version_key(version)]
+    """The sdist for ``version``: an exact pin may pick a yanked file (PEP 592), "latest" never does,
+    and prefers the newest final release to any pre-release (PEP 440 order, through ``packaging``)."""
+    if version != LATEST:
+        try:
+            wanted = Version(version)
+        except InvalidVersion as exc:
+            raise PackageNotFound(page_url, f"{version!r} is not a version") from exc
+        pinned = [s for s in sdists if s.version == wanted]
         if not pinned:
-            have = ", ".join(sorted({s.version for s in sdists}, key=version_key)) or "none"
+            have = ", ".join(str(v) for v in sorted({s.version for s in sdists})) or "none"
             raise PackageNotFound(page_url, f"no sdist for version {version} (available: {have})")
         return min(pinned, key=lambda s: s.yanked)
     candidates = [s for s in sdists if not s.yanked]
     if not candidates:
         raise PackageNotFound(page_url, "no sdist that is not yanked")
-    finals = [s for s in candidates if version_key(s.version)[1] >= 1]
-    return max(finals or candidates, key=lambda s: version_key(s.version))
+    finals = [s for s in candidates if not s.version.is_prerelease]
+    return max(finals or candidates, key=lambda s: s.version)
 
 
 def fetch_from_pypi(name: str, version: str, pypi_url: str, deadline: Deadline) -> FetchedPackage:
     """Fetch micropython-lib package ``name`` at ``version`` ("latest" or exact) from PyPI's sdists."""
-    project = normalize(pypi_project(name))
+    project = pypi_project(name)
     page_url = f"{pypi_url.rstrip('/')}/simple/{project}/"
     page = http_get(page_url, deadline, accept=SIMPLE_JSON)
     sdist = pick_sdist(list_sdists(_load_page(page, page_url), project, page_url), version, page_url)
@@ -136,7 +121,7 @@ def fetch_from_pypi(name: str, version: str, pypi_url: str, deadline: Deadline) 
     if actual != sdist.sha256:
         raise IntegrityError(sdist.url, f"sha256 is {actual}, the index says {sdist.sha256}")
     files, deps = unpack_sdist(data, name, sdist.url)
-    return FetchedPackage(name=name, version=sdist.version, files=files, deps=deps, origin=sdist.url)
+    return FetchedPackage(name=name, version=str(sdist.version), files=files, deps=deps, origin=sdist.url)
 
 
 def unpack_sdist(data: bytes, name: str, where: str) -> tuple[dict[str, bytes], tuple[tuple[str, str], ...]]:
@@ -183,7 +168,7 @@ def unpack_sdist(data: bytes, name: str, where: str) -> tuple[dict[str, bytes], 
         if dep and dep[0] != name:
             deps.setdefault(*dep)
     for sibling in _sibling_imports(name, files):
-        deps.setdefault(sibling, "latest")
+        deps.setdefault(sibling, LATEST)
     return files, tuple(deps.items())
 
 
@@ -230,16 +215,21 @@ def _mip_requirement(requirement: str) -> tuple[str, str] | None:
     """``micropython-umqtt.simple>=1.0`` -> ``("umqtt.simple", "latest")``; ``==1.3`` pins.
 
     Requirements without the ``micropython-`` prefix are CPython packages listed to please pip; the
-    board cannot use them.
+    board cannot use them. Environment markers describe CPython, not the board, so they are ignored.
     """
-    match = _REQUIREMENT.fullmatch(requirement)
-    if not match or not match[1].lower().startswith(PYPI_PREFIX):
+    try:
+        parsed = Requirement(requirement)
+    except InvalidRequirement:
+        return None  # what pip could not read either declares nothing the rig can use
+    if not parsed.name.lower().startswith(PYPI_PREFIX):
         return None
-    name = match[1][len(PYPI_PREFIX) :]
+    name = parsed.name[len(PYPI_PREFIX) :]
     if not PACKAGE_NAME.fullmatch(name):
         return None
-    pinned = _PINNED.fullmatch(match[2].strip())
-    return name, pinned[1] if pinned else "latest"
+    specs = list(parsed.specifier)
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        return name, specs[0].version
+    return name, LATEST
 
 
 def _sibling_imports(name: str, files: dict[str, bytes]) -> list[str]:

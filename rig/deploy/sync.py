@@ -13,6 +13,7 @@ from mpremote.transport_serial import SerialTransport
 from rig.board.board import Board
 from rig.deploy.plan import DeployPlan
 from rig.errors import DeployError
+from rig.evidence.run_record import DependencyInfo, FirmwareInfo
 
 # Runs on the board: makes the directories and hashes every planned file in one round trip,
 # instead of one round trip per file. Missing files and boards without hashlib give None.
@@ -50,18 +51,25 @@ print(repr([_h(p) for p in {paths!r}]))
 
 @dataclass
 class DeployReport:
+    """What one deploy did. ``dependencies`` are the locked packages installed, one per package."""
+
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     bytes_written: int = 0
     seconds: float = 0.0
     tree_hash: str = ""
     files: dict[str, str] = field(default_factory=dict)  # board path -> sha256 of what was deployed
+    dependencies: list[DependencyInfo] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
             f"deployed {len(self.written)} file(s), {self.bytes_written} bytes, "
             f"{len(self.unchanged)} unchanged, in {self.seconds:.2f}s (tree {self.tree_hash[:12]})"
         )
+
+    def dependency_summary(self) -> str:
+        """``umqtt.simple 1.3.4 (pypi), umqtt.robust 1.0 (pypi)``, as run.json's firmware words it."""
+        return FirmwareInfo(dependencies=self.dependencies).dependency_summary()
 
 
 def board_hashes(transport: SerialTransport, plan: DeployPlan) -> dict[str, str | None]:
@@ -84,7 +92,11 @@ def sync(
 ) -> DeployReport:
     """Write every file of ``plan`` whose hash differs on the board, then soft-reset it so that
     main.py runs. ``progress(path, done, total)`` is called after each file written."""
-    report = DeployReport(tree_hash=plan.tree_hash, files={i.board_path: i.sha256 for i in plan.items})
+    report = DeployReport(
+        tree_hash=plan.tree_hash,
+        files={i.board_path: i.sha256 for i in plan.items},
+        dependencies=list(plan.dependencies),
+    )
     started = time.monotonic()
     with board.repl() as transport:
         on_board = board_hashes(transport, plan)

@@ -23,18 +23,23 @@ from typing import Any
 import pytest
 
 from rig.deadline import Deadline
+from rig.deploy.cache import CacheCorrupt, CacheMiss, default_cache_dir
 from rig.deploy.dependencies import (
     DependencyFile,
     DependencyUnavailable,
-    Requirement,
-    default_cache_dir,
     describe_sources,
-    fill_cache,
-    read_package_json,
     resolve_dependencies,
 )
-from rig.deploy.mip_index import SourceFailed, http_get
-from rig.deploy.pypi import SIMPLE_JSON, version_key
+from rig.deploy.package_json import Requirement, read_package_json
+from rig.deploy.pypi import SIMPLE_JSON, Sdist, pick_sdist
+from rig.deploy.sources import (
+    IntegrityError,
+    PackageNotFound,
+    SourceFailed,
+    SourceSkipped,
+    SourceUnreachable,
+    http_get,
+)
 from rig.errors import ConfigError, DeployError
 
 # Port 1 on loopback: nothing listens there, the connection is refused at once.
@@ -207,7 +212,9 @@ def pypi() -> None:
 def pypi_cache(pypi: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[DependencyFile]]:
     """A cache filled from real PyPI; the index is unreachable so PyPI is the only source."""
     cache = tmp_path_factory.mktemp("deps-cache")
-    files = fill_cache(FIRMWARE_PACKAGE_JSON, cache, index_url=UNREACHABLE, pypi_url=REAL_PYPI, timeout=30.0)
+    files = resolve_dependencies(
+        FIRMWARE_PACKAGE_JSON, cache, index_url=UNREACHABLE, pypi_url=REAL_PYPI, timeout=30.0
+    )
     return cache, files
 
 
@@ -272,7 +279,7 @@ def test_cache_filled_from_local_pypi_works_without_network(
     """The same guarantee as above, without needing real PyPI."""
     fake_pypi(tmp_path / "pypi")
     with serve(tmp_path / "pypi") as (pypi_url, _):
-        filled = fill_cache(both, tmp_path / "cache", index_url=UNREACHABLE, pypi_url=pypi_url)
+        filled = resolve_dependencies(both, tmp_path / "cache", index_url=UNREACHABLE, pypi_url=pypi_url)
     attempts = refuse_network(monkeypatch)
     assert resolve_dependencies(both, tmp_path / "cache", offline=True) == filled
     assert (
@@ -317,6 +324,7 @@ def test_index_file_with_wrong_hash_is_rejected(tmp_path: Path) -> None:
     with serve(index_root) as (index_url, _), pytest.raises(DependencyUnavailable) as caught:
         resolve_dependencies(package_json, tmp_path / "cache", index_url=index_url, pypi_url=UNREACHABLE)
     assert "sha256 of umqtt/simple.py" in str(caught.value)
+    assert [type(a.error) for a in caught.value.attempts] == [CacheMiss, IntegrityError, SourceUnreachable]
     assert not (tmp_path / "cache" / "packages" / "umqtt.simple").exists()
 
 
@@ -365,8 +373,9 @@ def test_corrupt_cache_entry_is_fetched_again(tmp_path: Path) -> None:
     with serve(index_root) as (index_url, _):
         [cached] = resolve_dependencies(package_json, cache, index_url=index_url, pypi_url=UNREACHABLE)
         cached.local_path.write_bytes(b"half a fi")
-        with pytest.raises(DependencyUnavailable, match=r"corrupt entry for umqtt\.simple"):
+        with pytest.raises(DependencyUnavailable, match=r"corrupt entry for umqtt\.simple") as caught:
             resolve_dependencies(package_json, cache, offline=True)
+        assert isinstance(caught.value.attempts[0].error, CacheCorrupt)
         [again] = resolve_dependencies(package_json, cache, index_url=index_url, pypi_url=UNREACHABLE)
     assert again.local_path.read_bytes() == SIMPLE_SRC
 
@@ -467,6 +476,7 @@ def test_empty_cache_offline_says_what_to_do(tmp_path: Path, both: Path) -> None
     assert "PyPI https://pypi.org: skipped: offline=True" in message
     assert caught.value.package == "umqtt.simple"
     assert caught.value.attempts[0][0] == f"cache {cache}"
+    assert [type(a.error) for a in caught.value.attempts[1:]] == [SourceSkipped, SourceSkipped]
 
 
 def test_all_sources_failing_lists_each(tmp_path: Path, both: Path) -> None:
@@ -476,7 +486,9 @@ def test_all_sources_failing_lists_each(tmp_path: Path, both: Path) -> None:
         )
     sources = [source for source, _ in caught.value.attempts]
     assert sources == [f"cache {tmp_path / 'cache'}", f"mip index {UNREACHABLE}", f"PyPI {UNREACHABLE}"]
-    assert all("unreachable" in why for _, why in caught.value.attempts[1:])
+    # Typed, not flattened to text: the caller tells "unreachable" by class.
+    assert isinstance(caught.value.attempts[0].error, CacheMiss)
+    assert all(isinstance(a.error, SourceUnreachable) for a in caught.value.attempts[1:])
 
 
 @pytest.mark.parametrize(
@@ -512,9 +524,10 @@ def test_missing_package_json(tmp_path: Path) -> None:
 
 
 def test_firmware_package_json_declares_umqtt() -> None:
+    # Pinned: the versions PyPI serves (the mip index is out of reach from the rig's CI).
     assert read_package_json(FIRMWARE_PACKAGE_JSON) == [
-        Requirement("umqtt.simple", "latest"),
-        Requirement("umqtt.robust", "latest"),
+        Requirement("umqtt.simple", "1.3.4"),
+        Requirement("umqtt.robust", "1.0"),
     ]
 
 
@@ -528,7 +541,48 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert default_cache_dir() == tmp_path / "rig" / "deps"
 
 
-def test_version_order() -> None:
-    ordered = ["1.2", "1.3rc1", "1.3", "1.3.0.post1", "1.3.4", "1.10"]
-    assert sorted(reversed(ordered), key=version_key) == ordered
-    assert version_key("1.0") == version_key("1.0.0")
+def test_pypi_picks_by_pep440_order() -> None:
+    """Version order is packaging's: 1.10 > 1.3.4 numerically, pre-releases lose to finals, a yanked
+    file is never "latest", and a pin matches however the release is spelt (1.0 == 1.0.0)."""
+    from packaging.version import Version
+
+    def sdist(version: str, yanked: bool = False) -> Sdist:
+        return Sdist(f"x-{version}.tar.gz", Version(version), f"http://x/{version}", "0" * 64, yanked)
+
+    sdists = [sdist(v) for v in ["1.2", "1.3rc1", "1.3", "1.3.0.post1", "1.3.4", "1.10", "1.11rc1"]]
+    sdists.append(sdist("2.0", yanked=True))
+    assert str(pick_sdist(sdists, "latest", "page").version) == "1.10"
+    assert str(pick_sdist([sdist("1.0.0")], "1.0", "page").version) == "1.0.0"
+    assert pick_sdist(sdists, "2.0", "page").yanked  # an exact pin may take a yanked file (PEP 592)
+    with pytest.raises(PackageNotFound, match=r"available: 1\.2, 1\.3rc1"):
+        pick_sdist(sdists, "9.9", "page")
+
+
+def test_pypi_requirement_parsing_goes_through_packaging() -> None:
+    from rig.deploy.pypi import _mip_requirement
+
+    assert _mip_requirement("micropython-umqtt.simple==1.3") == ("umqtt.simple", "1.3")
+    assert _mip_requirement("micropython-umqtt.simple >=1.0; python_version>'3'") == (
+        "umqtt.simple",
+        "latest",
+    )
+    assert _mip_requirement("micropython-umqtt.simple[extra]===1.3.4") == ("umqtt.simple", "1.3.4")
+    assert _mip_requirement("micropython-umqtt.simple==1.*") == ("umqtt.simple", "latest")
+    assert _mip_requirement("cpython-only==1.0") is None
+    assert _mip_requirement("not a requirement !!") is None
+
+
+def test_mip_url_rewriting_is_the_rigs_own() -> None:
+    """mip's "urls" entries: host shorthands become raw-file URLs at the version (HEAD without one)."""
+    from rig.deploy.mip_index import rewrite_url
+
+    assert (
+        rewrite_url("github:org/repo/pkg/x.py", "v1.2")
+        == "https://raw.githubusercontent.com/org/repo/v1.2/pkg/x.py"
+    )
+    assert rewrite_url("gitlab:org/repo/x.py", None) == "https://gitlab.com/org/repo/-/raw/HEAD/x.py"
+    assert (
+        rewrite_url("codeberg:org/repo/x.py", "main")
+        == "https://codeberg.org/api/v1/repos/org/repo/raw/x.py?ref=main"
+    )
+    assert rewrite_url("https://example.org/x.py", "1.0") == "https://example.org/x.py"
