@@ -1,47 +1,56 @@
-"""``--scan --write``: append entries for new ports to ``boards.yaml`` without touching its text.
+"""``--scan --write``: append entries for new ports to ``boards.yaml``, leaving what is there alone.
 
-The file is never re-serialised (that would lose comments and layout): new list items are
-inserted as text at the end of the top-level ``boards:`` block list, and the result is parsed
-again to check that the existing entries and keys read back unchanged before it replaces the file.
+The file is edited round-trip with ruamel.yaml: loaded into commented maps and lists that keep
+comments, key order, quoting and flow style, the new boards appended to ``boards`` with their
+comment line, and the whole document dumped again. Positions and structure come from the
+parser, never from patterns over the text.
 
-Supported shapes of the file:
+A round trip may still re-format what it did not touch (a comment moved to another column,
+another indentation). So the layout is chosen as the first that reproduces the unmodified file
+exactly, and the result must keep every line of the file, in order, and read back as the old
+document plus the new entries; otherwise the file is left as it was and ``ConfigError`` says to
+add the entries by hand from ``rig scan``'s output. Line ends (LF or CRLF) are kept.
+
+Shapes of the file:
 
 - no file yet: created with a header comment and ``boards:``;
-- no ``boards`` key (empty file, comments only, or other top-level keys in block style):
-  ``boards:`` is appended at the end;
-- ``boards:`` as a top-level block list (items indented or at column 0), last in the file or
-  followed by other top-level keys: items go after its last item, with the same indentation;
-- ``boards:`` with no value, or ``boards: []``: that one line becomes ``boards:`` (its comment
-  kept) and the items follow.
+- no ``boards`` key (empty file, comments only, or other top-level keys): ``boards:`` is added
+  at the end;
+- ``boards:`` as a block list: the new items follow its last item, with the same indentation;
+  comments after the last item stay before the new items when ``boards`` ends the file, and
+  stay with the next key otherwise;
+- ``boards:`` with no value, or ``boards: []``: it becomes a block list (its comment kept).
 
-Anything else (a non-empty flow list, ``boards`` nested or quoted, anchors, several documents)
-is refused with a ``ConfigError`` naming the file: edit it by hand, using ``--scan``'s output.
+A non-empty flow list (``boards: [{...}]``) is refused: turning it into a block list would
+rewrite the user's entries.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import stat
-import tempfile
-from collections.abc import Sequence
+import io
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
 
+from rig.atomic import write_atomically
 from rig.discovery.match import port_matches
-from rig.discovery.scan import ScanEntry, entry_lines, unique_name
+from rig.discovery.scan import ScanEntry, unique_name
 from rig.errors import ConfigError
-from rig.inventory.spec import UsbMatch
+from rig.inventory.spec import KIND_TRAITS, UsbMatch
 
 HEADER = (
     "# Bench inventory: the boards the rig may use (see the README).\n"
     "# Entries below were added by --scan --write; edit them freely, the rig only ever appends.\n"
 )
-_KEY_LINE = re.compile(r"boards[ \t]*:(?P<rest>[^\n\r]*?)(?P<comment>[ \t]+#[^\n\r]*)?(?P<eol>\r?\n)?")
-_ITEM = re.compile(r"(?P<indent>[ \t]*)-(?:[ \t]|\r?\n|$)")
+# (mapping indent, sequence indent, dash offset): what ruamel.yaml needs to write a file back
+# as it was. The file's own guess is tried first; "  - name:" under "boards:" is the default.
+_LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 4, 0), (4, 6, 4), (2, 4, 0))
+_BY_HAND = "add the entries by hand from rig scan's output"
 
 
 def merge_into_inventory(path: Path, entries: Sequence[ScanEntry]) -> list[str]:
@@ -49,53 +58,202 @@ def merge_into_inventory(path: Path, entries: Sequence[ScanEntry]) -> list[str]:
 
     A port already matched (``entry.matched_board``, or any board now in the file) is skipped,
     so running it twice adds nothing the second time. Names are made distinct from the file's
-    with ``-2``, ``-3``. The file is replaced atomically; when nothing is added it is not written.
+    with ``-2``, ``-3``. The file is replaced atomically (its mode kept); when nothing is added
+    it is not written.
     """
     source = str(path)
     exists = path.exists()
-    text = _read(path) if exists else ""
-    doc = _parse(source, text)
-    if doc is not None and not isinstance(doc, dict):
+    original = _read(path) if exists else ""
+    crlf = "\r\n" in original
+    text = original.replace("\r\n", "\n")
+    yaml, doc = _load(source, text)
+    if doc is not None and not isinstance(doc, CommentedMap):
         raise ConfigError(
-            source, "(top level)", f"expected a mapping with a boards: key, got {type(doc).__name__}"
+            source, "(top level)", f"expected a mapping with a boards: key, got {_kind_of(doc)}"
         )
-    old_boards = doc.get("boards") if doc else None
-    if old_boards is not None and not isinstance(old_boards, list):
-        raise ConfigError(source, "boards", f"expected a list, got {type(old_boards).__name__}")
-    old_boards = old_boards or []
+    boards = doc.get("boards") if doc is not None else None
+    if doc is not None and boards is not None and not isinstance(boards, CommentedSeq):
+        raise ConfigError(_at(source, doc, "boards"), "boards", f"expected a list, got {_kind_of(boards)}")
 
-    existing = [b for b in old_boards if isinstance(b, dict)]
+    existing = [b for b in boards or [] if isinstance(b, dict)]
     matches = [m for m in (_raw_match(b) for b in existing) if m is not None]
     new = [
         e for e in entries if e.matched_board is None and not any(port_matches(m, e.record) for m in matches)
     ]
     if not new:
         return []
-
     taken = {str(b["name"]) for b in existing if "name" in b}
-    added: list[dict[str, Any]] = []
-    for e in new:
-        item = dict(e.entry)
-        item["name"] = unique_name(str(item["name"]), taken)
-        added.append(item)
+    added = [_item(e, unique_name(str(e.entry["name"]), taken)) for e in new]
+    # What the file must mean afterwards, taken before the round trip changes ``doc``.
+    expected = _plain(doc) if doc is not None else {}
+    expected["boards"] = [*(_plain(boards) if boards is not None else []), *(_plain(a) for a in added)]
 
-    nl = "\r\n" if "\r\n" in text else "\n"
-    if not exists:
-        text = HEADER.replace("\n", nl)
-    new_text = _insert(source, text, doc, new, added, nl)
+    if doc is None:
+        # No file, or empty or comments only: nothing to round-trip, the boards go after what
+        # is there, in the default layout.
+        prefix = text if not text or text.endswith("\n") else text + "\n"
+        layout = _LAYOUTS[0]
+        fresh = CommentedMap(boards=_appended(CommentedSeq(), new, added, layout[2]))
+        new_text = (prefix if exists else HEADER) + _dump(_configured(yaml, layout), fresh)
+    else:
+        new_text = _round_trip(source, yaml, doc, text, new, added)
 
-    reread = _parse(source, new_text)
-    expected = dict(doc or {})
-    expected["boards"] = [*old_boards, *added]
-    if reread != expected:
+    if _plain(_load(source, new_text)[1]) != expected:
+        raise ConfigError(source, "boards", f"the result would read differently; {_BY_HAND}")
+    write_atomically(path, new_text.replace("\n", "\r\n") if crlf else new_text)
+    return [str(item["name"]) for item in added]
+
+
+def _round_trip(
+    source: str, yaml: YAML, doc: CommentedMap, text: str, new: Sequence[ScanEntry], added: list[CommentedMap]
+) -> str:
+    """``doc`` dumped with the new items appended; every line of ``text`` kept."""
+    whole = text if text.endswith("\n") else text + "\n"
+    layout = next((lay for lay in _layouts(text) if _dump(_configured(yaml, lay), doc) == whole), None)
+    if layout is None:
         raise ConfigError(
             source,
             "boards",
-            "cannot append safely to this layout (the result would read differently); "
-            "add the entries by hand from --scan's output",
+            f"this file's layout (mixed indentation?) would change if written back; {_BY_HAND}",
         )
-    _write_atomically(path, new_text)
-    return [str(item["name"]) for item in added]
+    _configured(yaml, layout)
+    boards = doc.get("boards")
+    keys = list(doc)
+    changed_line = None
+    if boards is None:
+        boards = doc["boards"] = CommentedSeq()
+        if "boards" in keys:  # "boards:" with no value: the key's line gets its items
+            changed_line = doc.lc.key("boards")[0]
+    elif boards and boards.fa.flow_style():
+        raise ConfigError(
+            _at(source, doc, "boards"),
+            "boards",
+            "only a block list ('boards:' followed by '- ' items) or 'boards: []' can be appended "
+            f"to; {_BY_HAND}",
+        )
+    elif not boards:
+        # An empty list is always written "[]" (flow); it becomes "boards:", its comment keeping
+        # its distance from the list's end.
+        boards.fa.set_block_style()
+        changed_line, key_col = doc.lc.key("boards")
+        value_col = doc.lc.value("boards")[1]
+        comment = doc.ca.items.get("boards", [None] * 4)[2]
+        if comment is not None:
+            line = text.splitlines()[changed_line]
+            gap = comment.column - (line.index("]", value_col) + 1)
+            comment.column = key_col + len("boards:") + gap
+    kept_before = bool(boards) and keys[-1] == "boards"
+    _appended(boards, new, added, layout[2], blank_line=bool(boards))
+    if kept_before and boards.ca.end:
+        # Comments after the last item, at the end of the file, are about the existing boards.
+        first_new = len(boards) - len(added)
+        boards.ca.items[first_new][1][:0] = boards.ca.end
+        boards.ca.end = []
+    out = _dump(yaml, doc)
+    if not _keeps(whole.splitlines(), out.splitlines(), changed_line):
+        raise ConfigError(source, "boards", f"appending would rewrite existing lines; {_BY_HAND}")
+    return out
+
+
+def _appended(
+    boards: CommentedSeq,
+    new: Sequence[ScanEntry],
+    added: list[CommentedMap],
+    indent: int,
+    *,
+    blank_line: bool = False,
+) -> CommentedSeq:
+    """``boards`` with the ``added`` items, each after a comment line saying which port it is."""
+    for i, (entry, item) in enumerate(zip(new, added, strict=True)):
+        boards.append(item)
+        # A blank line between the boards that were there and the appended ones.
+        lead = "\n" if blank_line and i == 0 else ""
+        boards.yaml_set_comment_before_after_key(
+            len(boards) - 1, before=lead + entry.comment(), indent=indent
+        )
+    return boards
+
+
+def _item(entry: ScanEntry, name: str) -> CommentedMap:
+    """The scan's entry under its final name; lists in flow style, as a person writes tags."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return CommentedMap((k, convert(v)) for k, v in value.items())
+        if isinstance(value, list | tuple):
+            seq = CommentedSeq(convert(v) for v in value)
+            seq.fa.set_flow_style()
+            return seq
+        return value
+
+    item = CommentedMap((k, convert(v)) for k, v in entry.entry.items())
+    item["name"] = name
+    return item
+
+
+def _layouts(text: str) -> Iterator[tuple[int, int, int]]:
+    try:
+        _, sequence, offset = load_yaml_guess_indent(text)
+    except YAMLError:
+        sequence = offset = None
+    if sequence is not None and offset is not None:
+        yield (sequence - offset or 2, sequence, offset)
+    yield from _LAYOUTS
+
+
+def _configured(yaml: YAML, layout: tuple[int, int, int]) -> YAML:
+    yaml.indent(mapping=layout[0], sequence=layout[1], offset=layout[2])
+    return yaml
+
+
+def _keeps(old: list[str], new: list[str], changed: int | None) -> bool:
+    """Every line of ``old`` is in ``new``, in order; line ``changed`` (0-based) may differ."""
+    rest = iter(new)
+    return all(i == changed or any(line == other for other in rest) for i, line in enumerate(old))
+
+
+def _new_yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    # Never fold a long line (a comment with a long USB description, a long path).
+    yaml.width = 1 << 16
+    return yaml
+
+
+def _load(source: str, text: str) -> tuple[YAML, Any]:
+    yaml = _new_yaml()
+    try:
+        return yaml, yaml.load(text)
+    except YAMLError as exc:
+        raise ConfigError(source, "(yaml)", f"not valid YAML: {exc}") from exc
+
+
+def _dump(yaml: YAML, doc: Any) -> str:
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    """Commented maps and lists as plain ones, for comparing what two texts mean."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _kind_of(value: object) -> str:
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _at(source: str, doc: CommentedMap, key: str) -> str:
+    """``file:line`` of ``key``, from the parser's record of where it was."""
+    return f"{source}:{doc.lc.key(key)[0] + 1}"
 
 
 def _read(path: Path) -> str:
@@ -108,18 +266,12 @@ def _read(path: Path) -> str:
         raise ConfigError(str(path), "(file)", f"not UTF-8: {exc}") from exc
 
 
-def _parse(source: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, "(yaml)", f"not valid YAML: {exc}") from exc
-
-
 def _raw_match(board: dict[Any, Any]) -> UsbMatch | None:
     """The match of an existing entry, read leniently: this module must not depend on the
     inventory loader, and an entry it cannot read is simply not counted as matching anything."""
-    if board.get("kind") == "virtual":
-        return None
+    traits = KIND_TRAITS.get(board.get("kind"))  # type: ignore[arg-type]
+    if traits is not None and traits.started_here:
+        return None  # started by the rig, never found on a port
     raw = board.get("match")
     if raw is None:
         raw = {}
@@ -140,93 +292,3 @@ def _usb_id(value: object) -> int | None:
         return value
     text = str(value).strip().lower()
     return int(text, 16)  # "0x10c4" and "10c4" alike; ValueError for anything else
-
-
-def _insert(
-    source: str, text: str, doc: Any, new: Sequence[ScanEntry], added: Sequence[dict[str, Any]], nl: str
-) -> str:
-    """``text`` with the new items placed at the end of the ``boards:`` block."""
-    lines = text.splitlines(keepends=True)
-    key_rows = [i for i, line in enumerate(lines) if _KEY_LINE.fullmatch(line) or line.startswith("boards:")]
-    has_key = isinstance(doc, dict) and "boards" in doc
-
-    if not has_key:
-        if key_rows:
-            raise ConfigError(
-                source, "boards", "found a boards: line that YAML does not read as the boards key"
-            )
-        prefix = text if not text or text.endswith(("\n", "\r")) else text + nl
-        return prefix + "boards:" + nl + _items(new, added, "  ", nl)
-    if len(key_rows) != 1:
-        raise ConfigError(
-            source,
-            "boards",
-            "expected exactly one top-level 'boards:' line at column 0 (not quoted, not nested)",
-        )
-
-    key = key_rows[0]
-    m = _KEY_LINE.fullmatch(lines[key])
-    rest = m.group("rest").strip() if m else None
-    if m is None or rest not in ("", "[]"):
-        raise ConfigError(
-            source,
-            "boards",
-            "only a block list ('boards:' followed by '- ' items) or 'boards: []' can be appended to",
-        )
-    if rest == "[]":
-        # The one edit to existing text: an empty flow list becomes an empty block key.
-        lines[key] = "boards:" + (m.group("comment") or "") + (m.group("eol") or nl)
-
-    # The block runs until the next line at column 0 that is neither a comment nor a "- " item.
-    end = key + 1
-    while end < len(lines):
-        line = lines[end]
-        if line.strip() == "" or line[0] in " \t#" or _ITEM.match(line):
-            end += 1
-            continue
-        break
-    if end == len(lines):
-        insert_at = end  # usual case: boards is last, so append after everything, comments included
-    else:
-        # Column-0 comments and blank lines just before the next key belong to that key.
-        insert_at = key + 1
-        for i in range(key + 1, end):
-            if lines[i].strip() and lines[i][0] != "#":
-                insert_at = i + 1
-
-    indent = next(
-        (im.group("indent") for line in lines[key + 1 : end] if (im := _ITEM.match(line))),
-        "  ",
-    )
-    before = "".join(lines[:insert_at])
-    if before and not before.endswith(("\n", "\r")):
-        before += nl
-    if insert_at > key + 1 and lines[insert_at - 1].strip():
-        before += nl  # a blank line between the existing entries and the appended ones
-    return before + _items(new, added, indent, nl) + "".join(lines[insert_at:])
-
-
-def _items(new: Sequence[ScanEntry], added: Sequence[dict[str, Any]], indent: str, nl: str) -> str:
-    out: list[str] = []
-    for e, item in zip(new, added, strict=True):
-        out.append(f"{indent}# {e.comment()}")
-        out.extend(entry_lines(item, indent))
-    return nl.join(out) + nl
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

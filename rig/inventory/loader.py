@@ -13,11 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from rig.inventory.inventory import Inventory, InventoryError, MissingVariable
-from rig.inventory.spec import BOARD_KINDS, BoardKind, BoardSpec, NetworkSpec, Secret, UsbMatch
-from rig.inventory.yamltree import INT_TAG, Entry, compose_file, describe, line_of, mapping, scalar, sequence
+from rig.inventory.spec import BOARD_KINDS, KIND_TRAITS, BoardKind, BoardSpec, NetworkSpec, Secret, UsbMatch
+from rig.inventory.yamltree import (
+    INT_TAG,
+    Entry,
+    compose_file,
+    describe,
+    line_of,
+    mapping,
+    scalar,
+    sequence,
+    yaml_int,
+)
 
 INVENTORY_ENV = "RIG_INVENTORY"
 
@@ -73,7 +83,7 @@ class _Reader:
     def read(self) -> Inventory:
         root = compose_file(self.path)
         top = Entry("", 1, root) if root is not None else None
-        if top is None or not isinstance(top.node, yaml.MappingNode):
+        if top is None or not isinstance(top.node, MappingNode):
             got = "an empty file" if top is None else describe(top.node)
             line = line_of(top.node) if top is not None else 1
             raise InventoryError(self.path, line, "(top level)", f"expected a map with 'boards:', got {got}")
@@ -185,7 +195,7 @@ class _Reader:
 
     def baudrate(self, entry: Entry) -> int:
         node = scalar(self.path, entry, "a baud rate")
-        if node is None or node.tag != INT_TAG or (value := _yaml_int(node)) <= 0:
+        if node is None or node.tag != INT_TAG or (value := yaml_int(node)) <= 0:
             got = describe(node) if node is not None else "nothing"
             raise self.fail(entry, f"expected a positive integer baud rate, got {got}")
         return value
@@ -207,10 +217,10 @@ class _Reader:
         return int(found.group(1), 16)
 
     def match(self, item: Entry, entry: Entry | None, kind: BoardKind) -> UsbMatch:
-        if kind == "virtual":
+        if KIND_TRAITS[kind].started_here:
             if entry is not None:
                 raise self.fail(
-                    entry, "a virtual board must not have match: it is started here, not found on a port"
+                    entry, f"a {kind} board must not have match: it is started here, not found on a port"
                 )
             return UsbMatch()
         fields = mapping(self.path, entry, _MATCH_KEYS) if entry is not None else {}
@@ -241,13 +251,14 @@ class _Reader:
     ) -> tuple[NetworkSpec, list[MissingVariable]]:
         base = mapping(self.path, inherited, _NETWORK_KEYS) if inherited is not None else {}
         fields = mapping(self.path, own, _NETWORK_KEYS) if own is not None else {}
-        if kind == "virtual":
-            # The virtual board reaches the broker over this machine's loopback: Wi-Fi settings make no
-            # sense for it, so it does not inherit them (and an unset ${RIG_WIFI_PASSWORD} cannot block
-            # the default run), and stating them on it is a mistake.
+        if not KIND_TRAITS[kind].networked:
+            # A board that does not join a network (the virtual board reaches the broker over this
+            # machine's loopback): Wi-Fi settings make no sense for it, so it does not inherit them
+            # (and an unset ${RIG_WIFI_PASSWORD} cannot block the default run), and stating them on
+            # it is a mistake.
             for key in _WIFI_KEYS:
                 if key in fields:
-                    raise self.fail(fields[key], "a virtual board has no Wi-Fi; remove this key")
+                    raise self.fail(fields[key], f"a {kind} board has no Wi-Fi; remove this key")
             base = {key: value for key, value in base.items() if key not in _WIFI_KEYS}
         merged = {**base, **fields}  # key by key: a board overrides single defaults, keeps the rest
         host = merged.get("broker_host")
@@ -291,7 +302,7 @@ class _Reader:
         never repeat the value: it may be a pasted password."""
         if entry is None:
             return None
-        if not isinstance(entry.node, yaml.ScalarNode):
+        if not isinstance(entry.node, ScalarNode):
             raise self.fail(entry, "expected a ${VAR} reference")
         text = self.text(entry, "a ${VAR} reference")
         if text is None:
@@ -321,8 +332,3 @@ class _Reader:
                 entry, f"a reference must be the whole value, as ${{NAME}}, got {describe(entry.node)}"
             )
         return text
-
-
-def _yaml_int(node: yaml.ScalarNode) -> int:
-    # YAML 1.1 integers include 0x.., 0o.., 0b.., 1_000 and 1:30; let PyYAML read its own syntax.
-    return int(yaml.constructor.SafeConstructor().construct_yaml_int(node))

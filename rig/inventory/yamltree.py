@@ -1,7 +1,10 @@
 """Read the inventory file into YAML nodes that remember their line, and walk them with checks.
 
-The inventory is read with ``yaml.compose`` rather than ``yaml.safe_load`` because only nodes keep
-their position: every error the loader raises names the line it is about.
+The inventory is composed (``YAML.compose``) rather than loaded, because only nodes keep their
+position: every error the loader raises names the line it is about, taken from the parser's
+marks. ruamel.yaml is the inventory's one YAML library (``rig scan --write`` edits the same file
+round-trip with it); the file is read as YAML 1.1, the version PyYAML reads, so that a value
+means what it meant before (``0x10c4``, ``1_000`` and ``yes`` included).
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from rig.inventory.inventory import InventoryError
 
@@ -30,17 +36,29 @@ class Entry:
 
     key: str
     line: int
-    node: yaml.Node
+    node: Node
 
-    def child(self, name: str, line: int, node: yaml.Node) -> Entry:
+    def child(self, name: str, line: int, node: Node) -> Entry:
         return Entry(f"{self.key}.{name}" if self.key else name, line, node)
 
 
-def line_of(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
+def line_of(node: Node) -> int:
+    return int(node.start_mark.line) + 1
 
 
-def compose_file(path: Path) -> yaml.Node | None:
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.version = (1, 1)
+    return yaml
+
+
+def yaml_int(node: ScalarNode) -> int:
+    """The integer an ``int``-tagged scalar means in YAML 1.1 (``0x..``, ``0o..``, ``0b..``,
+    ``1_000``, ``1:30``): the library reads its own syntax."""
+    return int(_yaml().constructor.construct_yaml_int(node))
+
+
+def compose_file(path: Path) -> Node | None:
     """The file's single YAML document as a node tree (None for an empty file)."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -49,8 +67,8 @@ def compose_file(path: Path) -> yaml.Node | None:
     except OSError as exc:
         raise InventoryError(path, None, "file", f"cannot read it: {exc.strerror or exc}") from None
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
+        root: Node | None = _yaml().compose(text)
+    except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         # Only problem and context, never str(exc): that quotes the offending line of the file.
@@ -58,20 +76,21 @@ def compose_file(path: Path) -> yaml.Node | None:
         if exc.context and exc.problem and exc.context_mark is not None:
             problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise InventoryError(path, line, _SYNTAX, problem) from None
-    except yaml.reader.ReaderError as exc:
+    except ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         raise InventoryError(
             path, line, _SYNTAX, f"control character {_codepoint(exc.character)} is not allowed"
         ) from None
-    except yaml.YAMLError as exc:
+    except YAMLError as exc:
         raise InventoryError(path, None, _SYNTAX, str(exc)) from None
+    return root
 
 
-def describe(node: yaml.Node) -> str:
+def describe(node: Node) -> str:
     """A short rendering of a value for error messages ("got ..."); never of a secret's value."""
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, MappingNode):
         return "a map"
-    if isinstance(node, yaml.SequenceNode):
+    if isinstance(node, SequenceNode):
         return "a list"
     if node.tag == NULL_TAG:
         return "nothing"
@@ -91,9 +110,9 @@ def mapping(
     Duplicate keys are an error (plain YAML silently keeps the last one).
     """
     node = entry.node
-    if isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG:
+    if isinstance(node, ScalarNode) and node.tag == NULL_TAG:
         return {}
-    if not isinstance(node, yaml.MappingNode):
+    if not isinstance(node, MappingNode):
         raise InventoryError(path, entry.line, entry.key, f"expected a map, got {describe(node)}")
     entries: dict[str, Entry] = {}
     for key_node, value_node in node.value:
@@ -103,7 +122,7 @@ def mapping(
                 path, line, entry.child("<<", line, key_node).key,
                 "YAML merge keys are not supported; put shared settings under 'defaults:'",
             )  # fmt: skip
-        if not isinstance(key_node, yaml.ScalarNode):
+        if not isinstance(key_node, ScalarNode):
             raise InventoryError(path, line, entry.key, f"expected a name as key, got {describe(key_node)}")
         name = str(key_node.value)
         child = entry.child(name, line, value_node)
@@ -122,21 +141,21 @@ def mapping(
 def sequence(path: Path, entry: Entry, what: str) -> list[Entry]:
     """The list at ``entry``, its items keyed ``key[i]``. An empty value counts as an empty list."""
     node = entry.node
-    if isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG:
+    if isinstance(node, ScalarNode) and node.tag == NULL_TAG:
         return []
-    if not isinstance(node, yaml.SequenceNode):
+    if not isinstance(node, SequenceNode):
         raise InventoryError(path, entry.line, entry.key, f"expected a list of {what}, got {describe(node)}")
     return [Entry(f"{entry.key}[{i}]", line_of(item), item) for i, item in enumerate(node.value)]
 
 
-def scalar(path: Path, entry: Entry, what: str) -> yaml.ScalarNode | None:
+def scalar(path: Path, entry: Entry, what: str) -> ScalarNode | None:
     """The scalar at ``entry`` (None when the value is empty or ``null``)."""
     node = entry.node
-    if not isinstance(node, yaml.ScalarNode):
+    if not isinstance(node, ScalarNode):
         raise InventoryError(path, entry.line, entry.key, f"expected {what}, got {describe(node)}")
     if node.tag == NULL_TAG:
         return None
-    if not node.tag.startswith(_STANDARD_TAG):
+    if not (node.tag or "").startswith(_STANDARD_TAG):
         raise InventoryError(path, entry.line, entry.key, f"unsupported YAML tag {node.tag}; expected {what}")
     return node
 
@@ -148,6 +167,6 @@ def _unknown_key(name: str, known: Sequence[str]) -> str:
 
 
 def _codepoint(character: object) -> str:
-    # PyYAML gives the code point of the refused character (a str for byte input).
+    # The reader gives the code point of the refused character (a str for byte input).
     code = character if isinstance(character, int) else ord(str(character)[:1] or "\0")
     return f"U+{code:04X}"

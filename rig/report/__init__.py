@@ -1,8 +1,11 @@
 """The HTML report of a night's runs: ``write_html_report(run_folders, out)``.
 
 Modules, one job each: ``load`` reads run folders, ``traffic`` decodes MQTT entries,
-``timeline_rows`` marks and cuts timelines, ``echo_plot`` draws the SVG, ``assets`` holds the
-inline CSS and JS, ``text`` escapes, ``html`` assembles the page.
+``timeline_rows`` marks and cuts timelines, ``echo_plot`` computes the plot's geometry,
+``detail`` one test's section and ``page`` the rest of the page (as data), ``formatting`` the
+small conversions they share, ``text`` makes untrusted text readable, ``templating`` is the
+autoescaping Jinja2 environment and the static files, ``html`` renders and writes the page.
+Templates are in ``templates/``, the CSS and JS in ``static/`` (inlined: the page is one file).
 """
 
 from rig.report.html import write_html_report

@@ -1,5 +1,5 @@
-"""The echo loop of one test as an inline SVG, drawn by hand so the report needs no plotting
-library and no network.
+"""The echo loop of one test as an inline SVG, drawn without a plotting library so the report
+needs no network: this module computes the geometry, ``templates/echo_plot.svg.j2`` draws it.
 
 Top panel: one lane per payload seen on a topic ending in ``/echo``, a dot per arrival at the
 host and a triangle per injection by the host. Bottom panel: the interval between successive
@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rig.report.text import esc, payload_label, printable
+from rig.report.text import payload_label, printable
 from rig.report.traffic import MqttMessage
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#e07b00", "#17becf", "#8c564b", "#e377c2")
@@ -85,12 +85,72 @@ def _fmt(value: float, step: float) -> str:
     return f"{value:.{decimals}f}"
 
 
-def echo_plot_svg(messages: list[MqttMessage], start: float, end: float = 0.0) -> str:
-    """The plot, or "" when the test saw no message on an echo topic. The time axis runs to
+@dataclass(frozen=True)
+class Tick:
+    at: float  # x for the time axis, y for the interval axis
+    label: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One arrival, injection or interval point: where it is drawn and its tooltip."""
+
+    x: float
+    y: float
+    title: str
+    colour: str = ""
+
+
+@dataclass(frozen=True)
+class LaneView:
+    mid: float
+    colour: str
+    label: str
+    # Tooltip of the lane: the whole payload, printable and hex.
+    full: str
+    summary: str
+    injections: list[Mark]
+    strays: list[Mark]
+    arrivals: list[Mark]
+
+
+@dataclass(frozen=True)
+class IntervalPanel:
+    """The lower panel when some payload arrived twice."""
+
+    median: float
+    median_y: float
+    count: int
+    yticks: list[Tick]
+    points: list[Mark]
+
+
+@dataclass(frozen=True)
+class EchoPlot:
+    """Everything the template draws, in SVG user units."""
+
+    width: int
+    height: float
+    left: int
+    right_edge: int
+    plot_w: float
+    top: int
+    grid_xs: list[float]
+    lanes: list[LaneView]
+    lanes_bottom: float
+    ticks: list[Tick]
+    panel_top: float
+    axis_y: float
+    panel: IntervalPanel | None
+    notes: list[str]
+
+
+def echo_plot(messages: list[MqttMessage], start: float, end: float = 0.0) -> EchoPlot | None:
+    """The plot, or None when the test saw no message on an echo topic. The time axis runs to
     ``end`` (seconds after ``start``) at least: a loop that died shows as an empty stretch."""
     lanes = echo_lanes(messages, start)
     if not lanes:
-        return ""
+        return None
     shown, dropped = lanes[:MAX_LANES], len(lanes) - MAX_LANES
     times = [t for lane in shown for t in lane.arrivals + lane.injections + lane.strays]
     lo, hi = min([0.0, *times]), max([0.0, end, *times])
@@ -115,92 +175,49 @@ def echo_plot_svg(messages: list[MqttMessage], start: float, end: float = 0.0) -
     if strays:
         listed = ", ".join(strays[:3]) + (" …" if len(strays) > 3 else "")
         notes.append(f"○ arrived on {listed}: below the echo topic, so not an echo")
-    height = axis_y + 44 + 16 * len(notes)
-
-    parts = [
-        f'<svg class="echo-plot" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="echo loop plot">',
-        # One text per item: SVG collapses the spaces that would separate them.
-        f'<text x="{LEFT}" y="14" class="legend">● arrival at the host (in)</text>',
-        f'<text x="{LEFT + 190}" y="14" class="legend">▼ injection by the host (out)</text>',
-        f'<text x="{LEFT + 400}" y="14" class="legend">one lane per payload on topics ending in /echo</text>',
-    ]
-    # Vertical grid lines across both panels share the one time axis.
-    for tick in ticks:
-        parts.append(f'<line x1="{x(tick):.1f}" y1="{TOP}" x2="{x(tick):.1f}" y2="{axis_y}" class="grid"/>')
-    for i, lane in enumerate(shown):
-        parts.extend(_lane(i, lane, x))
-    parts.append(
-        f'<line x1="{LEFT}" y1="{lanes_bottom}" x2="{LEFT + plot_w}" y2="{lanes_bottom}" class="axis"/>'
+    return EchoPlot(
+        width=WIDTH,
+        height=axis_y + 44 + 16 * len(notes),
+        left=LEFT,
+        right_edge=WIDTH - RIGHT,
+        plot_w=plot_w,
+        top=TOP,
+        grid_xs=[x(tick) for tick in ticks],
+        lanes=[_lane(i, lane, x) for i, lane in enumerate(shown)],
+        lanes_bottom=lanes_bottom,
+        ticks=[Tick(x(tick), _fmt(tick, step)) for tick in ticks],
+        panel_top=panel_top,
+        axis_y=axis_y,
+        panel=_interval_panel(gaps, panel_top, panel_h, x) if gaps else None,
+        notes=notes,
     )
-    for tick in ticks:
-        parts.append(
-            f'<text x="{x(tick):.1f}" y="{lanes_bottom + 14}" class="tick" text-anchor="middle">'
-            f"{_fmt(tick, step)}</text>"
-        )
-    parts.extend(_interval_panel(gaps, panel_top, panel_h, x, plot_w))
-    parts.append(f'<line x1="{LEFT}" y1="{axis_y}" x2="{LEFT + plot_w}" y2="{axis_y}" class="axis"/>')
-    for tick in ticks:
-        parts.append(
-            f'<line x1="{x(tick):.1f}" y1="{axis_y}" x2="{x(tick):.1f}" y2="{axis_y + 4}" class="axis"/>'
-            f'<text x="{x(tick):.1f}" y="{axis_y + 16}" class="tick" text-anchor="middle">'
-            f"{_fmt(tick, step)}</text>"
-        )
-    parts.append(
-        f'<text x="{LEFT + plot_w / 2:.1f}" y="{axis_y + 34}" class="label" text-anchor="middle">'
-        "seconds since the test started</text>"
-    )
-    for i, note in enumerate(notes):
-        parts.append(f'<text x="20" y="{axis_y + 56 + 16 * i}" class="note">{esc(note)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
 
 
-def _lane(i: int, lane: Lane, x: _XScale) -> list[str]:
+def _lane(i: int, lane: Lane, x: _XScale) -> LaneView:
     colour = PALETTE[i % len(PALETTE)]
     mid = TOP + LANE_H * i + LANE_H / 2
-    label = esc(payload_label(lane.payload, 26))
-    full = esc(f"payload {printable(lane.payload) or '(empty)'}  hex {lane.payload.hex() or '-'}")
     gaps = [g for _, g in lane.intervals()]
     summary = f"{len(lane.arrivals)} in" + (f" · med {statistics.median(gaps):.3f} s" if gaps else "")
     if lane.strays:
         summary += f" · {len(lane.strays)} astray"
-    out = [
-        f'<g class="lane"><title>{full}</title>',
-        f'<line x1="{LEFT}" y1="{mid}" x2="{WIDTH - RIGHT}" y2="{mid}" class="lane-line"/>',
-        f'<text x="{LEFT - 8}" y="{mid + 4}" class="lane-label" text-anchor="end" fill="{colour}">'
-        f"{label}</text>",
-        f'<text x="{WIDTH - RIGHT + 8}" y="{mid + 4}" class="tick">{esc(summary)}</text>',
-    ]
-    for t in lane.injections[:MAX_MARKS_PER_LANE]:
-        cx = x(t)
-        out.append(
-            f'<path d="M{cx - 5:.1f},{mid - 7} L{cx + 5:.1f},{mid - 7} L{cx:.1f},{mid + 2} Z" '
-            f'fill="{colour}" stroke="#222" stroke-width="1"><title>out +{t:.3f} s</title></path>'
-        )
-    for t in lane.strays[:MAX_MARKS_PER_LANE]:
-        out.append(
-            f'<circle cx="{x(t):.1f}" cy="{mid}" r="3.5" fill="#fff" stroke="{colour}" stroke-width="1.5">'
-            f"<title>in +{t:.3f} s on a sub-topic of the echo topic</title></circle>"
-        )
-    for t in lane.arrivals[:MAX_MARKS_PER_LANE]:
-        out.append(
-            f'<circle cx="{x(t):.1f}" cy="{mid}" r="3.5" fill="{colour}" fill-opacity="0.8">'
-            f"<title>in +{t:.3f} s</title></circle>"
-        )
-    out.append("</g>")
-    return out
+    return LaneView(
+        mid=mid,
+        colour=colour,
+        label=payload_label(lane.payload, 26),
+        full=f"payload {printable(lane.payload) or '(empty)'}  hex {lane.payload.hex() or '-'}",
+        summary=summary,
+        injections=[Mark(x(t), mid, f"out +{t:.3f} s") for t in lane.injections[:MAX_MARKS_PER_LANE]],
+        strays=[
+            Mark(x(t), mid, f"in +{t:.3f} s on a sub-topic of the echo topic")
+            for t in lane.strays[:MAX_MARKS_PER_LANE]
+        ],
+        arrivals=[Mark(x(t), mid, f"in +{t:.3f} s") for t in lane.arrivals[:MAX_MARKS_PER_LANE]],
+    )
 
 
 def _interval_panel(
-    gaps: list[tuple[float, float, int]], top: float, height: float, x: _XScale, plot_w: float
-) -> list[str]:
-    title = f'<text x="{LEFT}" y="{top - 8}" class="label">interval between arrivals of the same payload'
-    if not gaps:
-        return [
-            title + "</text>",
-            f'<text x="{LEFT}" y="{top + 18}" class="note">no payload arrived twice: no intervals</text>',
-        ]
+    gaps: list[tuple[float, float, int]], top: float, height: float, x: _XScale
+) -> IntervalPanel:
     values = [g for _, g, _ in gaps]
     median = statistics.median(values)
     top_value = max(values) if max(values) > 0 else 1.0
@@ -213,22 +230,13 @@ def _interval_panel(
     def y(v: float) -> float:
         return top + height - v / ymax * height
 
-    out = [title + f" (median {median:.3f} s, n={len(values)})</text>"]
-    out.append(f'<line x1="{LEFT}" y1="{top}" x2="{LEFT}" y2="{top + height}" class="axis"/>')
-    for v in yticks:
-        out.append(
-            f'<line x1="{LEFT - 4}" y1="{y(v):.1f}" x2="{LEFT + plot_w}" y2="{y(v):.1f}" class="grid"/>'
-            f'<text x="{LEFT - 8}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">'
-            f"{_fmt(v, ystep)} s</text>"
-        )
-    for t, g, i in gaps[: MAX_MARKS_PER_LANE * 2]:
-        out.append(
-            f'<circle cx="{x(t):.1f}" cy="{y(g):.1f}" r="3" fill="{PALETTE[i % len(PALETTE)]}" '
-            f'fill-opacity="0.8"><title>+{t:.3f} s: {g:.3f} s since the previous arrival</title></circle>'
-        )
-    out.append(
-        f'<line x1="{LEFT}" y1="{y(median):.1f}" x2="{LEFT + plot_w}" y2="{y(median):.1f}" class="median"/>'
-        f'<text x="{LEFT + plot_w + 8}" y="{y(median) + 4:.1f}" class="median-label">'
-        f"median {median:.3f} s</text>"
+    return IntervalPanel(
+        median=median,
+        median_y=y(median),
+        count=len(values),
+        yticks=[Tick(y(v), f"{_fmt(v, ystep)} s") for v in yticks],
+        points=[
+            Mark(x(t), y(g), f"+{t:.3f} s: {g:.3f} s since the previous arrival", PALETTE[i % len(PALETTE)])
+            for t, g, i in gaps[: MAX_MARKS_PER_LANE * 2]
+        ],
     )
-    return out

@@ -1,9 +1,11 @@
-"""Untrusted text made safe to show: everything in a report comes from a board, a broker or a
-test, so it is escaped here and nowhere else decides how."""
+"""Untrusted text made readable: everything in a report comes from a board, a broker or a test.
+
+``clean`` runs on every value a template prints (the environment's ``finalize``), before Jinja2's
+autoescape makes it safe HTML; the payload helpers turn bytes into text a person can read.
+"""
 
 from __future__ import annotations
 
-import html
 import re
 
 # pytest may colour its messages; escape codes are noise on a page.
@@ -12,11 +14,11 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def esc(value: object) -> str:
-    """``value`` as HTML text or attribute value, with control characters made visible."""
+def clean(value: object) -> str:
+    """``value`` as text without terminal colour codes, control characters made visible. Not
+    escaped: the templates' autoescape does that."""
     text = _ANSI.sub("", str(value))
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return html.escape(text, quote=True)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def payload_bytes(hex_text: object, fallback: object = "") -> bytes:

@@ -320,7 +320,8 @@ def test_infrastructure_failure_is_marked_and_lost_port_highlighted(report: Path
 def test_user_text_is_escaped(report: Path) -> None:
     html = report.read_text(encoding="utf-8")
     assert "<script>alert" not in html
-    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in html
+    # Jinja2's autoescape (markupsafe) writes a quote as &#39;, as html.escape wrote &#x27;.
+    assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in html
     assert html.count("<script>") == 1  # the report's own script
 
 

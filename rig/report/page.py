@@ -1,0 +1,192 @@
+"""The page as data: the header's verdict and counts, the summary grid, and one section per
+board holding its tests' sections. Python decides what the page says; the templates under
+``templates/`` decide how it looks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rig.report.detail import Entry, Link, Section, section
+from rig.report.formatting import LABELS, duration, href, num, outcome_kind, shown, when
+from rig.report.load import RunView
+
+# The legend under the header, in the order of the counts.
+LEGEND = (
+    ("passed", "passed"),
+    ("failed", "the firmware failed the test"),
+    ("error", "error in test setup/teardown"),
+    ("infra", "the rig failed (port, board, broker): not the firmware"),
+    ("skipped", "skipped"),
+)
+
+
+@dataclass(frozen=True)
+class Header:
+    verdict: str
+    counts: list[tuple[str, int]]
+    tests: int
+    # The boards' names, joined here: every value goes through the templates' finalize alone.
+    boards: str
+    when: str
+    rig: str
+    incomplete: int
+
+
+@dataclass(frozen=True)
+class Cell:
+    kind: str
+    label: str
+    tip: str
+    # The section the cell links to; empty for a test the board did not run.
+    anchor: str
+
+
+@dataclass(frozen=True)
+class GridRow:
+    nodeid: str
+    cells: list[Cell]
+
+
+@dataclass(frozen=True)
+class RunSection:
+    index: int
+    name: str
+    problem: str
+    has_record: bool
+    # "" while the run has not finished.
+    finished: str
+    facts: list[tuple[str, object]]
+    links: list[Link]
+    tests: list[Section]
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str
+    generated: str
+    header: Header
+    columns: list[str]
+    grid: list[GridRow]
+    runs: list[RunSection]
+
+
+def page(runs: list[RunView], base: Path, title: str, generated: float) -> Page:
+    """Everything the page shows; ``base`` is the folder the page will be in, for relative links."""
+    entries = _entries(runs)
+    return Page(
+        title=title,
+        generated=when(generated),
+        header=_header(runs, entries),
+        columns=[r.board_name for r in runs],
+        grid=_grid(runs, entries),
+        runs=[
+            _run_section(i, run, [e for e in entries if e.run_index == i], base) for i, run in enumerate(runs)
+        ],
+    )
+
+
+def _entries(runs: list[RunView]) -> list[Entry]:
+    used: set[str] = set()
+    entries = []
+    for i, run in enumerate(runs):
+        for test in run.tests:
+            anchor = base = f"r{i}-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", test.record.nodeid).strip("_")
+            n = 2
+            while anchor in used:
+                anchor, n = f"{base}-{n}", n + 1
+            used.add(anchor)
+            entries.append(Entry(i, run, test, anchor))
+    return entries
+
+
+def _header(runs: list[RunView], entries: list[Entry]) -> Header:
+    kinds = [outcome_kind(e.test.record) for e in entries]
+    count = {k: kinds.count(k) for k in ("passed", "failed", "infra", "error", "skipped")}
+    incomplete = [r for r in runs if r.record is None or r.record.finished is None]
+    if count["failed"] or count["error"] or count["infra"]:
+        verdict = "FAIL"
+    elif incomplete:
+        verdict = "INCOMPLETE"
+    elif not entries:
+        verdict = "EMPTY"
+    else:
+        verdict = "PASS"
+    starts = [r.record.started for r in runs if r.record and num(r.record.started)]
+    versions = sorted({str(r.record.rig_version) for r in runs if r.record})
+    return Header(
+        verdict=verdict,
+        counts=[
+            ("passed", count["passed"]),
+            ("failed (firmware)", count["failed"]),
+            ("infrastructure", count["infra"]),
+            ("error", count["error"]),
+            ("skipped", count["skipped"]),
+        ],
+        tests=len(entries),
+        boards=", ".join(r.board_name for r in runs) or "none",
+        when=when(min(starts)) if starts else "unknown",
+        rig=", ".join(versions) or "unknown",
+        incomplete=len(incomplete),
+    )
+
+
+def _grid(runs: list[RunView], entries: list[Entry]) -> list[GridRow]:
+    nodeids = list(dict.fromkeys(e.test.record.nodeid for e in entries))
+    # A test run twice in one run (a rerun) is shown by its last result.
+    cells = {(e.run_index, e.test.record.nodeid): e for e in entries}
+    rows = []
+    for nodeid in nodeids:
+        row = []
+        for i in range(len(runs)):
+            entry = cells.get((i, nodeid))
+            if entry is None:
+                row.append(Cell("missing", LABELS["missing"], "not run on this board", ""))
+                continue
+            kind = outcome_kind(entry.test.record)
+            tip = f"{entry.run.board_name}: {entry.test.record.outcome}" + (
+                " (infrastructure)" if kind == "infra" else ""
+            )
+            row.append(Cell(kind, LABELS[kind], tip, entry.anchor))
+        rows.append(GridRow(nodeid, row))
+    return rows
+
+
+def _run_section(index: int, run: RunView, entries: list[Entry], base: Path) -> RunSection:
+    record = run.record
+    facts: list[tuple[str, object]] = []
+    finished = ""
+    if record is not None:
+        if record.finished is not None:
+            took = duration(num(record.finished) - num(record.started))
+            finished = f"finished {when(record.finished)} ({took})"
+        facts = [
+            ("run folder", run.folder),
+            ("started", when(record.started)),
+            ("rig version", record.rig_version),
+        ]
+        facts += [(f"board {k}", v) for k, v in asdict(record.board).items()]
+        facts += [(f"firmware {k}", v) for k, v in asdict(record.firmware).items() if k != "dependencies"]
+        # The locked library versions the firmware ran with, one "package version (source)" each.
+        facts.append(("firmware dependencies", record.firmware.dependency_summary()))
+        facts += [(f"broker {k}", v) for k, v in asdict(record.broker).items()]
+    return RunSection(
+        index=index,
+        name=run.board_name,
+        problem=run.problem,
+        has_record=record is not None,
+        finished=finished,
+        facts=shown(facts),
+        links=_session_links(run.folder, base),
+        tests=[section(e, base) for e in entries],
+    )
+
+
+def _session_links(folder: Path, base: Path) -> list[Link]:
+    files = [folder / "run.json", folder / "junit.xml"]
+    session = folder / "session"
+    for sub in (session, session / "broker"):
+        if sub.is_dir():
+            files += sorted(p for p in sub.iterdir() if p.is_file())
+    return [Link(href(p, base), p.relative_to(folder).as_posix()) for p in files if p.is_file()]
