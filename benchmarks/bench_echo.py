@@ -16,11 +16,13 @@ board does not). The echo path adds broker -> board -> broker to it.
 - reference mode (the tutorial's sleep-then-check loop) at its 1 s period: a message waits for
   the next turn, so ~0.5 s on average. Fewer samples (40), sent at random offsets, several per
   turn, without waiting. Every payload circulates once per turn for as long as the firmware runs
-  and a turn drains at most 16 messages, so at most 10 are injected per boot; a soft reset (a
-  clean disconnect; mosquitto does not queue QoS 0 for the offline session) ends their
-  circulation before the next batch.
+  and a turn drains at most ``max_messages_per_turn`` messages (16, from the board's config), so
+  at most 10 are injected per boot (fewer should the limit be lower: "hello" circulates too); a
+  soft reset (a clean disconnect; mosquitto does not queue QoS 0 for the offline session) ends
+  their circulation before the next batch.
 
-Memory drift: ``gc.mem_free()`` from the firmware's ``stats`` events (every 100 echoes) over
+Memory drift: ``gc.mem_free()`` from the firmware's ``stats`` events (every ``stats_every``
+echoes, 100, from the board's config) over
 6,000 echoes in responsive mode. Unique payloads cannot be used here: each one keeps circulating
 and sits in the firmware's hold-back list between circulations, so live memory grows with every
 distinct payload by design (with firmware 1.0.0 the list could not grow past ~1,000 entries on
@@ -54,7 +56,7 @@ BUDGET_S = 45
 HELLO = b"hello"
 RESPONSIVE_PERIOD = 60.0  # longer than the run: nothing circulates twice
 REFERENCE_PERIOD = 1.0  # the tutorial's
-REFERENCE_PER_BOOT = 10  # a reference turn drains at most 16 messages (MAX_MESSAGES_PER_TURN)
+REFERENCE_PER_BOOT = 10  # at most; below the board's max_messages_per_turn (see per_boot)
 MEM_PERIOD = 0.005
 MEM_WORKING_SET = 8
 TARGET_P50_MS = 5.0
@@ -70,13 +72,13 @@ def run(ctx: BenchContext) -> list[Figure]:
     ctx.log(f"responsive round trip: {n_resp} echoes, interleaved with {n_resp} broker-only")
     echo_resp, base = responsive_round_trips(ctx, broker, n_resp)
     ctx.log(f"reference round trip: {n_ref} echoes at the 1 s period")
-    echo_ref = reference_round_trips(ctx, broker, n_ref)
+    echo_ref, per_turn = reference_round_trips(ctx, broker, n_ref)
     ctx.log(f"memory drift: {n_mem} echoes of {MEM_WORKING_SET} circulating payloads")
-    points = memory_samples(ctx, broker, n_mem)
+    points, stats_every = memory_samples(ctx, broker, n_mem)
 
     figures = rtt_figures("echo.responsive", echo_resp, base, responsive_notes(echo_resp, base))
-    figures += rtt_figures("echo.reference", echo_ref, base, reference_notes(echo_ref))
-    figures += memory_figures(points)
+    figures += rtt_figures("echo.reference", echo_ref, base, reference_notes(echo_ref, per_turn))
+    figures += memory_figures(points, stats_every)
     return figures
 
 
@@ -141,20 +143,28 @@ def responsive_round_trips(ctx: BenchContext, broker: Any, n: int) -> tuple[list
     return echo, base
 
 
-def reference_round_trips(ctx: BenchContext, broker: Any, n: int) -> list[float]:
-    """Echo round trips in ms at the reference loop, sent at random offsets, in batches per boot."""
+def per_boot(max_messages_per_turn: int) -> int:
+    """Payloads injected per firmware boot: all of them and "hello" must fit in one turn's
+    reading, or some would wait a turn longer and the round trips would measure the limit."""
+    return max(1, min(REFERENCE_PER_BOOT, max_messages_per_turn - 1))
+
+
+def reference_round_trips(ctx: BenchContext, broker: Any, n: int) -> tuple[list[float], int]:
+    """(echo round trips in ms at the reference loop, sent at random offsets, in batches per
+    boot; the board's messages-per-turn limit)."""
     board, config, log = start_board(ctx, broker, "reference", REFERENCE_PERIOD, "reference")
     client = host_client(ctx, broker, "reference", config.echo_topic)
     rng = random.Random(20240607)
     topic = config.echo_topic
+    batch_size = per_boot(config.max_messages_per_turn)
     echo: list[float] = []
     try:
-        for boot in range(math.ceil(n / REFERENCE_PER_BOOT)):
+        for boot in range(math.ceil(n / batch_size)):
             if boot:
                 log.from_now()
                 board.soft_reset()
                 log.expect_event("published", 15.0, topic=topic, hex=HELLO.hex())
-            batch = [b"ref-%02d-%02d" % (boot, i) for i in range(min(REFERENCE_PER_BOOT, n - len(echo)))]
+            batch = [b"ref-%02d-%02d" % (boot, i) for i in range(min(batch_size, n - len(echo)))]
             sent = {}
             for payload in batch:
                 # Random gaps spread the sends over the loop's phase (mean 0.15 s: ~1.5 turns).
@@ -173,7 +183,7 @@ def reference_round_trips(ctx: BenchContext, broker: Any, n: int) -> list[float]
     finally:
         ctx.release(client)
         ctx.release(board)
-    return echo
+    return echo, config.max_messages_per_turn
 
 
 def rtt_figures(prefix: str, echo: Sequence[float], base: Sequence[float], notes: str) -> list[Figure]:
@@ -210,14 +220,15 @@ def responsive_notes(echo: Sequence[float], base: Sequence[float]) -> str:
     )
 
 
-def reference_notes(echo: Sequence[float]) -> str:
+def reference_notes(echo: Sequence[float], per_turn: int) -> str:
     return (
         f"reference mode (sleep, then drain) at the {REFERENCE_PERIOD:.0f}s period: a message waits for "
         f"the next turn, expected mean ~{REFERENCE_PERIOD * 500:.0f} ms, measured mean "
         f"{statistics.fmean(echo):.0f} ms. Only {len(echo)} samples (each waits up to a turn; 200 would "
         f"take minutes one at a time), sent without waiting at random offsets (gaps uniform 0-0.3 s), "
-        f"{REFERENCE_PER_BOOT} per firmware boot with a soft reset between batches, because every "
-        f"payload circulates once per turn and a turn drains at most 16. The p99 of {len(echo)} samples "
+        f"{per_boot(per_turn)} per firmware boot with a soft reset between batches, because every "
+        f"payload circulates once per turn and a turn drains at most {per_turn} (max_messages_per_turn). "
+        f"The p99 of {len(echo)} samples "
         f"is rough (it is about the largest). Baseline: the broker-only samples of the responsive run"
     )
 
@@ -225,21 +236,22 @@ def reference_notes(echo: Sequence[float]) -> str:
 # -- memory --------------------------------------------------------------------------------------
 
 
-def memory_samples(ctx: BenchContext, broker: Any, n: int) -> list[tuple[int, int]]:
-    """(handled, mem_free) of every ``stats`` event until ``n`` echoes were handled."""
+def memory_samples(ctx: BenchContext, broker: Any, n: int) -> tuple[list[tuple[int, int]], int]:
+    """((handled, mem_free) of every ``stats`` event until ``n`` echoes were handled, the board's
+    stats interval)."""
     board, config, log = start_board(ctx, broker, "memory", MEM_PERIOD, "responsive")
     client = host_client(ctx, broker, "memory")  # injects only: it need not see the traffic
     try:
         for i in range(MEM_WORKING_SET):
             client.publish(config.echo_topic, b"mem-%02d" % i)
-        stats_every = 100
+        stats_every = config.stats_every
         target = max(stats_every, n // stats_every * stats_every)
         log.expect_event("stats", 60.0, handled=target)
         points = [(int(e["handled"]), int(e["mem_free"])) for e in log.events("stats")]
     finally:
         ctx.release(client)
         ctx.release(board)
-    return [p for p in points if p[0] <= target]
+    return [p for p in points if p[0] <= target], stats_every
 
 
 def least_squares(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
@@ -280,7 +292,7 @@ def post_gc_levels(points: Sequence[tuple[int, int]]) -> tuple[float, list[tuple
     return rate, levels
 
 
-def memory_figures(points: list[tuple[int, int]]) -> list[Figure]:
+def memory_figures(points: list[tuple[int, int]], stats_every: int) -> list[Figure]:
     baseline = "0 bytes/message (no leak)"
     raw, raw_se = least_squares(points)
     rate, levels = post_gc_levels(points)
@@ -288,7 +300,7 @@ def memory_figures(points: list[tuple[int, int]]) -> list[Figure]:
     setup = (
         f"responsive mode, {MEM_WORKING_SET} payloads circulating at a {MEM_PERIOD * 1e3:.0f} ms period "
         f"(constant live state; unique payloads would each stay in the hold-back list), "
-        f"{h1} echoes, mem_free from the stats event every 100. Slope of mem_free per echo: "
+        f"{h1} echoes, mem_free from the stats event every {stats_every}. Slope of mem_free per echo: "
         f"negative = memory kept. "
     )
     raw_notes = (

@@ -4,11 +4,12 @@
 import time
 
 from serial_events import emit
+from settings import config
 
 TIMEOUT_MS = 20000
 
 
-def start(config):
+def start():
     ssid = config.get("wifi_ssid")
     if not ssid:
         return

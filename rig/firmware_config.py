@@ -16,9 +16,20 @@ class FirmwareConfig:
     client_id: str
     topic_prefix: str
     loop_period: float = 1.0
+    # MQTT keepalive (s) the firmware asks the broker for; it pings after half of it in silence.
     keepalive: int = 30
     # "reference": the tutorial's sleep-then-check loop; "responsive": wait on the socket.
     mode: str = "reference"
+    # The firmware's limits. They are written here and nowhere else: the firmware reads them
+    # from config.json, and a test that probes a limit reads it from the board's config.
+    # At most this many messages are read per loop turn, so a flood cannot starve the loop.
+    max_messages_per_turn: int = 16
+    # Responsive mode: repeats of a payload held back until their period is up; past this many
+    # the oldest leaves the circulation (an "error" event HeldOverflow) instead of the heap
+    # running out (MemoryError at ~1,000 on the unix port's 2 MB heap; an ESP32 has far less).
+    max_held: int = 64
+    # A "stats" event (handled, gc.mem_free) every this many echoes, to show the loop does not leak.
+    stats_every: int = 100
     # Provisioning for a board on Wi-Fi. The secrets stay out of repr() and so out of pytest's
     # output; the serial capture redacts them too (see ``secrets``).
     wifi_ssid: str | None = None

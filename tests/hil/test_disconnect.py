@@ -10,6 +10,7 @@ from rig.board import Board
 from rig.broker import Broker, EventKind
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
+from rig.session import RigSession
 
 pytestmark = pytest.mark.hil
 
@@ -19,7 +20,7 @@ def status_payloads(mqtt: HostClient, board: Board, since: float) -> list[bytes]
 
 
 def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
-    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session
+    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
 ) -> None:
     timeout = rig_session.settings.timeout
     client_id = board.config.client_id
@@ -59,7 +60,7 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
 
 
 def test_power_cut_fires_the_will(
-    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session
+    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
 ) -> None:
     timeout = rig_session.settings.timeout
     mark = broker.log_mark()

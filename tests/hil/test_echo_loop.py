@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from rig.board import Board
 from rig.broker import Broker
 from rig.host_client import HostClient, Message
 from rig.serialio import SerialLog
+from rig.session import RigSession
 
 pytestmark = pytest.mark.hil
 
@@ -43,7 +45,7 @@ def assert_about_loop_period(arrivals: list[Message], period: float) -> None:
 
 
 def test_boots_connects_and_publishes_hello(
-    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session
+    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
 ) -> None:
     timeout = rig_session.settings.timeout
     since = time.time()
@@ -63,7 +65,7 @@ def test_boots_connects_and_publishes_hello(
     ids=["tutorial", "empty", "binary"],
 )
 def test_injected_message_keeps_circulating(
-    board: Board, serial_log: SerialLog, mqtt: HostClient, payload: bytes, rig_session
+    board: Board, serial_log: SerialLog, mqtt: HostClient, payload: bytes, rig_session: RigSession
 ) -> None:
     timeout = rig_session.settings.timeout
     since = time.time()
@@ -76,7 +78,9 @@ def test_injected_message_keeps_circulating(
 
 
 @pytest.mark.reference_period
-def test_circulates_at_the_reference_one_second_period(board: Board, mqtt: HostClient, rig_session) -> None:
+def test_circulates_at_the_reference_one_second_period(
+    board: Board, mqtt: HostClient, rig_session: RigSession
+) -> None:
     assert board.config.loop_period == 1.0
     since = time.time()
     mqtt.publish(board.config.echo_topic, TUTORIAL_PAYLOAD)
@@ -85,7 +89,7 @@ def test_circulates_at_the_reference_one_second_period(board: Board, mqtt: HostC
 
 
 def test_injection_over_websocket(
-    board: Board, broker: Broker, mqtt: HostClient, rig_session, rig_artifacts
+    board: Board, broker: Broker, mqtt: HostClient, rig_session: RigSession, rig_artifacts: Path
 ) -> None:
     """The tutorial's web page speaks MQTT over WebSocket; inject the way it does."""
     if broker.ws_port is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -10,12 +11,13 @@ from rig.board import Board
 from rig.broker import Broker
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
+from rig.session import RigSession
 
 pytestmark = pytest.mark.hil
 
 
 def test_reset_finds_session_and_does_not_resubscribe(
-    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session
+    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
 ) -> None:
     timeout = rig_session.settings.timeout
     serial_log.from_now()
@@ -31,7 +33,7 @@ def test_reset_finds_session_and_does_not_resubscribe(
 
 
 def test_broker_restart_loses_session_and_firmware_resubscribes(
-    board: Board, broker: Broker, serial_log: SerialLog, rig_session, rig_artifacts
+    board: Board, broker: Broker, serial_log: SerialLog, rig_session: RigSession, rig_artifacts: Path
 ) -> None:
     """A restarted broker has no session for the board: umqtt.robust reconnects, but only a
     firmware that then subscribes again will ever receive anything."""

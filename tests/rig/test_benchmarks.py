@@ -125,3 +125,14 @@ def test_serial_benchmark_quick_verifies_every_byte() -> None:
     assert figures["serial.throughput"]["value"] > 0 and figures["serial.throughput"]["baseline_value"] > 0
     assert figures["serial.idle_cpu"]["value"] < 0.05  # the reader blocks
     assert time.monotonic() - started < 15
+
+
+def test_reference_batches_fit_the_boards_messages_per_turn() -> None:
+    """The reference round trips inject a batch per boot that, with "hello", one turn reads whole;
+    the limit is the board's config, not a copy of it."""
+    from benchmarks import bench_echo
+    from rig.firmware_config import FirmwareConfig
+
+    assert bench_echo.per_boot(FirmwareConfig.max_messages_per_turn) == bench_echo.REFERENCE_PER_BOOT
+    assert bench_echo.per_boot(4) == 3
+    assert bench_echo.per_boot(1) == 1

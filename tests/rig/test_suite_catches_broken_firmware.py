@@ -15,67 +15,106 @@ from pathlib import Path
 
 import pytest
 
+from rig.firmware_config import FirmwareConfig
+
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
-
-CLEAN_DISCONNECT_CALL = "        disconnect_cleanly(c)\n"
 
 
 @dataclass(frozen=True)
 class Mutant:
     name: str
+    file: str  # in firmware/
     original: str
     replacement: str
     test: str
     cause: str  # a fragment the failure output must contain
 
 
+ECHO_CALL = "            if not self.echo(topic, msg):\n"
+RESTART_TEST = "tests/hil/test_session.py::test_broker_restart_loses_session_and_firmware_resubscribes"
+
 MUTANTS = [
     Mutant(
         "stops echoing",
-        "if not echo(c, topic, msg):",
-        "if False:",
+        "echo_client.py",
+        ECHO_CALL,
+        "            if False:\n",
         "tests/hil/test_echo_loop.py::test_injected_message_keeps_circulating[tutorial]",
         "b'11 22 3311' on 'rig/virtual/",
     ),
     Mutant(
         "echoes on another topic",
-        "if not echo(c, topic, msg):",
-        "if not echo(c, topic + b'/elsewhere', msg):",
+        "echo_client.py",
+        ECHO_CALL,
+        "            if not self.echo(topic + b'/elsewhere', msg):\n",
         "tests/hil/test_echo_loop.py::test_injected_message_keeps_circulating[tutorial]",
         "/echo/elsewhere b'11 22 3311'",
     ),
     Mutant(
         "never disconnects",
-        CLEAN_DISCONNECT_CALL,
-        "        pass\n",
+        "main.py",
+        "    c.disconnect()\n",
+        "    pass\n",
         "tests/hil/test_disconnect.py::test_ctrl_c_disconnects_cleanly_and_no_will_fires",
         "waiting for serial event 'disconnected'",
     ),
     Mutant(
         # Closing with echoes unread makes the kernel send RST: the RST case, without DISCONNECT.
         "drops its socket but claims a clean disconnect",
-        CLEAN_DISCONNECT_CALL,
-        "        c.sock.close()\n        emit('disconnected', clean=True)\n",
+        "clean_disconnect.py",
+        "def disconnect(c, status_topic):\n",
+        "def disconnect(c, status_topic):\n"
+        "    c.sock.close()\n    emit('disconnected', clean=True)\n    return\n",
         "tests/hil/test_disconnect.py::test_ctrl_c_disconnects_cleanly_and_no_will_fires",
         "disconnect_received of client",
     ),
     Mutant(
         "resubscribes although the session was present",
-        "        if not present:\n            subscribe(c)\n",
-        "        subscribe(c)\n",
+        "main.py",
+        "    if not c.connect(clean_session=False):\n        c.subscribe(settings.ECHO_TOPIC)\n",
+        "    c.connect(clean_session=False)\n    c.subscribe(settings.ECHO_TOPIC)\n",
         "tests/hil/test_session.py::test_reset_finds_session_and_does_not_resubscribe",
         "subscribed again although the broker kept its session",
+    ),
+    # The umqtt.robust 1.0 workarounds: each is still needed by the locked version.
+    Mutant(
+        "does not subscribe again after the broker lost its session",
+        "echo_client.py",
+        "        if not present:\n            self.subscribe(settings.ECHO_TOPIC)\n        return present\n",
+        "        return present\n",
+        RESTART_TEST,
+        "waiting for serial event 'subscribed'",
+    ),
+    Mutant(
+        # robust 1.0's own check_msg then runs: after reconnecting it waits on a blocking socket.
+        "blocks in check_msg after a reconnect",
+        "echo_client.py",
+        "    def check_msg(self):\n",
+        "    def check_msg_unused(self):\n",
+        RESTART_TEST,
+        "waiting for serial event 'idle'",
+    ),
+    # A limit the firmware takes from anywhere but its config.json.
+    Mutant(
+        "holds back fewer payloads than its config says",
+        "settings.py",
+        'MAX_HELD = config["max_held"]\n',
+        'MAX_HELD = config["max_held"] // 2\n',
+        "tests/hil/test_responsive.py::test_many_circulating_payloads_overflow_the_hold_back_list_not_the_heap",
+        f"below the cap max_held={FirmwareConfig.max_held} of its config.json",
     ),
 ]
 
 
 def mutate(target: Path, mutant: Mutant) -> Path:
-    shutil.copytree(FIRMWARE, target)
-    main = target / "main.py"
-    source = main.read_text()
-    assert source.count(mutant.original) == 1, f"mutant {mutant.name!r} no longer applies to firmware/main.py"
-    main.write_text(source.replace(mutant.original, mutant.replacement))
+    shutil.copytree(FIRMWARE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    path = target / mutant.file
+    source = path.read_text()
+    assert source.count(mutant.original) == 1, (
+        f"mutant {mutant.name!r} no longer applies to firmware/{mutant.file}"
+    )
+    path.write_text(source.replace(mutant.original, mutant.replacement))
     return target
 
 

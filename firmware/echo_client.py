@@ -1,0 +1,156 @@
+# The tutorial's MQTTClient (umqtt.robust), with what the echo loop needs on top of it:
+# - fixes where the locked umqtt versions fall short (umqtt.simple 1.3.4 and umqtt.robust 1.0,
+#   from PyPI, pinned in package.json); each says which version it is for, and goes when the
+#   lock moves to a version that no longer needs it;
+# - the echo itself, sent after the turn's reading rather than from inside the callback;
+# - presence on the status topic, and an "@rig" event line for each thing the rig waits for.
+import gc
+import time
+
+from umqtt import simple
+from umqtt.robust import MQTTClient
+
+import clean_disconnect
+import settings
+from serial_events import emit, hexlify
+
+
+def no_delay(sock):
+    # umqtt.simple 1.3.4 (the locked version; 1.8.0 still does) writes one packet in several
+    # small writes; with Nagle's algorithm the second one waits for the broker's delayed ACK,
+    # ~40 ms per message. The constants are not exported everywhere: IPPROTO_TCP = 6,
+    # TCP_NODELAY = 1 (Linux and lwIP alike).
+    try:
+        sock.setsockopt(6, 1, 1)
+    except OSError:
+        pass
+
+
+class EchoClient(MQTTClient):
+    def __init__(self, client_id, server, port, **kw):
+        super().__init__(client_id, server, port, **kw)
+        # Presence, retained on the status topic: "online" after connecting, "offline" on a
+        # clean goodbye, and "lost" (this will, published by the broker) when the board vanished.
+        self.set_last_will(settings.STATUS_TOPIC, b"lost", retain=True)
+        self.connected = False
+        self.inbox = []  # (topic, msg) read this turn, echoed after the reading
+        # Lists of messages read on the current connection; a reconnect empties them.
+        self.per_connection = [self.inbox]
+        self.last_sent = time.ticks_ms()  # for keepalive pings
+        self.handled = 0  # echoes sent, for the periodic memory report
+
+    def connect(self, clean_session=True):
+        # umqtt.robust 1.0's reconnect() calls umqtt.simple's connect(), not this one (from
+        # robust 1.0.3 on it calls self.connect(), and this would report a second "connected").
+        present = super().connect(clean_session)
+        no_delay(self.sock)
+        self.connected = True
+        self.last_sent = time.ticks_ms()
+        emit("connected", session_present=bool(present), reconnect=False)
+        return present
+
+    def reconnect(self):
+        # The tutorial echoes inside the callback, so what arrived before a dropped connection
+        # was echoed into that connection and died with it. Keep it so: nothing read on the old
+        # connection is carried into the new one.
+        for pending in self.per_connection:
+            pending.clear()
+        present = super().reconnect()
+        no_delay(self.sock)
+        emit("connected", session_present=bool(present), reconnect=True)
+        # umqtt.robust 1.0 (PyPI, the locked version) reconnects with clean_session=False but
+        # never subscribes again, nor does 1.0.3 (the newest). When the broker lost our session
+        # (it restarted), nothing would ever arrive: subscribe again.
+        if not present:
+            self.subscribe(settings.ECHO_TOPIC)
+        return present
+
+    def check_msg(self):
+        # umqtt.robust 1.0 (PyPI, the locked version): its wait_msg() retries on the socket that
+        # reconnect() made, and that socket blocks, so a check_msg() that hit a dropped
+        # connection would wait for a message forever and the loop would stall. Retry without
+        # blocking instead. (Fixed in robust 1.0.2, micropython-lib 4dc2d5e, which gives up
+        # after two attempts where this keeps trying.)
+        while True:
+            try:
+                self.sock.setblocking(False)
+                return simple.MQTTClient.wait_msg(self)
+            except OSError as e:
+                self.log(False, e)
+                self.reconnect()
+
+    def check_msgs(self):
+        # Read what is pending, at most MAX_MESSAGES_PER_TURN so that a flood cannot starve
+        # the loop; how many messages wait to be echoed. umqtt.simple 1.3.4 (PyPI, the locked
+        # version): check_msg() returns None whether or not a message came (micropython-lib
+        # returns its op from 1.4.0 on), so count what the callback queued.
+        for _ in range(settings.MAX_MESSAGES_PER_TURN):
+            before = len(self.inbox)
+            self.check_msg()
+            if len(self.inbox) == before:
+                break
+        return len(self.inbox)
+
+    def subscribe(self, topic, qos=0):
+        super().subscribe(topic, qos)
+        emit("subscribed", topic=topic.decode())
+
+    def publish(self, topic, msg, retain=False, qos=0):
+        super().publish(topic, msg, retain, qos)
+        emit("published", topic=topic.decode(), hex=hexlify(msg))
+
+    def announce_online(self):
+        # umqtt.robust's publish: it reconnects until the status is out. No event: the rig
+        # reads the status topic itself.
+        MQTTClient.publish(self, settings.STATUS_TOPIC, b"online", True)
+
+    def echo_later(self, topic, msg):
+        # The callback's half of the echo. The tutorial publishes inside the callback, but then
+        # our own echo can come back within the same turn, and a message would circulate as fast
+        # as the broker can return it instead of once per loop period. So the loop reads first
+        # and echoes afterwards.
+        emit("received", topic=topic.decode(), hex=hexlify(msg))
+        self.inbox.append((topic, msg))
+
+    def take_received(self):
+        pending = self.inbox[:]
+        self.inbox.clear()  # in place: per_connection holds this list
+        return pending
+
+    def echo_received(self):
+        self.echo_all(self.take_received())
+
+    def echo_all(self, messages):
+        for topic, msg in messages:
+            if not self.echo(topic, msg):
+                break  # the connection dropped: the rest went with it
+            self.handled += 1
+            if self.handled % settings.STATS_EVERY == 0:
+                emit("stats", handled=self.handled, mem_free=gc.mem_free())
+        self.last_sent = time.ticks_ms()
+
+    def echo(self, topic, msg):
+        # umqtt.simple's publish, not robust's: robust would reconnect and send the echo into the
+        # new session. An echo belongs to the connection its message came on (see reconnect).
+        try:
+            simple.MQTTClient.publish(self, topic, msg)
+        except OSError as e:
+            self.log(False, e)
+            self.reconnect()
+            return False
+        emit("published", topic=topic.decode(), hex=hexlify(msg))
+        return True
+
+    def idle(self):
+        emit("idle")
+        # umqtt does not ping by itself (simple 1.3.4 nor later); without traffic the broker
+        # would drop us after 1.5 keepalives. Ping after half of one.
+        quiet = time.ticks_diff(time.ticks_ms(), self.last_sent)
+        if settings.KEEPALIVE and quiet > settings.KEEPALIVE * 500:
+            self.ping()
+            self.last_sent = time.ticks_ms()
+
+    def disconnect(self):
+        # Never connected (Wi-Fi or the first connect failed): nobody to say goodbye to.
+        if self.connected:
+            clean_disconnect.disconnect(self, settings.STATUS_TOPIC)

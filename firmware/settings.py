@@ -1,0 +1,29 @@
+# The board's settings, read once from config.json. The tutorial writes its broker and topic
+# into the program; here the rig writes them at deploy (rig/firmware_config.py), with the topic
+# prefix of this board and run, the loop period and mode, and the firmware's limits. Nothing has
+# a default here: the host's tests read the same file, so a second copy of a number could only
+# drift from theirs.
+import json
+
+with open("config.json") as f:
+    config = json.load(f)
+
+CLIENT_ID = config["client_id"]
+BROKER_HOST = config["broker_host"]
+BROKER_PORT = config["broker_port"]
+BROKER_USER = config.get("broker_user")  # absent: no login
+BROKER_PASSWORD = config.get("broker_password")
+KEEPALIVE = config["keepalive"]
+
+# The tutorial's foo_topic, one per board and run; status carries online / offline / lost.
+ECHO_TOPIC = (config["topic_prefix"] + "/echo").encode()
+STATUS_TOPIC = (config["topic_prefix"] + "/status").encode()
+
+# The tutorial sleeps 1 s per turn; tests run faster.
+PERIOD = config["loop_period"]
+# "reference": the tutorial's sleep-then-check loop; "responsive": wait on the socket instead.
+MODE = config["mode"]
+
+MAX_MESSAGES_PER_TURN = config["max_messages_per_turn"]
+MAX_HELD = config["max_held"]
+STATS_EVERY = config["stats_every"]
