@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -217,14 +218,15 @@ def test_wait_is_bounded_and_sleeps_between_tries(tmp_path: Path, monkeypatch: p
     holder = BoardLock(IDENTITY, tmp_path)
     holder.acquire(timeout=0)
     tries = 0
-    real_flock = rig.lock.fcntl.flock
+    real_flock = fcntl.flock
 
     def counting_flock(fd: int, op: int) -> None:
         nonlocal tries
         tries += 1
         real_flock(fd, op)
 
-    monkeypatch.setattr(rig.lock.fcntl, "flock", counting_flock)
+    # rig.lock uses the fcntl module itself: patching the module reaches it.
+    monkeypatch.setattr(fcntl, "flock", counting_flock)
     started = time.monotonic()
     with pytest.raises(BoardBusy):
         BoardLock(IDENTITY, tmp_path).acquire(timeout=0.5, poll=0.1)
