@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from serial.tools.list_ports_common import ListPortInfo
 
 from rig.board.board import Board
-from rig.board.transport import BoardTransport
-from rig.board.usb import UsbBoard
-from rig.board.virtual import VirtualBoard
+from rig.board.kinds import LOOPBACK, PortLister, kind_of
 from rig.broker import Broker
 from rig.discovery import NoBoardPresent, pick_auto, ports
 from rig.errors import RigError
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, Secret
 from rig.lock import BoardLock
-from rig.netaddr import bench_address
-
-PortLister = Callable[[], Sequence[ListPortInfo]]
 
 
 def list_ports() -> Sequence[ListPortInfo]:
@@ -46,24 +40,8 @@ def choose_board(inventory: Inventory, name: str, lister: PortLister = list_port
     try:
         return inventory.select(pick_auto(inventory.boards, lister()).name)
     except NoBoardPresent:
-        virtual = [spec for spec in inventory.boards if spec.kind == "virtual"]
-        return inventory.select(virtual[0].name) if virtual else BUILTIN_VIRTUAL
-
-
-def lock_identity(spec: BoardSpec, flash_dir: Path) -> str:
-    """A USB board is one physical thing wherever it is used from. A virtual board is one
-    flash directory: two checkouts may each run their own, but not share one."""
-    if spec.kind != "virtual":
-        return spec.identity
-    return f"{spec.identity}-{hashlib.sha256(str(flash_dir.resolve()).encode()).hexdigest()[:10]}"
-
-
-def make_transport(
-    spec: BoardSpec, flash_dir: Path, micropython: str | None = None, lister: PortLister = list_ports
-) -> BoardTransport:
-    if spec.kind == "virtual":
-        return VirtualBoard(spec.name, flash_dir, micropython)
-    return UsbBoard(spec, lister)
+        started_here = [spec for spec in inventory.boards if spec.traits.started_here]
+        return inventory.select(started_here[0].name) if started_here else BUILTIN_VIRTUAL
 
 
 class BenchBoard:
@@ -88,9 +66,10 @@ class BenchBoard:
     ) -> None:
         self.spec = spec
         self.flash_dir = workdir / f"flash-{spec.name}"
-        self.lock = BoardLock(lock_identity(spec, self.flash_dir), lock_dir, purpose=purpose)
+        kind = kind_of(spec)
+        self.lock = BoardLock(kind.lock_identity(spec, self.flash_dir), lock_dir, purpose=purpose)
         self.lock_timeout = lock_timeout
-        self._transport = make_transport(spec, self.flash_dir, micropython, lister)
+        self._transport = kind.make_transport(spec, self.flash_dir, micropython, lister)
         self.board = Board(self._transport, session_log=workdir / f"serial-{spec.name}.log")
 
     def open(self) -> Board:
@@ -127,14 +106,8 @@ def board_config(
     """The firmware's config.json for ``spec``: the broker as the board sees it, and its
     Wi-Fi and broker credentials taken from the environment through the inventory."""
     net = spec.network
-    if spec.kind == "virtual":
-        host = broker.host  # the unix port shares the host's network
-    elif net.broker_host in (None, AUTO):
-        host = bench_address(f"{spec.origin}: network.broker_host")
-    else:
-        host = net.broker_host
     return FirmwareConfig(
-        broker_host=host,
+        broker_host=kind_of(spec).broker_host_for_board(spec, broker.host),
         broker_port=broker.port,
         client_id=client_id,
         topic_prefix=topic_prefix,
@@ -150,10 +123,7 @@ def board_config(
 
 def broker_bind_address(spec: BoardSpec | None) -> str:
     """Where the embedded broker listens: loopback unless a board on the network must reach it."""
-    if spec is None or spec.kind == "virtual":
-        return "127.0.0.1"
-    host = spec.network.broker_host
-    return bench_address(f"{spec.origin}: network.broker_host") if host in (None, AUTO) else host
+    return LOOPBACK if spec is None else kind_of(spec).broker_bind_address(spec)
 
 
 def _plain(value: str | Secret | None) -> str | None:

@@ -1,4 +1,4 @@
-"""What one test session runs: a broker and a board with the firmware deployed and running."""
+"""What one test session is: its broker, its board, and the records of what ran on them."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ import json
 import re
 import secrets
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import rig
+from rig.atomic import write_atomically
 from rig.bench import BenchBoard, board_config, broker_bind_address, choose_board
 from rig.board.board import Board, BoardState
+from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker, make_broker
-from rig.deadline import Deadline
 from rig.deploy.step import deploy_firmware
-from rig.deploy.sync import DeployReport
-from rig.errors import BoardUnreachable, DeployError, InfrastructureError, WaitTimeout
-from rig.events import event_matches, parse_event
+from rig.errors import InfrastructureError
 from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
@@ -34,10 +32,12 @@ class RigSession:
     """The broker and the board of one pytest session, started on first use.
 
     Lifecycle: ``broker()`` and ``board()`` start their part the first time they are called;
-    ``ensure_running(config)`` brings the firmware to running with that config, redeploying
-    only what changed; ``close()`` stops everything that was started, by PID, and raises the
-    first error so that a teardown failure reaches the report. Every process started is listed
-    in ``artifacts/session/pids.json`` so that a leak can be found after the fact.
+    ``run_firmware(config)`` brings the firmware to running with that config through the
+    board's strategy (``rig.board.strategy``), redeploying only what changed; ``close()`` stops
+    everything that was started, by PID, and raises the first error so that a teardown failure
+    reaches the report (the plugin calls it from a session fixture's finalizer). What ran is
+    recorded in ``run.json``; every process started is listed in ``artifacts/session/pids.json``
+    so that a leak can be found after the fact.
     """
 
     def __init__(self, settings: RigSettings) -> None:
@@ -55,11 +55,9 @@ class RigSession:
         self._broker: Broker | None = None
         self._bench: BenchBoard | None = None
         self._board: Board | None = None
+        self._strategy: FirmwareStrategy | None = None
         # Why the board cannot be had (absent, busy): every test that needs it is told the same.
         self._unavailable: Exception | None = None
-        self.last_deploy: DeployReport | None = None
-        # What the board said at its last boot: firmware version, MicroPython version, platform.
-        self.boot_info: dict[str, str] = {}
         self.run_record = RunRecord(rig_version=rig.__version__, started=time.time())
         self.run_path = settings.artifacts / "run.json"
         self.run_record.save(self.run_path)
@@ -133,76 +131,56 @@ class RigSession:
 
     # -- firmware ----------------------------------------------------------------------------
 
-    def ensure_running(self, board: Board, config: FirmwareConfig) -> None:
-        """Bring the firmware to running with ``config`` and wait until it has published hello.
+    def strategy(self) -> FirmwareStrategy:
+        """The state machine that brings this session's board to running (connects it first)."""
+        if self._strategy is None:
+            s = self.settings
+            self._strategy = FirmwareStrategy(
+                self.board(),
+                lambda board, config: deploy_firmware(
+                    board,
+                    s.firmware,
+                    config,
+                    cache_dir=s.deps_cache,
+                    offline=s.offline,
+                    index_dir=s.deps_index,
+                ),
+                timeout=s.timeout,
+                record_dir=self.dir,
+            )
+        return self._strategy
 
-        Redeploys when the config differs from what is on the board (only config.json is then
-        rewritten), soft-resets when a test left the firmware stopped, and does nothing when it
-        runs as wanted.
-        """
-        if board.state is BoardState.BROKEN:
-            raise BoardUnreachable(f"{board.name} is broken: {board.broken_reason}")
-        start = board.capture.next_index
-        if board.deployed_config != config:
-            self.last_deploy = deploy_firmware(
-                board,
-                self.settings.firmware,
-                config,
-                cache_dir=self.settings.deps_cache,
-                offline=self.settings.offline,
-            )
-            (self.dir / "deploy.json").write_text(
-                json.dumps(
-                    {
-                        "tree_hash": self.last_deploy.tree_hash,
-                        "written": self.last_deploy.written,
-                        "unchanged": self.last_deploy.unchanged,
-                        "seconds": round(self.last_deploy.seconds, 3),
-                        "files": self.last_deploy.files,
-                    },
-                    indent=1,
-                )
-            )
-        elif board.state is not BoardState.RUNNING:
-            board.soft_reset(timeout=self.settings.timeout)
-        else:
-            return
-        self.await_hello(board, config, start)
-
-    def _note_boot(self, board: Board, start: int) -> None:
-        boots = [
-            e for ln in board.capture.lines(start) if (e := parse_event(ln.text)) and e.get("ev") == "boot"
-        ]
-        if not boots:
-            return
-        boot = boots[-1]
-        self.boot_info = {k: str(boot[k]) for k in ("fw", "mpy", "platform", "tree") if k in boot}
-        deployed = self.last_deploy.tree_hash if self.last_deploy else None
-        if deployed and "tree" in boot and boot["tree"] != deployed:
-            raise DeployError(
-                f"{board.name} runs firmware tree {str(boot['tree'])[:12] or '(none)'} but tree "
-                f"{deployed[:12]} was deployed: a stale or foreign file on the board? "
-                f"See {self.dir / 'deploy.json'} and {board.capture.session_log}"
-            )
-        self.run_record.firmware = FirmwareInfo(
-            tree_hash=self.last_deploy.tree_hash if self.last_deploy else "",
-            version=self.boot_info.get("fw", ""),
-            mpy=self.boot_info.get("mpy", ""),
-            platform=self.boot_info.get("platform", ""),
+    def run_firmware(self, config: FirmwareConfig) -> Board:
+        """The board with the firmware running with ``config`` and past its hello (see
+        ``FirmwareStrategy``); what was deployed and what booted goes into ``run.json``."""
+        strategy = self.strategy()
+        strategy.transition(BoardState.RUNNING, config)
+        boot = strategy.boot
+        firmware = FirmwareInfo(
+            tree_hash=strategy.last_deploy.tree_hash if strategy.last_deploy else "",
+            version=boot.firmware,
+            mpy=boot.micropython,
+            platform=boot.platform,
+            dependencies=strategy.dependencies,
         )
-        self.run_record.save(self.run_path)
+        if firmware != self.run_record.firmware:
+            self.run_record.firmware = firmware
+            self.run_record.save(self.run_path)
+        return strategy.board
 
     def properties(self) -> dict[str, str]:
         """Per-test properties for JUnit and the report: which board, which firmware."""
         spec = self.spec()
+        firmware = self.run_record.firmware
         props = {
             "board": spec.name,
             "board_kind": spec.kind,
             "usb_serial_number": spec.match.serial_number or "",
-            "micropython": self.boot_info.get("mpy", ""),
-            "platform": self.boot_info.get("platform", ""),
-            "firmware_version": self.boot_info.get("fw", ""),
-            "firmware_tree_hash": self.last_deploy.tree_hash if self.last_deploy else "",
+            "micropython": firmware.mpy,
+            "platform": firmware.platform,
+            "firmware_version": firmware.version,
+            "firmware_tree_hash": firmware.tree_hash,
+            "firmware_dependencies": firmware.dependency_summary(),
             "rig_version": rig.__version__,
         }
         return {k: v for k, v in props.items() if v}
@@ -232,27 +210,6 @@ class RigSession:
         record.properties.update(properties)
         self.run_record.save(self.run_path)
 
-    def await_hello(self, board: Board, config: FirmwareConfig, start: int) -> None:
-        hello = {"topic": config.echo_topic, "hex": b"hello".hex()}
-        timeout = self.settings.timeout
-        line = board.capture.wait(
-            lambda ln: (ev := parse_event(ln.text)) is not None and event_matches(ev, "published", hello),
-            start,
-            Deadline(timeout),
-            include_partial=False,
-        )
-        if line is None:
-            raise WaitTimeout(
-                f"the firmware to boot, connect and publish hello on {config.echo_topic}",
-                timeout,
-                board.capture.tail(start=start),
-                board.capture.session_log,
-            )
-        self._note_boot(board, start)
-
-    def with_period(self, config: FirmwareConfig, period: float) -> FirmwareConfig:
-        return replace(config, loop_period=period)
-
     # -- teardown ----------------------------------------------------------------------------
 
     def process_ids(self) -> dict[str, list[int]]:
@@ -268,7 +225,7 @@ class RigSession:
         known: dict[str, list[int]] = json.loads(path.read_text()) if path.exists() else {}
         for role, pids in self.process_ids().items():
             known[role] = sorted(set(known.get(role, [])) | set(pids))
-        path.write_text(json.dumps(known))
+        write_atomically(path, json.dumps(known))
 
     def close(self) -> None:
         errors: list[BaseException] = []
@@ -278,7 +235,7 @@ class RigSession:
                 self._bench.close()
             except Exception as e:  # every part is stopped; the first failure is reported
                 errors.append(e)
-            self._bench = self._board = None
+            self._bench = self._board = self._strategy = None
         if self._broker is not None:
             try:
                 self._broker.stop()

@@ -21,10 +21,10 @@ from rig.serialio.tap import Tap
 
 
 class BoardState(enum.Enum):
-    UNKNOWN = "unknown"  # transport up, nothing known about what runs
+    UNKNOWN = "unknown"  # not connected yet: nothing known about what runs
     CONNECTED = "connected"  # port open and captured
-    DEPLOYED = "deployed"  # firmware files are on the board, not yet (re)started
-    RUNNING = "running"  # main.py was started by a reset after the last deploy
+    DEPLOYED = "deployed"  # firmware files are on the board, not (re)started since they were written
+    RUNNING = "running"  # main.py was started by a reset since the last deploy or interruption
     STOPPED = "stopped"  # a test interrupted, reset or power-cut it: restart before reuse
     BROKEN = "broken"  # unreachable; later tests on it are skipped, not retried forever
 
@@ -37,6 +37,10 @@ class Board:
     and ``soft_reset`` / ``interrupt`` / ``power_cycle`` change what runs. ``state`` follows
     unknown -> connected -> deployed -> running, and any action that disturbs the firmware
     leaves it ``stopped`` so that the next test restarts it.
+
+    The board owns its state: its own actions change it, and the strategy that brings it to
+    running (``rig.board.strategy``) reports a deploy (``record_deploy``) or a failure of the
+    rig (``mark_broken``) through methods; nothing else assigns it.
     """
 
     def __init__(self, transport: BoardTransport, session_log: Path | None = None) -> None:
@@ -44,17 +48,31 @@ class Board:
         self.name = transport.name
         self.capture = SerialCapture(transport.name, session_log)
         self.port: BoardPort | None = None
-        self.state = BoardState.UNKNOWN
-        self.broken_reason: str | None = None
-        # What the last deploy wrote as config.json; the plugin redeploys when a test needs other.
-        self.deployed_config: FirmwareConfig | None = None
+        self._state = BoardState.UNKNOWN
+        self._broken_reason: str | None = None
+        # What the last deploy wrote as config.json; the strategy redeploys when a test needs other.
+        self._deployed_config: FirmwareConfig | None = None
+
+    @property
+    def state(self) -> BoardState:
+        return self._state
+
+    @property
+    def broken_reason(self) -> str | None:
+        """Why the board was given up on, once it is ``broken``."""
+        return self._broken_reason
+
+    @property
+    def deployed_config(self) -> FirmwareConfig | None:
+        """The config.json of the last deploy, None before the first."""
+        return self._deployed_config
 
     def connect(self) -> None:
         self.transport.start()
         self.port = BoardPort(self.transport.port_url, name=self.name)
         self.port.add_sink(self.capture)
         self.port.open()
-        self.state = BoardState.CONNECTED
+        self._state = BoardState.CONNECTED
 
     def close(self) -> None:
         errors: list[BaseException] = []
@@ -75,9 +93,22 @@ class Board:
             raise BoardUnreachable(f"{self.name}: no firmware has been deployed yet")
         return self.deployed_config
 
+    def record_deploy(self, config: FirmwareConfig) -> None:
+        """The firmware files and ``config`` were written. A board a reset restarted since (the
+        deploy's own soft reset) stays running; otherwise the new files wait for one."""
+        self._deployed_config = config
+        if self._state is not BoardState.RUNNING:
+            self._set(BoardState.DEPLOYED)
+
     def mark_broken(self, reason: str) -> None:
-        self.state = BoardState.BROKEN
-        self.broken_reason = reason
+        """Give up on the board: the rig failed to reach it. Final: no action revives it."""
+        self._state = BoardState.BROKEN
+        self._broken_reason = reason
+
+    def _set(self, state: BoardState) -> None:
+        # A broken board stays broken whatever is tried on it afterwards.
+        if self._state is not BoardState.BROKEN:
+            self._state = state
 
     def _port(self) -> BoardPort:
         if self.port is None:
@@ -95,7 +126,7 @@ class Board:
         console, a crash loop) is hard-reset once and asked again. If it is still unreachable,
         ``BoardUnreachable`` says so, and the plugin stops testing firmware on it.
         """
-        self.state = BoardState.STOPPED
+        self._set(BoardState.STOPPED)
         tap = Tap(self._port(), max_block=max_block)
         transport = _transport(tap)
         try:
@@ -137,7 +168,7 @@ class Board:
     def interrupt(self) -> None:
         """Ctrl-C, as a user types it: running code gets KeyboardInterrupt."""
         self.write(b"\x03")
-        self.state = BoardState.STOPPED
+        self._set(BoardState.STOPPED)
 
     def soft_reset(self, timeout: float = 10.0) -> None:
         """Restart the firmware so that boot.py and main.py run, as after a deploy.
@@ -147,7 +178,7 @@ class Board:
         gets the Ctrl-D, because only a soft reset from the friendly REPL runs main.py.
         """
         deadline = Deadline(timeout)
-        self.state = BoardState.STOPPED  # until it is seen rebooting
+        self._set(BoardState.STOPPED)  # until it is seen rebooting
         start = self.capture.next_index
         self.write(b"\r\x03")
         self.await_prompt(start, deadline)
@@ -162,7 +193,7 @@ class Board:
                 f"{self.name}: no 'soft reboot' within {timeout:.0f}s of Ctrl-D; "
                 f"last serial lines: {self.capture.tail(8, start)}"
             )
-        self.state = BoardState.RUNNING
+        self._set(BoardState.RUNNING)
 
     def await_prompt(self, start: int, deadline: Deadline) -> None:
         """Wait until the board shows a REPL prompt (friendly or raw) after capture line ``start``."""
@@ -179,7 +210,7 @@ class Board:
         port = self._port()
         deadline = Deadline(timeout)
         self.transport.hard_reset(port)
-        self.state = BoardState.RUNNING
+        self._set(BoardState.RUNNING)
         if self.transport.reenumerates:
             # Search only once the old device is gone, or we would find it again on its way out.
             if not port.wait_lost(deadline.remaining_or(timeout)):

@@ -26,8 +26,8 @@ class UsbBoard:
     """
 
     def __init__(self, spec: BoardSpec, lister: PortLister | None = None) -> None:
-        if spec.kind == "virtual":
-            raise ValueError(f"{spec.name} is a virtual board")
+        if spec.traits.started_here:
+            raise ValueError(f"{spec.name} is started by the rig, not found on a serial port")
         self.spec = spec
         self.name = spec.name
         self.kind = spec.kind

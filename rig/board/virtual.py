@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, ConfigError
-from rig.processes import is_running
+from rig.processes import ChildProcess, is_running
 from rig.serialio.port import BoardPort
 
 
@@ -57,7 +57,7 @@ class VirtualBoard:
         self.firmware_pid: int | None = None
         self.boots = 0
         self._port: str | None = None
-        self._process: subprocess.Popen[str] | None = None
+        self._process: ChildProcess | None = None
         self._replies: queue.Queue[str] = queue.Queue()
         self._log: list[str] = []
 
@@ -71,12 +71,19 @@ class VirtualBoard:
     def supervisor_pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def _pipes(self) -> subprocess.Popen[str]:
+        if self._process is None:
+            raise BoardUnreachable(f"{self.name}: virtual board is not running")
+        return self._process.popen
+
     def process_ids(self) -> list[int]:
         return [pid for pid in (self.supervisor_pid, self.firmware_pid) if pid is not None]
 
     def start(self, timeout: float = 15.0) -> None:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        self._process = subprocess.Popen(
+        # In a session of its own: a Ctrl-C at the terminal reaches the rig only (which then
+        # stops the board in order), not the supervisor, which would die printing a traceback.
+        process = ChildProcess.spawn(
             [
                 sys.executable,
                 "-m",
@@ -86,20 +93,23 @@ class VirtualBoard:
                 "--micropython",
                 self.micropython,
             ],
+            name=f"virtual board {self.name} supervisor",
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            bufsize=1,
             env=_env_with_rig_importable(),
         )
-        threading.Thread(target=self._read_replies, name=f"vboard-{self.name}", daemon=True).start()
+        self._process = process
+        threading.Thread(
+            target=self._read_replies, args=(process.popen,), name=f"vboard-{self.name}", daemon=True
+        ).start()
         deadline = Deadline(timeout)
         self._port = self._await("PORT", deadline).split(maxsplit=1)[1]
         self._await("READY", deadline)
 
-    def _read_replies(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        for line in self._process.stdout:
+    def _read_replies(self, popen: subprocess.Popen[str]) -> None:
+        assert popen.stdout is not None
+        for line in popen.stdout:
             line = line.rstrip("\n")
             self._log.append(line)
             if line.startswith("BOOT "):
@@ -124,10 +134,11 @@ class VirtualBoard:
                 )
 
     def _command(self, command: str, deadline: Deadline) -> None:
-        if self._process is None or self._process.stdin is None or self._process.poll() is not None:
+        pipes = self._pipes()
+        if pipes.stdin is None or pipes.poll() is not None:
             raise BoardUnreachable(f"{self.name}: virtual board is not running")
-        self._process.stdin.write(command + "\n")
-        self._process.stdin.flush()
+        pipes.stdin.write(command + "\n")
+        pipes.stdin.flush()
         self._await(f"DONE {command}", deadline)
 
     def hard_reset(self, port: BoardPort) -> None:
@@ -146,20 +157,19 @@ class VirtualBoard:
         if process is None:
             return
         firmware_pid = self.firmware_pid
-        with contextlib.suppress(OSError):
-            assert process.stdin is not None
-            process.stdin.close()  # end of stdin: the supervisor kills MicroPython and exits
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
-        # MicroPython runs in its own session, so make sure it went with its supervisor.
-        if firmware_pid is not None and is_running(firmware_pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(firmware_pid, signal.SIGKILL)
-        self._port = None
-        self.firmware_pid = None
+            with contextlib.suppress(OSError):
+                if process.popen.stdin is not None:
+                    process.popen.stdin.close()  # end of stdin: the supervisor kills MicroPython and exits
+            process.wait_exited(timeout)
+            process.stop(timeout)  # reaps it; SIGTERM, then SIGKILL, if end of stdin was not enough
+        finally:
+            # MicroPython runs in its own session, so make sure it went with its supervisor.
+            if firmware_pid is not None and is_running(firmware_pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(firmware_pid, signal.SIGKILL)
+            self._port = None
+            self.firmware_pid = None
 
 
 def _env_with_rig_importable() -> dict[str, str]:

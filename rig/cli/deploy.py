@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rig.bench import board_config
+from rig.board.kinds import kind_of
 from rig.broker import ExternalBroker
 from rig.cli import common
 from rig.deploy.step import deploy_firmware
@@ -83,10 +84,18 @@ def setup(parser: argparse.ArgumentParser) -> None:
         help="firmware dependency cache (default: $RIG_DEPS_CACHE, else ~/.cache/micropython-mqtt-rig/deps)",
     )
     parser.add_argument(
+        "--deps-index",
+        type=Path,
+        default=common.env("RIG_DEPS_INDEX"),
+        metavar="DIR",
+        help="a local mip index directory to take dependencies from, as rig deps export writes "
+        "(default: $RIG_DEPS_INDEX)",
+    )
+    parser.add_argument(
         "--offline",
         action="store_true",
         default=(common.env("RIG_OFFLINE") or "0").lower() in ("1", "true", "yes"),
-        help="take dependencies from the cache only (default: $RIG_OFFLINE)",
+        help="take dependencies from the cache and --deps-index only (default: $RIG_OFFLINE)",
     )
 
 
@@ -129,11 +138,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{done}/{total}] {path}", flush=True)
 
         report = deploy_firmware(
-            board, firmware, config, cache_dir=args.deps_cache, offline=args.offline, progress=progress
+            board,
+            firmware,
+            config,
+            cache_dir=args.deps_cache,
+            offline=args.offline,
+            index_dir=args.deps_index,
+            progress=progress,
         )
         print(report.summary())
-        if spec.kind == "virtual":
-            print(f"{spec.name} stops when rig exits; the firmware boots again at the next command on it")
+        note = kind_of(spec).note_after_deploy(spec)
+        if note is not None:
+            print(note)
     return common.EXIT_OK
 
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig.bench import BUILTIN_VIRTUAL, lock_identity
+from rig.bench import BUILTIN_VIRTUAL
+from rig.board.kinds import kind_of
 from rig.cli import common
-from rig.discovery import BoardAmbiguous, BoardNotPresent, find_port
 from rig.inventory import BoardSpec, Inventory
 from rig.lock import BoardLock
 
@@ -30,10 +30,11 @@ def run(args: argparse.Namespace) -> int:
     builtin = common.VIRTUAL not in inventory.names()
     if builtin:
         boards.append(BUILTIN_VIRTUAL)
-    ports = common.list_ports() if any(b.kind != "virtual" for b in boards) else []
+    # The port list is asked for only when a board is to be found on it.
+    ports = common.list_ports() if any(not b.traits.started_here for b in boards) else []
     rows = [("NAME", "KIND", "FOUND BY", "TAGS", "STATUS")]
     for spec in boards:
-        found_by = "virtual" if spec.kind == "virtual" else spec.match.describe()
+        found_by = kind_of(spec).found_by(spec)
         if spec is BUILTIN_VIRTUAL and builtin:
             found_by = "virtual (built in)"
         tags = ",".join(sorted(spec.tags)) or "-"
@@ -51,27 +52,16 @@ def run(args: argparse.Namespace) -> int:
 def status(
     spec: BoardSpec, inventory: Inventory, ports: Sequence[ListPortInfo], args: argparse.Namespace
 ) -> str:
-    parts = [presence(spec, ports)]
-    lock = BoardLock(lock_identity(spec, common.flash_dir(spec, args.workdir)))
+    kind = kind_of(spec)
+    parts = [kind.presence(spec, ports)]
+    lock = BoardLock(kind.lock_identity(spec, common.flash_dir(spec, args.workdir)))
     if lock.is_locked():
         holder = lock.holder()
         locked = f"locked by {holder.describe()}" if holder else "locked (holder record unreadable)"
-        # A locked virtual board is not available; a locked USB board is still worth locating.
-        parts = [locked] if spec.kind == "virtual" else [*parts, locked]
+        # A locked board the rig starts is not available; a locked USB board is still worth
+        # locating.
+        parts = [locked] if spec.traits.started_here else [*parts, locked]
     missing = inventory.missing_env(spec.name) if spec.name in inventory.names() else []
     if missing:
         parts.append("missing env " + ", ".join(missing))
     return "; ".join(parts)
-
-
-def presence(spec: BoardSpec, ports: Sequence[ListPortInfo]) -> str:
-    if spec.kind == "virtual":
-        return "available"
-    if spec.match.url:
-        return f"at {spec.match.url} (a URL: not probed)"
-    try:
-        return f"present ({find_port(spec, ports)})"
-    except BoardNotPresent:
-        return "absent"
-    except BoardAmbiguous as e:
-        return f"ambiguous: {len(e.candidates)} ports match ({', '.join(e.candidates)})"

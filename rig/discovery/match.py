@@ -58,8 +58,8 @@ def find_port(spec: BoardSpec, ports: Sequence[ListPortInfo]) -> str:
     ``match.url`` is returned as is, without looking at the ports. Otherwise exactly one record
     must match: none raises ``BoardNotPresent``, several raise ``BoardAmbiguous``.
     """
-    if spec.kind == "virtual":
-        raise ValueError(f"board {spec.name} is virtual: it has no serial port to find")
+    if spec.traits.started_here:
+        raise ValueError(f"board {spec.name} is started by the rig: it has no serial port to find")
     if spec.match.url:
         return spec.match.url
     found = [r for r in ports if port_matches(spec.match, r)]
@@ -95,14 +95,14 @@ def wait_for_port(
 
 
 def pick_auto(specs: Sequence[BoardSpec], ports: Sequence[ListPortInfo]) -> BoardSpec:
-    """For ``--board auto``: the one non-virtual inventory board that is plugged in.
+    """For ``--board auto``: the one inventory board found on a serial port that is plugged in.
 
     Boards reached by ``url`` are not candidates: their presence cannot be told from the local
     port list, so they are chosen by name. None present raises ``NoBoardPresent`` (what the
     inventory expects and what is plugged in); several raise ``SeveralBoardsPresent``. A board
     whose entry matches several ports counts as present: using it then raises ``BoardAmbiguous``.
     """
-    candidates = [s for s in specs if s.kind != "virtual" and not s.match.url]
+    candidates = [s for s in specs if not s.traits.started_here and not s.match.url]
     present: dict[str, str] = {}
     chosen: list[BoardSpec] = []
     for spec in candidates:

@@ -115,7 +115,7 @@ def scan(ports: Sequence[ListPortInfo], inventory_specs: Iterable[BoardSpec]) ->
     Generated names are unique among themselves and distinct from the inventory's names.
     """
     inventory = list(inventory_specs)
-    specs = [s for s in inventory if s.kind != "virtual" and not s.match.url]
+    specs = [s for s in inventory if not s.traits.started_here and not s.match.url]
     usb_ports = [p for p in ports if p.vid is not None and p.pid is not None]
     taken = {s.name for s in inventory}
     entries = []

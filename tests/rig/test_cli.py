@@ -16,7 +16,8 @@ import pytest
 import yaml
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig.bench import BUILTIN_VIRTUAL, lock_identity
+from rig.bench import BUILTIN_VIRTUAL
+from rig.board.kinds import kind_of
 from rig.broker import Broker, make_broker
 from rig.cli import COMMANDS, main
 from rig.discovery import ports as discovery_ports
@@ -189,7 +190,9 @@ def test_list_shows_present_port_and_lock_holder(
 ) -> None:
     path = write_inventory(tmp_path, USB_INVENTORY.replace('"0042"', '"0001"'))
     ports.append(CP210X)
-    virtual_lock = BoardLock(lock_identity(BUILTIN_VIRTUAL, workdir / "flash-virtual"), purpose="a test")
+    virtual_lock = BoardLock(
+        kind_of(BUILTIN_VIRTUAL).lock_identity(BUILTIN_VIRTUAL, workdir / "flash-virtual"), purpose="a test"
+    )
     with virtual_lock:
         assert main(["list", "--inventory", str(path), "--workdir", str(workdir)]) == 0
     out = capsys.readouterr().out
@@ -311,7 +314,10 @@ def test_missing_secret_exits_2(tmp_path: Path, workdir: Path, capsys: pytest.Ca
 
 
 def test_busy_board_exits_3_naming_the_holder(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    lock = BoardLock(lock_identity(BUILTIN_VIRTUAL, workdir / "flash-virtual"), purpose="someone else")
+    lock = BoardLock(
+        kind_of(BUILTIN_VIRTUAL).lock_identity(BUILTIN_VIRTUAL, workdir / "flash-virtual"),
+        purpose="someone else",
+    )
     with lock:
         code = main(["exec", "virtual", "print(1)", "--workdir", str(workdir), "--lock-timeout", "0"])
     assert code == 3
@@ -346,7 +352,9 @@ def test_deploy_then_exec_on_the_virtual_board(
     assert code == 0, err
     assert "warning" not in err
     assert f"broker {broker.host}:{broker.port}, client id rig-virtual, topic prefix rig/virtual" in out
-    assert re.search(r"^\[1/\d+\] main\.py$", out, re.M), out
+    # Progress, one line per file written; the firmware is several modules, main.py among them.
+    assert re.search(r"^\[1/\d+\] \S+\.py$", out, re.M), out
+    assert re.search(r"^\[\d+/\d+\] main\.py$", out, re.M), out
     assert re.search(r"^deployed \d+ file\(s\)", out, re.M)
     assert (workdir / "flash-virtual" / "config.json").exists()
 

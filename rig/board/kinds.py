@@ -1,0 +1,144 @@
+"""What each kind of board *does* differently, one object per kind, found through one registry.
+
+``rig.inventory.spec.KindTraits`` says what a kind *is* (data: started here, networked); this
+module says how the rig treats it: which transport reaches it, what its lock is keyed by, where
+the broker must listen for it and how the board sees the broker, how ``rig list`` reports it.
+Code above the board layer asks ``kind_of(spec)`` and never tests a kind's name, so that a new
+kind (a remote labgrid place, say) is one object here and one row in ``KIND_TRAITS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from serial.tools.list_ports_common import ListPortInfo
+
+from rig.board.transport import BoardTransport
+from rig.board.usb import UsbBoard
+from rig.board.virtual import VirtualBoard
+from rig.discovery import BoardAmbiguous, BoardNotPresent, find_port
+from rig.inventory.spec import BoardKind as KindName
+from rig.inventory.spec import BoardSpec
+from rig.netaddr import bench_address
+
+PortLister = Callable[[], Sequence[ListPortInfo]]
+
+LOOPBACK = "127.0.0.1"
+AUTO = "auto"
+
+
+class KindBehaviour(Protocol):
+    """How the rig treats one kind of board. Stateless: one instance serves every board of it."""
+
+    def make_transport(
+        self, spec: BoardSpec, flash_dir: Path, micropython: str | None, lister: PortLister
+    ) -> BoardTransport:
+        """The transport that makes this board present (``flash_dir`` and ``micropython`` are
+        for a board the rig starts itself; ``lister`` for one found among the serial ports)."""
+
+    def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
+        """The key of the board's lock: two users of the same board must get the same key."""
+
+    def broker_bind_address(self, spec: BoardSpec) -> str:
+        """Where the embedded broker listens so that this board can reach it."""
+
+    def broker_host_for_board(self, spec: BoardSpec, broker_host: str) -> str:
+        """The broker's address as the board sees it, for its config.json; ``broker_host`` is
+        the address the broker listens on, as this machine sees it."""
+
+    def found_by(self, spec: BoardSpec) -> str:
+        """How the board is found, for ``rig list``."""
+
+    def presence(self, spec: BoardSpec, ports: Sequence[ListPortInfo]) -> str:
+        """Whether the board can be had now, for ``rig list``: 'available', 'present (PORT)',
+        'absent', ..."""
+
+    def note_after_deploy(self, spec: BoardSpec) -> str | None:
+        """What a person should know once ``rig deploy`` has put firmware on it, if anything."""
+
+
+class VirtualKind:
+    """The MicroPython unix port behind a pty, started by the rig on this machine."""
+
+    def make_transport(
+        self, spec: BoardSpec, flash_dir: Path, micropython: str | None, lister: PortLister
+    ) -> BoardTransport:
+        return VirtualBoard(spec.name, flash_dir, micropython)
+
+    def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
+        # A virtual board is one flash directory: two checkouts may each run their own, but not
+        # share one.
+        digest = hashlib.sha256(str(flash_dir.resolve()).encode()).hexdigest()[:10]
+        return f"{spec.identity}-{digest}"
+
+    def broker_bind_address(self, spec: BoardSpec) -> str:
+        return LOOPBACK  # the unix port shares this machine's network
+
+    def broker_host_for_board(self, spec: BoardSpec, broker_host: str) -> str:
+        return broker_host
+
+    def found_by(self, spec: BoardSpec) -> str:
+        return "virtual"
+
+    def presence(self, spec: BoardSpec, ports: Sequence[ListPortInfo]) -> str:
+        return "available"
+
+    def note_after_deploy(self, spec: BoardSpec) -> str | None:
+        return f"{spec.name} stops when rig exits; the firmware boots again at the next command on it"
+
+
+class SerialKind:
+    """A real board on a serial port of this machine (USB) or reachable by a pyserial URL; it
+    reaches the broker over its own network."""
+
+    def make_transport(
+        self, spec: BoardSpec, flash_dir: Path, micropython: str | None, lister: PortLister
+    ) -> BoardTransport:
+        return UsbBoard(spec, lister)
+
+    def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
+        return spec.identity  # one physical thing wherever it is used from
+
+    def broker_bind_address(self, spec: BoardSpec) -> str:
+        return self._host_on_board_network(spec)
+
+    def broker_host_for_board(self, spec: BoardSpec, broker_host: str) -> str:
+        return self._host_on_board_network(spec)
+
+    def _host_on_board_network(self, spec: BoardSpec) -> str:
+        host = spec.network.broker_host
+        if host in (None, AUTO):
+            return bench_address(f"{spec.origin}: network.broker_host")
+        return host
+
+    def found_by(self, spec: BoardSpec) -> str:
+        return spec.match.describe()
+
+    def presence(self, spec: BoardSpec, ports: Sequence[ListPortInfo]) -> str:
+        if spec.match.url:
+            return f"at {spec.match.url} (a URL: not probed)"
+        try:
+            return f"present ({find_port(spec, ports)})"
+        except BoardNotPresent:
+            return "absent"
+        except BoardAmbiguous as e:
+            return f"ambiguous: {len(e.candidates)} ports match ({', '.join(e.candidates)})"
+
+    def note_after_deploy(self, spec: BoardSpec) -> str | None:
+        return None
+
+
+# The one place a kind's name is looked at. Every kind of ``BOARD_KINDS`` has an entry (tested).
+KINDS: dict[KindName, KindBehaviour] = {
+    "virtual": VirtualKind(),
+    "esp32": SerialKind(),
+    "generic": SerialKind(),
+}
+
+
+def kind_of(spec: BoardSpec) -> KindBehaviour:
+    """How the rig treats ``spec``'s kind."""
+    return KINDS[spec.kind]

@@ -1,0 +1,181 @@
+"""Bringing a board to "firmware running": one small state machine, as labgrid's strategies are.
+
+The states are the board's own (``BoardState``): unknown -> connected -> deployed -> running,
+and broken. ``FirmwareStrategy.transition`` walks a board up to the state asked for, doing only
+what is missing: connect, deploy (only when the wanted config.json differs from what is on the
+board), soft-reset (when a test left the firmware stopped), then wait for the firmware's hello
+and check the boot line against the deployed tree.
+
+A failure of the rig on the way (``InfrastructureError``: the port vanished, no REPL) marks the
+board broken, and every later transition fails at once: tests on a board that cannot be reached
+are skipped as infrastructure failures, not retried against a timeout each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rig.atomic import write_atomically
+from rig.board.board import Board, BoardState
+from rig.deadline import Deadline
+from rig.deploy.sync import DeployReport
+from rig.errors import BoardUnreachable, DeployError, InfrastructureError, WaitTimeout
+from rig.events import event_matches, parse_event
+from rig.evidence.run_record import DependencyInfo
+from rig.firmware_config import FirmwareConfig
+
+# Puts the firmware and ``config`` on the board, then soft-resets it (``deploy_firmware``).
+Deployer = Callable[[Board, FirmwareConfig], DeployReport]
+
+# The states a transition can be asked to reach; the others (stopped, broken) only happen.
+TARGETS = (BoardState.CONNECTED, BoardState.DEPLOYED, BoardState.RUNNING)
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    """What the firmware said in its boot line: its version, MicroPython's, the platform, and
+    the hash of the file tree it runs."""
+
+    firmware: str = ""
+    micropython: str = ""
+    platform: str = ""
+    tree: str = ""
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> BootInfo:
+        return cls(
+            firmware=str(event.get("fw", "")),
+            micropython=str(event.get("mpy", "")),
+            platform=str(event.get("platform", "")),
+            tree=str(event.get("tree", "")),
+        )
+
+
+class FirmwareStrategy:
+    """Walks one board to a wanted state and remembers what it deployed and what booted.
+
+    Lifecycle: one per board, made once the board is connected (or before: ``transition``
+    connects it). ``transition(target, config)`` returns once the board is in ``target`` with
+    ``config``, or raises: ``WaitTimeout`` when the firmware does not say hello, ``DeployError``
+    when it runs another tree than was deployed, an ``InfrastructureError`` when the rig failed
+    (the board is then broken, and every later call raises ``BoardUnreachable`` at once).
+    ``last_deploy`` and ``boot`` are the last deploy's report and the last boot line seen.
+    """
+
+    def __init__(self, board: Board, deploy: Deployer, *, timeout: float, record_dir: Path) -> None:
+        self.board = board
+        self._deploy = deploy
+        self.timeout = timeout
+        # deploy.json, what the last deploy wrote: named in the error when the board runs other files.
+        self.deploy_record = record_dir / "deploy.json"
+        self.last_deploy: DeployReport | None = None
+        self.boot = BootInfo()
+        # Capture index from which the firmware a deploy restarted has not been seen saying hello
+        # yet: a transition to "deployed" leaves it so, the next one to "running" waits for it.
+        self._boot_pending_from: int | None = None
+
+    @property
+    def dependencies(self) -> list[DependencyInfo]:
+        """The locked dependencies the last deploy installed."""
+        return list(self.last_deploy.dependencies) if self.last_deploy else []
+
+    def transition(self, target: BoardState | str, config: FirmwareConfig | None = None) -> None:
+        """Bring the board to ``target`` ("connected", "deployed" or "running"); ``config`` is
+        the firmware's config.json, needed from "deployed" on."""
+        target = BoardState(target)
+        if target not in TARGETS:
+            raise ValueError(
+                f"a board cannot be brought to {target.value}; one of {[t.value for t in TARGETS]}"
+            )
+        board = self.board
+        if board.state is BoardState.BROKEN:
+            raise BoardUnreachable(f"{board.name} is broken: {board.broken_reason}")
+        try:
+            if board.state is BoardState.UNKNOWN:
+                board.connect()
+            if target is BoardState.CONNECTED:
+                return
+            if config is None:
+                raise ValueError(f"bringing {board.name} to {target.value} needs the firmware's config")
+            if target is BoardState.DEPLOYED:
+                if board.deployed_config != config:
+                    self._deploy_now(config)
+                return
+            self._run(config)
+        except InfrastructureError as e:
+            board.mark_broken(str(e))
+            raise
+
+    def _run(self, config: FirmwareConfig) -> None:
+        board = self.board
+        start = board.capture.next_index
+        if board.deployed_config != config:
+            self._deploy_now(config)  # rewrites only config.json when only the config changed
+        elif board.state is not BoardState.RUNNING:
+            board.soft_reset(timeout=self.timeout)
+        elif self._boot_pending_from is not None:
+            start = self._boot_pending_from  # deployed and restarted, not yet seen running
+        else:
+            return  # runs as wanted: nothing to do
+        try:
+            self._await_hello(config, start)
+        finally:
+            # Waited for once, whatever came of it: a firmware that never says hello fails the
+            # test that restarted it, and later tests are not each held up by the same wait.
+            self._boot_pending_from = None
+
+    def _deploy_now(self, config: FirmwareConfig) -> None:
+        self._boot_pending_from = self.board.capture.next_index
+        report = self._deploy(self.board, config)
+        self.board.record_deploy(config)
+        self.last_deploy = report
+        record = {
+            "tree_hash": report.tree_hash,
+            "written": report.written,
+            "unchanged": report.unchanged,
+            "seconds": round(report.seconds, 3),
+            "files": report.files,
+            "dependencies": [asdict(d) for d in report.dependencies],
+        }
+        write_atomically(self.deploy_record, json.dumps(record, indent=1))
+
+    def _await_hello(self, config: FirmwareConfig, start: int) -> None:
+        capture = self.board.capture
+        hello = {"topic": config.echo_topic, "hex": b"hello".hex()}
+        line = capture.wait(
+            lambda ln: (ev := parse_event(ln.text)) is not None and event_matches(ev, "published", hello),
+            start,
+            Deadline(self.timeout),
+            include_partial=False,
+        )
+        if line is None:
+            raise WaitTimeout(
+                f"the firmware to boot, connect and publish hello on {config.echo_topic}",
+                self.timeout,
+                capture.tail(start=start),
+                capture.session_log,
+            )
+        self._check_boot(start)
+
+    def _check_boot(self, start: int) -> None:
+        """Read the last boot line since ``start``; the tree it reports must be the deployed one."""
+        board = self.board
+        boots = [
+            event
+            for ln in board.capture.lines(start)
+            if (event := parse_event(ln.text)) is not None and event.get("ev") == "boot"
+        ]
+        if not boots:
+            return
+        self.boot = BootInfo.from_event(boots[-1])
+        deployed = self.last_deploy.tree_hash if self.last_deploy else ""
+        if deployed and "tree" in boots[-1] and self.boot.tree != deployed:
+            raise DeployError(
+                f"{board.name} runs firmware tree {self.boot.tree[:12] or '(none)'} but tree "
+                f"{deployed[:12]} was deployed: a stale or foreign file on the board? "
+                f"See {self.deploy_record} and {board.capture.session_log}"
+            )
