@@ -39,7 +39,9 @@ class ManagedBroker(Broker):
     def __init__(
         self, workdir: Path, *, host: str = "127.0.0.1", port: int | None = None, ws_port: int | None = None
     ) -> None:
-        self.workdir = workdir
+        # Absolute, whatever the caller gave: the broker runs with ``workdir`` as its current
+        # directory, so a relative config path written into its command line would point nowhere.
+        self.workdir = workdir.absolute()
         self._host = host
         self._requested = (port, ws_port)
         self._port = port

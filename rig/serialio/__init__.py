@@ -9,6 +9,7 @@ if HANDLER_PACKAGE not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append(HANDLER_PACKAGE)
 
 from rig.serialio.capture import Line, SerialCapture, SerialLog  # noqa: E402
+from rig.serialio.errors import CaptureFailed  # noqa: E402
 from rig.serialio.port import BoardPort, ChunkSink  # noqa: E402
 
-__all__ = ["BoardPort", "ChunkSink", "Line", "SerialCapture", "SerialLog"]
+__all__ = ["BoardPort", "CaptureFailed", "ChunkSink", "Line", "SerialCapture", "SerialLog"]

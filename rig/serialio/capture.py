@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
 import threading
@@ -15,6 +16,7 @@ from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, WaitTimeout
 from rig.events import KNOWN_EVENTS, describe, event_matches, parse_event
 from rig.evidence.timeline import Timeline
+from rig.serialio.errors import CaptureFailed
 
 TAIL_LINES = 15
 
@@ -33,6 +35,17 @@ def format_line(line: Line) -> str:
     return f"{stamp} {line.text}"
 
 
+def _write_line(file: IO[str], path: Path | None, line: Line) -> None:
+    """Append ``line`` to ``file`` and flush it, so the log is whole up to here even if the
+    process dies. A failed write (disk full) names the file: the reader's report of a dead
+    capture then says which log could not be written."""
+    try:
+        file.write(format_line(line) + "\n")
+        file.flush()
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e
+
+
 class SerialCapture:
     """Everything a board sent in this session, split into lines. A ``ChunkSink``.
 
@@ -40,12 +53,17 @@ class SerialCapture:
     (for ``expect``) and appends each to ``session_log`` as it completes, flushed at once, so
     the log is whole up to the last byte even if the process dies. Listeners (the per-test
     ``SerialLog`` files) are called on the reader thread for each completed line.
+
+    If storing a line fails (the session log's disk is full, a listener raises), the port's
+    reader detaches the capture and calls ``sink_failed``: from then on the capture is dead, and
+    every wait raises ``CaptureFailed`` naming the cause at once, never a timeout.
     """
 
     def __init__(self, name: str, session_log: Path | None = None) -> None:
         self.name = name
         self.session_log = session_log
         self.lost: BaseException | None = None
+        self.failed: CaptureFailed | None = None
         self._cond = threading.Condition()
         self._lines: list[Line] = []
         self._partial = b""
@@ -57,10 +75,15 @@ class SerialCapture:
             session_log.parent.mkdir(parents=True, exist_ok=True)
             self._file = session_log.open("a", encoding="utf-8")
 
+    def __repr__(self) -> str:
+        return f"SerialCapture({self.name!r}, session log {self.session_log})"
+
     # -- ChunkSink ---------------------------------------------------------------------------
 
     def feed(self, t: float, data: bytes) -> None:
         with self._cond:
+            if self.failed is not None:
+                return  # dead: a capture with a hole in it must not look whole again
             if not self._partial:
                 self._partial_t = t
             pieces = (self._partial + data).split(b"\n")
@@ -76,6 +99,29 @@ class SerialCapture:
             self.lost = error
             self._publish(self._append(f"[rig] serial port lost: {error}".encode(), t))
             self._cond.notify_all()
+
+    def sink_failed(self, failure: CaptureFailed) -> None:
+        with self._cond:
+            self.failed = failure
+            file, self._file = self._file, None
+            if file is not None:
+                # Closing flushes what is still buffered, which fails the same way (ENOSPC); that
+                # failure is already on record in ``failed``.
+                with contextlib.suppress(OSError):
+                    file.close()
+            self._cond.notify_all()
+
+    def check(self) -> None:
+        """Raise what a wait would raise now: ``CaptureFailed`` once the capture is dead,
+        ``BoardUnreachable`` while the port is lost."""
+        with self._cond:
+            self._check()
+
+    def _check(self) -> None:
+        if self.failed is not None:
+            raise self.failed
+        if self.lost is not None:
+            raise BoardUnreachable(f"{self.name}: serial port lost while waiting: {self.lost}")
 
     def port_reopened(self, url: str) -> None:
         """The board is back (it re-enumerated after a reset): waits may go on."""
@@ -101,8 +147,7 @@ class SerialCapture:
     def _publish(self, line: Line) -> None:
         """Write a completed line to the session log and every listener; called under the lock."""
         if self._file is not None:
-            self._file.write(format_line(line) + "\n")
-            self._file.flush()
+            _write_line(self._file, self.session_log, line)
         for listener in self._listeners:
             listener(line)
 
@@ -141,10 +186,13 @@ class SerialCapture:
         self, test: Callable[[Line], bool], start: int, deadline: Deadline, include_partial: bool
     ) -> Line | None:
         """The first line at or after ``start`` that passes ``test``, or None once ``deadline``
-        expires. Raises ``BoardUnreachable`` as soon as the port is lost."""
+        expires. Raises ``BoardUnreachable`` as soon as the port is lost, and ``CaptureFailed``
+        as soon as the capture is dead (also for a line it had before)."""
         with self._cond:
             scanned = start
             while True:
+                if self.failed is not None:
+                    raise self.failed
                 for line in self._lines[scanned:]:
                     if test(line):
                         return line
@@ -155,8 +203,7 @@ class SerialCapture:
                     )
                     if test(candidate):
                         return candidate
-                if self.lost is not None:
-                    raise BoardUnreachable(f"{self.name}: serial port lost while waiting: {self.lost}")
+                self._check()
                 left = deadline.remaining()
                 if left is not None and left <= 0:
                     return None
@@ -192,8 +239,7 @@ class SerialLog:
     def _on_line(self, line: Line) -> None:
         with self._file_lock:
             if self._file is not None:
-                self._file.write(format_line(line) + "\n")
-                self._file.flush()
+                _write_line(self._file, self.path, line)
         if self.timeline is not None:
             event = parse_event(line.text)
             src = "rig" if line.text.startswith("[rig] ") else "serial"
@@ -257,6 +303,8 @@ class SerialLog:
             line = self.capture.wait(test, self.cursor, Deadline(timeout), include_partial)
         except BoardUnreachable as e:
             raise BoardUnreachable(f"{e} (awaiting {awaited}; full log: {self.path})") from e
+        except CaptureFailed as e:
+            raise e.while_awaiting(awaited, self.path) from e
         if line is None:
             raise WaitTimeout(
                 awaited,

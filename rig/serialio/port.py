@@ -1,4 +1,4 @@
-"""The single owner of a board's serial port."""
+"""The single owner of a board's serial port, and the thread that reads it."""
 
 from __future__ import annotations
 
@@ -9,17 +9,24 @@ from typing import Protocol
 import serial
 
 from rig.errors import BoardUnreachable
+from rig.serialio.errors import CaptureFailed
 
 
 class ChunkSink(Protocol):
     """Receives every chunk the board sends, in order, on the reader thread.
 
-    A sink must be quick and must not raise: it stores or forwards, it never parses at length.
+    A sink must be quick and should not raise: it stores or forwards, it never parses at length.
+    One that raises anyway (a full disk under its log file) is detached and told why through
+    ``sink_failed``; the reader goes on feeding the other sinks.
     """
 
     def feed(self, t: float, data: bytes) -> None: ...
 
     def port_lost(self, t: float, error: BaseException) -> None: ...
+
+    def sink_failed(self, failure: CaptureFailed) -> None:
+        """This sink raised and is detached: it must make every later wait on it raise
+        ``failure``. Called once, on the reader thread; must not raise."""
 
 
 class BoardPort:
@@ -33,6 +40,11 @@ class BoardPort:
 
     Nothing else may open the port while this object holds it: mpremote reaches the board
     through a sink of this port (see ``rig.serialio.tap``), so the capture never misses a byte.
+
+    The reader is our own rather than pyserial's ``threaded.ReaderThread`` because it hands one
+    read to several sinks (capture, tap) and must survive a port that re-enumerates; like
+    pyserial's, it survives a sink that raises: that sink is detached, recorded in
+    ``sink_failures`` and told through ``sink_failed``, and the other sinks go on being fed.
     """
 
     def __init__(self, url: str, *, name: str, baudrate: int = 115200) -> None:
@@ -41,6 +53,7 @@ class BoardPort:
         self.baudrate = baudrate
         self.bytes_read = 0
         self.lost: BaseException | None = None
+        self.sink_failures: list[CaptureFailed] = []
         self._serial: serial.Serial | None = None
         self._sinks: list[ChunkSink] = []
         self._lock = threading.Lock()
@@ -129,19 +142,37 @@ class BoardPort:
                     return
                 self.lost = e
                 self._lost.set()
-                with self._lock:
-                    sinks = list(self._sinks)
-                for sink in sinks:
-                    sink.port_lost(time.time(), e)
+                t = time.time()
+                for sink in self._attached():
+                    try:
+                        sink.port_lost(t, e)
+                    except Exception as raised:  # a sink's bug must not hide the loss from the others
+                        self._sink_raised(sink, raised)
                 return
             if not data:
                 continue
             t = time.time()
             self.bytes_read += len(data)
-            with self._lock:
-                sinks = list(self._sinks)
-            for sink in sinks:
-                sink.feed(t, data)
+            for sink in self._attached():
+                try:
+                    sink.feed(t, data)
+                except Exception as raised:  # any sink bug or I/O error: the reader lives on
+                    self._sink_raised(sink, raised)
+
+    def _attached(self) -> list[ChunkSink]:
+        with self._lock:
+            return list(self._sinks)
+
+    def _sink_raised(self, sink: ChunkSink, error: Exception) -> None:
+        """Detach ``sink`` and tell it why, so that its waiters fail at once naming the cause
+        instead of timing out; the other sinks go on being fed."""
+        failure = CaptureFailed(self.name, repr(sink), error)
+        self.remove_sink(sink)
+        self.sink_failures.append(failure)
+        try:
+            sink.sink_failed(failure)
+        except Exception as again:  # the sink cannot even take the news: keep both on record
+            self.sink_failures.append(CaptureFailed(self.name, repr(sink), again))
 
 
 def _lost_detail(error: BaseException | None) -> str:

@@ -14,6 +14,7 @@ import threading
 import serial
 
 from rig.deadline import Deadline
+from rig.serialio.errors import CaptureFailed
 from rig.serialio.port import BoardPort
 
 SCHEME = "rigtap"
@@ -35,6 +36,7 @@ class Tap:
         self.port = port
         self.max_block = max_block
         self._buffer = bytearray()
+        self._failed: CaptureFailed | None = None
         self._cond = threading.Condition()
         with _registry_lock:
             self.id = f"{port.name}-{next(_ids)}"
@@ -54,6 +56,14 @@ class Tap:
         with self._cond:
             self._cond.notify_all()
 
+    def sink_failed(self, failure: CaptureFailed) -> None:
+        with self._cond:
+            self._failed = failure
+            self._cond.notify_all()
+
+    def __repr__(self) -> str:
+        return f"Tap({self.url})"
+
     def waiting(self) -> int:
         with self._cond:
             return len(self._buffer)
@@ -63,6 +73,8 @@ class Tap:
         deadline = Deadline(bound)
         with self._cond:
             while len(self._buffer) < size:
+                if self._failed is not None:
+                    raise serial.SerialException(str(self._failed)) from self._failed
                 if self.port.lost is not None:
                     raise serial.SerialException(f"port {self.port.url} lost: {self.port.lost}")
                 left = deadline.remaining()

@@ -212,6 +212,23 @@ def test_start_failure_reports_exit_code_and_log(kind: str, tmp_path: Path) -> N
     assert not failing.is_running()
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_relative_workdir_is_resolved_by_the_broker(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker runs inside its workdir, so a relative one (``rig broker``'s default) must be
+    made absolute before any path is written into its command line or config."""
+    _skip_unless_available(kind)
+    monkeypatch.chdir(tmp_path)
+    relative = Path("artifacts") / "cli" / "broker"
+    with make_broker(kind, relative) as running:
+        assert isinstance(running, MANAGED[kind])
+        assert running.workdir == tmp_path / relative
+        assert running.log_path is not None and running.log_path.is_absolute()
+        round_trip(running, "tcp", f"relative-{kind}")
+    assert (tmp_path / relative / running.log_path.name).is_file()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 @pytest.mark.parametrize("kind", KINDS)
 def test_broker_dies_with_a_killed_parent(kind: str, tmp_path: Path) -> None:

@@ -187,11 +187,11 @@ def test_broken_firmware_fails_the_gate_and_is_not_retried(
 ) -> None:
     firmware = tmp_path / "firmware"
     shutil.copytree(FIRMWARE, firmware)
-    main_py = firmware / "main.py"
-    original = "if not echo(c, topic, msg):"
-    source = main_py.read_text()
-    assert source.count(original) == 1, "the mutant no longer applies to firmware/main.py"
-    main_py.write_text(source.replace(original, "if not echo(c, topic + b'/elsewhere', msg):"))
+    echo_client = firmware / "echo_client.py"
+    original = "if not self.echo(topic, msg):"
+    source = echo_client.read_text()
+    assert source.count(original) == 1, "the mutant no longer applies to firmware/echo_client.py"
+    echo_client.write_text(source.replace(original, "if not self.echo(topic + b'/elsewhere', msg):"))
     suite = make_suite(tmp_path, ECHO_SUITE)
     out = tmp_path / "gate"
 
@@ -235,14 +235,21 @@ def test_infrastructure_failure_is_retried_once(
     assert properties is not None
     props = {p.get("name"): p.get("value") for p in properties}
     assert props["attempts"] == "2" and props["run_folder"] == "virtual-retry1"
+    # Without run.json, the plugin's JUnit still tells an infrastructure failure, by its type.
+    (out / "virtual" / "run.json").unlink()
+    from_junit = gate.Attempt("virtual", out / "virtual", 0, returncode=1, duration=1.0)
+    gate.classify(from_junit, timeout=60)
+    assert from_junit.source == "junit.xml"
+    assert [f.reason for f in from_junit.infrastructure_failures] == ["port /dev/ttyUSB9 vanished"]
+    assert from_junit.firmware_failures == []
 
 
 def test_timeout_kills_the_whole_run_and_counts_as_infrastructure(
     inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The test ignores the polite SIGINT, so the group has to be killed; keep the graces short.
-    monkeypatch.setattr(gate, "INTERRUPT_GRACE", 0.5)
-    monkeypatch.setattr(gate, "TERM_GRACE", 0.5)
+    monkeypatch.setattr(gate.supervise, "INTERRUPT_GRACE", 0.5)
+    monkeypatch.setattr(gate.supervise, "TERM_GRACE", 0.5)
     pids = tmp_path / "pids.txt"
     monkeypatch.setenv("GATE_PIDS", str(pids))
     suite = make_suite(
@@ -326,6 +333,7 @@ def test_classification_falls_back_to_junit_and_exit_code(tmp_path: Path) -> Non
           <failure message="AssertionError: no echo">x</failure>
         </testcase>
         <testcase classname="t" name="test_port">
+          <properties><property name="infrastructure" value="true"/></properties>
           <error message='failed on setup with "rig.errors.BoardUnreachable: gone"'>x</error>
         </testcase>
         <testcase classname="t" name="test_ok"/>
@@ -346,3 +354,26 @@ def test_classification_falls_back_to_junit_and_exit_code(tmp_path: Path) -> Non
     assert crashed.source == "exit code"
     assert crashed.category == gate.INFRASTRUCTURE
     assert crashed.infrastructure_reason == "pytest died of SIGKILL"
+
+
+def test_junit_classification_goes_by_the_property_not_the_message(tmp_path: Path) -> None:
+    """A message that merely names an infrastructure class is not a verdict: only the
+    ``infrastructure`` property the plugin writes (from the exception's type) is."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "junit.xml").write_text(
+        """<testsuite name="pytest" tests="2">
+        <testcase classname="t" name="test_says_unreachable">
+          <failure message="AssertionError: expected rig.errors.BoardUnreachable: gone">x</failure>
+        </testcase>
+        <testcase classname="t" name="test_marked">
+          <properties><property name="infrastructure" value="true"/></properties>
+          <failure message="AssertionError: the plugin said so">x</failure>
+        </testcase>
+        </testsuite>"""
+    )
+    attempt = gate.Attempt("virtual", folder, 0, returncode=1, duration=1.0)
+    gate.classify(attempt, timeout=60)
+    assert [f.name for f in attempt.firmware_failures] == ["test_says_unreachable"]
+    assert [f.name for f in attempt.infrastructure_failures] == ["test_marked"]
+    assert attempt.infrastructure_failures[0].reason == "the plugin said so"

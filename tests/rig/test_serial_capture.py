@@ -35,8 +35,11 @@ class FakeBoardEnd:
         os.close(self.slave)
 
 
+Wire = tuple[FakeBoardEnd, BoardPort, SerialCapture]
+
+
 @pytest.fixture
-def wire(tmp_path: Path) -> Iterator[tuple[FakeBoardEnd, BoardPort, SerialCapture]]:
+def wire(tmp_path: Path) -> Iterator[Wire]:
     end = FakeBoardEnd()
     capture = SerialCapture("pty", tmp_path / "session.log")
     port = BoardPort(end.path, name="pty")
@@ -47,7 +50,7 @@ def wire(tmp_path: Path) -> Iterator[tuple[FakeBoardEnd, BoardPort, SerialCaptur
     capture.close()
 
 
-def test_lines_are_split_timestamped_and_logged(wire, tmp_path: Path) -> None:
+def test_lines_are_split_timestamped_and_logged(wire: Wire, tmp_path: Path) -> None:
     end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "test.log")
     end.say(b"first line\r\nsecond ")
@@ -63,7 +66,7 @@ def test_lines_are_split_timestamped_and_logged(wire, tmp_path: Path) -> None:
     assert "first line" in (tmp_path / "session.log").read_text()
 
 
-def test_expect_consumes_and_events_parse(wire, tmp_path: Path) -> None:
+def test_expect_consumes_and_events_parse(wire: Wire, tmp_path: Path) -> None:
     end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "t.log")
     end.say(b'@rig {"ev": "received", "topic": "t", "hex": "00ff"}\n@rig {"ev": "idle"}\n')
@@ -76,7 +79,7 @@ def test_expect_consumes_and_events_parse(wire, tmp_path: Path) -> None:
         log.expect_event("recieved", 1)
 
 
-def test_timeout_names_what_was_awaited_the_tail_and_the_log(wire, tmp_path: Path) -> None:
+def test_timeout_names_what_was_awaited_the_tail_and_the_log(wire: Wire, tmp_path: Path) -> None:
     end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "t.log")
     for i in range(30):
@@ -90,7 +93,7 @@ def test_timeout_names_what_was_awaited_the_tail_and_the_log(wire, tmp_path: Pat
     assert str(tmp_path / "t.log") in message
 
 
-def test_a_vanished_port_fails_the_wait_at_once(wire, tmp_path: Path) -> None:
+def test_a_vanished_port_fails_the_wait_at_once(wire: Wire, tmp_path: Path) -> None:
     end, _port, capture = wire
     log = SerialLog(capture, tmp_path / "t.log")
     end.say(b"last words\n")
@@ -101,7 +104,7 @@ def test_a_vanished_port_fails_the_wait_at_once(wire, tmp_path: Path) -> None:
     assert "serial port lost" in (tmp_path / "t.log").read_text()
 
 
-def test_mpremote_talks_through_a_tap_while_capture_sees_everything(wire) -> None:
+def test_mpremote_talks_through_a_tap_while_capture_sees_everything(wire: Wire) -> None:
     end, port, capture = wire
     tap = Tap(port, max_block=0.5)
     try:

@@ -1,0 +1,50 @@
+"""What to gate and how: the options of one gate run, checked before anything runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.errors import ConfigError
+
+DEFAULT_SUITE = Path("tests") / "hil"
+DEFAULT_OUT = Path("artifacts") / "gate"
+DEFAULT_TIMEOUT = 1800.0
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """What to gate and how. Paths are made absolute before they reach pytest, whose plugin
+    resolves relative ones against its rootdir, not against the caller's directory."""
+
+    firmware: Path
+    inventory: Path
+    suite: Path = DEFAULT_SUITE
+    out: Path = DEFAULT_OUT
+    strict: bool = False
+    broker: str | None = None
+    lock_timeout: float | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    pytest_args: tuple[str, ...] = ()
+    title: str = ""
+
+    def check(self) -> None:
+        if not self.firmware.is_dir():
+            raise ConfigError("--firmware", "firmware", f"{self.firmware} is not a directory")
+        if not self.suite.exists():
+            raise ConfigError("--suite", "suite", f"{self.suite} does not exist")
+        if not self.inventory.is_file():
+            raise ConfigError("--inventory", "inventory", f"{self.inventory} is not a file")
+        if not self.timeout > 0:
+            raise ConfigError("--timeout", "timeout", f"must be more than 0, got {self.timeout}")
+
+    def absolute(self) -> GateConfig:
+        """The same configuration with every path resolved against the current directory."""
+        return dataclasses.replace(
+            self,
+            firmware=self.firmware.resolve(),
+            inventory=self.inventory.resolve(),
+            suite=self.suite.resolve(),
+            out=self.out.resolve(),
+        )

@@ -1,0 +1,159 @@
+"""What the gate found, as data: categories, attempts, per-board and overall results, and the
+progress events of a run. Nothing here runs anything or reads a file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rig.gate.plan import PlannedBoard
+
+Category = Literal["pass", "firmware", "infrastructure", "config", "skipped"]
+PASS: Category = "pass"
+FIRMWARE: Category = "firmware"
+INFRASTRUCTURE: Category = "infrastructure"
+CONFIG: Category = "config"
+SKIPPED: Category = "skipped"
+# Which failure speaks for the gate when boards fail differently: a firmware failure is the
+# news a release gate exists for; a misconfigured run says nothing about the boards.
+SEVERITY: tuple[Category, ...] = (FIRMWARE, CONFIG, INFRASTRUCTURE)
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """One test as a run left it (from run.json or the JUnit XML), before classification."""
+
+    nodeid: str
+    name: str
+    outcome: str  # passed, failed, error, skipped
+    infrastructure: bool  # the failure was an InfrastructureError, by type
+    message: str
+
+
+@dataclass(frozen=True)
+class FailedTest:
+    nodeid: str
+    name: str
+    message: str  # the first meaningful line of the failure
+
+    @property
+    def reason(self) -> str:
+        return self.message or self.name
+
+
+@dataclass
+class Attempt:
+    """One pytest run of the suite on one board, classified.
+
+    ``run_problems`` are infrastructure failures of the run as a whole (killed, crashed, no
+    run.json); ``config_problem`` is a run pytest refused to start (usage error, no tests).
+    """
+
+    board: str
+    folder: Path
+    retry: int
+    returncode: int
+    duration: float
+    timed_out: bool = False
+    source: Literal["run.json", "junit.xml", "exit code"] = "exit code"
+    counts: dict[str, int] = field(default_factory=dict)
+    firmware_failures: list[FailedTest] = field(default_factory=list)
+    infrastructure_failures: list[FailedTest] = field(default_factory=list)
+    run_problems: list[str] = field(default_factory=list)
+    config_problem: str | None = None
+
+    @property
+    def category(self) -> Category:
+        if self.firmware_failures:
+            return FIRMWARE
+        if self.config_problem is not None:
+            return CONFIG
+        if self.run_problems or self.infrastructure_failures:
+            return INFRASTRUCTURE
+        return PASS
+
+    @property
+    def infrastructure_reason(self) -> str:
+        """The first infrastructure failure, in a few words; empty when there is none."""
+        if self.run_problems:
+            return self.run_problems[0]
+        return self.infrastructure_failures[0].reason if self.infrastructure_failures else ""
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "pytest.log"
+
+
+@dataclass
+class BoardResult:
+    planned: PlannedBoard
+    strict: bool
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.planned.name
+
+    @property
+    def final(self) -> Attempt | None:
+        """The attempt that counts: the retry when there was one."""
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def retried(self) -> bool:
+        return len(self.attempts) > 1
+
+    @property
+    def category(self) -> Category:
+        if self.final is not None:
+            return self.final.category
+        # A board that is not plugged in fails the release gate (--strict) as the bench's fault.
+        return INFRASTRUCTURE if self.strict else SKIPPED
+
+
+@dataclass
+class GateResult:
+    boards: list[BoardResult]
+    junit: Path
+    report: Path | None
+    report_problem: str | None = None
+
+    @property
+    def tested(self) -> bool:
+        return any(board.attempts for board in self.boards)
+
+    @property
+    def failures(self) -> list[Category]:
+        """The kinds of failure the gate saw, most severe first."""
+        seen = {board.category for board in self.boards}
+        if not self.tested:
+            seen.add(INFRASTRUCTURE)  # nothing was tested, so nothing passed
+        return [category for category in SEVERITY if category in seen]
+
+    @property
+    def category(self) -> Category:
+        failures = self.failures
+        return failures[0] if failures else PASS
+
+
+@dataclass(frozen=True)
+class BoardStarted:
+    board: str
+    folder: Path
+    retry: int
+    position: int  # 1-based among the boards that run
+    total: int
+
+
+@dataclass(frozen=True)
+class BoardFinished:
+    attempt: Attempt
+    will_retry: bool
+    position: int
+    total: int
+
+
+GateEvent = BoardStarted | BoardFinished
+Progress = Callable[[GateEvent], None]

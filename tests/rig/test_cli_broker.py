@@ -1,0 +1,146 @@
+"""``rig broker`` tried as a new user would: from a fresh directory, with the default workdir.
+
+The default ``--workdir`` is relative (``artifacts/cli``); the broker runs with its workdir as
+its current directory, so a relative config path once made mosquitto fail to start. Here the
+command runs in a subprocess from an empty temporary directory, a real paho client connects to
+the address it prints, and Ctrl-C (SIGINT) must end both the command and the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from rig.broker.amqtt import amqtt_available
+from rig.broker.mosquitto import find_mosquitto
+from rig.deadline import Deadline
+from rig.processes import is_running
+
+ROOT = Path(__file__).resolve().parents[2]
+START_S = 30.0
+STOP_S = 15.0
+
+
+class Lines:
+    """The command's stdout, line by line, every read bounded by a deadline. It reads the raw
+    pipe itself: a buffered ``readline`` would hide lines already read from ``select``."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        self.process = process
+        self.fd = process.stdout.fileno()
+        self.buffer = b""
+
+    def next(self, deadline: Deadline) -> str:
+        while b"\n" not in self.buffer:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.fd, selectors.EVENT_READ)
+                ready = selector.select(deadline.remaining())
+            chunk = os.read(self.fd, 4096) if ready else b""
+            if not chunk:
+                self.process.kill()
+                _, err = self.process.communicate(timeout=STOP_S)
+                what = "exited" if ready else f"printed no whole line within {deadline.timeout}s"
+                pytest.fail(f"rig broker {what} (so far: {self.buffer!r}); stderr:\n{err.decode()}")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+
+def processes_naming(text: str) -> list[int]:
+    """PIDs of running processes whose command line contains ``text`` (the broker, whose config
+    path lies in the test's directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and is_running(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def fresh_dir(tmp_path: Path) -> Iterator[Path]:
+    """An empty current directory for the command; no process naming it may outlive the test."""
+    cwd = tmp_path / "new-user"
+    cwd.mkdir()
+    yield cwd
+    leftovers = processes_naming(str(cwd))
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    assert leftovers == []
+
+
+def _default_sigint() -> None:
+    # A test runner started in the background may have SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored: give the command the disposition a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("kind", [None, "amqtt"], ids=["default", "amqtt"])
+def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
+    fresh_dir: Path, kind: str | None
+) -> None:
+    if kind is None and find_mosquitto() is None and not amqtt_available():
+        pytest.skip("neither mosquitto nor amqtt is installed")
+    if kind == "amqtt" and not amqtt_available():
+        pytest.skip("amqtt is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIG_")}
+    env["PYTHONPATH"] = str(ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rig.cli", "broker", *(["--kind", kind] if kind else [])],
+        cwd=fresh_dir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,
+    )
+    try:
+        deadline = Deadline(START_S)
+        lines = Lines(process)
+        address = lines.next(deadline)
+        match = re.fullmatch(r"mqtt://(127\.0\.0\.1):(\d+)", address)
+        assert match, address
+        assert lines.next(deadline).startswith("ws://")
+        log_line = lines.next(deadline)
+        # The workdir is the default one, made absolute under the directory it was run from.
+        assert str(fresh_dir / "artifacts" / "cli" / "broker") in log_line, log_line
+        brokers = processes_naming(str(fresh_dir))
+        assert len(brokers) == 1, brokers  # the broker; the command's own line names no path
+
+        connected: queue.Queue[Any] = queue.Queue()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="new-user")
+        client.on_connect = lambda _c, _u, _f, reason, _p: connected.put(reason)
+        client.connect(match.group(1), int(match.group(2)), keepalive=30)
+        client.loop_start()
+        try:
+            reason = connected.get(timeout=10)
+            assert not reason.is_failure, reason
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(STOP_S) == 0
+        assert [pid for pid in brokers if is_running(pid)] == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=STOP_S)
