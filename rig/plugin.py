@@ -27,6 +27,7 @@ from rig.board.board import Board
 from rig.broker import Broker
 from rig.discovery import BoardNotPresent
 from rig.errors import ConfigError, InfrastructureError, RigError
+from rig.evidence import junit_properties
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
 from rig.host_client import HostClient
@@ -38,7 +39,7 @@ _SESSION_KEY = pytest.StashKey[RigSession]()
 SERIAL_SLICE = 60
 _ARTIFACTS_KEY = pytest.StashKey[Path]()
 # The JUnit property of a test that failed because the rig did, not the firmware.
-INFRASTRUCTURE_PROPERTY = ("infrastructure", "true")
+INFRASTRUCTURE_PROPERTY = (junit_properties.INFRASTRUCTURE, junit_properties.INFRASTRUCTURE_TRUE)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -17,6 +17,7 @@ from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker, make_broker
 from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError
+from rig.evidence import junit_properties
 from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
@@ -180,7 +181,7 @@ class RigSession:
             "platform": firmware.platform,
             "firmware_version": firmware.version,
             "firmware_tree_hash": firmware.tree_hash,
-            "firmware_dependencies": firmware.dependency_summary(),
+            junit_properties.FIRMWARE_DEPENDENCIES: firmware.dependency_summary(),
             "rig_version": rig.__version__,
         }
         return {k: v for k, v in props.items() if v}

@@ -97,6 +97,41 @@ def common_options() -> argparse.ArgumentParser:
     return parser
 
 
+def add_firmware_options(parser: argparse.ArgumentParser) -> None:
+    """The firmware tree and where its locked dependencies come from: the same flags, defaults and
+    environment variables for every command that deploys or locks (``rig deploy``, ``rig deps``)."""
+    parser.add_argument(
+        "--firmware",
+        type=Path,
+        default=Path(env("RIG_FIRMWARE") or "firmware"),
+        metavar="DIR",
+        help="the firmware tree (default: $RIG_FIRMWARE, else %(default)s)",
+    )
+    parser.add_argument(
+        "--deps-cache",
+        type=Path,
+        default=env("RIG_DEPS_CACHE"),
+        metavar="DIR",
+        help="firmware dependency cache (default: $RIG_DEPS_CACHE, else ~/.cache/micropython-mqtt-rig/deps)",
+    )
+    parser.add_argument(
+        "--deps-index",
+        "--index",
+        dest="deps_index",
+        type=Path,
+        default=env("RIG_DEPS_INDEX"),
+        metavar="DIR",
+        help="a local mip v2 index directory (as `rig deps export` writes), the last source asked "
+        "(default: $RIG_DEPS_INDEX)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=(env("RIG_OFFLINE") or "0").lower() in ("1", "true", "yes"),
+        help="no network: dependencies from the cache and --deps-index only (default: $RIG_OFFLINE)",
+    )
+
+
 def board_options() -> argparse.ArgumentParser:
     """Options of the commands that open a board (deploy, monitor, exec)."""
     parser = argparse.ArgumentParser(add_help=False)

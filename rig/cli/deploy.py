@@ -69,34 +69,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="the firmware's loop period (default: %(default)gs)",
     )
-    parser.add_argument(
-        "--firmware",
-        type=Path,
-        default=Path(common.env("RIG_FIRMWARE") or "firmware"),
-        metavar="DIR",
-        help="the firmware tree (default: $RIG_FIRMWARE, else %(default)s)",
-    )
-    parser.add_argument(
-        "--deps-cache",
-        type=Path,
-        default=common.env("RIG_DEPS_CACHE"),
-        metavar="DIR",
-        help="firmware dependency cache (default: $RIG_DEPS_CACHE, else ~/.cache/micropython-mqtt-rig/deps)",
-    )
-    parser.add_argument(
-        "--deps-index",
-        type=Path,
-        default=common.env("RIG_DEPS_INDEX"),
-        metavar="DIR",
-        help="a local mip index directory to take dependencies from, as rig deps export writes "
-        "(default: $RIG_DEPS_INDEX)",
-    )
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        default=(common.env("RIG_OFFLINE") or "0").lower() in ("1", "true", "yes"),
-        help="take dependencies from the cache and --deps-index only (default: $RIG_OFFLINE)",
-    )
+    common.add_firmware_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -42,33 +42,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--firmware",
-        type=Path,
-        default=Path(common.env("RIG_FIRMWARE") or "firmware"),
-        metavar="DIR",
-        help="the firmware tree (default: $RIG_FIRMWARE, else %(default)s)",
-    )
-    parser.add_argument(
-        "--index",
-        type=Path,
-        default=common.env("RIG_DEPS_INDEX"),
-        metavar="DIR",
-        help="a local mip v2 index directory, the last source asked (default: $RIG_DEPS_INDEX)",
-    )
-    parser.add_argument(
-        "--deps-cache",
-        type=Path,
-        default=common.env("RIG_DEPS_CACHE"),
-        metavar="DIR",
-        help="dependency cache (default: $RIG_DEPS_CACHE, else ~/.cache/micropython-mqtt-rig/deps)",
-    )
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        default=(common.env("RIG_OFFLINE") or "0").lower() in ("1", "true", "yes"),
-        help="no network: the cache and --index only (default: $RIG_OFFLINE)",
-    )
+    common.add_firmware_options(parser)
     parser.add_argument(
         "--timeout",
         type=common.seconds,
@@ -82,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     firmware: Path = args.firmware
     if not firmware.is_dir():
         raise ConfigError("--firmware", "firmware", f"{firmware} is not a directory")
-    index: Path | None = args.index
+    index: Path | None = args.deps_index
     if index is not None and not index.is_dir():
-        raise ConfigError("--index", "index", f"{index} is not a directory")
+        raise ConfigError("--deps-index", "deps_index", f"{index} is not a directory")
     if not args.timeout > 0:
         raise ConfigError("--timeout", "timeout", "must be more than 0")
     cache: Path = args.deps_cache if args.deps_cache is not None else default_cache_dir()

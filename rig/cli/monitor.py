@@ -144,8 +144,7 @@ def _monitor(args: argparse.Namespace, board: Board, stdin: TextIO, raw_tty: boo
                 continue
             except queue.Empty:
                 pass
-            if capture.lost is not None:
-                raise BoardUnreachable(f"{board.name}: serial port lost: {capture.lost}")
+            capture.check()  # a lost port or a dead capture ends the monitor with its cause
             if feeder is None or not feeder.ended.is_set():
                 continue
             if feeder.error is not None:

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from serial.tools.list_ports_common import ListPortInfo
 
 from rig.discovery.known_devices import KnownDevice, lookup
 from rig.discovery.match import port_matches
 from rig.discovery.ports import vid_pid
 from rig.inventory.spec import BoardSpec
+from rig.inventory.yamltree import load_scalar
 
 UNKNOWN_LABEL = "unknown USB serial device"
 _PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@+-]*")
@@ -160,7 +160,7 @@ def yaml_scalar(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     text = str(value)
-    if _PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
+    if _PLAIN.fullmatch(text) and load_scalar(text) == text:
         return text
     # JSON strings are valid YAML double-quoted scalars.
     return json.dumps(text)

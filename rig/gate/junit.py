@@ -11,13 +11,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from rig.evidence import junit_properties
 from rig.gate.results import BoardResult, CaseOutcome
 
 # Lines of pytest's output that go into the JUnit of a run that failed as a whole.
 LOG_TAIL_LINES = 60
-# The testcase property the rig plugin writes on a failure that is an InfrastructureError.
-INFRASTRUCTURE_PROPERTY = "infrastructure"
-_TRUE = ("true", "True", "1")
+# Older plugins wrote the flag as Python's str(True).
+_TRUE = (junit_properties.INFRASTRUCTURE_TRUE, "True", "1")
 
 
 def load_junit(path: Path) -> list[ET.Element] | None:
@@ -43,7 +43,7 @@ def junit_outcomes(suites: Iterable[ET.Element]) -> Iterable[CaseOutcome]:
                 if found is not None:
                     outcome, message = meaning, found.get("message", "") or (found.text or "")
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
-            infrastructure = props.get(INFRASTRUCTURE_PROPERTY) in _TRUE
+            infrastructure = props.get(junit_properties.INFRASTRUCTURE) in _TRUE
             yield CaseOutcome(nodeid, name, outcome, infrastructure, message)
 
 

@@ -52,6 +52,12 @@ def _yaml() -> YAML:
     return yaml
 
 
+def load_scalar(text: str) -> object:
+    """What ``text`` means as a plain YAML 1.1 scalar in boards.yaml (``yes`` is true, ``0x10``
+    is 16): for writers that must quote whatever would not read back as the same string."""
+    return _yaml().load(text)
+
+
 def yaml_int(node: ScalarNode) -> int:
     """The integer an ``int``-tagged scalar means in YAML 1.1 (``0x..``, ``0o..``, ``0b..``,
     ``1_000``, ``1:30``): the library reads its own syntax."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rig.evidence import junit_properties
 from rig.evidence.run_record import TestRecord
 from rig.report.echo_plot import EchoPlot, echo_plot
 from rig.report.formatting import FAILURE_KINDS, LABELS, href, num, outcome_kind, shown, when
@@ -134,7 +135,7 @@ def _properties(run: RunView, rec: TestRecord) -> list[tuple[str, object]]:
             "micropython": fw.mpy,
             "firmware_version": fw.version,
             "firmware_tree_hash": fw.tree_hash,
-            "firmware_dependencies": fw.dependency_summary(),
+            junit_properties.FIRMWARE_DEPENDENCIES: fw.dependency_summary(),
         }
     if isinstance(rec.properties, dict):
         props.update(rec.properties)
