@@ -85,7 +85,7 @@ class Relay:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            cwd=str(ctx.root),
+            cwd=ctx.root,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()

@@ -67,7 +67,7 @@ with ``Figure(...)`` / ``Figure.single(name, value, unit, ...)`` for a one-shot 
     ctx.deploy(board, config, firmware_dir=None) -> DeployReport
                             rig.deploy.step.deploy_firmware with the warm dependency cache
                             (firmware_dir defaults to ctx.root/"firmware"); main.py runs after.
-    ctx.spawn(argv, **popen_kwargs) -> subprocess.Popen
+    ctx.spawn(argv, stdin=, stdout=, text=, cwd=) -> subprocess.Popen (own session, stopped at close)
                             a subprocess killed (by pid) at ctx.close() if still running.
     ctx.on_close(fn)        register any other cleanup (run LIFO at close).
     ctx.release(obj)        stop/close one thing started through ctx now (board, vboard, broker).
@@ -101,6 +101,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import stats
+from rig.processes import ChildProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -259,10 +260,24 @@ class BenchContext:
 
         return deploy_firmware(board, firmware_dir or self.root / "firmware", config)
 
-    def spawn(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
-        proc = subprocess.Popen(list(argv), **kwargs)
-        self.on_close(lambda: _kill(proc), proc)
-        return proc
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: int | None = subprocess.DEVNULL,
+        stdout: int | None = None,
+        text: bool = False,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[Any]:
+        """Start a helper process through the rig's one process helper (its own session, dies
+        with the benchmark); ``close`` stops it by PID."""
+        child = ChildProcess.spawn(argv, stdin=stdin, stdout=stdout, text=text, cwd=cwd)
+
+        def stop() -> None:
+            child.stop(5.0)
+
+        self.on_close(stop, child.popen)  # release(popen) stops it early
+        return child.popen
 
     def close(self) -> list[str]:
         """Run every cleanup, LIFO; return the errors (as text) instead of raising."""
@@ -275,14 +290,6 @@ class BenchContext:
                 errors.append(f"cleanup {fn!r}: {e}")
         shutil.rmtree(self.tmp, ignore_errors=True)
         return errors
-
-
-def _kill(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
 
 
 # -- running ---------------------------------------------------------------------------------
