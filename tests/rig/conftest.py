@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rig.board import Board, VirtualBoard
+from rig.broker import Broker, make_broker
 from rig.serialio import SerialLog
+from tests.rig.inner_pytest import REPO
+from tests.rig.no_network import refuse_network
 
 
 @pytest.fixture
@@ -30,3 +34,41 @@ def console(virtual_board: Board, tmp_path: Path) -> Iterator[SerialLog]:
     log = SerialLog(virtual_board.capture, tmp_path / "console.log")
     yield log
     log.close()
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real broker (the ``auto`` kind) of this test's own, stopped afterwards. Named apart
+    from the plugin's session ``broker`` so that neither hides the other."""
+    running = make_broker("auto", tmp_path / "broker")
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every attempt to resolve a name or open a connection, each refused; assert it empty."""
+    return refuse_network(monkeypatch)
+
+
+# The two fixtures below build on ``pytester``: a test module that uses them declares
+# ``pytest_plugins = ["pytester"]`` (a conftest below the root may not).
+
+
+@pytest.fixture
+def bare_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytest project with no conftest.py at all: the rig importable from this checkout, and
+    no ``RIG_*`` setting of the caller's shell leaking into the inner run."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    for name in list(os.environ):
+        if name.startswith("RIG_"):
+            monkeypatch.delenv(name)
+    return pytester
+
+
+@pytest.fixture
+def inner(bare_project: pytest.Pytester) -> pytest.Pytester:
+    """A pytest project of its own that loads the rig with the one-line conftest."""
+    bare_project.makeconftest('pytest_plugins = ["rig.plugin"]')
+    return bare_project

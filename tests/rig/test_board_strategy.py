@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from rig.board import Board
 from rig.board.board import BoardState
 from rig.board.strategy import FirmwareStrategy
-from rig.broker import Broker, make_broker
+from rig.broker import Broker
 from rig.deploy.step import deploy_firmware
 from rig.deploy.sync import DeployReport
 from rig.errors import BoardUnreachable
@@ -22,14 +21,6 @@ from rig.firmware_config import FirmwareConfig
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 10.0
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = make_broker("auto", tmp_path / "broker")
-    running.start()
-    yield running
-    running.stop()
 
 
 def config(broker: Broker, loop_period: float = 0.1) -> FirmwareConfig:
@@ -59,12 +50,12 @@ class CountingDeploy:
 
 
 def test_it_deploys_once_restarts_a_stopped_board_and_redeploys_a_new_config(
-    virtual_board: Board, broker: Broker, tmp_path: Path
+    virtual_board: Board, private_broker: Broker, tmp_path: Path
 ) -> None:
     deploy = CountingDeploy()
     strategy = FirmwareStrategy(virtual_board, deploy, timeout=TIMEOUT, record_dir=tmp_path)
     assert state(virtual_board) is BoardState.CONNECTED
-    wanted = config(broker)
+    wanted = config(private_broker)
 
     strategy.transition("deployed", wanted)
     assert deploy.calls == 1 and virtual_board.deployed_config == wanted
@@ -84,16 +75,16 @@ def test_it_deploys_once_restarts_a_stopped_board_and_redeploys_a_new_config(
     strategy.transition(BoardState.RUNNING, wanted)
     assert state(virtual_board) is BoardState.RUNNING and deploy.calls == 1, "restarted, not redeployed"
 
-    strategy.transition(BoardState.RUNNING, config(broker, loop_period=0.2))
+    strategy.transition(BoardState.RUNNING, config(private_broker, loop_period=0.2))
     assert deploy.calls == 2 and virtual_board.config.loop_period == 0.2
 
 
 def test_a_board_the_rig_cannot_reach_is_broken_and_not_retried(
-    virtual_board: Board, broker: Broker, tmp_path: Path
+    virtual_board: Board, private_broker: Broker, tmp_path: Path
 ) -> None:
     deploy = CountingDeploy()
     strategy = FirmwareStrategy(virtual_board, deploy, timeout=2.0, record_dir=tmp_path)
-    wanted = config(broker)
+    wanted = config(private_broker)
     strategy.transition(BoardState.RUNNING, wanted)
     virtual_board.interrupt()
     firmware_pid = virtual_board.transport.firmware_pid  # type: ignore[attr-defined]

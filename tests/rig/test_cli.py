@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from rig.bench import BUILTIN_VIRTUAL
 from rig.board.kinds import kind_of
-from rig.broker import Broker, make_broker
+from rig.broker import Broker
 from rig.cli import COMMANDS, main
 from rig.discovery import ports as discovery_ports
 from rig.inventory import load_inventory
@@ -72,14 +71,6 @@ def ports(monkeypatch: pytest.MonkeyPatch) -> list[ListPortInfo]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path / "work"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = make_broker("auto", tmp_path / "broker")
-    running.start()
-    yield running
-    running.stop()
 
 
 def write_inventory(tmp_path: Path, text: str) -> Path:
@@ -330,7 +321,7 @@ def test_busy_board_exits_3_naming_the_holder(workdir: Path, capsys: pytest.Capt
 
 
 def test_deploy_then_exec_on_the_virtual_board(
-    workdir: Path, broker: Broker, capsys: pytest.CaptureFixture[str]
+    workdir: Path, private_broker: Broker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
         [
@@ -341,9 +332,9 @@ def test_deploy_then_exec_on_the_virtual_board(
             "--firmware",
             str(ROOT / "firmware"),
             "--broker-host",
-            broker.host,
+            private_broker.host,
             "--broker-port",
-            str(broker.port),
+            str(private_broker.port),
             "--loop-period",
             "0.2",
         ]
@@ -351,7 +342,10 @@ def test_deploy_then_exec_on_the_virtual_board(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "warning" not in err
-    assert f"broker {broker.host}:{broker.port}, client id rig-virtual, topic prefix rig/virtual" in out
+    assert (
+        f"broker {private_broker.host}:{private_broker.port}, client id rig-virtual, topic prefix rig/virtual"
+        in out
+    )
     # Progress, one line per file written; the firmware is several modules, main.py among them.
     assert re.search(r"^\[1/\d+\] \S+\.py$", out, re.M), out
     assert re.search(r"^\[\d+/\d+\] main\.py$", out, re.M), out

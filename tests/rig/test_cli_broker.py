@@ -27,6 +27,7 @@ from rig.broker.amqtt import amqtt_available
 from rig.broker.mosquitto import find_mosquitto
 from rig.deadline import Deadline
 from rig.processes import is_running
+from tests.rig.processes_left import processes_naming
 
 ROOT = Path(__file__).resolve().parents[2]
 START_S = 30.0
@@ -59,29 +60,13 @@ class Lines:
         return line.decode()
 
 
-def processes_naming(text: str) -> list[int]:
-    """PIDs of running processes whose command line contains ``text`` (the broker, whose config
-    path lies in the test's directory)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline and is_running(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def fresh_dir(tmp_path: Path) -> Iterator[Path]:
     """An empty current directory for the command; no process naming it may outlive the test."""
     cwd = tmp_path / "new-user"
     cwd.mkdir()
     yield cwd
-    leftovers = processes_naming(str(cwd))
+    leftovers = list(processes_naming(str(cwd)))  # the broker, whose config path lies in cwd
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
     assert leftovers == []
@@ -122,7 +107,7 @@ def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
         log_line = lines.next(deadline)
         # The workdir is the default one, made absolute under the directory it was run from.
         assert str(fresh_dir / "artifacts" / "cli" / "broker") in log_line, log_line
-        brokers = processes_naming(str(fresh_dir))
+        brokers = list(processes_naming(str(fresh_dir)))
         assert len(brokers) == 1, brokers  # the broker; the command's own line names no path
 
         connected: queue.Queue[Any] = queue.Queue()

@@ -41,6 +41,7 @@ from rig.deploy.sources import (
     http_get,
 )
 from rig.errors import ConfigError, DeployError
+from tests.rig.no_network import refuse_network
 
 # Port 1 on loopback: nothing listens there, the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:1"
@@ -240,25 +241,6 @@ def test_real_pypi_fetch_fills_the_cache(pypi_cache: tuple[Path, list[Dependency
         assert [entry["sha256"] for entry in manifest["files"]] == [hashlib.sha256(data).hexdigest()]
     assert not list(cache.rglob("*.tmp")), "atomic writes must not leave temp files behind"
     assert "lib/umqtt/simple.py <- umqtt.simple 1.3.4 from pypi" in describe_sources(files)
-
-
-def refuse_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record (and refuse) every later attempt to resolve a name or open a connection."""
-    attempts: list[object] = []
-
-    def refuse(*args: object, **kwargs: object) -> Any:
-        attempts.append(args)
-        raise OSError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    return refuse_network(monkeypatch)
 
 
 @pytest.mark.parametrize("offline", [True, False], ids=["offline", "dead-urls"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rig.deploy.step import plan_firmware
 from rig.errors import ConfigError, DeployError
 from rig.evidence.run_record import DependencyInfo
 from rig.firmware_config import FirmwareConfig
+from tests.rig.no_network import refuse_network
 
 SIMPLE = b"class MQTTClient:\n    pass  # umqtt.simple as locked\n"
 ROBUST = b"from . import simple\n\n\nclass MQTTClient(simple.MQTTClient):\n    pass\n"
@@ -145,14 +145,7 @@ def test_empty_cache_is_filled_from_the_locked_source_first(
 ) -> None:
     """The lock says local-index: it is asked before the (dead) network sources, which are then
     never reached; the files land in the cache and serve the next deploy."""
-    attempts: list[object] = []
-
-    def refuse(*args: object, **kwargs: object) -> Any:
-        attempts.append(args)
-        raise OSError("network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    attempts = refuse_network(monkeypatch)
     sources = SourceSet(UNREACHABLE, UNREACHABLE, tmp_path / "index", offline=False, timeout=2.0)
     assert sources.ordered(SourceKind.LOCAL_INDEX.value)[0].kind is SourceKind.LOCAL_INDEX
     files, _ = locked_dependencies(locked, tmp_path / "fresh-cache", sources)

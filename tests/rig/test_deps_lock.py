@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -73,21 +71,6 @@ def firmware(root: Path, deps: list[list[str]]) -> Path:
 
 
 PINNED = [["umqtt.simple", "1.3.4"], ["umqtt.robust", "1.0"]]
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record and refuse every attempt to resolve a name or open a connection."""
-    attempts: list[object] = []
-
-    def refuse(*args: object, **kwargs: object) -> Any:
-        attempts.append(args)
-        raise OSError("network access attempted in a network-free test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts
 
 
 def offline(index: Path | None) -> SourceSet:
@@ -274,7 +257,7 @@ def test_cli_index_from_the_environment(
     ("case", "expected"),
     [
         ("no firmware directory", "--firmware: firmware: "),
-        ("no index directory", "--index: index: "),
+        ("no index directory", "--deps-index: deps_index: "),  # --index is its short alias
         ("unpinned", "not pinned"),
         ("bad package.json", "package.json: deps[0][1]: expected 'latest' or a version"),
     ],

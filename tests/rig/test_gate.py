@@ -8,7 +8,6 @@ Most cases use a tiny generated suite to stay fast; one runs the repo's HIL suit
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import textwrap
 import xml.etree.ElementTree as ET
@@ -21,6 +20,8 @@ from rig import gate
 from rig.cli import main
 from rig.discovery import ports as discovery_ports
 from rig.processes import is_running
+from tests.rig.gate_inventory import write_gate_inventory
+from tests.rig.processes_left import processes_naming
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
@@ -36,14 +37,6 @@ RIG_VARIABLES = (
     "RIG_DEPS_CACHE",
     "RIG_OFFLINE",
 )
-INVENTORY = """\
-boards:
-  - name: virtual
-    kind: virtual
-  - name: bench-esp
-    kind: esp32
-    match: {vid: 0x10c4, pid: 0xea60, serial_number: "0001"}
-"""
 MISSING_LINE = (
     "bench-esp: MISSING (vid:pid 10c4:ea60, serial_number 0001 not plugged in) — fails the gate (--strict)"
 )
@@ -80,24 +73,12 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
 def leftovers(tmp_path: Path) -> list[str]:
     """Processes still running whose command line names this test's folder (the virtual board,
     the broker, a hung test's children)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(tmp_path) in cmdline and is_running(int(entry.name)):
-            found.append(f"{entry.name}: {cmdline}")
-    return found
+    return [f"{pid}: {cmdline}" for pid, cmdline in processes_naming(str(tmp_path)).items()]
 
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
-    path = tmp_path / "boards.yaml"
-    path.write_text(INVENTORY)
-    return path
+    return write_gate_inventory(tmp_path)
 
 
 def make_suite(tmp_path: Path, body: str) -> Path:

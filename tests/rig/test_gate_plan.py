@@ -10,15 +10,7 @@ from serial.tools.list_ports_common import ListPortInfo
 from rig import gate
 from rig.errors import ConfigError
 from rig.inventory import Inventory, load_inventory
-
-INVENTORY = """\
-boards:
-  - name: virtual
-    kind: virtual
-  - name: bench-esp
-    kind: esp32
-    match: {vid: 0x10c4, pid: 0xea60, serial_number: "0001"}
-"""
+from tests.rig.gate_inventory import write_gate_inventory
 
 
 def cp210x(serial: str) -> ListPortInfo:
@@ -29,9 +21,7 @@ def cp210x(serial: str) -> ListPortInfo:
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Inventory:
-    path = tmp_path / "boards.yaml"
-    path.write_text(INVENTORY)
-    return load_inventory(path, env={})
+    return load_inventory(write_gate_inventory(tmp_path), env={})
 
 
 def test_a_usb_board_is_present_when_its_port_is(inventory: Inventory) -> None:

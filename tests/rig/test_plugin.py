@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,25 +13,10 @@ import pytest
 
 from rig.deadline import Deadline
 from rig.processes import is_running
+from tests.rig.inner_pytest import rig_args
 
-REPO = Path(__file__).resolve().parents[2]
-
+# The ``inner`` fixture (tests/rig/conftest.py) builds on pytester.
 pytest_plugins = ["pytester"]
-
-
-@pytest.fixture
-def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A pytest project of its own that loads the rig with the one-line conftest."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    for name in list(os.environ):
-        if name.startswith("RIG_"):
-            monkeypatch.delenv(name)
-    pytester.makeconftest('pytest_plugins = ["rig.plugin"]')
-    return pytester
-
-
-def rig_args(pytester: pytest.Pytester, *extra: str) -> list[str]:
-    return [f"--rig-firmware={REPO / 'firmware'}", f"--rig-artifacts={pytester.path / 'artifacts'}", *extra]
 
 
 def assert_all_stopped(pytester: pytest.Pytester) -> None:

@@ -5,37 +5,20 @@ will not stop at the end of the session is a test error there, not a traceback a
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from rig.evidence.run_record import RunRecord
+from tests.rig.inner_pytest import REPO, rig_args
 
-REPO = Path(__file__).resolve().parents[2]
-
+# The ``inner`` fixture (tests/rig/conftest.py) builds on pytester.
 pytest_plugins = ["pytester"]
 
 
-@pytest.fixture
-def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A pytest project of its own that loads the rig with the one-line conftest."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    for name in list(os.environ):
-        if name.startswith("RIG_"):
-            monkeypatch.delenv(name)
-    pytester.makeconftest('pytest_plugins = ["rig.plugin"]')
-    return pytester
-
-
-def rig_args(pytester: pytest.Pytester, *extra: str) -> list[str]:
-    return [
-        f"--rig-firmware={REPO / 'firmware'}",
-        f"--rig-artifacts={pytester.path / 'artifacts'}",
-        f"--junitxml={pytester.path / 'junit.xml'}",
-        *extra,
-    ]
+def recorded_args(pytester: pytest.Pytester) -> list[str]:
+    """The rig's arguments, and a JUnit XML file for ``junit_cases`` to read back."""
+    return rig_args(pytester, f"--junitxml={pytester.path / 'junit.xml'}")
 
 
 def junit_cases(pytester: pytest.Pytester) -> dict[str, ET.Element]:
@@ -74,7 +57,7 @@ rig.broker.managed.ManagedBroker.stop = _refusing_stop
 def test_a_broker_that_refuses_to_stop_is_an_error_in_junit(inner: pytest.Pytester) -> None:
     inner.makeconftest(REFUSING_BROKER)
     inner.makepyfile("def test_uses_the_broker(broker):\n    assert broker.port\n")
-    result = inner.runpytest_subprocess(*rig_args(inner), timeout=120)
+    result = inner.runpytest_subprocess(*recorded_args(inner), timeout=120)
     result.assert_outcomes(passed=1, errors=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]  # not INTERNALERROR
     case = junit_cases(inner)["test_uses_the_broker"]
@@ -109,7 +92,7 @@ def test_infrastructure_failures_carry_a_junit_property(inner: pytest.Pytester) 
             assert 1 + 1 == 3, "BoardUnreachable in a message is not an infrastructure failure"
         """
     )
-    result = inner.runpytest_subprocess(*rig_args(inner), timeout=120)
+    result = inner.runpytest_subprocess(*recorded_args(inner), timeout=120)
     result.assert_outcomes(failed=2, errors=1)
     cases = junit_cases(inner)
     assert properties(cases["test_rig_failed"]).get("infrastructure") == "true"
@@ -131,7 +114,7 @@ def test_the_locked_dependency_versions_are_in_run_json_and_junit(inner: pytest.
             pass
         """
     )
-    result = inner.runpytest_subprocess(*rig_args(inner), timeout=180)
+    result = inner.runpytest_subprocess(*recorded_args(inner), timeout=180)
     result.assert_outcomes(passed=2)
     wanted = {name for name, _ in json.loads((REPO / "firmware" / "package.json").read_text())["deps"]}
     firmware = run_record(inner).firmware

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,26 +11,7 @@ from mpremote.transport_serial import SerialTransport
 from rig.errors import BoardUnreachable, WaitTimeout
 from rig.serialio import BoardPort, SerialCapture, SerialLog
 from rig.serialio.tap import Tap
-
-
-class FakeBoardEnd:
-    """The board's end of a pty: what it writes, the rig reads on the slave path."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = pty.openpty()
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-
-    def say(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def heard(self, n: int) -> bytes:
-        return os.read(self.master, n)
-
-    def unplug(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
-
+from tests.rig.fake_pty import FakeBoardEnd
 
 Wire = tuple[FakeBoardEnd, BoardPort, SerialCapture]
 

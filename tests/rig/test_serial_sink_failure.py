@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import errno
 import os
-import pty
 import threading
 import time
-import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,28 +15,13 @@ import pytest
 
 from rig.errors import InfrastructureError, WaitTimeout
 from rig.serialio import BoardPort, CaptureFailed, SerialCapture, SerialLog
+from tests.rig.fake_pty import FakeBoardEnd
 
 # Far longer than any of these tests may take: a wait that reaches it has missed the failure.
 PATIENT_S = 30.0
 PROMPT_S = 5.0
 # Writes to /dev/full fail with ENOSPC, as on a full disk: a real failing file, not a mock.
 FULL_DISK = Path("/dev/full")
-
-
-class Pty:
-    """The board's end of a pty: what it writes, the rig reads on the slave path."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = pty.openpty()
-        tty.setraw(self.slave)
-        self.path = os.ttyname(self.slave)
-
-    def say(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
 
 
 class DiskFullSink:
@@ -63,21 +46,21 @@ class DiskFullSink:
 
 
 @pytest.fixture
-def board_end() -> Iterator[Pty]:
-    end = Pty()
+def board_end() -> Iterator[FakeBoardEnd]:
+    end = FakeBoardEnd()
     yield end
-    end.close()
+    end.unplug()
 
 
 @pytest.fixture
-def opened(board_end: Pty) -> Iterator[BoardPort]:
+def opened(board_end: FakeBoardEnd) -> Iterator[BoardPort]:
     port = BoardPort(board_end.path, name="pty")
     yield port
     port.close()
 
 
 def test_a_raising_sink_is_detached_and_the_reader_feeds_the_others(
-    board_end: Pty, opened: BoardPort, tmp_path: Path
+    board_end: FakeBoardEnd, opened: BoardPort, tmp_path: Path
 ) -> None:
     broken = DiskFullSink()
     capture = SerialCapture("pty", tmp_path / "session.log")
@@ -105,7 +88,7 @@ def test_a_raising_sink_is_detached_and_the_reader_feeds_the_others(
 
 
 def test_a_capture_whose_session_log_fails_fails_every_wait_at_once(
-    board_end: Pty, opened: BoardPort, tmp_path: Path
+    board_end: FakeBoardEnd, opened: BoardPort, tmp_path: Path
 ) -> None:
     capture = SerialCapture("pty", FULL_DISK)
     opened.add_sink(capture)
@@ -144,7 +127,7 @@ def test_a_capture_whose_session_log_fails_fails_every_wait_at_once(
 
 
 def test_without_a_failure_the_same_wait_is_a_timeout(
-    board_end: Pty, opened: BoardPort, tmp_path: Path
+    board_end: FakeBoardEnd, opened: BoardPort, tmp_path: Path
 ) -> None:
     """The control for the test above: the same wait on a healthy capture times out."""
     capture = SerialCapture("pty", tmp_path / "session.log")
@@ -163,7 +146,7 @@ def test_without_a_failure_the_same_wait_is_a_timeout(
 
 
 def test_a_test_log_that_cannot_be_written_names_that_file(
-    board_end: Pty, opened: BoardPort, tmp_path: Path
+    board_end: FakeBoardEnd, opened: BoardPort, tmp_path: Path
 ) -> None:
     capture = SerialCapture("pty", tmp_path / "session.log")
     opened.add_sink(capture)
