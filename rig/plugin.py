@@ -34,6 +34,10 @@ from rig.host_client import HostClient
 from rig.serialio.capture import SerialLog
 from rig.session import RigSession, artifact_dir
 
+# Fixtures and checks of their own modules, one per concern (pytest honours this list in a plugin
+# module as in a conftest).
+pytest_plugins = ["rig.fixtures.broker_records", "rig.fixtures.health", "rig.fixtures.faults"]
+
 _SESSION_KEY = pytest.StashKey[RigSession]()
 # How much of a failed test's serial log goes into the report and JUnit's system-out.
 SERIAL_SLICE = 60

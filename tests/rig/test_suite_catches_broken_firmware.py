@@ -1,35 +1,18 @@
 """The HIL suite must be able to fail: each mutant breaks the firmware in one way, and the test
 that guards that behaviour must fail with a message that names the cause.
 
-Each mutant runs one HIL test in a pytest of its own, on a copy of firmware/ with one edit.
+Each mutant runs one HIL test in a pytest of its own, on a copy of firmware/ with one edit
+(``tests.rig.mutation``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from rig.firmware_config import FirmwareConfig
-
-REPO = Path(__file__).resolve().parents[2]
-FIRMWARE = REPO / "firmware"
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    file: str  # in firmware/
-    original: str
-    replacement: str
-    test: str
-    cause: str  # a fragment the failure output must contain
-
+from tests.rig.mutation import Mutant, assert_caught, ids
 
 ECHO_CALL = "            if not self.echo(topic, msg):\n"
 RESTART_TEST = "tests/hil/test_session.py::test_broker_restart_loses_session_and_firmware_resubscribes"
@@ -107,43 +90,6 @@ MUTANTS = [
 ]
 
 
-def mutate(target: Path, mutant: Mutant) -> Path:
-    shutil.copytree(FIRMWARE, target, ignore=shutil.ignore_patterns("__pycache__"))
-    path = target / mutant.file
-    source = path.read_text()
-    assert source.count(mutant.original) == 1, (
-        f"mutant {mutant.name!r} no longer applies to firmware/{mutant.file}"
-    )
-    path.write_text(source.replace(mutant.original, mutant.replacement))
-    return target
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name.replace(" ", "-") for m in MUTANTS])
+@pytest.mark.parametrize("mutant", MUTANTS, ids=ids(MUTANTS))
 def test_suite_fails_naming_the_cause(mutant: Mutant, tmp_path: Path) -> None:
-    firmware = mutate(tmp_path / "firmware", mutant)
-    env = dict(os.environ, RIG_TIMEOUT="4")
-    env.pop("RIG_BROKER_URL", None)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            mutant.test,
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            f"--rig-firmware={firmware}",
-            f"--rig-artifacts={tmp_path / 'artifacts'}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 1, (
-        f"the suite did not fail for a firmware that {mutant.name}:\n{output[-3000:]}"
-    )
-    assert "1 failed" in output, output[-3000:]
-    assert mutant.cause in output, f"failure does not name the cause {mutant.cause!r}:\n{output[-4000:]}"
+    assert_caught(mutant, tmp_path)

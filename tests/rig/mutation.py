@@ -1,0 +1,81 @@
+"""Breaking the firmware on purpose: a ``Mutant`` is one edit of one firmware file, and
+``assert_caught`` runs the HIL test that guards that behaviour against the mutant, in a pytest of
+its own, and checks that it fails with a message that names the cause.
+
+Every kind of check in the suite has its mutants, in ``test_catches_*.py`` /
+``test_suite_catches_broken_firmware.py``: a check that no mutant can fail proves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str  # in firmware/
+    original: str
+    replacement: str
+    test: str
+    cause: str  # a fragment the failure output must contain
+    # Further edits of the same mutant, each (file, original, replacement), for a defect that
+    # needs more than one place changed.
+    more: tuple[tuple[str, str, str], ...] = ()
+    # Extra pytest arguments for the inner run (a broker, a firmware mode, a marker).
+    args: tuple[str, ...] = ()
+
+
+def mutate(target: Path, mutant: Mutant) -> Path:
+    shutil.copytree(FIRMWARE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for file, original, replacement in ((mutant.file, mutant.original, mutant.replacement), *mutant.more):
+        path = target / file
+        source = path.read_text()
+        assert source.count(original) == 1, f"mutant {mutant.name!r} no longer applies to firmware/{file}"
+        path.write_text(source.replace(original, replacement))
+    return target
+
+
+def ids(mutants: list[Mutant]) -> list[str]:
+    return [m.name.replace(" ", "-") for m in mutants]
+
+
+def assert_caught(mutant: Mutant, tmp_path: Path, *extra_args: str) -> None:
+    """Run ``mutant.test`` on a mutated copy of firmware/ and check it fails naming the cause."""
+    firmware = mutate(tmp_path / "firmware", mutant)
+    env = dict(os.environ, RIG_TIMEOUT="4")
+    env.pop("RIG_BROKER_URL", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            mutant.test,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--rig-firmware={firmware}",
+            f"--rig-artifacts={tmp_path / 'artifacts'}",
+            *mutant.args,
+            *extra_args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, (
+        f"the suite did not fail for a firmware that {mutant.name}:\n{output[-3000:]}"
+    )
+    assert "1 failed" in output, output[-3000:]
+    assert mutant.cause in output, f"failure does not name the cause {mutant.cause!r}:\n{output[-4000:]}"
