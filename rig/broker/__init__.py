@@ -3,7 +3,10 @@
 ``make_broker(kind, workdir)`` returns a ``Broker``: a private mosquitto or amqtt subprocess on free
 loopback ports (MQTT over TCP and over WebSocket), or an external broker the user runs. A managed
 broker's log is parsed into ``ClientEvent``s, so a test can tell a clean DISCONNECT from a dropped
-connection.
+connection. A managed broker also gives *records* of what it received and answered for each
+client (``rig.broker.records``: CONNECT, CONNACK, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT, how
+a connection ended), read with ``Broker.record_follower()``: mosquitto's from its log
+(``mosquitto_records``), amqtt's from a plugin inside the broker (``amqtt_plugin``).
 """
 
 from rig.broker.amqtt import AmqttBroker

@@ -12,10 +12,12 @@ from typing import Any
 from rig.broker.base import BrokerKind
 from rig.broker.logparse import AmqttDialect, LogDialect
 from rig.broker.managed import ManagedBroker
+from rig.broker.record_source import JsonRecordFollower, RecordFollower, file_mark
 from rig.errors import BrokerError
 
 INSTALL_HINT = "install it with `pip install amqtt` or `pip install 'micropython-mqtt-rig[amqtt]'`"
 _RUNNER = "rig.broker.amqtt_runner"
+_RECORDS_PLUGIN = "rig.broker.amqtt_plugin.BrokerRecordsPlugin"
 # The directory that holds the ``rig`` package: the runner child imports it from there even when
 # the rig is used from a checkout rather than installed.
 _RIG_ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +32,8 @@ class AmqttBroker(ManagedBroker):
     """A private amqtt broker, run by ``rig.broker.amqtt_runner`` in a child Python process.
 
     Lifecycle as ``ManagedBroker``. Each start rewrites ``workdir/amqtt.json``; all runs log at
-    DEBUG level to ``workdir/amqtt.log``. Sessions live in the child's memory: they survive client
+    DEBUG level to ``workdir/amqtt.log`` and write their broker records (``rig.broker.records``)
+    to ``workdir/amqtt-records.jsonl``. Sessions live in the child's memory: they survive client
     reconnects, not broker restarts. amqtt speaks MQTT 3.1.1 only and does not enforce keepalive.
     """
 
@@ -44,6 +47,18 @@ class AmqttBroker(ManagedBroker):
     @property
     def config_path(self) -> Path:
         return self.workdir / "amqtt.json"
+
+    @property
+    def records_path(self) -> Path:
+        """The JSON lines the broker's records plugin writes (all runs, across restarts)."""
+        return self.workdir / "amqtt-records.jsonl"
+
+    @property
+    def records_unavailable(self) -> str | None:
+        return None
+
+    def record_follower(self) -> RecordFollower | None:
+        return JsonRecordFollower(self.records_path, file_mark(self.records_path))
 
     @property
     def enforces_keepalive(self) -> bool:
@@ -76,6 +91,10 @@ class AmqttBroker(ManagedBroker):
             "plugins": {
                 "amqtt.plugins.logging_amqtt.EventLoggerPlugin": {},
                 "amqtt.plugins.logging_amqtt.PacketLoggerPlugin": {},
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+                # Not amqtt's AnonymousAuthPlugin: it lets persistent sessions expire (amqtt_auth.py).
+                "rig.broker.amqtt_auth.AdmitAllAuthPlugin": {},
+                # What the broker received and answered, as records the rig reads
+                # (rig.broker.amqtt_plugin): the rig's evidence, not the debug log's text.
+                _RECORDS_PLUGIN: {"path": str(self.records_path)},
             },
         }

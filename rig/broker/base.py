@@ -11,6 +11,7 @@ from typing import Literal, TypeVar
 from rig.broker.events import ClientEvent, EventKind
 from rig.broker.logfile import LogFile, LogFollower
 from rig.broker.logparse import LogDialect
+from rig.broker.record_source import RecordFollower
 from rig.deadline import Deadline
 from rig.errors import BrokerError, WaitTimeout
 
@@ -89,6 +90,18 @@ class Broker(ABC):
         The MQTT spec requires it; brokers that do not override this.
         """
         return True
+
+    # -- records ------------------------------------------------------------------------------
+
+    @property
+    def records_unavailable(self) -> str | None:
+        """Why the rig gets no record of what this broker received and answered (CONNECT,
+        SUBSCRIBE, ...); None when it does. A test that cannot check something says this."""
+        return f"the {self.kind} broker gives the rig no record of the packets it received"
+
+    def record_follower(self) -> RecordFollower | None:
+        """Follows this broker's records from now on (``rig.broker.records``); None without."""
+        return None
 
     # -- log audit ------------------------------------------------------------------------------
 

@@ -76,6 +76,13 @@ class ExternalBroker(Broker):
     def pid(self) -> int | None:
         return None
 
+    @property
+    def records_unavailable(self) -> str | None:
+        return (
+            f"the external broker {self._host}:{self._port} is not run by the rig: "
+            "its log and the packets it received are out of the rig's reach"
+        )
+
     def start(self, timeout: float = 10.0) -> None:
         """Nothing to start: the user runs this broker."""
 

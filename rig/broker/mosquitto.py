@@ -9,6 +9,7 @@ from pathlib import Path
 from rig.broker.base import BrokerKind
 from rig.broker.logparse import LogDialect, MosquittoDialect
 from rig.broker.managed import ManagedBroker
+from rig.broker.record_source import MosquittoRecordFollower, RecordFollower, file_mark
 from rig.errors import BrokerError
 
 # Debian and Ubuntu install it in /usr/sbin, which is not on a normal user's PATH.
@@ -56,6 +57,14 @@ class MosquittoBroker(ManagedBroker):
     @property
     def config_path(self) -> Path:
         return self.workdir / "mosquitto.conf"
+
+    @property
+    def records_unavailable(self) -> str | None:
+        return None
+
+    def record_follower(self) -> RecordFollower | None:
+        # Its log (log_type all) names every packet a client sent and every CONNACK.
+        return MosquittoRecordFollower(self.log_path, file_mark(self.log_path))
 
     def _check_installed(self) -> None:
         self._binary()

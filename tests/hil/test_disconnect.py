@@ -1,4 +1,8 @@
-"""How the firmware leaves the broker: cleanly on Ctrl-C, and with its will on a power cut."""
+"""How the firmware leaves the broker: cleanly on Ctrl-C, and with its will on a power cut.
+
+How a connection ended is the broker's word (its records: a DISCONNECT received, how the
+connection closed); the status topic on the wire shows whether the will fired.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import time
 import pytest
 
 from rig.board import Board
-from rig.broker import Broker, EventKind
+from rig.broker.record_log import RecordLog
+from rig.broker.records import Connack, Disconnect, Ended
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
@@ -20,25 +25,35 @@ def status_payloads(mqtt: HostClient, board: Board, since: float) -> list[bytes]
 
 
 def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
-    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
+    board: Board,
+    broker_records: RecordLog,
+    serial_log: SerialLog,
+    mqtt: HostClient,
+    rig_session: RigSession,
 ) -> None:
     timeout = rig_session.settings.timeout
-    client_id = board.config.client_id
+    client = board.config.client_id
     # Let messages circulate first: the RST trap only bites with echoes in flight.
     since = time.time()
     mqtt.publish(board.config.echo_topic, b"11 22 3311")
     mqtt.wait_count(board.config.echo_topic, b"11 22 3311", 2, timeout, since=since)
-    mark = broker.log_mark()
+    mark = broker_records.mark()
     since = time.time()
 
     serial_log.from_now()
     board.interrupt()
     serial_log.expect_event("disconnected", timeout, clean=True)
-
-    if broker.supports_disconnect_audit:
-        broker.wait_for_client_event(client_id, EventKind.DISCONNECT_RECEIVED, timeout, since=mark)
+    # What the firmware says is a second witness: the broker's records decide.
+    ended = broker_records.wait_for(Ended, timeout, client=client, after=mark)
+    received = broker_records.disconnects(client, after=mark)
+    assert received and ended.clean, (
+        f"the broker received no DISCONNECT from the board before its connection ended: "
+        f"[{ended.describe()}]; records: {broker_records.path}"
+    )
     # It can connect again at once, and the broker hands it its session.
     board.soft_reset()
+    connack = broker_records.wait_for(Connack, timeout, client=client, after=ended)
+    assert connack.session_present, f"the broker lost the board's session: {connack.describe()}"
     serial_log.expect_event("connected", timeout, session_present=True)
     mqtt.wait_for(
         lambda _: b"online" in status_payloads(mqtt, board, since),
@@ -49,28 +64,36 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
     statuses = status_payloads(mqtt, board, since)
     assert b"lost" not in statuses, (
         f"the broker published the will: the disconnect was not clean (status messages: {statuses}); "
-        f"broker log: {broker.log_path}"
+        f"records: {broker_records.path}"
     )
     assert statuses[:2] == [b"offline", b"online"], f"unexpected status sequence {statuses}"
-    if broker.supports_disconnect_audit:
-        unclean = [
-            e.line for e in broker.client_events(client_id, since=mark) if e.kind is EventKind.CLOSED_UNCLEAN
-        ]
-        assert not unclean, f"the broker saw an unclean close: {unclean}"
+    unclean = [e.describe() for e in broker_records.ended(client, after=mark) if not e.clean]
+    assert not unclean, f"the broker saw an unclean end: {unclean}"
 
 
 def test_power_cut_fires_the_will(
-    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
+    board: Board,
+    broker_records: RecordLog,
+    serial_log: SerialLog,
+    mqtt: HostClient,
+    rig_session: RigSession,
 ) -> None:
     timeout = rig_session.settings.timeout
-    mark = broker.log_mark()
+    client = board.config.client_id
+    mark = broker_records.mark()
     since = time.time()
     serial_log.from_now()
     board.power_cycle()
     will = mqtt.wait_count(board.config.status_topic, b"lost", 1, timeout, since=since)[0]
-    if broker.supports_disconnect_audit:
-        broker.wait_for_client_event(board.config.client_id, EventKind.CLOSED_UNCLEAN, timeout, since=mark)
+    ended = broker_records.wait_for(Ended, timeout, client=client, after=mark)
+    said_goodbye = [d.describe() for d in broker_records.of(Disconnect, client, after=mark)]
+    assert not ended.clean and not said_goodbye, (
+        f"a board whose power was cut cannot say goodbye, yet the broker recorded {said_goodbye} "
+        f"[{ended.describe()}]"
+    )
     # The board boots again by itself and comes back online, after the will.
     serial_log.expect_event("boot", timeout)
+    connack = broker_records.wait_for(Connack, timeout, client=client, after=ended)
+    assert connack.session_present, f"the broker lost the board's session: {connack.describe()}"
     serial_log.expect_event("connected", timeout, session_present=True)
     mqtt.wait_count(board.config.status_topic, b"online", 1, timeout, since=will.t)

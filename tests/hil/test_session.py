@@ -1,4 +1,8 @@
-"""The persistent session (clean_session=False) across board resets and broker restarts."""
+"""The persistent session (clean_session=False) across board resets and broker restarts.
+
+The broker's records decide (what it answered in CONNACK, whether it received a SUBSCRIBE); the
+firmware's console lines are a second witness.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
+from rig.broker.record_log import RecordLog
+from rig.broker.records import Connack, Subscribe
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
@@ -17,45 +23,86 @@ pytestmark = pytest.mark.hil
 
 
 def test_reset_finds_session_and_does_not_resubscribe(
-    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
+    board: Board,
+    broker_records: RecordLog,
+    serial_log: SerialLog,
+    mqtt: HostClient,
+    rig_session: RigSession,
 ) -> None:
     timeout = rig_session.settings.timeout
+    client = board.config.client_id
+    since = broker_records.mark()
     serial_log.from_now()
     board.soft_reset()
+    connack = broker_records.wait_for(Connack, timeout, client=client, after=since)
+    assert connack.session_present, (
+        f"the broker kept no session for the board after a reset: {connack.describe()}; "
+        f"its CONNECT: {[c.describe() for c in broker_records.connects(client, after=since)]}"
+    )
     boot = serial_log.expect_event("boot", timeout)
     serial_log.expect_event("connected", timeout, session_present=True)
     serial_log.expect_event("published", timeout, topic=board.config.echo_topic, hex=b"hello".hex())
-    since = time.time()
+    sent = time.time()
     mqtt.publish(board.config.echo_topic, b"11 22 3311")
-    mqtt.wait_count(board.config.echo_topic, b"11 22 3311", 3, timeout, since=since)
+    mqtt.wait_count(board.config.echo_topic, b"11 22 3311", 3, timeout, since=sent)
+    # A SUBSCRIBE would come right after the CONNACK, long before three echoes circulated.
+    again = broker_records.subscribes(client, after=connack)
+    assert not again, (
+        "the firmware subscribed again although the broker kept its session: the broker received "
+        f"[{again[0].describe()}] after [{connack.describe()}]; records: {broker_records.path}"
+    )
     since_boot = [e for e in serial_log.events("subscribed") if e["t"] >= boot["t"]]
     assert not since_boot, f"the firmware subscribed again although the broker kept its session: {since_boot}"
 
 
 def test_broker_restart_loses_session_and_firmware_resubscribes(
-    board: Board, broker: Broker, serial_log: SerialLog, rig_session: RigSession, rig_artifacts: Path
+    board: Board,
+    broker: Broker,
+    broker_records: RecordLog,
+    serial_log: SerialLog,
+    rig_session: RigSession,
+    rig_artifacts: Path,
 ) -> None:
     """A restarted broker has no session for the board: umqtt.robust reconnects, but only a
     firmware that then subscribes again will ever receive anything."""
     if broker.kind == "external":
         pytest.skip("an external broker cannot be restarted by the rig")
     timeout = rig_session.settings.timeout
+    client = board.config.client_id
+    since = broker_records.mark()
     broker.restart(timeout=timeout)
-    serial_log.expect_event("connected", timeout + 3, reconnect=True, session_present=False)
+    # umqtt.robust retries after a second; the new broker answers "no session".
+    connack = broker_records.wait_for(Connack, timeout + 3, client=client, after=since)
+    connect = broker_records.connects(client, after=since)[-1]
+    assert not connect.clean_session, f"the board reconnected with a clean session: {connect.describe()}"
+    assert not connack.session_present, f"a restarted broker still had a session: {connack.describe()}"
+    serial_log.expect_event("connected", timeout, reconnect=True, session_present=False)
     serial_log.expect_event("subscribed", timeout, topic=board.config.echo_topic)
+    # What the firmware says is a second witness: the broker must have received the SUBSCRIBE.
+    subscribe = broker_records.wait_for(
+        Subscribe,
+        timeout,
+        client=client,
+        after=connack,
+        where=lambda s: board.config.echo_topic in [f.topic for f in s.topics],
+        what=f"topic {board.config.echo_topic!r}",
+    )
     # Nothing circulates any more: the broker forgot the messages in flight.
     serial_log.expect_event("idle", timeout)
-    client = HostClient(
+    host = HostClient(
         broker.host,
         broker.port,
         f"rig-host2-{rig_session.run_id}",
         trace_path=rig_artifacts / "mqtt-after-restart.jsonl",
     )
-    client.connect(timeout)
+    host.connect(timeout)
     try:
-        client.subscribe(f"{board.config.topic_prefix}/#")
-        since = time.time()
-        client.publish(board.config.echo_topic, b"11 22 3311")
-        client.wait_count(board.config.echo_topic, b"11 22 3311", 3, timeout, since=since)
+        host.subscribe(f"{board.config.topic_prefix}/#")
+        sent = time.time()
+        host.publish(board.config.echo_topic, b"11 22 3311")
+        host.wait_count(board.config.echo_topic, b"11 22 3311", 3, timeout, since=sent)
     finally:
-        client.close()
+        host.close()
+    # Once is enough: a firmware that kept subscribing would flood the broker.
+    extra = [s.describe() for s in broker_records.subscribes(client, after=subscribe)]
+    assert not extra, f"the firmware subscribed more than once after the restart: {extra}"
