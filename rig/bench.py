@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from serial.tools.list_ports_common import ListPortInfo
@@ -94,6 +96,30 @@ class BenchBoard:
             self.lock.release()
 
 
+@dataclass(frozen=True)
+class RunSecrets:
+    """Credentials made up for one run, for a board whose bench gives it none.
+
+    A real board always has secrets in its config (its Wi-Fi password, perhaps broker
+    credentials); a virtual board on the embedded broker would have none, and a firmware that
+    prints its secrets would go unnoticed there. So every run makes up its own, random so that
+    they can never match anything else the board prints. The embedded brokers allow anonymous
+    clients and accept any credentials; an external broker is never sent made-up ones.
+    """
+
+    wifi_password: str = field(repr=False)
+    broker_user: str = field(repr=False)
+    broker_password: str = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> RunSecrets:
+        return cls(
+            wifi_password=f"wifi-{secrets.token_hex(8)}",
+            broker_user=f"user-{secrets.token_hex(6)}",
+            broker_password=f"mqtt-{secrets.token_hex(8)}",
+        )
+
+
 def board_config(
     spec: BoardSpec,
     broker: Broker,
@@ -102,23 +128,51 @@ def board_config(
     topic_prefix: str,
     loop_period: float,
     mode: str = "reference",
+    keepalive: int = 30,
+    stats_every: int | None = None,
+    run_secrets: RunSecrets | None = None,
 ) -> FirmwareConfig:
     """The firmware's config.json for ``spec``: the broker as the board sees it, and its
-    Wi-Fi and broker credentials taken from the environment through the inventory."""
+    Wi-Fi and broker credentials taken from the environment through the inventory. What the
+    inventory leaves unset comes from ``run_secrets``: the Wi-Fi password for a board that joins
+    no network (it is never used, only guarded), broker credentials when the broker is the
+    rig's own."""
     net = spec.network
+    made_up = run_secrets
+    wifi_password = _plain(net.wifi_password)
+    broker_user, broker_password = _plain(net.broker_user), _plain(net.broker_password)
+    if made_up is not None:
+        if wifi_password is None and not spec.traits.networked:
+            wifi_password = made_up.wifi_password
+        if broker_user is None and broker_password is None and broker.kind != "external":
+            broker_user, broker_password = made_up.broker_user, made_up.broker_password
+    limits = {"stats_every": stats_every} if stats_every is not None else {}
     return FirmwareConfig(
         broker_host=kind_of(spec).broker_host_for_board(spec, broker.host),
         broker_port=broker.port,
         client_id=client_id,
         topic_prefix=topic_prefix,
         loop_period=loop_period,
-        keepalive=30,
+        keepalive=keepalive,
         mode=mode,
         wifi_ssid=_plain(net.wifi_ssid),
-        wifi_password=_plain(net.wifi_password),
-        broker_user=_plain(net.broker_user),
-        broker_password=_plain(net.broker_password),
+        wifi_password=wifi_password,
+        broker_user=broker_user,
+        broker_password=broker_password,
+        **limits,
     )
+
+
+def guarded_secrets(spec: BoardSpec, config: FirmwareConfig) -> dict[str, str]:
+    """The secrets of ``config`` by name: what the board must never print. The broker user is
+    one unless the inventory wrote it out as plain text (then it is a name like "esp32", and
+    hiding every "esp32" on the console would hide far more than a secret)."""
+    named = {
+        "wifi_password": config.wifi_password,
+        "broker_password": config.broker_password,
+        "broker_user": None if isinstance(spec.network.broker_user, str) else config.broker_user,
+    }
+    return {key: value for key, value in named.items() if value}
 
 
 def broker_bind_address(spec: BoardSpec | None) -> str:

@@ -11,7 +11,14 @@ from typing import Any
 
 import rig
 from rig.atomic import write_atomically
-from rig.bench import BenchBoard, board_config, broker_bind_address, choose_board
+from rig.bench import (
+    BenchBoard,
+    RunSecrets,
+    board_config,
+    broker_bind_address,
+    choose_board,
+    guarded_secrets,
+)
 from rig.board.board import Board, BoardState
 from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker, make_broker
@@ -22,6 +29,10 @@ from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunReco
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.settings import RigSettings
+
+# The MQTT keepalive (s) the firmware asks for unless a test says otherwise (the
+# ``keepalive`` marker): long enough that no test's pauses come near it.
+DEFAULT_KEEPALIVE = 30
 
 
 def artifact_dir(root: Path, nodeid: str) -> Path:
@@ -44,6 +55,9 @@ class RigSession:
     def __init__(self, settings: RigSettings) -> None:
         self.settings = settings
         self.run_id = secrets.token_hex(3)
+        # Credentials of this run for a board the bench gives none (see ``RunSecrets``): the same
+        # for every test, or each test would redeploy a new config.json.
+        self.run_secrets = RunSecrets.generate()
         self.dir = settings.artifacts / "session"
         self.dir.mkdir(parents=True, exist_ok=True)
         # Read now, so that a bad inventory stops the run before anything starts.
@@ -117,17 +131,30 @@ class RigSession:
         return self._board
 
     def config_for(
-        self, board: Board, loop_period: float | None = None, mode: str | None = None
+        self,
+        board: Board,
+        loop_period: float | None = None,
+        mode: str | None = None,
+        *,
+        keepalive: int | None = None,
+        stats_every: int | None = None,
     ) -> FirmwareConfig:
+        """The config.json for ``board`` in this run; what is not given is the run's setting.
+        Its secrets are handed to the board's capture, which hides them and records by name
+        every line that carried one."""
+        spec = self.spec()
         config = board_config(
-            self.spec(),
+            spec,
             self.broker(),
             client_id=f"rig-{board.name}-{self.run_id}",
             topic_prefix=f"rig/{board.name}/{self.run_id}",
             loop_period=loop_period if loop_period is not None else self.settings.loop_period,
             mode=mode or self.settings.firmware_mode,
+            keepalive=keepalive if keepalive is not None else DEFAULT_KEEPALIVE,
+            stats_every=stats_every,
+            run_secrets=self.run_secrets,
         )
-        board.capture.redact(config.secrets())
+        board.capture.redact(guarded_secrets(spec, config))
         return config
 
     # -- firmware ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import datetime
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +19,10 @@ from rig.evidence.timeline import Timeline
 from rig.serialio.errors import CaptureFailed
 
 TAIL_LINES = 15
+# What a secret is called when the caller gave only its value.
+UNNAMED_SECRET = "secret"
+# What stands for a secret in every line the capture keeps.
+REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,16 @@ class Line:
     index: int
     t: float
     text: str
+
+
+@dataclass(frozen=True)
+class SecretSighting:
+    """A line in which the board printed a secret: its capture index, its arrival, and the
+    secret's name (``wifi_password``, ``broker_password``...), never its value."""
+
+    index: int
+    t: float
+    key: str
 
 
 def format_line(line: Line) -> str:
@@ -69,7 +83,9 @@ class SerialCapture:
         self._partial = b""
         self._partial_t = 0.0
         self._listeners: list[Callable[[Line], None]] = []
-        self._secrets: list[str] = []
+        # (value, name), longest value first so that a secret containing another is hidden whole.
+        self._secrets: list[tuple[str, str]] = []
+        self._sightings: list[SecretSighting] = []
         self._file: IO[str] | None = None
         if session_log is not None:
             session_log.parent.mkdir(parents=True, exist_ok=True)
@@ -130,17 +146,34 @@ class SerialCapture:
             self._publish(self._append(f"[rig] serial port reopened at {url}".encode(), time.time()))
             self._cond.notify_all()
 
-    def redact(self, secrets: list[str]) -> None:
+    def redact(self, secrets: Mapping[str, str] | Iterable[str]) -> None:
         """Never store, log or show these values: a firmware that prints its config must not
-        put the Wi-Fi password into an artifact."""
+        put the Wi-Fi password into an artifact. Given as ``{name: value}``, every line that
+        carried one is also recorded by name (``secret_sightings``), so that a test can fail
+        naming the secret without showing it."""
+        named = (
+            list(secrets.items()) if isinstance(secrets, Mapping) else [(UNNAMED_SECRET, s) for s in secrets]
+        )
         with self._cond:
-            self._secrets = sorted({s for s in [*self._secrets, *secrets] if s}, key=len, reverse=True)
+            known = dict((value, key) for value, key in self._secrets)
+            for key, value in named:
+                if value and (value not in known or known[value] == UNNAMED_SECRET):
+                    known[value] = key
+            self._secrets = sorted(known.items(), key=lambda item: len(item[0]), reverse=True)
+
+    def secret_sightings(self, start: int = 0) -> list[SecretSighting]:
+        """Every line at or after capture index ``start`` that carried a secret, oldest first."""
+        with self._cond:
+            return [s for s in self._sightings if s.index >= start]
 
     def _append(self, raw: bytes, t: float) -> Line:
         text = raw.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        line = Line(len(self._lines), t, text)
+        index = len(self._lines)
+        for secret, key in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+                self._sightings.append(SecretSighting(index, t, key))
+        line = Line(index, t, text)
         self._lines.append(line)
         return line
 
