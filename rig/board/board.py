@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import serial
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
@@ -15,9 +17,19 @@ from rig.board.transport import BoardTransport
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable
 from rig.firmware_config import FirmwareConfig
-from rig.serialio.capture import SerialCapture
+from rig.serialio.capture import Line, SerialCapture
 from rig.serialio.port import BoardPort
-from rig.serialio.tap import Tap
+from rig.serialio.tap import Tap, TapExpired, TapOverflow
+
+# A board that answers Ctrl-C prints its prompt at once; one left in the raw REPL prints nothing.
+# Silence this long means it has stopped talking (a firmware's cleanup may pause; not this long).
+SETTLE_QUIET = 1.0
+# How much of one console line an error shows.
+SHOWN_CHARS = 160
+# A console flood, sustained over a wait: more than ten times what a 115200-baud UART carries
+# (11.5 kB/s), far more than anyone reads. A native-USB board can send faster; doing so, it floods too.
+# (The virtual board floods at 1-10 MB/s, as fast as the host reads it.)
+FLOOD_BYTES_PER_SECOND = 100_000
 
 
 class BoardState(enum.Enum):
@@ -52,6 +64,11 @@ class Board:
         self._broken_reason: str | None = None
         # What the last deploy wrote as config.json; the strategy redeploys when a test needs other.
         self._deployed_config: FirmwareConfig | None = None
+        # Bound (s) of each wait on the board whose caller gives none: soft_reset, each rung of
+        # repl. The strategy sets it to the run's --rig-timeout.
+        self.timeout = 10.0
+        # Hard resets and power cycles so far, the escalation's included.
+        self.hard_resets = 0
 
     @property
     def state(self) -> BoardState:
@@ -119,89 +136,175 @@ class Board:
         self._port().write(data)
 
     @contextmanager
-    def repl(self, max_block: float = 1.0, timeout: float = 10.0) -> Iterator[SerialTransport]:
+    def repl(
+        self, timeout: float | None = None, *, work: float = 60.0, max_block: float = 1.0
+    ) -> Iterator[SerialTransport]:
         """mpremote's transport in raw REPL, over the rig's own port. Interrupts main.py.
 
-        mpremote sends Ctrl-C first; a board that still gives no raw REPL (main.py hogging the
-        console, a crash loop) is hard-reset once and asked again. If it is still unreachable,
-        ``BoardUnreachable`` says so, and the plugin stops testing firmware on it.
+        Reaching the raw REPL climbs one ladder, each rung bounded by ``timeout`` (default
+        ``self.timeout``) whatever the board sends: Ctrl-C, then a hard reset (power cycle) and
+        Ctrl-C again. A board still unreachable raises ``BoardUnresponsive``, and the strategy
+        marks it broken. The work done inside is bounded by ``work`` seconds overall: past it,
+        every read through mpremote raises ``TapExpired``.
         """
         self._set(BoardState.STOPPED)
-        tap = Tap(self._port(), max_block=max_block)
-        transport = _transport(tap)
+        bound = self.timeout if timeout is None else timeout
+        transport, tap = self._reach_raw_repl(bound, max_block)
         try:
-            try:
-                transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
-            except TransportError as first:
-                transport.close()
-                tap.close()
-                self._recover(first)
-                tap = Tap(self._port(), max_block=max_block)
-                transport = _transport(tap)
-                try:
-                    transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
-                except TransportError as e:
-                    raise BoardUnreachable(
-                        f"{self.name}: no raw REPL even after a hard reset ({e}); "
-                        f"last serial lines: {self.capture.tail(8)}"
-                    ) from e
+            tap.expire_at(Deadline(work), f"the work in the raw REPL (bound {work:.0f}s)")
             try:
                 yield transport
                 transport.exit_raw_repl()
             except TransportError as e:
                 raise BoardUnreachable(
-                    f"{self.name}: raw REPL failed: {e}; last lines: {self.capture.tail(8)}"
+                    f"{self.name}: raw REPL failed: {e}; last lines: {self.last_seen(8)}"
+                ) from e
+            except (TapExpired, TapOverflow) as e:
+                raise BoardUnresponsive(
+                    self.name,
+                    f"the work in the raw REPL did not end: {e}",
+                    [],
+                    self.last_seen(8),
+                    self.capture.session_log,
                 ) from e
         finally:
             transport.close()
             tap.close()
 
-    def _recover(self, error: Exception) -> None:
+    def _reach_raw_repl(self, bound: float, max_block: float) -> tuple[SerialTransport, Tap]:
+        """The escalation, in this one place: Ctrl-C, then a hard reset and Ctrl-C, then give up."""
+        start = self.capture.next_index
+        tried: list[str] = []
+        reached = self._attempt_raw_repl(Deadline(bound), max_block, after_reset=False, tried=tried)
+        if reached is not None:
+            return reached
         try:
             self.power_cycle()
         except BoardUnreachable as e:
-            raise BoardUnreachable(
-                f"{self.name}: no raw REPL after Ctrl-C ({error}) and no hard reset possible ({e}); "
-                f"last serial lines: {self.capture.tail(8)}"
+            raise BoardUnresponsive(
+                self.name,
+                f"no raw REPL after Ctrl-C and no hard reset possible ({e})",
+                tried,
+                self.last_seen(8, start),
+                self.capture.session_log,
             ) from e
+        tried.append("hard reset: done")
+        reached = self._attempt_raw_repl(Deadline(bound), max_block, after_reset=True, tried=tried)
+        if reached is not None:
+            return reached
+        raise BoardUnresponsive(
+            self.name,
+            "no raw REPL even after a hard reset",
+            tried,
+            self.last_seen(8, start),
+            self.capture.session_log,
+        )
+
+    def _attempt_raw_repl(
+        self, deadline: Deadline, max_block: float, *, after_reset: bool, tried: list[str]
+    ) -> tuple[SerialTransport, Tap] | None:
+        """One rung: Ctrl-C, wait for the board to settle, then mpremote's raw REPL, all before
+        ``deadline``. None, with what happened appended to ``tried``, if it failed."""
+        port = self._port()
+        start, received, began = self.capture.next_index, port.bytes_read, time.monotonic()
+
+        def failed(what: str) -> None:
+            volume = describe_volume(port.bytes_read - received, time.monotonic() - began)
+            tried.append(f"Ctrl-C: {what} within {deadline.timeout or 0:g}s; the board sent {volume}")
+
+        self.write(b"\r\x03")
+        if not self._settle(start, deadline, repeat=after_reset):
+            failed("no REPL prompt, and the console never went quiet")
+            return None
+        # Made only now, so that mpremote, which reads a byte at a time, never wades through what
+        # the board printed before it stopped.
+        tap = Tap(port, max_block=max_block, deadline=deadline, awaited="the raw REPL")
+        transport = _transport(tap)
+        try:
+            transport.enter_raw_repl(soft_reset=False, timeout_overall=deadline.remaining() or 0.0)
+        except (TransportError, TapExpired, TapOverflow) as e:
+            transport.close()
+            tap.close()
+            failed(f"no raw REPL ({e})")
+            return None
+        except serial.SerialException as e:
+            transport.close()
+            tap.close()
+            raise BoardUnreachable(f"{self.name}: port lost while entering the raw REPL: {e}") from e
+        return transport, tap
+
+    def _settle(self, start: int, deadline: Deadline, repeat: bool) -> bool:
+        """After a Ctrl-C: True once the board shows a REPL prompt, or stays quiet for
+        ``SETTLE_QUIET`` (a board left in the raw REPL answers Ctrl-C with nothing); False if
+        neither happens before ``deadline`` (a flood, or code that ignores Ctrl-C and talks).
+        ``repeat`` sends Ctrl-C again after each period that was not quiet: after a reset the
+        first may have reached a chip still booting, and there is no cleanup left to cut short."""
+        port = self._port()
+        while True:
+            window = Deadline(deadline.remaining_or(SETTLE_QUIET))
+            received, scanned = port.bytes_read, self.capture.next_index
+            if self.capture.wait(_at_prompt, start, window, include_partial=True) is not None:
+                return True
+            if port.bytes_read == received and window.timeout == SETTLE_QUIET:
+                return True
+            if deadline.expired:
+                return False
+            start = scanned  # the lines before were scanned already; in a flood that is many
+            if repeat:
+                self.write(b"\r\x03")
+
+    def last_seen(self, n: int, start: int = 0) -> list[str]:
+        """The last ``n`` lines since capture line ``start``, each cut to ``SHOWN_CHARS``: a tail
+        for an error message, never megabytes of a flood."""
+        return [clip(text) for text in self.capture.tail(n, start)]
 
     def interrupt(self) -> None:
         """Ctrl-C, as a user types it: running code gets KeyboardInterrupt."""
         self.write(b"\x03")
         self._set(BoardState.STOPPED)
 
-    def soft_reset(self, timeout: float = 10.0) -> None:
+    def soft_reset(self, timeout: float | None = None) -> None:
         """Restart the firmware so that boot.py and main.py run, as after a deploy.
 
         One Ctrl-C stops what runs; a second one would cut the firmware's own cleanup short, so
         wait for a REPL prompt first. Then Ctrl-B makes sure the friendly REPL (not the raw one)
-        gets the Ctrl-D, because only a soft reset from the friendly REPL runs main.py.
+        gets the Ctrl-D, because only a soft reset from the friendly REPL runs main.py. The whole
+        is bounded by ``timeout`` (default ``self.timeout``), however much the board prints.
         """
-        deadline = Deadline(timeout)
+        deadline = Deadline(self.timeout if timeout is None else timeout)
         self._set(BoardState.STOPPED)  # until it is seen rebooting
         start = self.capture.next_index
         self.write(b"\r\x03")
         self.await_prompt(start, deadline)
         start = self.capture.next_index
+        received, began = self._port().bytes_read, time.monotonic()
         self.write(b"\x02\x04")
         # Until the board says it rebooted, what we send may reach the firmware that is ending.
         if (
             self.capture.wait(lambda ln: "soft reboot" in ln.text, start, deadline, include_partial=False)
             is None
         ):
-            raise BoardUnreachable(
-                f"{self.name}: no 'soft reboot' within {timeout:.0f}s of Ctrl-D; "
-                f"last serial lines: {self.capture.tail(8, start)}"
+            volume = describe_volume(self._port().bytes_read - received, time.monotonic() - began)
+            raise BoardUnresponsive(
+                self.name,
+                f"no 'soft reboot' within {deadline.timeout or 0:g}s of Ctrl-D",
+                [f"Ctrl-D: the board sent {volume}"],
+                self.last_seen(8, start),
+                self.capture.session_log,
             )
         self._set(BoardState.RUNNING)
 
     def await_prompt(self, start: int, deadline: Deadline) -> None:
         """Wait until the board shows a REPL prompt (friendly or raw) after capture line ``start``."""
-        line = self.capture.wait(lambda ln: ln.text in (">>> ", ">"), start, deadline, include_partial=True)
-        if line is None:
-            raise BoardUnreachable(
-                f"{self.name}: no REPL prompt within {deadline.timeout:.0f}s after Ctrl-C; "
-                f"last serial lines: {self.capture.tail(8, start)}"
+        received, began = self._port().bytes_read, time.monotonic()
+        if self.capture.wait(_at_prompt, start, deadline, include_partial=True) is None:
+            volume = describe_volume(self._port().bytes_read - received, time.monotonic() - began)
+            raise BoardUnresponsive(
+                self.name,
+                f"no REPL prompt within {deadline.timeout or 0:g}s after Ctrl-C",
+                [f"Ctrl-C: the board sent {volume}"],
+                self.last_seen(8, start),
+                self.capture.session_log,
             )
 
     def power_cycle(self, timeout: float = 15.0) -> None:
@@ -210,6 +313,7 @@ class Board:
         port = self._port()
         deadline = Deadline(timeout)
         self.transport.hard_reset(port)
+        self.hard_resets += 1
         self._set(BoardState.RUNNING)
         if self.transport.reenumerates:
             # Search only once the old device is gone, or we would find it again on its way out.
@@ -228,6 +332,56 @@ class Board:
         self.port.add_sink(self.capture)
         self.port.open()
         self.capture.port_reopened(url)
+
+
+class BoardUnresponsive(BoardUnreachable):
+    """The rig's deadline for reaching the board passed, whatever the board sent.
+
+    ``what`` says what did not happen, ``tried`` the steps of the escalation and what each saw
+    (how much the board sent: a flood is named), ``last_seen`` a bounded tail of the console,
+    ``log_path`` the session log that has all of it.
+    """
+
+    def __init__(
+        self, board: str, what: str, tried: list[str], last_seen: list[str], log_path: Path | None
+    ) -> None:
+        self.board = board
+        self.what = what
+        self.tried = tried
+        self.last_seen = last_seen
+        self.log_path = log_path
+        steps = "".join(f"\n  {step}" for step in tried)
+        tail = "\n".join(f"    {line}" for line in last_seen) or "    (nothing)"
+        where = f"\n  full log: {log_path}" if log_path is not None else ""
+        super().__init__(f"{board}: {what}{steps}\n  last {len(last_seen)} lines seen:\n{tail}{where}")
+
+    @property
+    def summary(self) -> str:
+        """One line: what did not happen and where the log is, for the tests skipped after it."""
+        where = f"; full log: {self.log_path}" if self.log_path is not None else ""
+        return f"{self.board}: {self.what}{where}"
+
+
+def _at_prompt(line: Line) -> bool:
+    return line.text in (">>> ", ">")
+
+
+def clip(text: str) -> str:
+    """``text`` cut to ``SHOWN_CHARS``, saying how much was left out."""
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(text) - SHOWN_CHARS} more characters)"
+
+
+def describe_volume(count: int, seconds: float) -> str:
+    """``312 bytes in 4.0s``, or ``12.3 MB in 2.0s (6.15 MB/s: it floods its console, ...)``."""
+    rate = count / seconds if seconds > 0 else 0.0
+    if rate <= FLOOD_BYTES_PER_SECOND:
+        return f"{count} bytes in {seconds:.1f}s"
+    return (
+        f"{count / 1e6:.1f} MB in {seconds:.1f}s ({rate / 1e6:.2f} MB/s: it floods its console, "
+        "over ten times what a 115200-baud UART carries)"
+    )
 
 
 def _transport(tap: Tap) -> SerialTransport:

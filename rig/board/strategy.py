@@ -6,9 +6,11 @@ what is missing: connect, deploy (only when the wanted config.json differs from 
 board), soft-reset (when a test left the firmware stopped), then wait for the firmware's hello
 and check the boot line against the deployed tree.
 
-A failure of the rig on the way (``InfrastructureError``: the port vanished, no REPL) marks the
-board broken, and every later transition fails at once: tests on a board that cannot be reached
-are skipped as infrastructure failures, not retried against a timeout each.
+A failure of the rig on the way (``InfrastructureError``: the port vanished; no REPL even after
+the board's escalation, Ctrl-C then a hard reset, each rung bounded by the strategy's timeout
+whatever the board prints) marks the board broken, the escalation's last rung, and every later
+transition fails at once: tests on a board that cannot be reached are skipped as infrastructure
+failures, not retried against a timeout each.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from rig.atomic import write_atomically
-from rig.board.board import Board, BoardState
+from rig.board.board import Board, BoardState, BoardUnresponsive
 from rig.deadline import Deadline
 from rig.deploy.sync import DeployReport
 from rig.errors import BoardUnreachable, DeployError, InfrastructureError, WaitTimeout
 from rig.events import event_matches, parse_event
 from rig.evidence.run_record import DependencyInfo
 from rig.firmware_config import FirmwareConfig
+from rig.serialio.capture import TAIL_LINES
 
 # Puts the firmware and ``config`` on the board, then soft-resets it (``deploy_firmware``).
 Deployer = Callable[[Board, FirmwareConfig], DeployReport]
@@ -70,6 +73,9 @@ class FirmwareStrategy:
         self.board = board
         self._deploy = deploy
         self.timeout = timeout
+        # Every wait on the board the strategy causes (the deploy's REPL, a soft reset) is bound
+        # by the run's timeout, whatever the board prints: a flooding board must not hang a run.
+        board.timeout = timeout
         # deploy.json, what the last deploy wrote: named in the error when the board runs other files.
         self.deploy_record = record_dir / "deploy.json"
         self.last_deploy: DeployReport | None = None
@@ -107,7 +113,8 @@ class FirmwareStrategy:
                 return
             self._run(config)
         except InfrastructureError as e:
-            board.mark_broken(str(e))
+            # The tests skipped after this one get the gist; this one's failure has it all.
+            board.mark_broken(e.summary if isinstance(e, BoardUnresponsive) else str(e))
             raise
 
     def _run(self, config: FirmwareConfig) -> None:
@@ -156,7 +163,7 @@ class FirmwareStrategy:
             raise WaitTimeout(
                 f"the firmware to boot, connect and publish hello on {config.echo_topic}",
                 self.timeout,
-                capture.tail(start=start),
+                self.board.last_seen(TAIL_LINES, start),
                 capture.session_log,
             )
         self._check_boot(start)

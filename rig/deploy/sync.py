@@ -72,6 +72,18 @@ class DeployReport:
         return FirmwareInfo(dependencies=self.dependencies).dependency_summary()
 
 
+# The bound of a deploy's work in the raw REPL: round trips, plus the bytes at the pace of the
+# slowest link a board has. mpremote sends each 2 kB chunk as a Python literal (2-4 times its
+# size) with a round trip each; a 115200-baud UART carries 11.5 kB/s, so 2 kB/s leaves room.
+WORK_BASE_SECONDS = 30.0
+SLOWEST_BYTES_PER_SECOND = 2_000
+
+
+def work_bound(plan: DeployPlan) -> float:
+    """How long writing ``plan`` may take in the raw REPL before the rig gives up on the board."""
+    return WORK_BASE_SECONDS + sum(len(item.data) for item in plan.items) / SLOWEST_BYTES_PER_SECOND
+
+
 def board_hashes(transport: SerialTransport, plan: DeployPlan) -> dict[str, str | None]:
     paths = ["/" + item.board_path for item in plan.items]
     script = BOARD_SCRIPT.format(dirs=["/" + d for d in plan.directories], paths=paths)
@@ -91,14 +103,18 @@ def sync(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DeployReport:
     """Write every file of ``plan`` whose hash differs on the board, then soft-reset it so that
-    main.py runs. ``progress(path, done, total)`` is called after each file written."""
+    main.py runs. ``progress(path, done, total)`` is called after each file written.
+
+    Every wait is the board's, bounded by the rig whatever the board prints: reaching the raw
+    REPL (Ctrl-C, then a hard reset, each within ``board.timeout``), the work in it
+    (``work_bound(plan)``) and the soft reset (``board.timeout``)."""
     report = DeployReport(
         tree_hash=plan.tree_hash,
         files={i.board_path: i.sha256 for i in plan.items},
         dependencies=list(plan.dependencies),
     )
     started = time.monotonic()
-    with board.repl() as transport:
+    with board.repl(work=work_bound(plan)) as transport:
         on_board = board_hashes(transport, plan)
         changed = [item for item in plan.items if on_board["/" + item.board_path] != item.sha256]
         report.unchanged = [item.board_path for item in plan.items if item not in changed]

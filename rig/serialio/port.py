@@ -11,6 +11,10 @@ import serial
 from rig.errors import BoardUnreachable
 from rig.serialio.errors import CaptureFailed
 
+# Seconds one write may wait for the board to take it. Writes are small (a control byte, a 2 kB
+# chunk of a deploy): at 115200 baud, 2 kB leaves in 0.2 s.
+WRITE_TIMEOUT = 5.0
+
 
 class ChunkSink(Protocol):
     """Receives every chunk the board sends, in order, on the reader thread.
@@ -71,6 +75,9 @@ class BoardPort:
             # Block in read() until data arrives; close() wakes the reader with cancel_read().
             # Handlers without cancel_read get a short timeout so the reader can still stop.
             port.timeout = None if hasattr(port, "cancel_read") else 0.2
+            # A board that stops reading (wedged, a USB endpoint that stalls) must not block a
+            # write for ever: past this, write() raises and the caller's escalation takes over.
+            port.write_timeout = WRITE_TIMEOUT
             # An ESP32's auto-reset circuit resets the chip on DTR/RTS edges; keep both lines
             # released before open so that merely opening the port does not reset the board.
             port.dtr = False
