@@ -19,6 +19,15 @@ from rig.evidence.timeline import Timeline
 from rig.serialio.errors import CaptureFailed
 
 TAIL_LINES = 15
+# What the capture keeps in memory for waits and ``lines()``: the newest lines, about this many
+# bytes of them, however long the session. A board that floods its console (the virtual board
+# prints ~100k lines/s) must not exhaust the host's memory; the session log and each test's
+# serial.log keep every line. A healthy session stays far below it.
+MEMORY_BYTES = 64 * 1024 * 1024
+LINE_OVERHEAD = 200  # what a kept Line costs besides its text: the object, its str, the list slot
+# A board that prints without newlines still makes lines: one this long is cut and goes on in
+# the next, so that the unfinished line (kept, split and decoded on every chunk) stays small.
+LONGEST_LINE = 16 * 1024
 # What a secret is called when the caller gave only its value.
 UNNAMED_SECRET = "secret"
 # What stands for a secret in every line the capture keeps.
@@ -44,6 +53,10 @@ class SecretSighting:
     key: str
 
 
+def _cost(line: Line) -> int:
+    return len(line.text) + LINE_OVERHEAD
+
+
 def format_line(line: Line) -> str:
     stamp = datetime.datetime.fromtimestamp(line.t).isoformat(timespec="microseconds")
     return f"{stamp} {line.text}"
@@ -63,9 +76,11 @@ def _write_line(file: IO[str], path: Path | None, line: Line) -> None:
 class SerialCapture:
     """Everything a board sent in this session, split into lines. A ``ChunkSink``.
 
-    Lifecycle: attached to a ``BoardPort`` for the whole session. It keeps every line in memory
-    (for ``expect``) and appends each to ``session_log`` as it completes, flushed at once, so
-    the log is whole up to the last byte even if the process dies. Listeners (the per-test
+    Lifecycle: attached to a ``BoardPort`` for the whole session. It keeps the newest
+    ``MEMORY_BYTES`` of lines in memory (for ``expect``; indexes go on counting, older lines are
+    forgotten, never renumbered) and appends every line to ``session_log`` as it completes,
+    flushed at once, so the log is whole up to the last byte even if the process dies. A line
+    longer than ``LONGEST_LINE`` is cut in pieces. Listeners (the per-test
     ``SerialLog`` files) are called on the reader thread for each completed line.
 
     If storing a line fails (the session log's disk is full, a listener raises), the port's
@@ -80,6 +95,8 @@ class SerialCapture:
         self.failed: CaptureFailed | None = None
         self._cond = threading.Condition()
         self._lines: list[Line] = []
+        self._first = 0  # the index of _lines[0]: the lines before it were forgotten
+        self._kept = 0  # what _lines costs, as counted by _cost
         self._partial = b""
         self._partial_t = 0.0
         self._listeners: list[Callable[[Line], None]] = []
@@ -104,6 +121,9 @@ class SerialCapture:
                 self._partial_t = t
             pieces = (self._partial + data).split(b"\n")
             self._partial = pieces.pop()
+            while len(self._partial) > LONGEST_LINE:
+                pieces.append(self._partial[:LONGEST_LINE])
+                self._partial = self._partial[LONGEST_LINE:]
             for raw in pieces:
                 # Logged before any waiter wakes: a test that saw a line finds it in its log.
                 self._publish(self._append(raw, self._partial_t))
@@ -168,14 +188,27 @@ class SerialCapture:
 
     def _append(self, raw: bytes, t: float) -> Line:
         text = raw.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
-        index = len(self._lines)
+        index = self._first + len(self._lines)
         for secret, key in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
                 self._sightings.append(SecretSighting(index, t, key))
         line = Line(index, t, text)
         self._lines.append(line)
+        self._kept += _cost(line)
+        if self._kept > MEMORY_BYTES + MEMORY_BYTES // 4:
+            self._forget()
         return line
+
+    def _forget(self) -> None:
+        """Drop the oldest lines down to ``MEMORY_BYTES``; a quarter at a time, so that appending
+        stays cheap. Indexes are kept: a wait from a forgotten index starts at the oldest kept."""
+        dropped = 0
+        while self._kept > MEMORY_BYTES:
+            self._kept -= _cost(self._lines[dropped])
+            dropped += 1
+        del self._lines[:dropped]
+        self._first += dropped
 
     def _publish(self, line: Line) -> None:
         """Write a completed line to the session log and every listener; called under the lock."""
@@ -198,11 +231,12 @@ class SerialCapture:
     @property
     def next_index(self) -> int:
         with self._cond:
-            return len(self._lines)
+            return self._first + len(self._lines)
 
     def lines(self, start: int = 0) -> list[Line]:
+        """The lines from index ``start`` on, as far as they are still kept (``MEMORY_BYTES``)."""
         with self._cond:
-            return self._lines[start:]
+            return self._lines[max(0, start - self._first) :]
 
     def partial(self) -> str:
         with self._cond:
@@ -210,7 +244,7 @@ class SerialCapture:
 
     def tail(self, n: int = TAIL_LINES, start: int = 0) -> list[str]:
         with self._cond:
-            shown = [line.text for line in self._lines[max(start, len(self._lines) - n) :]]
+            shown = [line.text for line in self._lines[max(start - self._first, len(self._lines) - n, 0) :]]
             if self._partial:
                 shown.append(self._partial.decode("utf-8", errors="backslashreplace") + "  <no newline yet>")
             return shown
@@ -226,14 +260,13 @@ class SerialCapture:
             while True:
                 if self.failed is not None:
                     raise self.failed
-                for line in self._lines[scanned:]:
+                for line in self._lines[max(0, scanned - self._first) :]:
                     if test(line):
                         return line
-                scanned = max(scanned, len(self._lines))
+                end = self._first + len(self._lines)
+                scanned = max(scanned, end)
                 if include_partial and self._partial:
-                    candidate = Line(
-                        len(self._lines), self._partial_t, self._partial.decode(errors="replace")
-                    )
+                    candidate = Line(end, self._partial_t, self._partial.decode(errors="replace"))
                     if test(candidate):
                         return candidate
                 self._check()
