@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,60 @@ class Message:
         }
 
 
+class EchoMismatch(AssertionError):
+    """An echo that is not the same message as the one injected: the message names each property
+    that differed (topic, payload bytes, QoS, retain). An ``AssertionError``, so pytest reports
+    it as a test failure."""
+
+
+# How many payload bytes a mismatch shows in hex, at each end; beyond that it shows head and tail.
+SHOWN_BYTES = 48
+
+
+def show_bytes(data: bytes) -> str:
+    """``data`` as hex for a failure message: whole when short, else head ... tail."""
+    if len(data) <= 2 * SHOWN_BYTES:
+        return f"{len(data)} bytes [{data.hex()}]"
+    return f"{len(data)} bytes [{data[:SHOWN_BYTES].hex()} ... {data[-SHOWN_BYTES:].hex()}]"
+
+
+def echo_differences(injected: Message, echo: Message) -> list[str]:
+    """Each way ``echo`` is not the same message as ``injected``, one line per property.
+
+    Both are records of one subscriber, so the broker treated them alike on their way to it. The
+    echo must never be retained, whatever the injected message was: a retained echo would be
+    handed to every later subscriber as if it were current."""
+    found = []
+    if echo.topic != injected.topic:
+        found.append(f"topic: injected on {injected.topic!r}, echoed on {echo.topic!r}")
+    if echo.payload != injected.payload:
+        common = next(
+            (i for i, (a, b) in enumerate(zip(injected.payload, echo.payload, strict=False)) if a != b),
+            min(len(injected.payload), len(echo.payload)),
+        )
+        found.append(
+            f"payload bytes: injected {show_bytes(injected.payload)}, echoed {show_bytes(echo.payload)}; "
+            f"first difference at byte {common}"
+        )
+    if echo.qos != injected.qos:
+        found.append(f"qos: injected with QoS {injected.qos}, echoed with QoS {echo.qos}")
+    if echo.retain:
+        found.append("retain: the echo was published retained")
+    return found
+
+
+def assert_same_message(injected: Message, echo: Message, where: Path | None = None) -> None:
+    """Raise ``EchoMismatch`` naming every property in which ``echo`` differs from ``injected``."""
+    found = echo_differences(injected, echo)
+    if found:
+        lines = "\n".join(f"  {line}" for line in found)
+        trace = f"\n  full log: {where}" if where is not None else ""
+        raise EchoMismatch(
+            f"the echo of {injected.payload[:24]!r} ({len(injected.payload)} bytes) is not the same "
+            f"message:\n{lines}{trace}"
+        )
+
+
 class HostClient:
     """A paho-mqtt 2.x client that records every message with a timestamp.
 
@@ -87,7 +142,9 @@ class HostClient:
         self._connected = False
         self._connect_error: str | None = None
         self._granted: dict[int, list[ReasonCode]] = {}
+        self._acked_at: dict[int, float] = {}  # when each SUBACK came, by message id
         self._trace: IO[str] | None = None
+        self._listeners: list[Callable[[Message], None]] = []
         if trace_path is not None:
             trace_path.parent.mkdir(parents=True, exist_ok=True)
             self._trace = trace_path.open("a", encoding="utf-8")
@@ -107,12 +164,16 @@ class HostClient:
     ) -> None:
         with self._cond:
             self._granted[mid] = rcs
+            self._acked_at[mid] = time.time()
             self._cond.notify_all()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._record(Message(time.time(), "in", msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain)))
 
     def _record(self, message: Message) -> None:
+        # Listeners first: a test that waits for this message finds their reaction done.
+        for listener in list(self._listeners):
+            listener(message)
         with self._cond:
             self._messages.append(message)
             if self._trace is not None:
@@ -133,6 +194,12 @@ class HostClient:
             raise BrokerError(
                 f"host client cannot reach broker {self.host}:{self.port} ({self.transport}): {e}"
             ) from e
+        # paho leaves Nagle's algorithm on: a small packet written while the previous one is
+        # unacknowledged then waits for the broker's delayed ACK, ~40 ms (a subscribe right after
+        # a publish, say). The WebSocket transport wraps its socket and has no such option.
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client.loop_start()
         with self._cond:
             ok = self._cond.wait_for(lambda: self._connected or self._connect_error is not None, timeout)
@@ -143,15 +210,26 @@ class HostClient:
                 f"host client could not connect to {self.host}:{self.port} ({self.transport}): {why}"
             )
 
-    def subscribe(self, topic: str, qos: int = 0, timeout: float = 10.0) -> None:
+    def subscribe(self, topic: str, qos: int = 0, timeout: float = 10.0) -> float:
+        """Subscribe and wait for the SUBACK; returns when it came (the retained messages of the
+        subscription come after it)."""
+        return self.wait_suback(self.subscribe_nowait(topic, qos), topic, timeout)
+
+    def subscribe_nowait(self, topic: str, qos: int = 0) -> int:
+        """Send SUBSCRIBE without waiting for the SUBACK (from a listener, say); its message id."""
         result, mid = self._client.subscribe(topic, qos)
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
             raise BrokerError(f"subscribe to {topic!r} failed: {mqtt.error_string(result)}")
+        return mid
+
+    def wait_suback(self, mid: int, topic: str, timeout: float) -> float:
+        """Wait for the SUBACK of subscription ``mid`` (to ``topic``); returns when it came."""
         with self._cond:
             if not self._cond.wait_for(lambda: mid in self._granted, timeout):
                 raise BrokerError(f"no SUBACK for {topic!r} within {timeout:.0f}s")
             if any(rc.is_failure for rc in self._granted[mid]):
                 raise BrokerError(f"broker refused subscription to {topic!r}: {self._granted[mid]}")
+            return self._acked_at[mid]
 
     def publish(
         self, topic: str, payload: bytes, qos: int = 0, retain: bool = False, timeout: float = 10.0
@@ -216,6 +294,36 @@ class HostClient:
         self.wait_for(enough, f"{payload!r} on {topic!r} at least {count} time(s)", timeout)
         return self.messages(topic, payload, since)
 
+    def on_message(self, listener: Callable[[Message], None]) -> None:
+        """Call ``listener`` with every message from now on, before it is recorded (so before any
+        ``wait_for`` sees it), in paho's network thread (incoming) or the caller's (outgoing):
+        for a reaction that cannot wait for a test thread to wake up. It must not block."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def first_on(self, topic: str, timeout: float) -> list[Message]:
+        """Subscribe to ``topic`` now and return what it got first: the retained message(s) the
+        broker hands a new subscriber at once (``retain`` set), and any message that happened to
+        be published on ``topic`` meanwhile (``retain`` clear).
+
+        The start is the SUBACK: amqtt 0.12 hands a connecting client retained messages of
+        other clients' subscriptions before it reads a packet of it, and those came before. The
+        end of "at once" is a marker the client publishes to itself after its SUBACK: mosquitto
+        and amqtt both send the retained messages of a subscription before they read the client's
+        next packet, so whatever came on ``topic`` before the marker came then."""
+        marker = f"rig-retained-probe/{self.client_id}/{topic}"
+        self.subscribe(marker, qos=1, timeout=timeout)
+        acked = self.subscribe(topic, qos=2, timeout=timeout)
+        self.publish(marker, b"end of retained", qos=1, timeout=timeout)
+        received = self.wait_for(
+            lambda ms: any(m.topic == marker and m.t >= acked for m in ms),
+            f"the marker on {marker!r}",
+            timeout,
+        )
+        fresh = [m for m in received if m.t >= acked]
+        end = next(i for i, m in enumerate(fresh) if m.topic == marker)
+        return [m for m in fresh[:end] if m.topic == topic]
+
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
@@ -223,3 +331,16 @@ class HostClient:
             if self._trace is not None:
                 self._trace.close()
                 self._trace = None
+
+
+def retained_on(
+    host: str, port: int, client_id: str, topic: str, timeout: float, trace_path: Path | None = None
+) -> list[Message]:
+    """What a new subscriber to ``topic`` gets first (see ``HostClient.first_on``), from a fresh
+    client, so that the broker treats it as a new subscriber."""
+    client = HostClient(host, port, client_id, trace_path=trace_path)
+    client.connect(timeout)
+    try:
+        return client.first_on(topic, timeout)
+    finally:
+        client.close()

@@ -1,0 +1,76 @@
+"""The console contract: what the tutorial prints for people, checked on the serial log itself
+(not only on the firmware's ``@rig`` event lines): every received message as the tuple
+``(topic, msg)``, and ``other operator`` on a turn when nothing arrived."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from rig.board import Board
+from rig.broker import Broker
+from rig.host_client import HostClient
+from rig.serialio import SerialLog
+from rig.session import RigSession
+
+pytestmark = pytest.mark.hil
+
+IDLE_LINE = "other operator"
+
+
+def printed(topic: str, payload: bytes) -> str:
+    """The line ``print((topic, msg))`` writes: MicroPython's repr of a tuple of two bytes
+    objects, which is CPython's for these payloads."""
+    return repr((topic.encode(), payload))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"11 22 3311 console", bytes([0, 255, 10, 13, 39, 34, 92]) + b"console"],
+    ids=["text", "binary"],
+)
+def test_console_prints_every_received_message(
+    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession, payload: bytes
+) -> None:
+    timeout = rig_session.settings.timeout
+    payload += uuid.uuid4().hex[:6].encode()  # circulating once, so each print is this injection's
+    topic = board.config.echo_topic
+    since = time.time()
+    mqtt.publish(topic, payload)
+    # Three arrivals at the board: the injected message and two echoes of it.
+    mqtt.wait_count(topic, payload, 3, timeout, since=since)
+    line = printed(topic, payload)
+    # The tutorial's callback prints before the firmware's "received" event line, so every event
+    # line captured has its print captured before it.
+    events = serial_log.events("received", topic=topic, hex=payload.hex())
+    shown = [ln for ln in serial_log.lines() if ln.text == line]
+    assert events, f"no 'received' event for {payload!r}: the board never got it; full log: {serial_log.path}"
+    assert len(shown) >= len(events), (
+        f"the console does not print every received message: {len(events)} 'received' events for "
+        f"{payload!r} but {len(shown)} line(s) {line!r}; full log: {serial_log.path}"
+    )
+
+
+def test_console_prints_the_idle_line_when_nothing_arrived(
+    board: Board, broker: Broker, serial_log: SerialLog, rig_session: RigSession
+) -> None:
+    """Messages circulate for good once injected (the board's own "hello" too), so the board is
+    idle only when the circulation is lost: a restarted broker forgets the messages in flight."""
+    if broker.kind == "external":
+        pytest.skip("an external broker cannot be restarted by the rig, and only that ends the circulation")
+    timeout = rig_session.settings.timeout
+    serial_log.from_now()
+    broker.restart(timeout=timeout)
+    serial_log.expect_event("connected", timeout + 3, reconnect=True)
+    serial_log.expect_event("idle", timeout)
+    serial_log.expect_event("idle", timeout)  # and a turn later
+    # The tutorial prints its line, then the firmware reports the idle turn: every event line
+    # captured has its print captured before it.
+    events = serial_log.events("idle")
+    shown = [ln for ln in serial_log.lines() if ln.text == IDLE_LINE]
+    assert len(shown) >= len(events), (
+        f"the console does not show the idle line {IDLE_LINE!r} on every idle turn: {len(events)} "
+        f"'idle' events but {len(shown)} such line(s); full log: {serial_log.path}"
+    )

@@ -1,0 +1,213 @@
+"""An echo is the same message as the one injected (topic, payload bytes, QoS, not retained), at
+every size up to the largest payload the firmware documents, and for every payload of a burst;
+past that size the firmware drops the message cleanly and the loop goes on."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.board import Board
+from rig.broker import Broker
+from rig.host_client import HostClient, Message
+from rig.serialio import SerialLog
+from rig.session import RigSession
+from tests.hil.echo_checks import (
+    HEAD,
+    INJECT_QOS,
+    assert_echo_is_the_same,
+    assert_no_retained_echo,
+    echo_of,
+    echo_witness,
+    note_unchecked_qos,
+)
+
+pytestmark = pytest.mark.hil
+
+# A payload circulates for good once injected. A big one would keep the board and the broker busy
+# for the rest of the run (each turn prints it twice as hex), so tests that inject them restart
+# the firmware when done: the broker drops the QoS 0 messages in flight to a disconnected client.
+# Each circulation of an N-byte payload puts about 8N characters on the console (the tuple print,
+# the "received" and "published" hex): on a board's 115200-baud UART (11,520 chars/s) that bounds
+# how fast it can go, so waits on big payloads allow for it.
+CONSOLE_CHARS_PER_BYTE = 8
+UART_CHARS_PER_S = 11_520
+BURST = 8
+
+
+def payload_size_for_remaining_length(topic: str, remaining: int) -> int:
+    """The payload size that gives a QoS 0 PUBLISH on ``topic`` this remaining length: two bytes
+    of topic length, the topic, the payload (QoS 0 has no packet identifier)."""
+    return remaining - 2 - len(topic.encode())
+
+
+def payload(tag: str, size: int) -> bytes:
+    """``size`` bytes: a head unique to ``tag`` (HEAD bytes, so echo_of tells payloads apart),
+    then every byte value in turn, so a changed, lost or reordered byte shows."""
+    head = f"{size}:{tag}:".encode().ljust(HEAD, b".")[:HEAD]  # the size first: it must stay
+    body = bytes(range(256)) * (size // 256 + 1)
+    return (head + body)[:size]
+
+
+def allowance(size: int) -> float:
+    return CONSOLE_CHARS_PER_BYTE * size / UART_CHARS_PER_S
+
+
+@pytest.fixture
+def witness(
+    broker: Broker, rig_session: RigSession, board: Board, rig_artifacts: Path, request: pytest.FixtureRequest
+) -> Iterator[HostClient]:
+    with echo_witness(broker, rig_session, board, rig_artifacts, request.node.name) as client:
+        yield client
+
+
+@pytest.fixture
+def ends_circulation(board: Board, serial_log: SerialLog, rig_session: RigSession) -> Iterator[None]:
+    """Restarts the board after the test, ending the circulation of what the test injected.
+
+    A power cut rather than Ctrl-C: the unix port raises KeyboardInterrupt asynchronously, even
+    inside a garbage collection, and with big payloads circulating the GC runs often enough that
+    Ctrl-C can leave the heap locked and the firmware's own cleanup dies ("heap is locked")."""
+    yield
+    serial_log.from_now()
+    board.power_cycle()
+    serial_log.expect_event("published", rig_session.settings.timeout, topic=board.config.echo_topic)
+
+
+def inject_and_check(
+    mqtt: HostClient, witness: HostClient, board: Board, data: bytes, timeout: float
+) -> None:
+    since = time.time()
+    mqtt.publish(board.config.echo_topic, data, qos=INJECT_QOS)
+    assert_echo_is_the_same(witness, board, data, since, timeout + allowance(len(data)))
+
+
+def test_echo_is_the_same_message_across_the_one_byte_length_boundary(
+    board: Board,
+    broker: Broker,
+    mqtt: HostClient,
+    witness: HostClient,
+    rig_session: RigSession,
+    rig_artifacts: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Remaining length 127 fits MQTT's one-byte length field, 128 needs two; and payloads of 127
+    and 128 bytes themselves, for a firmware that confuses the two."""
+    timeout = rig_session.settings.timeout
+    topic = board.config.echo_topic
+    sizes = [
+        payload_size_for_remaining_length(topic, 127),
+        payload_size_for_remaining_length(topic, 128),
+        127,
+        128,
+    ]
+    for size in sizes:
+        inject_and_check(mqtt, witness, board, payload("one-byte-len", size), timeout)
+    note_unchecked_qos(witness, board, request.node)
+    assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "len1")
+
+
+@pytest.mark.usefixtures("ends_circulation")
+def test_echo_is_the_same_message_across_the_two_byte_length_boundary_up_to_max_payload(
+    board: Board,
+    broker: Broker,
+    mqtt: HostClient,
+    witness: HostClient,
+    rig_session: RigSession,
+    rig_artifacts: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Remaining length 16383 fits two length bytes, 16384 needs three; then the largest payload
+    the firmware documents (max_payload in its config.json, 16 KiB: the unix port's heap holds
+    it many times over, and an ESP32's once; see rig/firmware_config.py)."""
+    timeout = rig_session.settings.timeout
+    topic = board.config.echo_topic
+    limit = board.config.max_payload
+    sizes = [payload_size_for_remaining_length(topic, 16383), payload_size_for_remaining_length(topic, 16384)]
+    if limit < sizes[-1]:
+        pytest.skip(f"the board's max_payload {limit} is below the 16384 remaining-length boundary")
+    for size in [*sizes, limit]:
+        inject_and_check(mqtt, witness, board, payload("two-byte-len", size), timeout)
+    note_unchecked_qos(witness, board, request.node)
+    assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "len2")
+
+
+def test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on(
+    board: Board,
+    mqtt: HostClient,
+    witness: HostClient,
+    serial_log: SerialLog,
+    rig_session: RigSession,
+) -> None:
+    """One byte past max_payload: the firmware reads the payload in small chunks without keeping
+    it, says so in an error line naming the size, does not reboot, and still echoes."""
+    timeout = rig_session.settings.timeout
+    size = board.config.max_payload + 1
+    started = time.time()
+    serial_log.from_now()
+    mqtt.publish(board.config.echo_topic, payload("oversize", size))
+    # The next event that is an error or a boot says how the firmware took it.
+    line = serial_log.expect(re.compile(r'^@rig .*"ev": "(error|boot)"'), timeout + allowance(size))
+    event = json.loads(line.string[len("@rig ") :])
+    assert event.get("ev") == "error" and event.get("type") == "PayloadTooLarge", (
+        f"the firmware did not drop the oversize payload of {size} bytes cleanly: its next error or "
+        f"boot line was {line.string!r}; full log: {serial_log.path}"
+    )
+    assert event.get("size") == size, (
+        f"the error line names size {event.get('size')!r}, not the {size} bytes injected: {line.string!r}"
+    )
+    # The loop goes on: a normal message still circulates, and the board did not reboot.
+    normal = payload("after-oversize", 40)
+    since = time.time()
+    inject_and_check(mqtt, witness, board, normal, timeout)
+    mqtt.wait_count(board.config.echo_topic, normal, 3, timeout, since=since)  # and again
+    reboots = [e for e in serial_log.events("boot") if e["t"] >= started]
+    assert not reboots, f"the board rebooted after an oversize payload of {size} bytes: {reboots}"
+    oversize_echoes = [
+        m for m in witness.messages(board.config.echo_topic, since=started) if len(m.payload) == size
+    ]
+    assert len(oversize_echoes) <= 1, (
+        f"the oversize payload of {size} bytes was echoed ({len(oversize_echoes) - 1} time(s))"
+    )
+
+
+@pytest.mark.usefixtures("ends_circulation")
+def test_every_payload_of_a_burst_comes_back_the_same(
+    board: Board,
+    broker: Broker,
+    mqtt: HostClient,
+    witness: HostClient,
+    rig_session: RigSession,
+    rig_artifacts: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Several distinct payloads injected at once (none waits for an echo): each comes back, the
+    same message, in whatever order."""
+    timeout = rig_session.settings.timeout
+    topic = board.config.echo_topic
+    burst = [payload(f"burst{i}", 20 + i) for i in range(BURST)]
+    since = time.time()
+    for data in burst:
+        mqtt.publish(topic, data, qos=INJECT_QOS)
+
+    def missing(received: list[Message]) -> list[bytes]:
+        return [d for d in burst if echo_of(received, topic, d, since) is None]
+
+    try:
+        witness.wait_for(
+            lambda r: not missing(r), f"the echo of each of {BURST} payloads of a burst", timeout
+        )
+    except AssertionError as e:
+        lost = missing(witness.messages())
+        raise AssertionError(
+            f"{len(lost)} of the {BURST} payloads of a burst never came back: {lost}\n{e}"
+        ) from e
+    for data in burst:
+        assert_echo_is_the_same(witness, board, data, since, timeout)
+    note_unchecked_qos(witness, board, request.node)
+    assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "burst")
