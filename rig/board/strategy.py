@@ -152,11 +152,28 @@ class FirmwareStrategy:
 
     def _await_hello(self, config: FirmwareConfig, start: int) -> None:
         capture = self.board.capture
+        deadline = Deadline(self.timeout)
+        # The hello must come from the firmware that booted after the reset: the old firmware's
+        # circulating hello goes on being echoed until the reset stops it.
+        booted = capture.wait(
+            lambda ln: (ev := parse_event(ln.text)) is not None and ev.get("ev") == "boot",
+            start,
+            deadline,
+            include_partial=False,
+        )
+        if booted is None:
+            raise WaitTimeout(
+                f"the firmware to boot, connect and publish hello on {config.echo_topic} "
+                "(no boot line since the reset)",
+                self.timeout,
+                self.board.last_seen(TAIL_LINES, start),
+                capture.session_log,
+            )
         hello = {"topic": config.echo_topic, "hex": b"hello".hex()}
         line = capture.wait(
             lambda ln: (ev := parse_event(ln.text)) is not None and event_matches(ev, "published", hello),
-            start,
-            Deadline(self.timeout),
+            booted.index + 1,
+            deadline,
             include_partial=False,
         )
         if line is None:
