@@ -5,14 +5,21 @@
 # - the echo itself, sent after the turn's reading rather than from inside the callback;
 # - presence on the status topic, and an "@rig" event line for each thing the rig waits for.
 import gc
+import json
+import sys
 import time
 
 from umqtt import simple
 from umqtt.robust import MQTTClient
 
+import bounded_read
 import clean_disconnect
+import link_watch
 import settings
-from serial_events import emit, hexlify
+from serial_events import PREFIX, emit, hexlify
+
+# Payload bytes per piece of an event line's hex (emit_payload).
+HEX_CHUNK = 64
 
 
 def no_delay(sock):
@@ -24,6 +31,18 @@ def no_delay(sock):
         sock.setsockopt(6, 1, 1)
     except OSError:
         pass
+
+
+def emit_payload(ev, topic, msg):
+    # The "received" / "published" event line, with the payload's hex written in pieces. Built
+    # whole (the hex, then its JSON, then the line) the events of a max_payload message (16 KiB)
+    # would need about 7 times its size of heap at once, more than an ESP32 has free.
+    out = sys.stdout
+    out.write('%s{"ev": "%s", "topic": %s, "hex": "' % (PREFIX, ev, json.dumps(topic.decode())))
+    view = memoryview(msg)
+    for i in range(0, len(msg), HEX_CHUNK):
+        out.write(hexlify(view[i : i + HEX_CHUNK]))
+    out.write('"}\n')
 
 
 class EchoClient(MQTTClient):
@@ -38,12 +57,14 @@ class EchoClient(MQTTClient):
         self.per_connection = [self.inbox]
         self.last_sent = time.ticks_ms()  # for keepalive pings
         self.handled = 0  # echoes sent, for the periodic memory report
+        self.link = link_watch.LinkWatch()  # a silent broker, found by keepalive
 
     def connect(self, clean_session=True):
         # umqtt.robust 1.0's reconnect() calls umqtt.simple's connect(), not this one (from
         # robust 1.0.3 on it calls self.connect(), and this would report a second "connected").
         present = super().connect(clean_session)
         no_delay(self.sock)
+        self.link.attach(self.sock)
         self.connected = True
         self.last_sent = time.ticks_ms()
         emit("connected", session_present=bool(present), reconnect=False)
@@ -57,13 +78,22 @@ class EchoClient(MQTTClient):
             pending.clear()
         present = super().reconnect()
         no_delay(self.sock)
+        self.link.attach(self.sock)
         emit("connected", session_present=bool(present), reconnect=True)
         # umqtt.robust 1.0 (PyPI, the locked version) reconnects with clean_session=False but
         # never subscribes again, nor does 1.0.3 (the newest). When the broker lost our session
         # (it restarted), nothing would ever arrive: subscribe again.
         if not present:
             self.subscribe(settings.ECHO_TOPIC)
+        # The broker may have published our will ("lost") meanwhile: we are back.
+        self.announce_online()
         return present
+
+    def log(self, in_reconnect, e):
+        # umqtt.robust's report of a failed read, write or connect attempt: an event the rig can
+        # time a fault by (the console line stays, with DEBUG on).
+        emit("connection_error", reconnecting=in_reconnect, detail=repr(e))
+        super().log(in_reconnect, e)
 
     def check_msg(self):
         # umqtt.robust 1.0 (PyPI, the locked version): its wait_msg() retries on the socket that
@@ -73,8 +103,9 @@ class EchoClient(MQTTClient):
         # after two attempts where this keeps trying.)
         while True:
             try:
+                self.link.listen()
                 self.sock.setblocking(False)
-                return simple.MQTTClient.wait_msg(self)
+                return bounded_read.wait_msg(self)  # simple's, with max_payload
             except OSError as e:
                 self.log(False, e)
                 self.reconnect()
@@ -109,7 +140,7 @@ class EchoClient(MQTTClient):
         # our own echo can come back within the same turn, and a message would circulate as fast
         # as the broker can return it instead of once per loop period. So the loop reads first
         # and echoes afterwards.
-        emit("received", topic=topic.decode(), hex=hexlify(msg))
+        emit_payload("received", topic, msg)
         self.inbox.append((topic, msg))
 
     def take_received(self):
@@ -126,6 +157,9 @@ class EchoClient(MQTTClient):
                 break  # the connection dropped: the rest went with it
             self.handled += 1
             if self.handled % settings.STATS_EVERY == 0:
+                # Collected first: what is left free is what the firmware keeps, so the rig
+                # can tell a leak from garbage not yet collected.
+                gc.collect()
                 emit("stats", handled=self.handled, mem_free=gc.mem_free())
         self.last_sent = time.ticks_ms()
 
@@ -138,17 +172,13 @@ class EchoClient(MQTTClient):
             self.log(False, e)
             self.reconnect()
             return False
-        emit("published", topic=topic.decode(), hex=hexlify(msg))
+        emit_payload("published", topic, msg)
         return True
 
     def idle(self):
         emit("idle")
-        # umqtt does not ping by itself (simple 1.3.4 nor later); without traffic the broker
-        # would drop us after 1.5 keepalives. Ping after half of one.
-        quiet = time.ticks_diff(time.ticks_ms(), self.last_sent)
-        if settings.KEEPALIVE and quiet > settings.KEEPALIVE * 500:
-            self.ping()
-            self.last_sent = time.ticks_ms()
+        # Keepalive pings, and a broker that no longer answers them (link_watch.py).
+        self.link.tend(self)
 
     def disconnect(self):
         # Never connected (Wi-Fi or the first connect failed): nobody to say goodbye to.

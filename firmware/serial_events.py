@@ -2,6 +2,7 @@
 #   @rig {"ev": "received", "topic": "...", "hex": "..."}
 # Payloads are binary-safe hex; the rest of the console stays free for people. The host reads
 # these lines with rig/events.py: an event's name and fields are a contract with it.
+import binascii
 import json
 import sys
 
@@ -14,18 +15,41 @@ def emit(ev, **fields):
 
 
 def hexlify(data):
-    return "".join("%02x" % b for b in data)
+    # One allocation for the whole payload, not one string per byte: a 16 KiB payload must not
+    # churn the heap of a small board.
+    return binascii.hexlify(data).decode()
 
 
 def boot(version):
-    # The first line after a reset: which firmware runs, on which MicroPython and platform.
+    # The first line after a reset: which firmware runs, on which MicroPython and platform, and
+    # why the chip last reset where the port can say (the rig names it if the reset was not its own).
+    fields = {}
+    cause = reset_cause()
+    if cause:
+        fields["reset_cause"] = cause
     emit(
         "boot",
         fw=version,
         tree=deployed_tree(),
         mpy=".".join(str(n) for n in sys.implementation.version[:3]),
         platform=sys.platform,
+        **fields
     )
+
+
+def reset_cause():
+    # machine.reset_cause() is a number; its name is one of machine's *_RESET constants. The
+    # unix port has none (there the rig's virtual board knows why MicroPython restarted).
+    try:
+        import machine
+
+        cause = machine.reset_cause()
+    except (ImportError, AttributeError):
+        return None
+    for name in dir(machine):
+        if name.endswith("_RESET") and getattr(machine, name) == cause:
+            return name
+    return str(cause)
 
 
 def error(e):

@@ -27,3 +27,5 @@ MODE = config["mode"]
 MAX_MESSAGES_PER_TURN = config["max_messages_per_turn"]
 MAX_HELD = config["max_held"]
 STATS_EVERY = config["stats_every"]
+# The largest payload the firmware takes; a larger one is dropped unread (bounded_read.py).
+MAX_PAYLOAD = config["max_payload"]

@@ -16,8 +16,12 @@ class FirmwareConfig:
     client_id: str
     topic_prefix: str
     loop_period: float = 1.0
-    # MQTT keepalive (s) the firmware asks the broker for; it pings after half of it in silence.
+    # MQTT keepalive (s) the firmware asks the broker for; it pings after half of it in silence,
+    # and takes a broker it has not heard from for 1.5 of it for lost (firmware/link_watch.py).
     keepalive: int = 30
+    # How long (s) one connect, read or write of the firmware's socket may block: a broker that
+    # accepted the connection but never answers must not hold the board forever.
+    socket_timeout: float = 5.0
     # "reference": the tutorial's sleep-then-check loop; "responsive": wait on the socket.
     mode: str = "reference"
     # The firmware's limits. They are written here and nowhere else: the firmware reads them
@@ -30,6 +34,14 @@ class FirmwareConfig:
     max_held: int = 64
     # A "stats" event (handled, gc.mem_free) every this many echoes, to show the loop does not leak.
     stats_every: int = 100
+    # The largest payload (bytes) the firmware takes; a larger one it drops without reading it
+    # into memory (an "error" event PayloadTooLarge naming the size; firmware/bounded_read.py).
+    # 16 KiB: the firmware holds a payload once (read into one buffer, echoed from it, its
+    # console lines written in pieces), so it costs little more than its size: a 16 KiB payload
+    # printed and reported three times runs in a 40 KB MicroPython heap (unix port,
+    # -X heapsize=40k). An ESP32 without PSRAM has ~100 KB free with Wi-Fi up, where a 64 KiB
+    # buffer would not find a contiguous block. It covers MQTT's 16383/16384 length boundary.
+    max_payload: int = 16384
     # Provisioning for a board on Wi-Fi. The secrets stay out of repr() and so out of pytest's
     # output; the serial capture redacts them too (see ``secrets``).
     wifi_ssid: str | None = None

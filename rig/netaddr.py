@@ -11,12 +11,13 @@ from rig.errors import ConfigError
 _PROBE = ("192.0.2.1", 9)
 
 
-def bench_address(source: str = "broker_host: auto") -> str:
-    """The local address on the interface that holds the default route: toward the LAN that a
-    Wi-Fi board shares with the bench. Raises ConfigError when the machine has no such route."""
+def bench_address(source: str = "broker_host: auto", toward: str | None = None) -> str:
+    """The local address on the interface that holds the route toward ``toward`` (a board's
+    address), by default the default route: toward the LAN that a Wi-Fi board shares with the
+    bench. Raises ConfigError when the machine has no such route."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
-            probe.connect(_PROBE)
+            probe.connect((toward, _PROBE[1]) if toward is not None else _PROBE)
             address = str(probe.getsockname()[0])
         except OSError as e:
             raise ConfigError(

@@ -16,6 +16,7 @@ Fixtures, from the outside in:
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.evidence import junit_properties
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
+from rig.health.markers import firmware_overrides
 from rig.host_client import HostClient
 from rig.serialio.capture import SerialLog
 from rig.session import RigSession, artifact_dir
@@ -61,6 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "loop_period(seconds): run the firmware at this loop period")
     config.addinivalue_line(
         "markers", "firmware_mode(mode): run the firmware loop as reference or responsive"
+    )
+    config.addinivalue_line(
+        "markers", "firmware_config(**fields): these FirmwareConfig fields in the board's config.json"
     )
     try:
         settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
@@ -216,7 +221,10 @@ def board(
         period = float(marker.args[0])
     mode_marker = request.node.get_closest_marker("firmware_mode")
     mode = str(mode_marker.args[0]) if mode_marker is not None else rig_session.settings.firmware_mode
-    config = rig_session.config_for(board, period, mode)
+    config = rig_session.config_for(board, period, mode, **firmware_overrides(request.node))
+    settings_marker = request.node.get_closest_marker("firmware_config")
+    if settings_marker is not None:
+        config = dataclasses.replace(config, **settings_marker.kwargs)
     serial_log.note(f"test {request.node.nodeid}: firmware loop period {period}s, {mode} mode")
     # A failure of the rig on the way marks the board broken: later tests are skipped.
     rig_session.run_firmware(config)

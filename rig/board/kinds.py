@@ -10,6 +10,8 @@ kind (a remote labgrid place, say) is one object here and one row in ``KIND_TRAI
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +25,7 @@ from rig.discovery import BoardAmbiguous, BoardNotPresent, find_port
 from rig.inventory.spec import BoardKind as KindName
 from rig.inventory.spec import BoardSpec
 from rig.netaddr import bench_address
+from rig.netns import network_for
 
 PortLister = Callable[[], Sequence[ListPortInfo]]
 
@@ -61,12 +64,15 @@ class KindBehaviour(Protocol):
 
 
 class VirtualKind:
-    """The MicroPython unix port behind a pty, started by the rig on this machine."""
+    """The MicroPython unix port behind a pty, started by the rig on this machine, in a network
+    namespace of its own where this machine allows one (``rig.netns``): it then reaches the
+    broker over a link of its own, as a board on Wi-Fi does, and network faults can be made on
+    that link."""
 
     def make_transport(
         self, spec: BoardSpec, flash_dir: Path, micropython: str | None, lister: PortLister
     ) -> BoardTransport:
-        return VirtualBoard(spec.name, flash_dir, micropython)
+        return VirtualBoard(spec.name, flash_dir, micropython, network_for(spec.name))
 
     def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
         # A virtual board is one flash directory: two checkouts may each run their own, but not
@@ -75,9 +81,18 @@ class VirtualKind:
         return f"{spec.identity}-{digest}"
 
     def broker_bind_address(self, spec: BoardSpec) -> str:
-        return LOOPBACK  # the unix port shares this machine's network
+        network = network_for(spec.name)
+        if network is None:
+            return LOOPBACK  # the unix port shares this machine's network
+        # As for a board on the LAN: this machine's address on the route toward the board.
+        return bench_address(f"{spec.origin}: virtual board network", toward=network.board_address)
 
     def broker_host_for_board(self, spec: BoardSpec, broker_host: str) -> str:
+        network = network_for(spec.name)
+        if network is not None and ipaddress.ip_address(_resolved(broker_host)).is_loopback:
+            # This machine's loopback is not the board's: a broker here (an external one given
+            # as 127.0.0.1) is reached over the board's link, if it listens on all interfaces.
+            return network.host_address
         return broker_host
 
     def found_by(self, spec: BoardSpec) -> str:
@@ -137,6 +152,13 @@ KINDS: dict[KindName, KindBehaviour] = {
     "esp32": SerialKind(),
     "generic": SerialKind(),
 }
+
+
+def _resolved(host: str) -> str:
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return "0.0.0.0"  # unresolvable here: leave it to the board
 
 
 def kind_of(spec: BoardSpec) -> KindBehaviour:

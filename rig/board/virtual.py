@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, ConfigError
+from rig.netns import BoardNetwork
 from rig.processes import ChildProcess, is_running
 from rig.serialio.port import BoardPort
 
@@ -50,10 +51,14 @@ class VirtualBoard:
     kind = "virtual"
     reenumerates = False  # the pty outlives every reset, as a USB-serial bridge's port does
 
-    def __init__(self, name: str, flash_dir: Path, micropython: str | None = None) -> None:
+    def __init__(
+        self, name: str, flash_dir: Path, micropython: str | None = None, network: BoardNetwork | None = None
+    ) -> None:
         self.name = name
         self.flash_dir = flash_dir
         self.micropython = find_micropython(micropython)
+        # Where MicroPython runs: a namespace of its own (rig.netns), or this machine's network.
+        self.network = network
         self.firmware_pid: int | None = None
         self.boots = 0
         self._port: str | None = None
@@ -81,6 +86,8 @@ class VirtualBoard:
 
     def start(self, timeout: float = 15.0) -> None:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
+        if self.network is not None and not self.network.exists:
+            self.network.create()  # started again after a stop
         # In a session of its own: a Ctrl-C at the terminal reaches the rig only (which then
         # stops the board in order), not the supervisor, which would die printing a traceback.
         process = ChildProcess.spawn(
@@ -92,6 +99,7 @@ class VirtualBoard:
                 str(self.flash_dir),
                 "--micropython",
                 self.micropython,
+                *(["--netns", self.network.namespace] if self.network is not None else []),
             ],
             name=f"virtual board {self.name} supervisor",
             stdin=subprocess.PIPE,
@@ -134,12 +142,27 @@ class VirtualBoard:
                 )
 
     def _command(self, command: str, deadline: Deadline) -> None:
+        self._send(command)
+        self._await(f"DONE {command}", deadline)
+
+    def _send(self, command: str) -> None:
         pipes = self._pipes()
         if pipes.stdin is None or pipes.poll() is not None:
             raise BoardUnreachable(f"{self.name}: virtual board is not running")
         pipes.stdin.write(command + "\n")
         pipes.stdin.flush()
-        self._await(f"DONE {command}", deadline)
+
+    def unplug(self, timeout: float = 5.0) -> None:
+        """The port goes away, as a USB cable pulled out; the board runs on."""
+        self._command("unplug", Deadline(timeout))
+
+    def plug(self, timeout: float = 5.0) -> str:
+        """The port comes back, under a new name (as a USB device re-enumerates); returns it."""
+        deadline = Deadline(timeout)
+        self._send("plug")
+        self._port = self._await("PORT", deadline).split(maxsplit=1)[1]
+        self._await("DONE plug", deadline)
+        return self._port
 
     def hard_reset(self, port: BoardPort) -> None:
         self.power_cycle()
@@ -170,6 +193,8 @@ class VirtualBoard:
                     os.killpg(firmware_pid, signal.SIGKILL)
             self._port = None
             self.firmware_pid = None
+            if self.network is not None:
+                self.network.remove()
 
 
 def _env_with_rig_importable() -> dict[str, str]:

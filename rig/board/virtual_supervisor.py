@@ -3,8 +3,9 @@
 Run as ``python -m rig.board.virtual_supervisor --flash DIR``. It prints ``PORT /dev/pts/N`` on
 stdout once the port can be opened, then ``BOOT <pid> <reason>`` each time MicroPython starts.
 It reads commands on stdin, one per line: ``power-cut`` (kill without cleanup, then boot again),
-``power-off``, ``power-on`` and ``quit``. End of stdin means its owner died: it kills MicroPython
-and exits, so a killed test run never leaves a board process behind.
+``power-off``, ``power-on``, ``unplug`` (the port goes away, the board runs on), ``plug`` (it
+comes back under a new name: ``PORT <path>`` again) and ``quit``. End of stdin means its owner
+died: it kills MicroPython and exits, so a killed test run never leaves a board process behind.
 
 Two ptys, because a USB port outlives the firmware it talks to:
 
@@ -31,8 +32,9 @@ import subprocess
 import sys
 import termios
 import time
-import tty
 from pathlib import Path
+
+from rig.board.virtual_port import Outbox, open_port, write_dropping
 
 BOOTSTRAP = Path(__file__).parent / "mpy" / "bootstrap.py"
 
@@ -80,15 +82,19 @@ def _console_termios(fd: int) -> None:
 class _Firmware:
     """One MicroPython process on its own console pty, from boot to exit."""
 
-    def __init__(self, micropython: str, flash: Path, run_main: bool) -> None:
+    def __init__(self, micropython: str, flash: Path, run_main: bool, netns: str | None = None) -> None:
         self.master, slave = pty.openpty()
         os.set_blocking(self.master, False)
         _console_termios(slave)
         env = dict(os.environ, RIG_FLASH=str(flash), RIG_RUN_MAIN="1" if run_main else "0")
         # MicroPython only turns Ctrl-C into KeyboardInterrupt if the pty is its controlling
         # terminal, hence a new session that then claims the slave as ctty.
+        argv = [micropython, "-i", str(BOOTSTRAP)]
+        if netns is not None:
+            # The board's own network (rig.netns); `ip netns exec` execs, so the PID is the same.
+            argv = ["ip", "netns", "exec", netns, *argv]
         self.process = subprocess.Popen(
-            [micropython, "-i", str(BOOTSTRAP)],
+            argv,
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -129,16 +135,16 @@ def _claim_controlling_tty() -> None:
 class Supervisor:
     """Owns the port pty and one firmware process at a time; see the module docstring."""
 
-    def __init__(self, micropython: str, flash: Path) -> None:
+    def __init__(self, micropython: str, flash: Path, netns: str | None = None) -> None:
         self.micropython = micropython
         self.flash = flash
-        self.port_master, self._port_slave = pty.openpty()
-        # Keeping our own slave fd open means a reader on the master blocks instead of getting
-        # EIO whenever no client has the port open: a USB port does not vanish between users.
-        tty.setraw(self._port_slave)
-        self.port_path = os.ttyname(self._port_slave)
-        os.set_blocking(self.port_master, False)
-        self.outbox = _Outbox(self.port_master)
+        self.netns = netns
+        self.port_master, self._port_slave, self.port_path = open_port()
+        self.outbox = Outbox(self.port_master)
+        # Unplugged (the ``unplug`` command): the port is gone, the board runs on, what it
+        # prints is lost; ``plug`` brings the port back under a new name, as USB re-enumerates.
+        self.plugged = True
+        self._next_port: tuple[int, int, str] | None = None
         self.firmware: _Firmware | None = None
         self.powered = True
         self.raw_repl = False
@@ -152,7 +158,7 @@ class Supervisor:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def boot(self, reason: str, run_main: bool) -> None:
-        self.firmware = _Firmware(self.micropython, self.flash, run_main)
+        self.firmware = _Firmware(self.micropython, self.flash, run_main, self.netns)
         self.selector.register(self.firmware.master, selectors.EVENT_READ, "console")
         self.selector.register(self.firmware.pidfd, selectors.EVENT_READ, "exit")
         self._tail = b""
@@ -244,7 +250,7 @@ class Supervisor:
         assert self.firmware is not None
         self._booting = False
         if self._held_input:
-            _write_dropping(self.firmware.master, bytes(self._held_input))
+            write_dropping(self.firmware.master, bytes(self._held_input))
             self._held_input.clear()
         _report(f"READY {self.firmware.process.pid}")
 
@@ -260,9 +266,11 @@ class Supervisor:
             # (or die of a Ctrl-C) before it reads its console, so hold it until then.
             self._held_input += data[: HELD_INPUT_LIMIT - len(self._held_input)]
             return
-        _write_dropping(self.firmware.master, data)
+        write_dropping(self.firmware.master, data)
 
     def _to_port(self, data: bytes) -> None:
+        if not self.plugged:
+            return  # nobody can hear it: a board's UART transmits into the void
         was_idle = not self.outbox.pending
         self.outbox.push(data)
         if was_idle and self.outbox.pending:
@@ -304,6 +312,28 @@ class Supervisor:
                 self.firmware.kill()
                 self._forget_firmware()
 
+    def unplug(self) -> None:
+        """The port goes away, as a USB device pulled out: its users get an error."""
+        if not self.plugged:
+            return
+        # Made now, before the old one is freed, so that the port comes back under another name.
+        self._next_port = open_port()
+        self.selector.unregister(self.port_master)
+        for fd in (self.port_master, self._port_slave):
+            os.close(fd)
+        self.plugged = False
+
+    def plug(self) -> None:
+        if self.plugged:
+            return
+        assert self._next_port is not None
+        self.port_master, self._port_slave, self.port_path = self._next_port
+        self._next_port = None
+        self.outbox = Outbox(self.port_master)
+        self.selector.register(self.port_master, selectors.EVENT_READ, "port")
+        self.plugged = True
+        _report(f"PORT {self.port_path}")
+
     def _control(self) -> bool:
         line = sys.stdin.readline()
         command = line.strip()
@@ -317,63 +347,15 @@ class Supervisor:
         elif command == "power-on":
             if not self.powered:
                 self.power_on()
+        elif command == "unplug":
+            self.unplug()
+        elif command == "plug":
+            self.plug()
         else:
             _report(f"ERROR unknown command {command!r}")
             return True
         _report(f"DONE {command}")
         return True
-
-
-class _Outbox:
-    """Bytes on their way to the port, held while the port's reader is slow.
-
-    A blocking write would stall the whole board whenever nobody reads the port. A UART keeps
-    transmitting into the void instead, so past ``limit`` the oldest bytes are dropped.
-    """
-
-    def __init__(self, fd: int, limit: int = 8 * 1024 * 1024) -> None:
-        self.fd = fd
-        self.limit = limit
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.dropped = 0
-
-    @property
-    def pending(self) -> bool:
-        return self.size > 0
-
-    def push(self, data: bytes) -> None:
-        if not self.chunks:
-            data = data[self._write(data) :]
-        if data:
-            self.chunks.append(data)
-            self.size += len(data)
-        while self.size > self.limit:
-            self.dropped += len(self.chunks[0])
-            self.size -= len(self.chunks.pop(0))
-
-    def flush(self) -> None:
-        while self.chunks:
-            head = self.chunks[0]
-            n = self._write(head)
-            self.size -= n
-            if n < len(head):
-                self.chunks[0] = head[n:]
-                return
-            self.chunks.pop(0)
-
-    def _write(self, data: bytes) -> int:
-        try:
-            return os.write(self.fd, data)
-        except BlockingIOError:
-            return 0
-
-
-def _write_dropping(fd: int, data: bytes) -> None:
-    # Input for a firmware that is not reading (busy, or SIGSTOPped) is dropped, as a UART's
-    # receive FIFO overflows, rather than blocking the supervisor.
-    with contextlib.suppress(OSError):
-        os.write(fd, data)
 
 
 def _report(line: str) -> None:
@@ -385,11 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flash", required=True, type=Path, help="directory that is the board's /")
     parser.add_argument("--micropython", default="micropython", help="the unix port executable")
+    parser.add_argument("--netns", default=None, help="run MicroPython in this network namespace")
     args = parser.parse_args(argv)
     # Die with the owner even if it is SIGKILLed and never closes our stdin.
     _die_with_parent(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    return Supervisor(args.micropython, args.flash.resolve()).run()
+    return Supervisor(args.micropython, args.flash.resolve(), args.netns).run()
 
 
 def _die_with_parent(sig: signal.Signals) -> None:

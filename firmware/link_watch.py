@@ -1,0 +1,92 @@
+# Finds out that the connection to the broker is dead when nothing says so.
+#
+# umqtt.robust reconnects only when a read or a write fails. A link that silently drops every
+# packet (Wi-Fi out of range, a router that lost its state) makes nothing fail: TCP keeps our
+# writes in its buffer and our reads simply find nothing, forever. MQTT's keepalive is the way
+# to tell: the board pings, and a broker that is there answers. So the watch notes when the
+# broker was last heard from, pings after half a keepalive, and takes the connection for dead
+# when nothing came for 1.5 keepalives (as long as the broker waits for us, MQTT 3.1.1 3.1.2.10):
+# it closes the socket and reconnects.
+#
+# It also gives every socket a timeout. umqtt.simple 1.3.4 (the locked version; 1.4.0 takes
+# connect(timeout=)) connects and waits for CONNACK without one, so a broker that accepts the
+# connection but does not answer (hung, or stopped with SIGSTOP) would hold the board forever.
+import select
+import time
+
+from umqtt import simple
+
+from serial_events import emit
+from settings import config
+
+KEEPALIVE_MS = config["keepalive"] * 1000
+# How long one connect, read or write may block (s).
+SOCKET_TIMEOUT = config["socket_timeout"]
+
+_socket = simple.socket
+
+
+class _TimedSockets:
+    # Stands in for the socket module inside umqtt.simple: the same sockets, with a timeout.
+    getaddrinfo = _socket.getaddrinfo
+
+    @staticmethod
+    def socket():
+        s = _socket.socket()
+        s.settimeout(SOCKET_TIMEOUT)
+        return s
+
+
+simple.socket = _TimedSockets
+
+
+class LinkWatch:
+    def __init__(self):
+        self.poller = None
+        self.heard = time.ticks_ms()
+        self.pinged = self.heard
+
+    def attach(self, sock):
+        # A new connection: its CONNACK was just heard.
+        self.poller = select.poll()
+        self.poller.register(sock, select.POLLIN)
+        self.heard = self.pinged = time.ticks_ms()
+
+    def listen(self):
+        # Before each read. umqtt.simple 1.3.4's wait_msg reads a PINGRESP and returns None, as
+        # when nothing came, so the answer to our ping is seen here: bytes waiting to be read.
+        if self.poller is not None and self.poller.poll(0):
+            self.heard = time.ticks_ms()
+
+    def tend(self, c):
+        # Once per idle turn: ping when due; reconnect when the broker went silent.
+        if not KEEPALIVE_MS:
+            return  # no keepalive: nothing to ping, no bound on silence
+        now = time.ticks_ms()
+        silent = time.ticks_diff(now, self.heard)
+        if silent > KEEPALIVE_MS * 3 // 2:
+            emit("link_lost", silent_ms=silent)
+            self.reconnect(c)
+            return
+        half = KEEPALIVE_MS // 2
+        # umqtt does not ping by itself (simple 1.3.4 nor later). The broker needs to hear from
+        # us within 1.5 keepalives, we need to hear from it: ping after half of one of either.
+        quiet = time.ticks_diff(now, c.last_sent)
+        if quiet > half or (silent > half and time.ticks_diff(now, self.pinged) > half):
+            try:
+                # On ESP32 umqtt's setblocking(True) cleared the timeout; the unix port keeps it.
+                c.sock.settimeout(SOCKET_TIMEOUT)
+                c.ping()
+            except OSError as e:
+                c.log(False, e)
+                self.reconnect(c)
+                return
+            c.last_sent = self.pinged = now
+
+    def reconnect(self, c):
+        # umqtt.robust would reuse nothing of the old socket but would not close it either.
+        try:
+            c.sock.close()
+        except OSError:
+            pass
+        c.reconnect()

@@ -1,0 +1,245 @@
+"""The virtual board's network: a namespace of its own, joined to this machine by a veth pair.
+
+A board on Wi-Fi reaches the broker over a link that can go down, drop packets or crawl, and
+has an address of its own. The unix port would otherwise share this machine's loopback, where
+none of that can happen. So the virtual board runs in a network namespace (``rigvb-<pid>-<n>``)
+whose one interface is the board end of a veth pair; the host end holds the broker's side of a
+/30 in 10.213.0.0/16. Faults are then made on that link with ``ip`` and ``tc`` only (this
+kernel has no netem, no tc drop action, no iptables/nft):
+
+- link down: the board's interface down, as a board that lost its access point sees it;
+- blackhole: a ``tbf`` qdisc with a one-byte bucket on both ends: every packet is larger than
+  the bucket and is dropped silently, so neither side hears of it;
+- slow link: a ``tbf`` rate limit on both ends.
+
+Lifecycle: ``network_for(name)`` creates the board's network on first use in this process
+(removing first what dead runs left behind: names carry the owner's PID) and returns the same
+object afterwards; the virtual board ``remove()``s it when it stops; an atexit hook removes
+whatever is left. A
+process killed with SIGKILL leaves its namespace behind, and the next run removes it.
+``unavailable()`` says why no namespace can be made here (not root, no ``ip``): the virtual board
+then shares this machine's network, as before, and the network faults skip with that reason.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from rig.errors import InfrastructureError
+from rig.processes import is_running
+
+NAMESPACE_PREFIX = "rigvb"
+# Interface names are at most 15 bytes: "rv<pid>h<n>" / "rv<pid>b<n>".
+_HOST_IF = re.compile(r"^rv(\d+)h(\d+)$")
+_NAMESPACE = re.compile(rf"^{NAMESPACE_PREFIX}-(\d+)-(\d+)$")
+SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
+# Set to "off" to run the virtual board on this machine's network even where a namespace works.
+ENV_SWITCH = "RIG_VIRTUAL_NETNS"
+# A bound on each ip/tc call: they talk to the kernel and return at once.
+_COMMAND_S = 10.0
+# A one-byte bucket passes no packet: tbf drops what is larger than its burst.
+_BLACKHOLE = ["tbf", "rate", "8bit", "burst", "1", "limit", "1"]
+
+
+class NetworkError(InfrastructureError):
+    """An ``ip`` or ``tc`` command failed: the rig could not make or change the board's network."""
+
+    def __init__(self, command: list[str], detail: str) -> None:
+        self.command = command
+        self.detail = detail
+        super().__init__(f"{' '.join(command)}: {detail}")
+
+
+def _run(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_COMMAND_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise NetworkError(command, str(e)) from e
+    if done.returncode != 0:
+        raise NetworkError(command, done.stderr.strip() or f"exit code {done.returncode}")
+    return done.stdout
+
+
+def unavailable() -> str | None:
+    """Why the virtual board cannot have a network of its own here, or None if it can."""
+    if os.environ.get(ENV_SWITCH, "").lower() in ("0", "off", "no"):
+        return f"${ENV_SWITCH} is off: the virtual board shares this machine's network"
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "network namespaces need root; the virtual board shares this machine's network"
+    if shutil.which("ip") is None or shutil.which("tc") is None:
+        return "no `ip`/`tc` command (iproute2): the virtual board shares this machine's network"
+    return None
+
+
+class BoardNetwork:
+    """One board's namespace and veth pair. See the module docstring for the lifecycle."""
+
+    def __init__(self, owner: int, index: int, subnet: ipaddress.IPv4Network) -> None:
+        self.namespace = f"{NAMESPACE_PREFIX}-{owner}-{index}"
+        self.host_if = f"rv{owner}h{index}"
+        self.board_if = f"rv{owner}b{index}"
+        self.subnet = subnet
+        hosts = list(subnet.hosts())
+        self.host_address = str(hosts[0])
+        self.board_address = str(hosts[1])
+        self.exists = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<BoardNetwork {self.namespace} {self.host_if}={self.host_address} board={self.board_address}>"
+        )
+
+    def create(self) -> None:
+        prefix = self.subnet.prefixlen
+        try:
+            _run(["ip", "netns", "add", self.namespace])
+            self.exists = True
+            _run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.board_if,
+                  "netns", self.namespace])  # fmt: skip
+            _run(["ip", "addr", "add", f"{self.host_address}/{prefix}", "dev", self.host_if])
+            _run(["ip", "link", "set", self.host_if, "up"])
+            _run(["ip", "-n", self.namespace, "addr", "add", f"{self.board_address}/{prefix}",
+                  "dev", self.board_if])  # fmt: skip
+            _run(["ip", "-n", self.namespace, "link", "set", "lo", "up"])
+            _run(["ip", "-n", self.namespace, "link", "set", self.board_if, "up"])
+        except NetworkError:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        """Delete the namespace; its end of the veth goes with it, and the host end with that."""
+        if not self.exists:
+            return
+        self.exists = False
+        errors = []
+        for command in (["ip", "netns", "del", self.namespace], ["ip", "link", "del", self.host_if]):
+            try:
+                _run(command)
+            except NetworkError as e:
+                errors.append(e)
+        # The second fails when the first took the pair with it, as it should.
+        if len(errors) == 2:
+            raise errors[0]
+
+    def command(self, argv: list[str]) -> list[str]:
+        """``argv`` run inside the board's namespace (``ip netns exec`` execs: same PID)."""
+        return ["ip", "netns", "exec", self.namespace, *argv]
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def set_link(self, up: bool) -> None:
+        """The board's interface up or down: Wi-Fi joined or lost, as the board sees it."""
+        _run(["ip", "-n", self.namespace, "link", "set", self.board_if, "up" if up else "down"])
+
+    def set_blackhole(self, on: bool) -> None:
+        """Drop every packet both ways, silently: no error reaches either end."""
+        self._shape(_BLACKHOLE if on else None)
+
+    def set_rate(self, kbit: int | None) -> None:
+        """Limit the link to ``kbit`` kbit/s both ways; None lifts the limit."""
+        if kbit is None:
+            self._shape(None)
+        else:
+            # A burst of a few full frames and a queue of 200 ms: slow, but nothing dropped for
+            # MQTT's small packets.
+            self._shape(["tbf", "rate", f"{kbit}kbit", "burst", "4kb", "latency", "200ms"])
+
+    def _shape(self, qdisc: list[str] | None) -> None:
+        for prefix, dev in ((["tc"], self.host_if), (["tc", "-n", self.namespace], self.board_if)):
+            if qdisc is None:
+                with contextlib.suppress(NetworkError):  # none there: nothing to lift
+                    _run([*prefix, "qdisc", "del", "dev", dev, "root"])
+            else:
+                _run([*prefix, "qdisc", "replace", "dev", dev, "root", *qdisc])
+
+
+# -- one network per board, per process ------------------------------------------------------
+
+# Kept after a network is removed, so that the board started again gets the same addresses (a
+# broker bound to the host side keeps working).
+_networks: dict[str, BoardNetwork] = {}
+
+
+def network_for(board: str) -> BoardNetwork | None:
+    """The network of virtual board ``board`` in this process, created on first use (and again
+    after a ``remove()``, with the same names and addresses); None where namespaces cannot be
+    made (``unavailable()`` says why)."""
+    if unavailable() is not None:
+        return None
+    network = _networks.get(board)
+    if network is not None:
+        if not network.exists:
+            network.create()
+        return network
+    with _allocation_lock():
+        remove_stale()
+        network = BoardNetwork(os.getpid(), len(_networks), _free_subnet())
+        network.create()
+    _networks[board] = network
+    return network
+
+
+@atexit.register
+def _remove_all() -> None:
+    for network in _networks.values():
+        with contextlib.suppress(NetworkError):
+            network.remove()
+
+
+def remove_stale() -> list[str]:
+    """Remove namespaces and host interfaces that runs now dead left behind; return their names."""
+    removed = []
+    for name in _run(["ip", "netns", "list"]).split():
+        match = _NAMESPACE.match(name)
+        if match and not is_running(int(match.group(1))):
+            with contextlib.suppress(NetworkError):
+                _run(["ip", "netns", "del", name])
+                removed.append(name)
+    for line in _run(["ip", "-o", "link", "show"]).splitlines():
+        fields = line.split(":")
+        if len(fields) < 2:
+            continue
+        name = fields[1].strip().split("@")[0]
+        match = _HOST_IF.match(name)
+        if match and not is_running(int(match.group(1))):
+            with contextlib.suppress(NetworkError):
+                _run(["ip", "link", "del", name])
+                removed.append(name)
+    return removed
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    used = set()
+    for line in _run(["ip", "-o", "-4", "addr", "show"]).splitlines():
+        for word in line.split():
+            with contextlib.suppress(ValueError):
+                interface = ipaddress.ip_interface(word)
+                if interface.ip in SUBNETS:
+                    used.add(interface.network.supernet(new_prefix=30))
+    for subnet in SUBNETS.subnets(new_prefix=30):
+        if subnet not in used and all(n.subnet != subnet for n in _networks.values()):
+            return subnet
+    raise NetworkError(["ip", "addr"], f"no free /30 left in {SUBNETS}")
+
+
+@contextlib.contextmanager
+def _allocation_lock() -> Iterator[None]:
+    # Two runs on one machine must not pick the same subnet between look and assign.
+    path = Path(os.environ.get("RIG_LOCK_DIR") or tempfile.gettempdir()) / "micropython-mqtt-rig-netns.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
