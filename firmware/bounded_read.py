@@ -2,10 +2,10 @@
 #
 # umqtt.simple 1.3.4 (the locked version; 1.8.0 still does) reads a whole payload at once,
 # `self.sock.read(sz)`, whatever size the broker announces: a message larger than the board's free
-# heap raises MemoryError and the firmware dies. This is that wait_msg, line for line, with one
-# change: past MAX_PAYLOAD (config.json's max_payload, the largest payload the firmware documents)
-# the payload is read and dropped in small chunks, an "error" event names its size, and the loop
-# goes on with the next message.
+# heap raises MemoryError and the firmware dies. This is that wait_msg, line for line, with two
+# changes: the rest of a packet is read under the socket timeout, and past MAX_PAYLOAD
+# (config.json's max_payload, the largest payload the firmware documents) the payload is read and
+# dropped in small chunks, an "error" event names its size, and the loop goes on.
 import settings
 from serial_events import emit
 
@@ -15,7 +15,10 @@ SKIP_CHUNK = 256
 
 def wait_msg(c):
     res = c.sock.read(1)
-    c.sock.setblocking(True)
+    # umqtt.simple blocks here for the rest of the packet (setblocking(True)); on ESP32 that also
+    # clears the socket's timeout. Keep the bound instead: a broker that stops mid-packet must
+    # not hold the board forever (link_watch.py).
+    c.sock.settimeout(settings.SOCKET_TIMEOUT)
     if res is None:
         return None
     if res == b"":
@@ -36,7 +39,7 @@ def wait_msg(c):
         pid = c.sock.read(2)
         pid = pid[0] << 8 | pid[1]
         sz -= 2
-    if sz > settings.MAX_PAYLOAD:  # the one change: check before reading
+    if sz > settings.MAX_PAYLOAD:  # check the size before reading
         skip(c.sock, sz)
         emit(
             "error",

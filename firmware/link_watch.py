@@ -16,12 +16,11 @@ import time
 
 from umqtt import simple
 
+import settings
 from serial_events import emit
-from settings import config
 
-KEEPALIVE_MS = config["keepalive"] * 1000
-# How long one connect, read or write may block (s).
-SOCKET_TIMEOUT = config["socket_timeout"]
+KEEPALIVE_MS = settings.KEEPALIVE * 1000
+SOCKET_TIMEOUT = settings.SOCKET_TIMEOUT
 
 _socket = simple.socket
 

@@ -8,6 +8,8 @@
 #   echo_client.py       the tutorial's MQTTClient with the umqtt fixes, the echo and presence
 #   clean_disconnect.py  a goodbye the broker cannot take for a lost connection
 #   responsive_loop.py   the loop's second mode: wait on the socket instead of sleeping
+#   link_watch.py        a broker gone silent, found by keepalive; socket timeouts
+#   bounded_read.py      a message larger than the firmware takes is dropped, not read whole
 #   serial_events.py     the "@rig" lines the rig reads on the console
 import time
 

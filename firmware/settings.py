@@ -14,6 +14,9 @@ BROKER_PORT = config["broker_port"]
 BROKER_USER = config.get("broker_user")  # absent: no login
 BROKER_PASSWORD = config.get("broker_password")
 KEEPALIVE = config["keepalive"]
+# How long one connect, read or write may block (s): a broker that stops answering must not hold
+# the board forever (link_watch.py).
+SOCKET_TIMEOUT = config["socket_timeout"]
 
 # The tutorial's foo_topic, one per board and run; status carries online / offline / lost.
 ECHO_TOPIC = (config["topic_prefix"] + "/echo").encode()

@@ -23,6 +23,8 @@ KNOWN_EVENTS = frozenset(
         "disconnected",
         "error",
         "stats",
+        "link_lost",
+        "connection_error",
     }
 )
 

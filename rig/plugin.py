@@ -25,6 +25,7 @@ import pytest
 
 from rig import settings as rig_settings
 from rig.board.board import Board
+from rig.board.kinds import kind_of
 from rig.broker import Broker
 from rig.discovery import BoardNotPresent
 from rig.errors import ConfigError, InfrastructureError, RigError
@@ -61,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil: runs against a board with the firmware deployed")
     config.addinivalue_line("markers", "reference_period: run the firmware at the tutorial's 1 s loop period")
     config.addinivalue_line("markers", "loop_period(seconds): run the firmware at this loop period")
+    config.addinivalue_line(
+        "markers",
+        "hard_reset: the test cuts the board's power or pulls its reset line (skipped where it cannot)",
+    )
     config.addinivalue_line(
         "markers", "firmware_mode(mode): run the firmware loop as reference or responsive"
     )
@@ -213,6 +218,10 @@ def board(
     board had to be (re)started for it.
     """
     board = _board_or_skip(rig_session)
+    if request.node.get_closest_marker("hard_reset") is not None:
+        why = kind_of(rig_session.spec()).no_hard_reset(rig_session.spec())
+        if why is not None:
+            pytest.skip(f"this test cuts the board's power or pulls its reset line: {why}")
     period = rig_session.settings.loop_period
     if request.node.get_closest_marker("reference_period") is not None:
         period = rig_settings.REFERENCE_LOOP_PERIOD

@@ -319,9 +319,11 @@ class Board:
             # Search only once the old device is gone, or we would find it again on its way out.
             if not port.wait_lost(deadline.remaining_or(timeout)):
                 raise BoardUnreachable(f"{self.name}: its port {port.url} did not go away on reset")
-            self._reopen(deadline.remaining_or(timeout))
+            self.reattach(deadline.remaining_or(timeout))
 
-    def _reopen(self, timeout: float) -> None:
+    def reattach(self, timeout: float) -> None:
+        """Find the board's port again (it re-enumerated, perhaps under a new name) and go on
+        capturing from it, in the same capture."""
         old = self._port()
         old.remove_sink(self.capture)
         # The device is gone; closing what is left of it may fail, and that is expected.

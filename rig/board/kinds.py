@@ -18,6 +18,7 @@ from typing import Protocol
 
 from serial.tools.list_ports_common import ListPortInfo
 
+from rig.board.reset import HARD_RESETS, no_hard_reset
 from rig.board.transport import BoardTransport
 from rig.board.usb import UsbBoard
 from rig.board.virtual import VirtualBoard
@@ -62,6 +63,10 @@ class KindBehaviour(Protocol):
     def note_after_deploy(self, spec: BoardSpec) -> str | None:
         """What a person should know once ``rig deploy`` has put firmware on it, if anything."""
 
+    def no_hard_reset(self, spec: BoardSpec) -> str | None:
+        """Why the rig cannot cut this board's power or pull its reset line, or None when it can:
+        tests marked ``hard_reset`` skip with this reason."""
+
 
 class VirtualKind:
     """The MicroPython unix port behind a pty, started by the rig on this machine, in a network
@@ -104,6 +109,9 @@ class VirtualKind:
     def note_after_deploy(self, spec: BoardSpec) -> str | None:
         return f"{spec.name} stops when rig exits; the firmware boots again at the next command on it"
 
+    def no_hard_reset(self, spec: BoardSpec) -> str | None:
+        return None  # the supervisor cuts MicroPython's power
+
 
 class SerialKind:
     """A real board on a serial port of this machine (USB) or reachable by a pyserial URL; it
@@ -144,6 +152,11 @@ class SerialKind:
 
     def note_after_deploy(self, spec: BoardSpec) -> str | None:
         return None
+
+    def no_hard_reset(self, spec: BoardSpec) -> str | None:
+        if spec.kind in HARD_RESETS and HARD_RESETS[spec.kind] is not no_hard_reset:
+            return None
+        return f"board {spec.name} ({spec.kind}) has no reset line the rig can drive"
 
 
 # The one place a kind's name is looked at. Every kind of ``BOARD_KINDS`` has an entry (tested).

@@ -63,5 +63,5 @@ class PortReenumerated(Fault):
             return
         self.active = False
         self.new_url = self.transport.plug(self.timeout)
-        # Board._reopen is what a board that re-enumerated after a reset goes through.
-        self.board._reopen(self.timeout)
+        # What a board that re-enumerated after a reset goes through.
+        self.board.reattach(self.timeout)

@@ -71,6 +71,7 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
     assert not unclean, f"the broker saw an unclean end: {unclean}"
 
 
+@pytest.mark.hard_reset
 def test_power_cut_fires_the_will(
     board: Board,
     broker_records: RecordLog,

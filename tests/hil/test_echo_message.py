@@ -112,6 +112,7 @@ def test_echo_is_the_same_message_across_the_one_byte_length_boundary(
     assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "len1")
 
 
+@pytest.mark.hard_reset  # ends the circulation with a power cut (ends_circulation)
 @pytest.mark.usefixtures("ends_circulation")
 def test_echo_is_the_same_message_across_the_two_byte_length_boundary_up_to_max_payload(
     board: Board,
@@ -176,6 +177,7 @@ def test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on(
     )
 
 
+@pytest.mark.hard_reset  # ends the circulation with a power cut (ends_circulation)
 @pytest.mark.usefixtures("ends_circulation")
 def test_every_payload_of_a_burst_comes_back_the_same(
     board: Board,

@@ -48,6 +48,7 @@ class LateSubscriber:
         )
 
 
+@pytest.mark.hard_reset  # the will needs a power cut
 def test_status_is_retained_after_each_change(
     board: Board,
     broker: Broker,

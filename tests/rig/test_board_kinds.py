@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rig import netns
 from rig.board.kinds import KINDS, LOOPBACK, SerialKind, VirtualKind, kind_of
 from rig.board.usb import UsbBoard
 from rig.board.virtual import VirtualBoard
@@ -32,8 +33,13 @@ def test_a_virtual_board_is_one_flash_directory(tmp_path: Path) -> None:
     here, there = tmp_path / "a" / "flash-virtual", tmp_path / "b" / "flash-virtual"
     assert kind.lock_identity(VIRTUAL, here) != kind.lock_identity(VIRTUAL, there)
     assert kind.lock_identity(VIRTUAL, here) == kind.lock_identity(VIRTUAL, here)
-    assert kind.broker_bind_address(VIRTUAL) == LOOPBACK
-    assert kind.broker_host_for_board(VIRTUAL, "127.0.0.1") == "127.0.0.1"
+    # In a network namespace of its own (as root), the broker listens on this machine's end of
+    # the board's link; without one, on loopback.
+    network = netns.network_for(VIRTUAL.name)
+    here_side = LOOPBACK if network is None else network.host_address
+    assert kind.broker_bind_address(VIRTUAL) == here_side
+    # The namespace's loopback is its own: a broker on this machine's is reached over the link.
+    assert kind.broker_host_for_board(VIRTUAL, "127.0.0.1") == here_side
     assert kind.presence(VIRTUAL, []) == "available"
     assert kind.note_after_deploy(VIRTUAL) is not None
 
