@@ -28,16 +28,14 @@ and sits in the firmware's hold-back list between circulations, so live memory g
 distinct payload by design (with firmware 1.0.0 the list could not grow past ~1,000 entries on
 the fragmented heap: MemoryError). So a fixed working set of 8 payloads circulates at a 5 ms
 period: every echo is a full round trip board -> broker -> board, and the firmware's live state
-stays the same size, so a slope means a leak. Two figures: the least-squares slope of the raw
-samples (dominated by the GC sawtooth), and the slope of the free memory right after each GC
-(reconstructed: within a GC cycle free memory falls linearly, and a collection happens when it
-reaches ~0).
+stays the same size, so a slope means a leak. The firmware takes ``gc.mem_free()`` right after
+``gc.collect()``, so each sample is what it keeps alive: one figure, the least-squares slope,
+fitted and bounded as the soak test does (``rig.health.heap``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import os
 import random
@@ -49,6 +47,7 @@ from typing import Any
 
 from benchmarks import stats
 from benchmarks.runner import BenchContext, Figure
+from rig.health.heap import DRIFT_BOUND, HeapSample, fit
 
 ORDER = 40
 BUDGET_S = 45
@@ -254,89 +253,25 @@ def memory_samples(ctx: BenchContext, broker: Any, n: int) -> tuple[list[tuple[i
     return [p for p in points if p[0] <= target], stats_every
 
 
-def least_squares(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """(slope, its standard error) of the least-squares line through ``points``."""
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-    if len(points) < 3:
-        return slope, math.nan
-    residual = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
-    return slope, math.sqrt(residual / (len(points) - 2) / sxx)
-
-
-def post_gc_levels(points: Sequence[tuple[int, int]]) -> tuple[float, list[tuple[float, float]]]:
-    """(bytes allocated per echo, [(handled, free memory) just after each GC but the first seen]).
-
-    A GC cycle is a run of falling samples; free memory rises only across a collection (one
-    cycle spans several samples: ~3 KB per echo against a 2 MB heap). Within a cycle it falls at
-    a steady rate ``a`` (pooled over all cycles), and the collection happens when it is about
-    exhausted, at ``h_gc = h_last + free_last / a``; the cycle's level after it is then
-    ``free + a * (h - h_gc)`` averaged over the cycle's samples.
-    """
-    cycles = [[points[0]]]
-    for prev, cur in itertools.pairwise(points):
-        if cur[1] > prev[1]:
-            cycles.append([cur])
-        else:
-            cycles[-1].append(cur)
-    drops = [(p[1] - c[1], c[0] - p[0]) for cycle in cycles for p, c in itertools.pairwise(cycle)]
-    if not drops:
-        return math.nan, []
-    rate = sum(d for d, _ in drops) / sum(h for _, h in drops)
-    levels: list[tuple[float, float]] = []
-    for before, cycle in itertools.pairwise(cycles):
-        h_gc = before[-1][0] + before[-1][1] / rate
-        levels.append((h_gc, statistics.fmean(free + rate * (h - h_gc) for h, free in cycle)))
-    return rate, levels
-
-
 def memory_figures(points: list[tuple[int, int]], stats_every: int) -> list[Figure]:
-    baseline = "0 bytes/message (no leak)"
-    raw, raw_se = least_squares(points)
-    rate, levels = post_gc_levels(points)
-    (h0, f0), (h1, f1) = points[0], points[-1]
-    setup = (
-        f"responsive mode, {MEM_WORKING_SET} payloads circulating at a {MEM_PERIOD * 1e3:.0f} ms period "
-        f"(constant live state; unique payloads would each stay in the hold-back list), "
-        f"{h1} echoes, mem_free from the stats event every {stats_every}. Slope of mem_free per echo: "
-        f"negative = memory kept. "
-    )
-    raw_notes = (
-        f"{setup}Least squares through all {len(points)} raw samples (GC sawtooth: noisy); "
-        f"first mem_free {f0} B at {h0} handled, last {f1} B at {h1}"
-    )
-    figures = [
+    """The heap drift the soak test judges (``rig.health.heap``: the same fit, the same bound),
+    next to its bound: the firmware reports ``gc.mem_free()`` right after ``gc.collect()``, so
+    each sample is what the firmware keeps alive."""
+    drift = fit([HeapSample(handled, free, 0.0) for handled, free in points])
+    verdict = "met" if drift.bytes_per_message >= -DRIFT_BOUND else "NOT met"
+    return [
         Figure.single(
-            "echo.responsive.mem_drift.raw",
-            raw,
+            "echo.responsive.heap_drift",
+            drift.bytes_per_message,
             "bytes/message",
-            baseline_name=baseline,
-            baseline_value=0.0,
+            baseline_name=f"bound: -{DRIFT_BOUND:g} bytes/message (0 = no leak)",
+            baseline_value=-DRIFT_BOUND,
             samples=len(points),
-            spread={"stderr": raw_se},
-            notes=raw_notes,
+            spread={"stderr": drift.stderr},
+            notes=(
+                f"responsive mode, {MEM_WORKING_SET} payloads circulating at a {MEM_PERIOD * 1e3:.0f} ms "
+                f"period, stats every {stats_every} echoes; least squares of free heap after "
+                f"gc.collect() against echoes handled: {drift.describe()}; bound {verdict}"
+            ),
         )
     ]
-    if len(levels) >= 3:
-        slope, se = least_squares(levels)
-        verdict = "no leak seen" if abs(slope) <= max(3 * se, 1.0) else "DRIFT"
-        figures.append(
-            Figure.single(
-                "echo.responsive.mem_drift.post_gc",
-                slope,
-                "bytes/message",
-                baseline_name=baseline,
-                baseline_value=0.0,
-                samples=len(levels),
-                spread={"stderr": se},
-                notes=(
-                    f"{setup}Free memory just after each of {len(levels)} GCs (reconstructed: "
-                    f"~{rate:.0f} B allocated per echo), least squares: {verdict} "
-                    f"(|slope| vs 3 stderr). First {levels[0][1]:.0f} B at ~{levels[0][0]:.0f} handled, "
-                    f"last {levels[-1][1]:.0f} B at ~{levels[-1][0]:.0f}"
-                ),
-            )
-        )
-    return figures
