@@ -65,13 +65,14 @@ class BenchBoard:
         micropython: str | None = None,
         lister: PortLister = list_ports,
         lock_dir: Path | None = None,
+        own_network: bool = False,
     ) -> None:
         self.spec = spec
         self.flash_dir = workdir / f"flash-{spec.name}"
         kind = kind_of(spec)
         self.lock = BoardLock(kind.lock_identity(spec, self.flash_dir), lock_dir, purpose=purpose)
         self.lock_timeout = lock_timeout
-        self._transport = kind.make_transport(spec, self.flash_dir, micropython, lister)
+        self._transport = kind.make_transport(spec, self.flash_dir, micropython, lister, own_network)
         self.board = Board(self._transport, session_log=workdir / f"serial-{spec.name}.log")
 
     def open(self) -> Board:
@@ -131,6 +132,7 @@ def board_config(
     keepalive: int = 30,
     stats_every: int | None = None,
     run_secrets: RunSecrets | None = None,
+    own_network: bool = False,
 ) -> FirmwareConfig:
     """The firmware's config.json for ``spec``: the broker as the board sees it, and its
     Wi-Fi and broker credentials taken from the environment through the inventory. What the
@@ -148,7 +150,7 @@ def board_config(
             broker_user, broker_password = made_up.broker_user, made_up.broker_password
     limits = {"stats_every": stats_every} if stats_every is not None else {}
     return FirmwareConfig(
-        broker_host=kind_of(spec).broker_host_for_board(spec, broker.host),
+        broker_host=kind_of(spec).broker_host_for_board(spec, broker.host, own_network),
         broker_port=broker.port,
         client_id=client_id,
         topic_prefix=topic_prefix,
@@ -175,9 +177,9 @@ def guarded_secrets(spec: BoardSpec, config: FirmwareConfig) -> dict[str, str]:
     return {key: value for key, value in named.items() if value}
 
 
-def broker_bind_address(spec: BoardSpec | None) -> str:
+def broker_bind_address(spec: BoardSpec | None, own_network: bool = False) -> str:
     """Where the embedded broker listens: loopback unless a board on the network must reach it."""
-    return LOOPBACK if spec is None else kind_of(spec).broker_bind_address(spec)
+    return LOOPBACK if spec is None else kind_of(spec).broker_bind_address(spec, own_network)
 
 
 def _plain(value: str | Secret | None) -> str | None:

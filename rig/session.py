@@ -33,6 +33,11 @@ from rig.settings import RigSettings
 # The MQTT keepalive (s) the firmware asks for unless a test says otherwise (the
 # ``keepalive`` marker): long enough that no test's pauses come near it.
 DEFAULT_KEEPALIVE = 30
+# A test session gives a board the rig starts (the virtual board) a network link of its own where
+# this machine allows one, as a board on Wi-Fi has: the faults fixture cuts, blackholes and slows
+# that link. Bench commands (rig deploy, monitor, exec) do not, so that a broker on this machine's
+# loopback stays reachable from the board.
+OWN_NETWORK = True
 
 
 def artifact_dir(root: Path, nodeid: str) -> Path:
@@ -93,7 +98,7 @@ class RigSession:
                 self.dir / "broker",
                 s.broker_url,
                 source="--rig-broker",
-                host=broker_bind_address(self.spec()),
+                host=broker_bind_address(self.spec(), OWN_NETWORK),
             )
             broker.start(timeout=max(s.timeout, 10.0))
             self._broker = broker
@@ -115,6 +120,7 @@ class RigSession:
                 purpose=f"pytest run {self.run_id}",
                 lock_timeout=s.lock_timeout,
                 micropython=s.micropython,
+                own_network=OWN_NETWORK,
             )
             try:
                 self._board = bench.open()
@@ -153,6 +159,7 @@ class RigSession:
             keepalive=keepalive if keepalive is not None else DEFAULT_KEEPALIVE,
             stats_every=stats_every,
             run_secrets=self.run_secrets,
+            own_network=OWN_NETWORK,
         )
         board.capture.redact(guarded_secrets(spec, config))
         return config

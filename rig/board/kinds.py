@@ -26,7 +26,7 @@ from rig.discovery import BoardAmbiguous, BoardNotPresent, find_port
 from rig.inventory.spec import BoardKind as KindName
 from rig.inventory.spec import BoardSpec
 from rig.netaddr import bench_address
-from rig.netns import network_for
+from rig.netns import BoardNetwork, network_for
 
 PortLister = Callable[[], Sequence[ListPortInfo]]
 
@@ -38,18 +38,26 @@ class KindBehaviour(Protocol):
     """How the rig treats one kind of board. Stateless: one instance serves every board of it."""
 
     def make_transport(
-        self, spec: BoardSpec, flash_dir: Path, micropython: str | None, lister: PortLister
+        self,
+        spec: BoardSpec,
+        flash_dir: Path,
+        micropython: str | None,
+        lister: PortLister,
+        own_network: bool = False,
     ) -> BoardTransport:
         """The transport that makes this board present (``flash_dir`` and ``micropython`` are
-        for a board the rig starts itself; ``lister`` for one found among the serial ports)."""
+        for a board the rig starts itself; ``lister`` for one found among the serial ports).
+        ``own_network``: a board the rig starts gets a network link of its own where this machine
+        allows it (a test session asks for it, so that faults can be made on the link; a bench
+        command does not, so that a broker on this machine's loopback stays reachable)."""
 
     def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
         """The key of the board's lock: two users of the same board must get the same key."""
 
-    def broker_bind_address(self, spec: BoardSpec) -> str:
+    def broker_bind_address(self, spec: BoardSpec, own_network: bool = False) -> str:
         """Where the embedded broker listens so that this board can reach it."""
 
-    def broker_host_for_board(self, spec: BoardSpec, broker_host: str) -> str:
+    def broker_host_for_board(self, spec: BoardSpec, broker_host: str, own_network: bool = False) -> str:
         """The broker's address as the board sees it, for its config.json; ``broker_host`` is
         the address the broker listens on, as this machine sees it."""
 
@@ -75,9 +83,14 @@ class VirtualKind:
     that link."""
 
     def make_transport(
-        self, spec: BoardSpec, flash_dir: Path, micropython: str | None, lister: PortLister
+        self,
+        spec: BoardSpec,
+        flash_dir: Path,
+        micropython: str | None,
+        lister: PortLister,
+        own_network: bool = False,
     ) -> BoardTransport:
-        return VirtualBoard(spec.name, flash_dir, micropython, network_for(spec.name))
+        return VirtualBoard(spec.name, flash_dir, micropython, _network(spec, own_network))
 
     def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
         # A virtual board is one flash directory: two checkouts may each run their own, but not
@@ -85,15 +98,15 @@ class VirtualKind:
         digest = hashlib.sha256(str(flash_dir.resolve()).encode()).hexdigest()[:10]
         return f"{spec.identity}-{digest}"
 
-    def broker_bind_address(self, spec: BoardSpec) -> str:
-        network = network_for(spec.name)
+    def broker_bind_address(self, spec: BoardSpec, own_network: bool = False) -> str:
+        network = _network(spec, own_network)
         if network is None:
             return LOOPBACK  # the unix port shares this machine's network
         # As for a board on the LAN: this machine's address on the route toward the board.
         return bench_address(f"{spec.origin}: virtual board network", toward=network.board_address)
 
-    def broker_host_for_board(self, spec: BoardSpec, broker_host: str) -> str:
-        network = network_for(spec.name)
+    def broker_host_for_board(self, spec: BoardSpec, broker_host: str, own_network: bool = False) -> str:
+        network = _network(spec, own_network)
         if network is not None and ipaddress.ip_address(_resolved(broker_host)).is_loopback:
             # This machine's loopback is not the board's: a broker here (an external one given
             # as 127.0.0.1) is reached over the board's link, if it listens on all interfaces.
@@ -118,17 +131,22 @@ class SerialKind:
     reaches the broker over its own network."""
 
     def make_transport(
-        self, spec: BoardSpec, flash_dir: Path, micropython: str | None, lister: PortLister
+        self,
+        spec: BoardSpec,
+        flash_dir: Path,
+        micropython: str | None,
+        lister: PortLister,
+        own_network: bool = False,
     ) -> BoardTransport:
-        return UsbBoard(spec, lister)
+        return UsbBoard(spec, lister)  # its network is the bench's Wi-Fi, not the rig's to make
 
     def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
         return spec.identity  # one physical thing wherever it is used from
 
-    def broker_bind_address(self, spec: BoardSpec) -> str:
+    def broker_bind_address(self, spec: BoardSpec, own_network: bool = False) -> str:
         return self._host_on_board_network(spec)
 
-    def broker_host_for_board(self, spec: BoardSpec, broker_host: str) -> str:
+    def broker_host_for_board(self, spec: BoardSpec, broker_host: str, own_network: bool = False) -> str:
         return self._host_on_board_network(spec)
 
     def _host_on_board_network(self, spec: BoardSpec) -> str:
@@ -165,6 +183,10 @@ KINDS: dict[KindName, KindBehaviour] = {
     "esp32": SerialKind(),
     "generic": SerialKind(),
 }
+
+
+def _network(spec: BoardSpec, own_network: bool) -> BoardNetwork | None:
+    return network_for(spec.name) if own_network else None
 
 
 def _resolved(host: str) -> str:

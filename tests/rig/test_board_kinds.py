@@ -33,13 +33,16 @@ def test_a_virtual_board_is_one_flash_directory(tmp_path: Path) -> None:
     here, there = tmp_path / "a" / "flash-virtual", tmp_path / "b" / "flash-virtual"
     assert kind.lock_identity(VIRTUAL, here) != kind.lock_identity(VIRTUAL, there)
     assert kind.lock_identity(VIRTUAL, here) == kind.lock_identity(VIRTUAL, here)
-    # In a network namespace of its own (as root), the broker listens on this machine's end of
-    # the board's link; without one, on loopback.
+    # A bench command's virtual board shares this machine's network: loopback.
+    assert kind.broker_bind_address(VIRTUAL) == LOOPBACK
+    assert kind.broker_host_for_board(VIRTUAL, "127.0.0.1") == "127.0.0.1"
+    # A test session's has a network namespace of its own where this machine allows one (root):
+    # the broker listens on this machine's end of the board's link, and the namespace's loopback
+    # being its own, a broker on this machine's is reached over the link.
     network = netns.network_for(VIRTUAL.name)
     here_side = LOOPBACK if network is None else network.host_address
-    assert kind.broker_bind_address(VIRTUAL) == here_side
-    # The namespace's loopback is its own: a broker on this machine's is reached over the link.
-    assert kind.broker_host_for_board(VIRTUAL, "127.0.0.1") == here_side
+    assert kind.broker_bind_address(VIRTUAL, own_network=True) == here_side
+    assert kind.broker_host_for_board(VIRTUAL, "127.0.0.1", own_network=True) == here_side
     assert kind.presence(VIRTUAL, []) == "available"
     assert kind.note_after_deploy(VIRTUAL) is not None
 

@@ -52,8 +52,8 @@ MUTANTS = [
     Mutant(
         "crashes on a payload above max_payload",
         "bounded_read.py",
-        "    if sz > settings.MAX_PAYLOAD:  # the one change: check before reading\n",
-        "    if sz > settings.MAX_PAYLOAD:  # the one change: check before reading\n"
+        "    if sz > settings.MAX_PAYLOAD:  # check the size before reading\n",
+        "    if sz > settings.MAX_PAYLOAD:  # check the size before reading\n"
         '        raise MemoryError("memory allocation failed, allocating %d bytes" % sz)\n',
         "tests/hil/test_echo_message.py::test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on",
         f"did not drop the oversize payload of {FirmwareConfig.max_payload + 1} bytes cleanly",
