@@ -3,31 +3,45 @@
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 
 from rig.faults.base import Expectations, Fault
 from rig.netns import BoardNetwork
 
 
-class LinkDown(Fault):
-    """The board's interface goes down: Wi-Fi lost. Its established connection hears nothing
-    more, and no error says so; new connections fail at once (no route)."""
+class _LinkFault(Fault):
+    """A fault that is one setting of the board's link: made by ``start()``, undone by the
+    first ``end()`` after it."""
 
-    name = "link_down"
-    title = "link down"
     where = "board link"
 
     def __init__(self, network: BoardNetwork) -> None:
         self.network = network
         self.active = False
 
+    @abstractmethod
+    def _set(self, on: bool) -> None:
+        """Make the fault (``on``) or undo it."""
+
     def start(self) -> None:
         self.active = True
-        self.network.set_link(up=False)
+        self._set(True)
 
     def end(self) -> None:
         if self.active:
-            self.network.set_link(up=True)
+            self._set(False)
             self.active = False
+
+
+class LinkDown(_LinkFault):
+    """The board's interface goes down: Wi-Fi lost. Its established connection hears nothing
+    more, and no error says so; new connections fail at once (no route)."""
+
+    name = "link_down"
+    title = "link down"
+
+    def _set(self, on: bool) -> None:
+        self.network.set_link(up=not on)
 
 
 class LinkFlap(LinkDown):
@@ -46,47 +60,28 @@ class LinkFlap(LinkDown):
             time.sleep(down_s)
 
 
-class Blackhole(Fault):
+class Blackhole(_LinkFault):
     """Every packet dropped both ways, silently: the link looks up to both ends. Only the
     firmware's own keepalive watch can find out (umqtt.robust notices a failed write only)."""
 
     name = "blackhole"
     title = "blackhole"
-    where = "board link"
 
-    def __init__(self, network: BoardNetwork) -> None:
-        self.network = network
-        self.active = False
-
-    def start(self) -> None:
-        self.active = True
-        self.network.set_blackhole(on=True)
-
-    def end(self) -> None:
-        if self.active:
-            self.network.set_blackhole(on=False)
-            self.active = False
+    def _set(self, on: bool) -> None:
+        self.network.set_blackhole(on=on)
 
 
-class SlowLink(Fault):
+class SlowLink(_LinkFault):
     """The link limited to ``kbit`` kbit/s both ways: nothing is lost, so the board must not
     take it for a fault (no reconnect, no will) and must keep echoing."""
 
     name = "slow_link"
     title = "slow link"
-    where = "board link"
     expect = Expectations(detected=False, will=False, reconnects=False)
 
     def __init__(self, network: BoardNetwork, kbit: int = 16) -> None:
-        self.network = network
+        super().__init__(network)
         self.kbit = kbit
-        self.active = False
 
-    def start(self) -> None:
-        self.active = True
-        self.network.set_rate(self.kbit)
-
-    def end(self) -> None:
-        if self.active:
-            self.network.set_rate(None)
-            self.active = False
+    def _set(self, on: bool) -> None:
+        self.network.set_rate(self.kbit if on else None)
