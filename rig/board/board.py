@@ -69,6 +69,9 @@ class Board:
         self.timeout = 10.0
         # Hard resets and power cycles so far, the escalation's included.
         self.hard_resets = 0
+        # The capture index at which the rig last reset the board (soft or hard): what boots
+        # after it is the firmware that reset started, whatever booted before it.
+        self.last_reset_index = 0
 
     @property
     def state(self) -> BoardState:
@@ -276,7 +279,7 @@ class Board:
         start = self.capture.next_index
         self.write(b"\r\x03")
         self.await_prompt(start, deadline)
-        start = self.capture.next_index
+        start = self.last_reset_index = self.capture.next_index
         received, began = self._port().bytes_read, time.monotonic()
         self.write(b"\x02\x04")
         # Until the board says it rebooted, what we send may reach the firmware that is ending.
@@ -312,6 +315,7 @@ class Board:
         the bus and comes back, perhaps under a new name: then reopen the port where it is."""
         port = self._port()
         deadline = Deadline(timeout)
+        self.last_reset_index = self.capture.next_index
         self.transport.hard_reset(port)
         self.hard_resets += 1
         self._set(BoardState.RUNNING)

@@ -153,8 +153,11 @@ class FirmwareStrategy:
     def _await_hello(self, config: FirmwareConfig, start: int) -> None:
         capture = self.board.capture
         deadline = Deadline(self.timeout)
-        # The hello must come from the firmware that booted after the reset: the old firmware's
-        # circulating hello goes on being echoed until the reset stops it.
+        # The hello must come from the firmware that booted after the rig's last reset: the old
+        # firmware's circulating hello goes on being echoed until a reset stops it, and a deploy
+        # that had to power-cycle a board to reach its REPL boots the old firmware once more
+        # before its own soft reset starts the new one.
+        start = max(start, self.board.last_reset_index)
         booted = capture.wait(
             lambda ln: (ev := parse_event(ln.text)) is not None and ev.get("ev") == "boot",
             start,
