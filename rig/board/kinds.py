@@ -177,11 +177,44 @@ class SerialKind:
         return f"board {spec.name} ({spec.kind}) has no reset line the rig can drive"
 
 
+class LabgridKind(SerialKind):
+    """A board behind a labgrid place on another host (``rig.board.labgrid``): taken through the
+    coordinator, its console is the place's RFC2217 port, its power is labgrid's to cut. It
+    reaches the broker over the lab's network, as any real board (``network.broker_host``)."""
+
+    def make_transport(
+        self,
+        spec: BoardSpec,
+        flash_dir: Path,
+        micropython: str | None,
+        lister: PortLister,
+        own_network: bool = False,
+    ) -> BoardTransport:
+        from rig.board.labgrid import LabgridPlace  # the lab layer loads only for a place
+
+        return LabgridPlace(spec, flash_dir.parent)
+
+    def found_by(self, spec: BoardSpec) -> str:
+        return spec.labgrid.describe() if spec.labgrid is not None else "labgrid"
+
+    def presence(self, spec: BoardSpec, ports: Sequence[ListPortInfo]) -> str:
+        return "a labgrid place"  # its state is the coordinator's: ``rig list`` asks it
+
+    def no_hard_reset(self, spec: BoardSpec) -> str | None:
+        from rig.board.labgrid import HELD
+
+        held = HELD.get(spec.name)
+        if held is None:
+            return f"board {spec.name}: its labgrid place is not held by this run"
+        return held.no_hard_reset()
+
+
 # The one place a kind's name is looked at. Every kind of ``BOARD_KINDS`` has an entry (tested).
 KINDS: dict[KindName, KindBehaviour] = {
     "virtual": VirtualKind(),
     "esp32": SerialKind(),
     "generic": SerialKind(),
+    "labgrid": LabgridKind(),
 }
 
 

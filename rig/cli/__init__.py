@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, deps, gate, listing, monitor, scan
+from rig.cli import broker, common, deploy, deps, gate, lab, listing, monitor, scan
 from rig.cli import exec as exec_command
 from rig.errors import RigError
 
@@ -36,6 +36,7 @@ COMMANDS: dict[str, Command] = {
     "broker": Command(broker.run, broker.setup, broker.HELP),
     "exec": Command(exec_command.run, exec_command.setup, exec_command.HELP),
     "gate": Command(gate.run, gate.setup, gate.HELP),
+    "lab": Command(lab.run, lab.setup, lab.HELP),
 }
 # Commands that open a board take the board options too.
 _BOARD_COMMANDS = ("deploy", "monitor", "exec")
