@@ -22,7 +22,13 @@ from rig.health.failures import HeapDrift
 # 0.37), +0.01 over 10,000 echoes. A firmware that keeps each 7-byte payload loses 75 B/message.
 # At 2 B/message the margin is 18x the worst fall seen, and one 4-byte reference kept per
 # message on an ESP32 (with its list's growth) still fails.
+# Later, 1 run in 40 (amqtt, both cores busy with other test runs) gave -2.20 +/- 0.34: how many
+# payloads sit in the hold-back list when a sample is taken depends on timing, a couple of KB
+# of live state either way over 1,000 messages. So a fall counts only when it is steeper than
+# the bound with confidence: slope + SIGMAS * stderr below -bound. That run passes (-1.18); the
+# leaking firmware (-74.8 +/- 0.94) and a 3 B/message leak at that noise (-2.1) still fail.
 DRIFT_BOUND = 2.0
+SIGMAS = 3.0
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,11 @@ def fit(samples: Sequence[HeapSample]) -> Drift:
 
 def check_drift(samples: Sequence[HeapSample], bound: float) -> Drift:
     """The drift of ``samples``; raises ``HeapDrift`` when free heap falls by more than
-    ``bound`` bytes per message."""
+    ``bound`` bytes per message, beyond the fit's noise (``SIGMAS`` standard errors)."""
     drift = fit(samples)
-    if drift.bytes_per_message < -bound:
+    if drift.bytes_per_message + SIGMAS * drift.stderr < -bound:
         raise HeapDrift(
             f"the free heap falls steadily: {-drift.bytes_per_message:.1f} bytes lost per message "
-            f"(bound {bound:g} bytes/message): {drift.describe()}"
+            f"(bound {bound:g} bytes/message, beyond {SIGMAS:g} standard errors): {drift.describe()}"
         )
     return drift

@@ -23,8 +23,21 @@ def test_a_steady_heap_has_no_drift() -> None:
 
 
 def test_a_leak_fails_stating_the_bytes_per_message() -> None:
-    with pytest.raises(HeapDrift, match=r"75\.0 bytes lost per message \(bound 2 bytes/message\)"):
+    with pytest.raises(HeapDrift, match=r"75\.0 bytes lost per message \(bound 2 bytes/message"):
         check_drift(samples(-75.0), bound=2.0)
+
+
+def test_a_fall_within_the_noise_of_the_live_state_is_not_a_drift() -> None:
+    # Seen once in 40 runs on the correct firmware: -2.2 +/- 0.34 B/message, the hold-back list
+    # holding a few payloads more at the end than at the start.
+    noisy = samples(-2.2, noise=(1700, -1700, 900, -900, 0, 1500, -1500))
+    drift = check_drift(noisy, bound=2.0)
+    assert drift.bytes_per_message < -2.0 < drift.bytes_per_message + 3 * drift.stderr
+
+
+def test_a_small_leak_beyond_the_noise_still_fails() -> None:
+    with pytest.raises(HeapDrift, match="bytes lost per message"):
+        check_drift(samples(-3.0, noise=(96, -64, 32, 0, -96)), bound=2.0)
 
 
 def test_the_slope_is_exact_on_a_line() -> None:
