@@ -10,13 +10,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from rig.inventory.inventory import Inventory, InventoryError, MissingVariable
-from rig.inventory.spec import BOARD_KINDS, KIND_TRAITS, BoardKind, BoardSpec, NetworkSpec, Secret, UsbMatch
+from rig.inventory.spec import (
+    BOARD_KINDS,
+    KIND_TRAITS,
+    BoardKind,
+    BoardSpec,
+    LabgridSpec,
+    NetworkSpec,
+    Secret,
+    UsbMatch,
+)
 from rig.inventory.yamltree import (
     INT_TAG,
     Entry,
@@ -32,11 +41,12 @@ from rig.inventory.yamltree import (
 INVENTORY_ENV = "RIG_INVENTORY"
 
 _TOP_KEYS = ("defaults", "boards")
-_BOARD_KEYS = ("name", "kind", "match", "tags", "network", "baudrate")
-_DEFAULT_KEYS = ("kind", "tags", "network", "baudrate")
+_BOARD_KEYS = ("name", "kind", "match", "tags", "network", "baudrate", "labgrid", "count")
+_DEFAULT_KEYS = ("kind", "tags", "network", "baudrate", "labgrid")
 _NOT_IN_DEFAULTS = {
     "name": "a name belongs to one board; give it on the board",
     "match": "match identifies one physical board; give it on each board",
+    "count": "count makes copies of one board; give it on that board",
 }
 _MATCH_KEYS = ("vid", "pid", "serial_number", "location", "port", "url")
 _NETWORK_KEYS = ("wifi_ssid", "wifi_password", "broker_host", "broker_user", "broker_password")
@@ -45,8 +55,14 @@ _SECRET_KEYS = ("wifi_password", "broker_password")
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _NAME_RULE = "letters, digits, '_', '.' and '-'"
+# ``count: N`` on a board the rig starts: a bound that catches a typo (count: 400), not a limit
+# of the rig's (each copy is a MicroPython, a broker and a pytest when they all run).
+_MAX_COUNT = 64
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HEX_ID = re.compile(r"(?:0[xX])?([0-9a-fA-F]{1,4})")
+# A labgrid place: taken by name or reserved by tags (labgrid's own rules for tag keys).
+_LABGRID_KEYS = ("place", "tags", "coordinator")
+_LABGRID_TAG = re.compile(r"([a-z][a-z0-9_]+)=([A-Za-z0-9_.-]+)")
 
 
 def default_inventory_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
@@ -97,16 +113,14 @@ class _Reader:
         boards: list[_Board] = []
         first_seen: dict[str, Entry] = {}
         for item in sequence(self.path, sections["boards"], "boards"):
-            board = self.read_board(item, defaults)
-            name = board.spec.name
-            if name in first_seen:
-                first = first_seen[name]
-                raise self.fail(
-                    board.name_entry,
-                    f"duplicate board name {name!r}; first used at {self.path}:{first.line} ({first.key})",
-                )
-            first_seen[name] = board.name_entry
-            boards.append(board)
+            for board in self.copies(item, self.read_board(item, defaults)):
+                name = board.spec.name
+                if name in first_seen:
+                    first = first_seen[name]
+                    where = f"{self.path}:{first.line} ({first.key})"
+                    raise self.fail(board.name_entry, f"duplicate board name {name!r}; first used at {where}")
+                first_seen[name] = board.name_entry
+                boards.append(board)
         return Inventory(
             self.path, [b.spec for b in boards], {b.spec.name: b.missing for b in boards if b.missing}
         )
@@ -123,6 +137,8 @@ class _Reader:
             self.tags(defaults["tags"])
         if "baudrate" in defaults:
             self.baudrate(defaults["baudrate"])
+        if "labgrid" in defaults:
+            self.labgrid_defaults(defaults["labgrid"])
         if "network" in defaults:
             for field in mapping(self.path, defaults["network"], _NETWORK_KEYS).values():
                 self.network_field(field)
@@ -144,7 +160,10 @@ class _Reader:
                 f"missing; one of {', '.join(BOARD_KINDS)} (or defaults.kind)",
             )
         kind = self.kind(kind_entry)
-        match = self.match(item, own.get("match"), kind)
+        labgrid = self.labgrid(item, kind, own.get("labgrid"), defaults.get("labgrid"))
+        match = (
+            self.match(item, own.get("match"), kind) if labgrid is None else self.labgrid_match(own, labgrid)
+        )
         tags_entry = own.get("tags", defaults.get("tags"))
         baud_entry = own.get("baudrate", defaults.get("baudrate"))
         network, missing = self.network(name, kind, own.get("network"), defaults.get("network"))
@@ -156,8 +175,33 @@ class _Reader:
             network=network,
             baudrate=self.baudrate(baud_entry) if baud_entry is not None else BoardSpec.baudrate,
             origin=f"{self.path}:{item.line}",
+            labgrid=labgrid,
         )
         return _Board(spec, missing, own["name"])
+
+    def copies(self, item: Entry, board: _Board) -> list[_Board]:
+        """``count: N``: boards NAME-1 .. NAME-N in place of NAME, alike but for the name. Only
+        for a board the rig starts itself (the virtual board), where the name keys everything
+        that must differ: flash directory, lock and network namespace. Without count: the
+        board alone."""
+        entry = mapping(self.path, item, _BOARD_KEYS).get("count")
+        if entry is None:
+            return [board]
+        node = scalar(self.path, entry, "a number of boards")
+        if node is None or node.tag != INT_TAG or not 1 <= yaml_int(node) <= _MAX_COUNT:
+            got = describe(node) if node is not None else "nothing"
+            raise self.fail(entry, f"expected a whole number of boards from 1 to {_MAX_COUNT}, got {got}")
+        spec = board.spec
+        if not spec.traits.started_here:
+            raise self.fail(
+                entry,
+                f"count makes copies of a board the rig starts itself (kind virtual); a {spec.kind} "
+                "board is one physical board: list each one with its own match",
+            )
+        return [
+            _Board(replace(spec, name=f"{spec.name}-{i}"), board.missing, board.name_entry)
+            for i in range(1, yaml_int(node) + 1)
+        ]
 
     # -- one function per field ---------------------------------------------------------------
 
@@ -245,6 +289,54 @@ class _Reader:
                 fields["url"], f"url is opened as is, without discovery; drop {others} or the url"
             )
         return match
+
+    def labgrid_defaults(self, entry: Entry) -> None:
+        # Only the coordinator is shared: a place or its tags pick one board.
+        fields = mapping(self.path, entry, _LABGRID_KEYS)
+        for key in ("place", "tags"):
+            if key in fields:
+                raise self.fail(fields[key], f"labgrid.{key} picks one board; give it on the board")
+        if "coordinator" in fields:
+            self.text(fields["coordinator"], "a coordinator HOST[:PORT]")
+
+    def labgrid(
+        self, item: Entry, kind: BoardKind, own: Entry | None, inherited: Entry | None
+    ) -> LabgridSpec | None:
+        """A labgrid board's place (or tags) and coordinator; None for every other kind."""
+        if kind != "labgrid":
+            if own is not None:
+                raise self.fail(own, f"a {kind} board is not a labgrid place; use kind: labgrid")
+            return None
+        fields = mapping(self.path, own, _LABGRID_KEYS) if own is not None else {}
+        base = mapping(self.path, inherited, _LABGRID_KEYS) if inherited is not None else {}
+        place = self.name(fields["place"]) if "place" in fields else None
+        tags: list[tuple[str, str]] = []
+        for tag in sequence(self.path, fields["tags"], "tags") if "tags" in fields else []:
+            found = _LABGRID_TAG.fullmatch(self.text(tag, "a KEY=VALUE tag") or "")
+            if found is None:
+                raise self.fail(
+                    tag, f"a labgrid tag is KEY=VALUE (key: [a-z][a-z0-9_]+), got {describe(tag.node)}"
+                )
+            tags.append((found.group(1), found.group(2)))
+        if (place is None) == (not tags):
+            raise self.fail(
+                own or Entry(f"{item.key}.labgrid", item.line, item.node),
+                "a labgrid board needs either place: NAME or tags: [KEY=VALUE, ...], not both",
+            )
+        coordinator = fields.get("coordinator", base.get("coordinator"))
+        return LabgridSpec(
+            place=place,
+            tags=tuple(sorted(tags)),
+            coordinator=self.text(coordinator, "a coordinator HOST[:PORT]") if coordinator else None,
+        )
+
+    def labgrid_match(self, own: dict[str, Entry], labgrid: LabgridSpec) -> UsbMatch:
+        # A place is never looked for among this machine's ports: its match is a URL, which
+        # discovery and ``--rig-board auto`` leave alone.
+        if "match" in own:
+            raise self.fail(own["match"], "a labgrid board is found through its place; remove match")
+        wanted = labgrid.place or "+".join(f"{k}={v}" for k, v in labgrid.tags)
+        return UsbMatch(url=f"labgrid://{labgrid.coordinator or ''}/{wanted}")
 
     def network(
         self, board: str, kind: BoardKind, own: Entry | None, inherited: Entry | None

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-BoardKind = Literal["esp32", "generic", "virtual"]
-BOARD_KINDS: tuple[BoardKind, ...] = ("esp32", "generic", "virtual")
+BoardKind = Literal["esp32", "generic", "virtual", "labgrid"]
+BOARD_KINDS: tuple[BoardKind, ...] = ("esp32", "generic", "virtual", "labgrid")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ KIND_TRAITS: dict[BoardKind, KindTraits] = {
     "esp32": KindTraits(started_here=False, networked=True),
     "generic": KindTraits(started_here=False, networked=True),
     "virtual": KindTraits(started_here=True, networked=False),
+    # A labgrid place: on another host, taken through the coordinator (``rig.lab``); its board
+    # joins the lab's network like any real board.
+    "labgrid": KindTraits(started_here=False, networked=True),
 }
 
 
@@ -88,6 +91,21 @@ class UsbMatch:
 
 
 @dataclass(frozen=True)
+class LabgridSpec:
+    """A board that is a labgrid place: taken by ``place`` name, or reserved by ``tags`` (any
+    place whose tags include them all). ``coordinator`` is HOST[:PORT]; None means
+    ``$LG_COORDINATOR``, else labgrid's default."""
+
+    place: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    coordinator: str | None = None
+
+    def describe(self) -> str:
+        wanted = f"place {self.place}" if self.place else "tags " + ",".join(f"{k}={v}" for k, v in self.tags)
+        return f"labgrid {wanted}" + (f" at {self.coordinator}" if self.coordinator else "")
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     """How the board reaches the broker. ``broker_host`` is the broker as the *board* sees it;
     "auto" means the bench machine's address on the interface toward the board's network."""
@@ -110,6 +128,8 @@ class BoardSpec:
     network: NetworkSpec = field(default_factory=NetworkSpec)
     baudrate: int = 115200
     origin: str = ""
+    # Set for (and only for) a board of kind "labgrid".
+    labgrid: LabgridSpec | None = None
 
     @property
     def traits(self) -> KindTraits:
@@ -122,6 +142,8 @@ class BoardSpec:
         m = self.match
         if self.traits.started_here:
             return f"{self.kind}-{self.name}"
+        if self.labgrid is not None:
+            return "labgrid-" + self.labgrid.describe()
         if m.serial_number:
             vid = f"{m.vid:04x}" if m.vid is not None else "any"
             return f"usb-{vid}-{m.serial_number}"
