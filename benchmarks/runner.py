@@ -23,10 +23,11 @@ and may define ``BUDGET_S: float`` (the seconds it expects to need; informative 
 ``ORDER: int`` (modules run in ascending ORDER, then name; default 50). The runner imports it,
 gives it a fresh ``BenchContext``, and after ``run`` returns (or raises) calls
 ``ctx.close()``, which stops every board, broker and process started through the context, in
-reverse order. An exception is recorded as the module's ``error`` and the run goes on. A module
-gets at most ``MODULE_LIMIT_S`` (120 s): then every thread's stack is printed and SIGALRM raises
-``ModuleTimeout`` in ``run`` (so keep the main thread the one that waits, and aim for <= 30 s).
-``run`` is called on the main thread.
+reverse order. An exception is recorded as the module's ``error`` and the run goes on;
+``ModuleSkipped(reason)`` (a tool the module needs is not installed) is recorded as
+``skipped``, not as an error. A module gets at most ``MODULE_LIMIT_S`` (120 s): then every
+thread's stack is printed and SIGALRM raises ``ModuleTimeout`` in ``run`` (so keep the main
+thread the one that waits, and aim for <= 30 s). ``run`` is called on the main thread.
 
 ``Figure`` (a dataclass; one row of the table, one object of results.json)::
 
@@ -75,7 +76,8 @@ with ``Figure(...)`` / ``Figure.single(name, value, unit, ...)`` for a one-shot 
 results.json::
 
     {"started": ISO time, "host": {...python, cpus...}, "total_seconds": float,
-     "benchmarks": {"<name>": {"seconds": float, "error": str | null, "figures": [Figure, ...]}}}
+     "benchmarks": {"<name>": {"seconds": float, "error": str | null, "skipped": str | null,
+                               "figures": [Figure, ...]}}}
 """
 
 from __future__ import annotations
@@ -313,6 +315,11 @@ class ModuleTimeout(Exception):
     pass
 
 
+class ModuleSkipped(Exception):
+    """Raised by a module's ``run`` that cannot measure here (a tool it needs is missing); the
+    message says why. Recorded as the module's ``skipped``, not as an error."""
+
+
 def _module_timeout(signum: int, frame: object) -> None:
     raise ModuleTimeout("the benchmark module ran past its time limit")
 
@@ -329,6 +336,7 @@ def run_module(
     ctx = BenchContext(name, samples=samples, quick=quick)
     figures: list[Figure] = []
     error = None
+    skipped = None
     # A module that hangs must not take the whole run with it: SIGALRM interrupts the main
     # thread (even in a blocking read), just after the stacks of every thread are printed.
     previous = signal.signal(signal.SIGALRM, _module_timeout)
@@ -337,6 +345,9 @@ def run_module(
     try:
         module = importlib.import_module(f"{package}.bench_{name}")
         figures = list(module.run(ctx))
+    except ModuleSkipped as e:
+        skipped = str(e)
+        ctx.log(f"skipped: {skipped}")
     except Exception as e:  # one module's failure must not stop the run
         error = f"{type(e).__name__}: {e}"
         traceback.print_exc()
@@ -347,7 +358,12 @@ def run_module(
         cleanup_errors = ctx.close()
     if cleanup_errors:
         error = "; ".join(filter(None, [error, *cleanup_errors]))
-    return {"seconds": time.monotonic() - started, "error": error, "figures": [f.to_json() for f in figures]}
+    return {
+        "seconds": time.monotonic() - started,
+        "error": error,
+        "skipped": skipped,
+        "figures": [f.to_json() for f in figures],
+    }
 
 
 def _fmt(x: float | None) -> str:
@@ -389,10 +405,13 @@ def table(results: dict[str, Any]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     errors = [f"  {n}: {b['error']}" for n, b in results["benchmarks"].items() if b["error"]]
+    skips = [f"  {n}: {b['skipped']}" for n, b in results["benchmarks"].items() if b.get("skipped")]
     timing = ", ".join(f"{n} {b['seconds']:.0f}s" for n, b in results["benchmarks"].items())
     out = "\n".join(lines)
     if notes:
         out += "\n\nnotes:\n" + "\n".join(notes)
+    if skips:
+        out += "\n\nskipped:\n" + "\n".join(skips)
     if errors:
         out += "\n\nerrors:\n" + "\n".join(errors)
     out += f"\n\ntime: {timing}; total {results['total_seconds']:.0f}s"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
+import itertools
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,6 +16,22 @@ from rig.errors import BoardUnreachable, WaitTimeout
 from rig.events import KNOWN_EVENTS, describe, event_matches, parse_event
 from rig.evidence.timeline import Timeline
 from rig.serialio.errors import CaptureFailed
+from rig.serialio.line_store import LINE_OVERHEAD, LineBatch, LineStore, Span
+from rig.serialio.lines import Line, decode_line, format_line, format_lines, split_lines, write_flushed
+from rig.serialio.redact import REDACTED, UNNAMED_SECRET, Redactor, SecretSighting
+
+__all__ = [
+    "LINE_OVERHEAD",
+    "REDACTED",
+    "UNNAMED_SECRET",
+    "Line",
+    "LineBatch",
+    "SecretSighting",
+    "SerialCapture",
+    "SerialLog",
+    "format_line",
+    "format_lines",
+]
 
 TAIL_LINES = 15
 # What the capture keeps in memory for waits and ``lines()``: the newest lines, about this many
@@ -24,53 +39,9 @@ TAIL_LINES = 15
 # prints ~100k lines/s) must not exhaust the host's memory; the session log and each test's
 # serial.log keep every line. A healthy session stays far below it.
 MEMORY_BYTES = 64 * 1024 * 1024
-LINE_OVERHEAD = 200  # what a kept Line costs besides its text: the object, its str, the list slot
 # A board that prints without newlines still makes lines: one this long is cut and goes on in
 # the next, so that the unfinished line (kept, split and decoded on every chunk) stays small.
 LONGEST_LINE = 16 * 1024
-# What a secret is called when the caller gave only its value.
-UNNAMED_SECRET = "secret"
-# What stands for a secret in every line the capture keeps.
-REDACTED = "***"
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line of serial output; ``t`` is the wall-clock arrival of its first byte."""
-
-    index: int
-    t: float
-    text: str
-
-
-@dataclass(frozen=True)
-class SecretSighting:
-    """A line in which the board printed a secret: its capture index, its arrival, and the
-    secret's name (``wifi_password``, ``broker_password``...), never its value."""
-
-    index: int
-    t: float
-    key: str
-
-
-def _cost(line: Line) -> int:
-    return len(line.text) + LINE_OVERHEAD
-
-
-def format_line(line: Line) -> str:
-    stamp = datetime.datetime.fromtimestamp(line.t).isoformat(timespec="microseconds")
-    return f"{stamp} {line.text}"
-
-
-def _write_line(file: IO[str], path: Path | None, line: Line) -> None:
-    """Append ``line`` to ``file`` and flush it, so the log is whole up to here even if the
-    process dies. A failed write (disk full) names the file: the reader's report of a dead
-    capture then says which log could not be written."""
-    try:
-        file.write(format_line(line) + "\n")
-        file.flush()
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 class SerialCapture:
@@ -78,10 +49,19 @@ class SerialCapture:
 
     Lifecycle: attached to a ``BoardPort`` for the whole session. It keeps the newest
     ``MEMORY_BYTES`` of lines in memory (for ``expect``; indexes go on counting, older lines are
-    forgotten, never renumbered) and appends every line to ``session_log`` as it completes,
-    flushed at once, so the log is whole up to the last byte even if the process dies. A line
-    longer than ``LONGEST_LINE`` is cut in pieces. Listeners (the per-test
-    ``SerialLog`` files) are called on the reader thread for each completed line.
+    forgotten, never renumbered) and appends every line to ``session_log``. A line longer than
+    ``LONGEST_LINE`` is cut in pieces. Listeners (``add_listener``: one call per line, e.g. a
+    monitor; ``add_batch_listener``: one call per chunk, the per-test ``SerialLog`` files) are
+    called on the reader thread.
+
+    Nothing is lost from the session log, in this sense: when ``feed`` returns, that is before
+    the reader reads the next chunk and before any wait can return one of its lines, every line
+    the chunk completed is in the session log, written and flushed to the operating system in
+    one write per chunk. A run killed at any moment (SIGKILL, the OOM killer) thus leaves a log
+    with every complete line the reader had read; it lacks only the unfinished last line (no
+    newline yet, at most ``LONGEST_LINE`` bytes; ``partial()`` shows it) and what was still
+    unread in the port. Flushed, not fsynced: a power cut of the host itself can lose more.
+    The same holds for each ``SerialLog``.
 
     If storing a line fails (the session log's disk is full, a listener raises), the port's
     reader detaches the capture and calls ``sink_failed``: from then on the capture is dead, and
@@ -94,15 +74,13 @@ class SerialCapture:
         self.lost: BaseException | None = None
         self.failed: CaptureFailed | None = None
         self._cond = threading.Condition()
-        self._lines: list[Line] = []
-        self._first = 0  # the index of _lines[0]: the lines before it were forgotten
-        self._kept = 0  # what _lines costs, as counted by _cost
+        self._changes = 0  # bumped on every feed and change of state: a waiter's "anything new?"
+        self._store = LineStore()
         self._partial = b""
         self._partial_t = 0.0
         self._listeners: list[Callable[[Line], None]] = []
-        # (value, name), longest value first so that a secret containing another is hidden whole.
-        self._secrets: list[tuple[str, str]] = []
-        self._sightings: list[SecretSighting] = []
+        self._batch_listeners: list[Callable[[LineBatch], None]] = []
+        self._redactor = Redactor()
         self._file: IO[str] | None = None
         if session_log is not None:
             session_log.parent.mkdir(parents=True, exist_ok=True)
@@ -117,24 +95,28 @@ class SerialCapture:
         with self._cond:
             if self.failed is not None:
                 return  # dead: a capture with a hole in it must not look whole again
-            if not self._partial:
+            if self._partial:
+                data = self._partial + data
+            else:
                 self._partial_t = t
-            pieces = (self._partial + data).split(b"\n")
-            self._partial = pieces.pop()
-            while len(self._partial) > LONGEST_LINE:
-                pieces.append(self._partial[:LONGEST_LINE])
-                self._partial = self._partial[LONGEST_LINE:]
-            for raw in pieces:
+            cut = data.rfind(b"\n")
+            texts = split_lines(data[:cut]) if cut >= 0 else []
+            rest = data[cut + 1 :]
+            while len(rest) > LONGEST_LINE:
+                texts.append(decode_line(rest[:LONGEST_LINE]))
+                rest = rest[LONGEST_LINE:]
+            self._partial = rest
+            if texts:
                 # Logged before any waiter wakes: a test that saw a line finds it in its log.
-                self._publish(self._append(raw, self._partial_t))
+                self._add(texts, self._partial_t, t)
                 self._partial_t = t
-            self._cond.notify_all()
+            self._changed()
 
     def port_lost(self, t: float, error: BaseException) -> None:
         with self._cond:
             self.lost = error
-            self._publish(self._append(f"[rig] serial port lost: {error}".encode(), t))
-            self._cond.notify_all()
+            self._add([f"[rig] serial port lost: {error}"], t, t)
+            self._changed()
 
     def sink_failed(self, failure: CaptureFailed) -> None:
         with self._cond:
@@ -145,7 +127,7 @@ class SerialCapture:
                 # failure is already on record in ``failed``.
                 with contextlib.suppress(OSError):
                     file.close()
-            self._cond.notify_all()
+            self._changed()
 
     def check(self) -> None:
         """Raise what a wait would raise now: ``CaptureFailed`` once the capture is dead,
@@ -159,67 +141,59 @@ class SerialCapture:
         if self.lost is not None:
             raise BoardUnreachable(f"{self.name}: serial port lost while waiting: {self.lost}")
 
+    def _changed(self) -> None:
+        self._changes += 1
+        self._cond.notify_all()
+
     def port_reopened(self, url: str) -> None:
         """The board is back (it re-enumerated after a reset): waits may go on."""
         with self._cond:
             self.lost = None
-            self._publish(self._append(f"[rig] serial port reopened at {url}".encode(), time.time()))
-            self._cond.notify_all()
+            t = time.time()
+            self._add([f"[rig] serial port reopened at {url}"], t, t)
+            self._changed()
 
     def redact(self, secrets: Mapping[str, str] | Iterable[str]) -> None:
         """Never store, log or show these values: a firmware that prints its config must not
         put the Wi-Fi password into an artifact. Given as ``{name: value}``, every line that
         carried one is also recorded by name (``secret_sightings``), so that a test can fail
         naming the secret without showing it."""
-        named = (
-            list(secrets.items()) if isinstance(secrets, Mapping) else [(UNNAMED_SECRET, s) for s in secrets]
-        )
         with self._cond:
-            known = dict((value, key) for value, key in self._secrets)
-            for key, value in named:
-                if value and (value not in known or known[value] == UNNAMED_SECRET):
-                    known[value] = key
-            self._secrets = sorted(known.items(), key=lambda item: len(item[0]), reverse=True)
+            self._redactor.add(secrets)
 
     def secret_sightings(self, start: int = 0) -> list[SecretSighting]:
         """Every line at or after capture index ``start`` that carried a secret, oldest first."""
         with self._cond:
-            return [s for s in self._sightings if s.index >= start]
+            return [s for s in self._redactor.sightings if s.index >= start]
 
-    def _append(self, raw: bytes, t: float) -> Line:
-        text = raw.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
-        index = self._first + len(self._lines)
-        for secret, key in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-                self._sightings.append(SecretSighting(index, t, key))
-        line = Line(index, t, text)
-        self._lines.append(line)
-        self._kept += _cost(line)
-        if self._kept > MEMORY_BYTES + MEMORY_BYTES // 4:
-            self._forget()
-        return line
-
-    def _forget(self) -> None:
-        """Drop the oldest lines down to ``MEMORY_BYTES``; a quarter at a time, so that appending
-        stays cheap. Indexes are kept: a wait from a forgotten index starts at the oldest kept."""
-        dropped = 0
-        while self._kept > MEMORY_BYTES:
-            self._kept -= _cost(self._lines[dropped])
-            dropped += 1
-        del self._lines[:dropped]
-        self._first += dropped
-
-    def _publish(self, line: Line) -> None:
-        """Write a completed line to the session log and every listener; called under the lock."""
+    def _add(self, texts: list[str], t_first: float, t_rest: float) -> None:
+        """Store, log and publish the lines ``texts``; called under the lock."""
+        store = self._store
+        texts = self._redactor.hide(texts, store.end, t_first, t_rest)
+        first = store.add(texts, t_first, t_rest)
+        if store.kept > MEMORY_BYTES + MEMORY_BYTES // 4:
+            # A quarter at a time, so that appending stays cheap. A wait from a forgotten index
+            # starts at the oldest kept.
+            store.forget(MEMORY_BYTES)
+        span = store.span(first)
+        # Formatted once, for the session log and every per-test log alike.
+        text = span.logged() if self._file is not None or self._batch_listeners else ""
         if self._file is not None:
-            _write_line(self._file, self.session_log, line)
-        for listener in self._listeners:
-            listener(line)
+            write_flushed(self._file, self.session_log, text)
+        if self._listeners:
+            lines = span.lines()
+            for listener in self._listeners:
+                for line in lines:
+                    listener(line)
+        if self._batch_listeners:
+            batch = LineBatch(span, text)
+            for batch_listener in self._batch_listeners:
+                batch_listener(batch)
 
     # -- readers -----------------------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[Line], None]) -> None:
+        """Call ``listener`` with each line from now on, on the reader thread."""
         with self._cond:
             self._listeners.append(listener)
 
@@ -228,15 +202,26 @@ class SerialCapture:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
+    def add_batch_listener(self, listener: Callable[[LineBatch], None]) -> None:
+        """Call ``listener`` once per chunk with the lines it completed, on the reader thread."""
+        with self._cond:
+            self._batch_listeners.append(listener)
+
+    def remove_batch_listener(self, listener: Callable[[LineBatch], None]) -> None:
+        with self._cond:
+            if listener in self._batch_listeners:
+                self._batch_listeners.remove(listener)
+
     @property
     def next_index(self) -> int:
         with self._cond:
-            return self._first + len(self._lines)
+            return self._store.end
 
     def lines(self, start: int = 0) -> list[Line]:
         """The lines from index ``start`` on, as far as they are still kept (``MEMORY_BYTES``)."""
         with self._cond:
-            return self._lines[max(0, start - self._first) :]
+            span = self._store.span(start)
+        return span.lines()
 
     def partial(self) -> str:
         with self._cond:
@@ -244,7 +229,8 @@ class SerialCapture:
 
     def tail(self, n: int = TAIL_LINES, start: int = 0) -> list[str]:
         with self._cond:
-            shown = [line.text for line in self._lines[max(start - self._first, len(self._lines) - n, 0) :]]
+            store = self._store
+            shown = store.texts[max(start - store.first, len(store.texts) - n, 0) :]
             if self._partial:
                 shown.append(self._partial.decode("utf-8", errors="backslashreplace") + "  <no newline yet>")
             return shown
@@ -254,21 +240,61 @@ class SerialCapture:
     ) -> Line | None:
         """The first line at or after ``start`` that passes ``test``, or None once ``deadline``
         expires. Raises ``BoardUnreachable`` as soon as the port is lost, and ``CaptureFailed``
-        as soon as the capture is dead (also for a line it had before)."""
-        with self._cond:
-            scanned = start
-            while True:
+        as soon as the capture is dead (also for a line it had before).
+
+        ``test`` runs on the caller's thread without the capture's lock, so that the reader
+        never waits for a waiter's matching; a waiter that finds something new after its scan
+        scans again before it sleeps, so nothing that arrived meanwhile is missed."""
+
+        def scan(span: Span) -> Line | None:
+            return next(filter(test, span.lines()), None)
+
+        return self._await(scan, test, start, deadline, include_partial)
+
+    def wait_text(
+        self, test: Callable[[str], object], start: int, deadline: Deadline, include_partial: bool
+    ) -> Line | None:
+        """``wait`` for a test that needs only a line's text (``regex.search``, say): the same
+        answer, but no ``Line`` is made for the lines that fail it, and a test written in C
+        (a compiled pattern's ``search``) scans a flood with no Python frame per line."""
+
+        def scan(span: Span) -> Line | None:
+            hit = next(itertools.compress(itertools.count(span.first), map(test, span.texts)), None)
+            return None if hit is None else span.line(hit)
+
+        return self._await(scan, lambda line: bool(test(line.text)), start, deadline, include_partial)
+
+    def _await(
+        self,
+        scan: Callable[[Span], Line | None],
+        test: Callable[[Line], object],
+        start: int,
+        deadline: Deadline,
+        include_partial: bool,
+    ) -> Line | None:
+        """The loop of ``wait``: ``scan`` finds the first match among new lines, ``test`` tells
+        whether the unfinished line matches."""
+        scanned = start
+        while True:
+            with self._cond:
                 if self.failed is not None:
                     raise self.failed
-                for line in self._lines[max(0, scanned - self._first) :]:
-                    if test(line):
-                        return line
-                end = self._first + len(self._lines)
-                scanned = max(scanned, end)
-                if include_partial and self._partial:
-                    candidate = Line(end, self._partial_t, self._partial.decode(errors="replace"))
-                    if test(candidate):
-                        return candidate
+                new = self._store.span(scanned)
+                end = self._store.end
+                partial = self._partial if include_partial else b""
+                partial_t = self._partial_t
+                seen = self._changes
+            found = scan(new)
+            if found is not None:
+                return found
+            scanned = max(scanned, end)
+            if partial:
+                candidate = Line(end, partial_t, partial.decode(errors="replace"))
+                if test(candidate):
+                    return candidate
+            with self._cond:
+                if self._changes != seen:
+                    continue  # lines or a change of state since the scan: look at them first
                 self._check()
                 left = deadline.remaining()
                 if left is not None and left <= 0:
@@ -284,10 +310,11 @@ class SerialCapture:
 class SerialLog:
     """One test's view of the board's serial output, with its own log file.
 
-    Lifecycle: created when the test starts; it sees every line from then on and writes each to
-    ``path`` the moment it completes, flushed, so the file is whole even if pytest is killed.
-    ``close()`` at teardown detaches it. ``expect`` consumes: a second ``expect`` searches only
-    after the line the first one matched, as pytest-embedded does.
+    Lifecycle: created when the test starts; it sees every line from then on and writes the
+    lines of each chunk to ``path`` as the chunk arrives, flushed, so that the file is whole (in
+    the capture's sense) even if pytest is killed. ``close()`` at teardown detaches it.
+    ``expect`` consumes: a second ``expect`` searches only after the line the first one matched,
+    as pytest-embedded does.
     """
 
     def __init__(self, capture: SerialCapture, path: Path, timeline: Timeline | None = None) -> None:
@@ -300,24 +327,30 @@ class SerialLog:
         # The reader thread writes board lines, the test thread writes notes: one at a time.
         self._file_lock = threading.Lock()
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
-        capture.add_listener(self._on_line)
+        capture.add_batch_listener(self._on_batch)
 
-    def _on_line(self, line: Line) -> None:
+    def _on_batch(self, batch: LineBatch) -> None:
         with self._file_lock:
             if self._file is not None:
-                _write_line(self._file, self.path, line)
+                write_flushed(self._file, self.path, batch.text)
         if self.timeline is not None:
-            event = parse_event(line.text)
-            src = "rig" if line.text.startswith("[rig] ") else "serial"
-            if event is None:
-                self.timeline.add(line.t, src, line.text)
-            else:
-                event.pop("payload", None)  # bytes; the hex is there
-                self.timeline.add(line.t, src, line.text, event=event)
+            for line in batch.lines:
+                self._to_timeline(line)
+
+    def _to_timeline(self, line: Line) -> None:
+        assert self.timeline is not None
+        event = parse_event(line.text)
+        src = "rig" if line.text.startswith("[rig] ") else "serial"
+        if event is None:
+            self.timeline.add(line.t, src, line.text)
+        else:
+            event.pop("payload", None)  # bytes; the hex is there
+            self.timeline.add(line.t, src, line.text, event=event)
 
     def note(self, text: str) -> None:
         """Write a line of the rig's own into this test's log, e.g. before an injection."""
-        self._on_line(Line(-1, time.time(), f"[rig] {text}"))
+        span = Span(-1, [f"[rig] {text}"], [(-1, time.time())])
+        self._on_batch(LineBatch(span, span.logged()))
 
     def from_now(self) -> None:
         """Make ``expect`` look only at what the board says after this call: before a reset,
@@ -340,9 +373,7 @@ class SerialLog:
     def expect(self, pattern: str | re.Pattern[str], timeout: float) -> re.Match[str]:
         """Wait for a line matching ``pattern`` (searched, not anchored) and return the match."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        line = self._wait(
-            lambda ln: regex.search(ln.text) is not None, f"a line matching /{regex.pattern}/", timeout
-        )
+        line = self._wait(regex.search, f"a line matching /{regex.pattern}/", timeout)
         match = regex.search(line.text)
         assert match is not None
         return match
@@ -352,8 +383,8 @@ class SerialLog:
         if ev not in KNOWN_EVENTS:
             raise ValueError(f"unknown firmware event {ev!r}; known: {sorted(KNOWN_EVENTS)}")
 
-        def test(ln: Line) -> bool:
-            event = parse_event(ln.text)
+        def test(text: str) -> bool:
+            event = parse_event(text)
             return event is not None and event_matches(event, ev, fields)
 
         line = self._wait(test, describe(ev, fields), timeout, include_partial=False)
@@ -363,10 +394,10 @@ class SerialLog:
         return event
 
     def _wait(
-        self, test: Callable[[Line], bool], awaited: str, timeout: float, include_partial: bool = True
+        self, test: Callable[[str], object], awaited: str, timeout: float, include_partial: bool = True
     ) -> Line:
         try:
-            line = self.capture.wait(test, self.cursor, Deadline(timeout), include_partial)
+            line = self.capture.wait_text(test, self.cursor, Deadline(timeout), include_partial)
         except BoardUnreachable as e:
             raise BoardUnreachable(f"{e} (awaiting {awaited}; full log: {self.path})") from e
         except CaptureFailed as e:
@@ -383,7 +414,7 @@ class SerialLog:
         return line
 
     def close(self) -> None:
-        self.capture.remove_listener(self._on_line)
+        self.capture.remove_batch_listener(self._on_batch)
         with self._file_lock:
             if self._file is not None:
                 self._file.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import runner, stats
+from tests.rig.processes_left import processes_naming
 
 TINY = """
 import time
@@ -31,6 +32,10 @@ def run(ctx):
 
 BROKEN = "def run(ctx):\n    raise ValueError('broken on purpose')\n"
 HANGS = "import time\n\ndef run(ctx):\n    time.sleep(30)\n"
+SKIPS = (
+    "from benchmarks.runner import ModuleSkipped\n\n"
+    "def run(ctx):\n    raise ModuleSkipped('frobnicator is not installed')\n"
+)
 
 
 @pytest.fixture
@@ -41,6 +46,7 @@ def fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     (package / "bench_tiny.py").write_text(TINY)
     (package / "bench_broken.py").write_text(BROKEN)
     (package / "bench_hangs.py").write_text(HANGS)
+    (package / "bench_skips.py").write_text(SKIPS)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "fakebench"
     for name in [m for m in sys.modules if m.startswith("fakebench")]:
@@ -78,10 +84,23 @@ def test_runner_writes_results_json_of_every_figure(fake_package: str, tmp_path:
     assert on_disk["benchmarks"]["broken"] == {
         "seconds": pytest.approx(on_disk["benchmarks"]["broken"]["seconds"]),
         "error": "ValueError: broken on purpose",
+        "skipped": None,
         "figures": [],
     }
     text = runner.table(results)
     assert "tiny.sum" in text and "broken: ValueError: broken on purpose" in text
+
+
+def test_a_module_that_cannot_measure_here_is_skipped_not_failed(fake_package: str) -> None:
+    results = runner.run(["skips", "tiny"], out=None, samples=1, package=fake_package)
+    skipped = results["benchmarks"]["skips"]
+    assert (skipped["skipped"], skipped["error"], skipped["figures"]) == (
+        "frobnicator is not installed",
+        None,
+        [],
+    )
+    assert results["benchmarks"]["tiny"]["skipped"] is None
+    assert "skipped:\n  skips: frobnicator is not installed" in runner.table(results)
 
 
 def test_a_module_that_hangs_is_stopped_at_its_limit(fake_package: str) -> None:
@@ -125,6 +144,30 @@ def test_serial_benchmark_quick_verifies_every_byte() -> None:
     assert figures["serial.throughput"]["value"] > 0 and figures["serial.throughput"]["baseline_value"] > 0
     assert figures["serial.idle_cpu"]["value"] < 0.05  # the reader blocks
     assert time.monotonic() - started < 15
+
+
+def test_rfc2217_benchmark_quick_verifies_every_byte_through_ser2net() -> None:
+    started = time.monotonic()
+    result = runner.run_module("rfc2217", quick=True)
+    if result["skipped"]:
+        pytest.skip(result["skipped"])
+    assert result["error"] is None, result["error"]
+    figures = {f["name"]: f for f in result["figures"]}
+    for name in ("rfc2217.throughput", "rfc2217.deploy.cold", "rfc2217.deploy.nochange"):
+        assert figures[name]["value"] > 0 and figures[name]["baseline_value"] > 0, name
+    assert processes_naming("rig-bench-rfc2217-") == {}, "ser2net or a board outlived the module"
+    assert time.monotonic() - started < 30
+
+
+def test_peer_benchmark_quick_compares_with_pytest_embedded() -> None:
+    """Skipped unless pytest-embedded-serial is installed (the tox bench environment)."""
+    result = runner.run_module("peer", quick=True)
+    if result["skipped"]:
+        pytest.skip(result["skipped"])
+    assert result["error"] is None, result["error"]
+    figures = {f["name"]: f for f in result["figures"]}
+    assert figures["peer.expect_latency"]["baseline_name"].startswith("pytest-embedded")
+    assert figures["peer.throughput"]["value"] > 0 and figures["peer.throughput"]["baseline_value"] > 0
 
 
 def test_reference_batches_fit_the_boards_messages_per_turn() -> None:
