@@ -10,6 +10,7 @@ import pytest
 
 from rig.board import Board
 from rig.deadline import Deadline
+from rig.events import parse_event
 from rig.health import UnrequestedReboot
 from rig.health.reboots import check_reboots, classify
 from rig.serialio.capture import Line
@@ -78,9 +79,15 @@ CRASHING_MAIN = (
 )
 
 
+def is_boot(text: str) -> bool:
+    event = parse_event(text)
+    return event is not None and event.get("ev") == "boot"
+
+
 def wait_boots(board: Board, count: int) -> list[Line]:
     def enough(_: Line) -> bool:
-        return sum(1 for ln in board.capture.lines() if ln.text.startswith("@rig")) >= count
+        # A boot line may follow the REPL's prompt on the same line (">>> @rig {...}").
+        return sum(1 for ln in board.capture.lines() if is_boot(ln.text)) >= count
 
     assert board.capture.wait(enough, 0, Deadline(10), include_partial=False) is not None, (
         f"fewer than {count} boots: {board.capture.tail()}"
