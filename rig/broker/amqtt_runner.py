@@ -17,6 +17,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 _log = logging.getLogger("rig.broker.amqtt_runner")
 
 
+class _SnapshotDict(dict[str, Any]):
+    """A dict whose iteration walks a copy of its keys, so it may change while it is walked."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.keys()))
+
+
 async def _serve(config: dict[str, Any]) -> int:
     try:
         # Imported here, after logging is set up, so that a missing amqtt is a log line.
@@ -38,6 +46,11 @@ async def _serve(config: dict[str, Any]) -> int:
         return 2
     try:
         broker = Broker(config)
+        # amqtt 0.12.1 walks its subscriptions dict while sending a reconnecting client the
+        # retained messages of every topic (broker.py, _client_connected), awaiting inside the
+        # loop: a client subscribing or leaving meanwhile raises "dictionary changed size during
+        # iteration" and the reconnecting client never gets its SUBACK. Iterate over a snapshot.
+        broker._subscriptions = _SnapshotDict(broker._subscriptions)
         await broker.start()
     except Exception:
         _log.exception("amqtt broker could not start")
