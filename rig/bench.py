@@ -1,10 +1,16 @@
-"""From a board's name to a connected, locked board: shared by the pytest plugin and the CLI."""
+"""From a board's name to a connected, locked board: shared by the pytest plugin and the CLI.
+
+``--rig-board`` names one board (or ``auto``), or a set to take one from: a list ``a,b`` or a
+tag ``tag:wifi``. A run given a set (and every pytest-xdist worker) *claims* a board:
+``claim_board`` tries each board of the set once, without waiting, and keeps the first one whose
+lock it gets; so that parallel workers each end up on a board of their own.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,11 +19,11 @@ from serial.tools.list_ports_common import ListPortInfo
 from rig.board.board import Board
 from rig.board.kinds import LOOPBACK, PortLister, kind_of
 from rig.broker import Broker
-from rig.discovery import NoBoardPresent, pick_auto, ports
-from rig.errors import RigError
+from rig.discovery import BoardNotPresent, NoBoardPresent, find_port, pick_auto, ports
+from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, Secret
-from rig.lock import BoardLock
+from rig.lock import BoardBusy, BoardLock
 
 
 def list_ports() -> Sequence[ListPortInfo]:
@@ -27,6 +33,7 @@ def list_ports() -> Sequence[ListPortInfo]:
 
 
 AUTO = "auto"
+TAG_PREFIX = "tag:"
 # The virtual board a run falls back to when the inventory names none.
 BUILTIN_VIRTUAL = BoardSpec(name="virtual", kind="virtual", origin="built in")
 
@@ -44,6 +51,101 @@ def choose_board(inventory: Inventory, name: str, lister: PortLister = list_port
     except NoBoardPresent:
         started_here = [spec for spec in inventory.boards if spec.traits.started_here]
         return inventory.select(started_here[0].name) if started_here else BUILTIN_VIRTUAL
+
+
+def flash_dir(workdir: Path, spec: BoardSpec) -> Path:
+    """Where a board the rig starts keeps its flash, under a session's ``workdir``."""
+    return workdir / f"flash-{spec.name}"
+
+
+def board_lock(spec: BoardSpec, workdir: Path, purpose: str, lock_dir: Path | None = None) -> BoardLock:
+    """The lock of ``spec`` as used from ``workdir`` (a virtual board is keyed by its flash)."""
+    identity = kind_of(spec).lock_identity(spec, flash_dir(workdir, spec))
+    return BoardLock(identity, lock_dir, purpose=purpose)
+
+
+def is_board_set(selection: str) -> bool:
+    """True when ``--rig-board`` names a set to claim a board from: ``a,b`` or ``tag:NAME``."""
+    return selection.startswith(TAG_PREFIX) or "," in selection
+
+
+def selected_boards(
+    inventory: Inventory, selection: str, source: str = "--rig-board", lister: PortLister = list_ports
+) -> list[BoardSpec]:
+    """The boards ``selection`` names, in its order (a tag: in the inventory's): ``a,b``,
+    ``tag:NAME``, or one name or ``auto`` (as ``choose_board``). Each is checked as for a run
+    (its secrets set). Raises ``ConfigError`` naming ``source`` for an empty list or tag, and
+    ``InventoryError`` for an unknown name."""
+    if selection.startswith(TAG_PREFIX):
+        tag = selection[len(TAG_PREFIX) :].strip()
+        if not tag:
+            raise ConfigError(source, "board", f"expected tag:NAME, got {selection!r}")
+        tagged = inventory.with_tags(tag)
+        if not tagged:
+            known = sorted({t for spec in inventory.boards for t in spec.tags})
+            raise ConfigError(
+                source,
+                "board",
+                f"no board of {inventory.path} carries tag {tag!r} (tags: {', '.join(known) or 'none'})",
+            )
+        return [inventory.select(spec.name) for spec in tagged]
+    names = [name.strip() for name in selection.split(",")]
+    if not all(names):
+        raise ConfigError(source, "board", f"expected board names separated by commas, got {selection!r}")
+    return [choose_board(inventory, name, lister) for name in dict.fromkeys(names)]
+
+
+class NoFreeBoard(InfrastructureError):
+    """None of the boards a run may claim could be had now: each was held by another run, or
+    (a board on a port) not plugged in. ``summary`` is one line, for a skip reason."""
+
+    def __init__(
+        self, selection: str, busy: dict[str, BoardBusy], absent: dict[str, BoardNotPresent]
+    ) -> None:
+        self.selection = selection
+        self.busy = busy  # board name -> who holds it
+        self.absent = absent
+        self.summary = f"no free board among {selection}: " + "; ".join(
+            [f"{name} in use" for name in busy] + [f"{name} not plugged in" for name in absent]
+        )
+        details = [f"  {name}: {e}" for name, e in busy.items()]
+        details += [f"  {name}: {e.summary}" for name, e in absent.items()]
+        super().__init__("\n".join([self.summary, *details]))
+
+
+def claim_board(
+    candidates: Sequence[BoardSpec],
+    workdir_of: Callable[[BoardSpec], Path],
+    purpose: str,
+    *,
+    selection: str = "",
+    lister: PortLister = list_ports,
+    lock_dir: Path | None = None,
+) -> tuple[BoardSpec, BoardLock]:
+    """The first of ``candidates`` that is present and whose lock is free now, and its lock,
+    held (give it to ``BenchBoard``). Each lock is tried once, without waiting: the boards
+    another run holds are busy for that run's length, and the caller has others to try.
+    ``workdir_of(spec)`` is the session folder the board would be used from (its lock is keyed
+    by it for a virtual board). Raises ``NoFreeBoard``, saying why of each."""
+    busy: dict[str, BoardBusy] = {}
+    absent: dict[str, BoardNotPresent] = {}
+    needs_ports = any(not spec.traits.started_here for spec in candidates)
+    present_ports = list(lister()) if needs_ports else []
+    for spec in candidates:
+        if not spec.traits.started_here:
+            try:
+                find_port(spec, present_ports)
+            except BoardNotPresent as e:
+                absent[spec.name] = e
+                continue
+        lock = board_lock(spec, workdir_of(spec), purpose, lock_dir)
+        try:
+            lock.acquire(0)
+        except BoardBusy as e:
+            busy[spec.name] = e
+            continue
+        return spec, lock
+    raise NoFreeBoard(selection or ",".join(spec.name for spec in candidates), busy, absent)
 
 
 class BenchBoard:
@@ -66,17 +168,21 @@ class BenchBoard:
         lister: PortLister = list_ports,
         lock_dir: Path | None = None,
         own_network: bool = False,
+        lock: BoardLock | None = None,
     ) -> None:
+        """``lock``: the board's lock when the caller holds it already (``claim_board``); it is
+        released at ``close()`` like one taken here."""
         self.spec = spec
-        self.flash_dir = workdir / f"flash-{spec.name}"
+        self.flash_dir = flash_dir(workdir, spec)
         kind = kind_of(spec)
-        self.lock = BoardLock(kind.lock_identity(spec, self.flash_dir), lock_dir, purpose=purpose)
+        self.lock = lock if lock is not None else board_lock(spec, workdir, purpose, lock_dir)
         self.lock_timeout = lock_timeout
         self._transport = kind.make_transport(spec, self.flash_dir, micropython, lister, own_network)
         self.board = Board(self._transport, session_log=workdir / f"serial-{spec.name}.log")
 
     def open(self) -> Board:
-        self.lock.acquire(self.lock_timeout)
+        if not self.lock.held:
+            self.lock.acquire(self.lock_timeout)
         try:
             self.board.connect()
         except BaseException:

@@ -28,7 +28,7 @@ from rig.board.board import Board
 from rig.board.kinds import kind_of
 from rig.broker import Broker
 from rig.discovery import BoardNotPresent
-from rig.errors import ConfigError, InfrastructureError, RigError
+from rig.errors import ConfigError, InfrastructureError
 from rig.evidence import junit_properties
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
@@ -74,7 +74,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
-        config.stash[_SESSION_KEY] = RigSession(settings)
+        # pytest-xdist: each worker claims a board of its own; the controller runs no test.
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        distributing = config.getoption("dist", "no") not in ("no", None) and config.getoption("tx", None)
+        controller = worker is None and bool(distributing)
+        config.stash[_SESSION_KEY] = RigSession(settings, worker=worker, controller=controller)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
 
@@ -91,10 +95,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     session = config.stash[_SESSION_KEY]
     s = session.settings
     broker = s.broker_url if s.broker == "external" else s.broker
-    try:
-        board = f"{s.board} ({session.spec().name})" if s.board == "auto" else s.board
-    except RigError as e:
-        board = f"{s.board} (not usable: {e})"
+    board = session.board_label()
     return f"rig: board={board} broker={broker} loop-period={s.loop_period}s artifacts={s.artifacts}"
 
 
@@ -136,6 +137,10 @@ def pytest_runtest_makereport(
 @pytest.fixture(scope="session")
 def rig_session(pytestconfig: pytest.Config) -> Iterator[RigSession]:
     session = pytestconfig.stash[_SESSION_KEY]
+    if session.no_board is not None:
+        # An xdist worker (or a run given a set of boards) that found every board taken: its
+        # tests are skipped, not failed (pytest keeps this skip for every test of the session).
+        pytest.skip(session.no_board.summary)
     yield session
     # Here rather than at unconfigure: a broker or board that will not stop is then an error of
     # the last test's teardown, in JUnit and run.json, instead of a traceback after them.

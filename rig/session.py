@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
@@ -12,22 +13,28 @@ from typing import Any
 import rig
 from rig.atomic import write_atomically
 from rig.bench import (
+    AUTO,
     BenchBoard,
+    NoFreeBoard,
     RunSecrets,
     board_config,
     broker_bind_address,
     choose_board,
+    claim_board,
     guarded_secrets,
+    is_board_set,
+    selected_boards,
 )
 from rig.board.board import Board, BoardState
 from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker, make_broker
 from rig.deploy.step import deploy_firmware
-from rig.errors import InfrastructureError
+from rig.errors import InfrastructureError, RigError
 from rig.evidence import junit_properties
 from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
+from rig.lock import BoardLock
 from rig.settings import RigSettings
 
 # The MQTT keepalive (s) the firmware asks for unless a test says otherwise (the
@@ -55,16 +62,24 @@ class RigSession:
     reaches the report (the plugin calls it from a session fixture's finalizer). What ran is
     recorded in ``run.json``; every process started is listed in ``artifacts/session/pids.json``
     so that a leak can be found after the fact.
+
+    Claiming: given a set of boards (``--rig-board a,b`` or ``tag:NAME``), and in every
+    pytest-xdist worker (``worker``, its id), the session claims its board when it is made
+    (``rig.bench.claim_board``: the first free one, no waiting) and keeps its artifacts under
+    ``ARTIFACTS/<board>/``, so that workers never share a board nor a file. When none is free,
+    ``no_board`` says why and every test that uses the rig is skipped with that reason
+    (artifacts under ``ARTIFACTS/no-board-<worker>/``). The pytest-xdist controller
+    (``controller``) runs no test: its session claims nothing and writes nothing.
     """
 
-    def __init__(self, settings: RigSettings) -> None:
+    def __init__(self, settings: RigSettings, *, worker: str | None = None, controller: bool = False) -> None:
         self.settings = settings
+        self.worker = worker
+        self.controller = controller
         self.run_id = secrets.token_hex(3)
         # Credentials of this run for a board the bench gives none (see ``RunSecrets``): the same
         # for every test, or each test would redeploy a new config.json.
         self.run_secrets = RunSecrets.generate()
-        self.dir = settings.artifacts / "session"
-        self.dir.mkdir(parents=True, exist_ok=True)
         # Read now, so that a bad inventory stops the run before anything starts.
         self.inventory = (
             load_inventory(settings.inventory)
@@ -72,6 +87,14 @@ class RigSession:
             else Inventory(settings.inventory, [])  # no bench file: the built-in virtual board
         )
         self._spec: BoardSpec | None = None
+        # The board's lock, held from the claim until the board is opened (which takes it over).
+        self._claim: BoardLock | None = None
+        self.no_board: NoFreeBoard | None = None
+        if not controller and (worker is not None or is_board_set(settings.board)):
+            self._claim_board()
+        self.dir = self.settings.artifacts / "session"
+        if not controller:
+            self.dir.mkdir(parents=True, exist_ok=True)
         self._broker: Broker | None = None
         self._bench: BenchBoard | None = None
         self._board: Board | None = None
@@ -79,14 +102,55 @@ class RigSession:
         # Why the board cannot be had (absent, busy): every test that needs it is told the same.
         self._unavailable: Exception | None = None
         self.run_record = RunRecord(rig_version=rig.__version__, started=time.time())
-        self.run_path = settings.artifacts / "run.json"
-        self.run_record.save(self.run_path)
+        self.run_path = self.settings.artifacts / "run.json"
+        self._save_record()
+
+    def _claim_board(self) -> None:
+        """Take the first free board of the selection; see the class docstring."""
+        root = self.settings.artifacts
+        candidates = selected_boards(self.inventory, self.settings.board)
+        purpose = f"pytest run {self.run_id}" + (f" (xdist worker {self.worker})" if self.worker else "")
+        try:
+            spec, lock = claim_board(
+                candidates, lambda spec: root / spec.name / "session", purpose, selection=self.settings.board
+            )
+        except NoFreeBoard as e:
+            self.no_board = e
+            folder = f"no-board-{self.worker}" if self.worker else "no-board"
+            self.settings = dataclasses.replace(self.settings, artifacts=root / folder)
+            return
+        self._spec, self._claim = spec, lock
+        self.settings = dataclasses.replace(self.settings, artifacts=root / spec.name)
+
+    def _save_record(self) -> None:
+        if not self.controller:
+            self.run_record.save(self.run_path)
+
+    def board_label(self) -> str:
+        """How the report header names the board: ``auto (virtual)``, ``tag:wifi (bench-2)``..."""
+        s = self.settings
+        if self.controller:
+            return f"{s.board} (each xdist worker claims a board of its own)"
+        if self.no_board is not None:
+            return f"{s.board} ({self.no_board.summary})"
+        if self._spec is None and s.board != AUTO:
+            return s.board  # one board by name: nothing to find out before a test asks for it
+        try:
+            name = self.spec().name
+        except RigError as e:
+            return f"{s.board} (not usable: {e})"
+        return s.board if name == s.board else f"{s.board} ({name})"
 
     # -- parts -------------------------------------------------------------------------------
 
     def spec(self) -> BoardSpec:
-        """The board this run tests, chosen once: by name, or ``auto``."""
+        """The board this run tests, chosen once: by name, or ``auto``, or the one claimed.
+        Raises ``NoFreeBoard`` when the session could claim none."""
+        if self.no_board is not None:
+            raise self.no_board
         if self._spec is None:
+            if self.controller:
+                raise RigError("the pytest-xdist controller runs no test; its workers take the boards")
             self._spec = choose_board(self.inventory, self.settings.board)
         return self._spec
 
@@ -104,7 +168,7 @@ class RigSession:
             self._broker = broker
             self._record_pids()
             self.run_record.broker = BrokerInfo(broker.kind, broker.host, broker.port)
-            self.run_record.save(self.run_path)
+            self._save_record()
         return self._broker
 
     def board(self) -> Board:
@@ -121,7 +185,9 @@ class RigSession:
                 lock_timeout=s.lock_timeout,
                 micropython=s.micropython,
                 own_network=OWN_NETWORK,
+                lock=self._claim,
             )
+            self._claim = None  # the bench board releases it from now on, at close or on failure
             try:
                 self._board = bench.open()
             except InfrastructureError as e:
@@ -133,7 +199,7 @@ class RigSession:
             self.run_record.board = BoardInfo(
                 spec.name, spec.kind, spec.match.serial_number, self._board.transport.port_url
             )
-            self.run_record.save(self.run_path)
+            self._save_record()
         return self._board
 
     def config_for(
@@ -200,7 +266,7 @@ class RigSession:
         )
         if firmware != self.run_record.firmware:
             self.run_record.firmware = firmware
-            self.run_record.save(self.run_path)
+            self._save_record()
         return strategy.board
 
     def properties(self) -> dict[str, str]:
@@ -243,7 +309,7 @@ class RigSession:
             record.message = record.message or _short_message(report)
         record.artifacts = artifacts or record.artifacts
         record.properties.update(properties)
-        self.run_record.save(self.run_path)
+        self._save_record()
 
     # -- teardown ----------------------------------------------------------------------------
 
@@ -277,8 +343,11 @@ class RigSession:
             except Exception as e:
                 errors.append(e)
             self._broker = None
+        if self._claim is not None:  # claimed, but no test ever opened the board
+            self._claim.release()
+            self._claim = None
         self.run_record.finished = time.time()
-        self.run_record.save(self.run_path)
+        self._save_record()
         if errors:
             raise errors[0]
 

@@ -36,7 +36,8 @@ OPTIONS = (
     Option(
         "board",
         "auto",
-        "board to test: a name from the inventory, or auto (the one USB board present, else virtual)",
+        "board to test: a name from the inventory, or auto (the one USB board present, else virtual); "
+        "or a set to take the first free board of, A,B or tag:NAME (each pytest-xdist worker takes its own)",
     ),
     Option("inventory", "boards.yaml", "the bench inventory"),
     Option("lock-timeout", "60", "how long (s) to wait for a board another run is using"),

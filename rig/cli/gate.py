@@ -5,7 +5,6 @@ turns its results into progress lines, verdict lines and an exit code."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -34,11 +33,26 @@ def board_list(text: str) -> list[str]:
     return names
 
 
+def jobs(text: str) -> int:
+    """argparse type for --jobs: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of boards, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+    return value
+
+
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Runs the HIL suite on every board of the inventory that is present, one board after the "
-        "other, each in a pytest of its own that deploys FIRMWARE first. A virtual board is always "
-        "present; a USB board when a serial port matches it now. A board that is not plugged in is "
+        "Runs the HIL suite on every board of the inventory that is present, all boards at once "
+        "(at most --jobs at a time), each in a pytest of its own, with its own broker, that "
+        "deploys FIRMWARE first. While they run, each board has one status line: the test it "
+        "runs, its counts so far and the time it took (redrawn in place on a terminal, one line "
+        "per change otherwise). A virtual board is always present (an inventory entry with "
+        "count: N gives N of them, NAME-1..NAME-N); a USB board when a serial port matches it "
+        "now. A board that is not plugged in is "
         "skipped, or fails the gate with --strict. A run that fails for infrastructure reasons "
         "(board unreachable, killed at --timeout, crashed) is run once more into OUT/NAME-retry1, "
         "whose result counts; a firmware failure is never retried. Writes OUT/junit.xml (one "
@@ -84,6 +98,13 @@ def setup(parser: argparse.ArgumentParser) -> None:
         help="passed to pytest as --rig-broker (default: the plugin's, $RIG_BROKER or auto)",
     )
     parser.add_argument(
+        "--jobs",
+        "-j",
+        type=jobs,
+        metavar="N",
+        help="run at most N boards at once (default: every board present at once; 1: one after the other)",
+    )
+    parser.add_argument(
         "--timeout",
         type=positive_seconds,
         default=gate.DEFAULT_TIMEOUT,
@@ -120,46 +141,27 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         pytest_args=tuple(args.pytest_args),
         title=f"rig gate: {firmware}",
+        jobs=args.jobs,
     )
     config.check()  # before the plan line: a bad option is reported alone
     runs = [p.name for p in planned if p.present]
     missing = [p.name for p in planned if not p.present]
+    at_a_time = f" ({args.jobs} at a time)" if args.jobs is not None and args.jobs < len(runs) else ""
     print(
-        f"gate: {firmware} on {', '.join(runs) or 'no board'}"
+        f"gate: {firmware} on {', '.join(runs) or 'no board'}{at_a_time}"
         + (f"; not present: {', '.join(missing)}" if missing else ""),
         flush=True,
     )
-    result = gate.run_gate(config, planned, progress)
+    status = gate.LiveStatus(runs)
+    # A terminal gets the block of status lines redrawn in place; a log, a line per change.
+    with gate.StatusDisplay(status, sys.stdout, redraw=sys.stdout.isatty()) as display:
+        result = gate.run_gate(config, planned, display.on_event)
     for board in result.boards:
         print(verdict_line(board))
     if result.report_problem is not None:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
     print(overall_line(result))
     return EXIT_BY_CATEGORY[result.category]
-
-
-def progress(event: gate.GateEvent) -> None:
-    if isinstance(event, gate.BoardStarted):
-        what = "retrying" if event.retry else "running"
-        print(f"[{event.position}/{event.total}] {event.board}: {what} -> {_show(event.folder)}", flush=True)
-        return
-    attempt = event.attempt
-    where = f"[{event.position}/{event.total}] {attempt.board}"
-    line = f"{where}: done in {attempt.duration:.1f}s: {_outcome(attempt)}"
-    if event.will_retry:
-        line += "; retrying once"
-    print(line, flush=True)
-
-
-def _outcome(attempt: gate.Attempt) -> str:
-    category = attempt.category
-    if category == gate.PASS:
-        return _counts(attempt)
-    if category == gate.FIRMWARE:
-        return f"firmware failure ({_counts(attempt)})"
-    if category == gate.CONFIG:
-        return f"not run: {attempt.config_problem}"
-    return f"infrastructure failure: {attempt.infrastructure_reason}"
 
 
 def verdict_line(board: gate.BoardResult) -> str:
@@ -176,7 +178,7 @@ def verdict_line(board: gate.BoardResult) -> str:
         after = f" (retried once after: {board.attempts[0].infrastructure_reason})"
     category = final.category
     if category == gate.PASS:
-        return f"{name}: PASS {_counts(final)}{after}"
+        return f"{name}: PASS {gate.counts_text(final.counts)}{after}"
     if category == gate.FIRMWARE:
         failed = final.firmware_failures
         named = ", ".join(f.name for f in failed[:NAMED_FAILURES])
@@ -184,30 +186,17 @@ def verdict_line(board: gate.BoardResult) -> str:
         also = f"; also infrastructure: {final.infrastructure_reason}" if final.infrastructure_reason else ""
         return f"{name}: FAIL firmware: {len(failed)} failed ({named}{more}){also}{after}"
     if category == gate.CONFIG:
-        return f"{name}: FAIL config: {final.config_problem} (see {_show(final.log)})"
+        return f"{name}: FAIL config: {final.config_problem} (see {gate.show_path(final.log)})"
     retried = "retried once; " if board.retried else ""
-    return f"{name}: FAIL infrastructure: {final.infrastructure_reason} ({retried}see {_show(final.log)})"
+    log = gate.show_path(final.log)
+    return f"{name}: FAIL infrastructure: {final.infrastructure_reason} ({retried}see {log})"
 
 
 def overall_line(result: gate.GateResult) -> str:
-    report = _show(result.report) if result.report is not None else "(not written)"
-    where = f"report {report}, junit {_show(result.junit)}"
+    report = gate.show_path(result.report) if result.report is not None else "(not written)"
+    where = f"report {report}, junit {gate.show_path(result.junit)}"
     if result.category == gate.PASS:
         return f"GATE: PASS — {where}"
     kinds = ", ".join(result.failures)
     nothing = "; no board was tested" if not result.tested else ""
     return f"GATE: FAIL ({kinds}){nothing} — {where}"
-
-
-def _counts(attempt: gate.Attempt) -> str:
-    counts = attempt.counts
-    order = ("passed", "failed", "error", "skipped")
-    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no tests"
-
-
-def _show(path: Path) -> str:
-    """A path as short as it reads well: relative to the current directory when inside it."""
-    try:
-        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
-    except ValueError:
-        return str(path)

@@ -2,11 +2,13 @@
 
 ``plan_boards`` decides which boards run (present now) and which are missing. ``run_gate`` runs
 the suite on each present board in a pytest subprocess of its own (the plugin deploys the
-firmware), one board after the other, classifies the run from its ``run.json``, retries an
-infrastructure failure once, merges the boards' JUnit files and writes the HTML report.
+firmware), the boards at once (at most ``jobs`` at a time), classifies each run from its
+``run.json``, retries an infrastructure failure once, merges the boards' JUnit files and writes
+the HTML report.
 
-Nothing here prints: progress goes to a callback and the verdicts come back as data, so that
-the ``rig gate`` command decides how they read and which exit code they give.
+Nothing here decides what to print: progress goes to a callback and the verdicts come back as
+data, so that the ``rig gate`` command decides how they read and which exit code they give.
+``StatusDisplay`` writes the live status lines to the stream the command gives it.
 
 One module per job:
 
@@ -19,12 +21,15 @@ One module per job:
 - ``junit``: reading pytest's JUnit XML and merging every board's into one file;
 - ``report``: the HTML report, as a best effort;
 - ``layout``: the output folder (who may empty it, where each attempt goes);
-- ``run``: the loop over the boards, the only module that knows they run one after the other.
+- ``run``: the jobs over the boards, the only module that knows how they are scheduled;
+- ``progress``: a pytest plugin each board run loads, keeping ``progress.json`` (test now, counts);
+- ``status``: the live status, one line per board, from the events and the progress files.
 
 Layout of the output folder::
 
     .rig-gate              marks the folder as the gate's own, so that it may be emptied
-    NAME/                  the board's run folder (--rig-artifacts): run.json, junit.xml, pytest.log
+    NAME/                  the board's run folder (--rig-artifacts): run.json, junit.xml, pytest.log,
+                           progress.json
     NAME-retry1/           the retry after an infrastructure failure; the first attempt stays
     junit.xml              every board's JUnit, one <testsuite name="NAME"> per board
     report.html            the HTML report over the final run folder of every board
@@ -56,7 +61,8 @@ from rig.gate.results import (
     Progress,
 )
 from rig.gate.run import RETRIES, run_gate
-from rig.gate.supervise import run_bounded
+from rig.gate.status import LiveStatus, StatusDisplay, counts_text, outcome_text, show_path
+from rig.gate.supervise import RunCancelled, run_bounded
 
 __all__ = [
     "CONFIG",
@@ -80,19 +86,25 @@ __all__ = [
     "GateConfig",
     "GateEvent",
     "GateResult",
+    "LiveStatus",
     "PlannedBoard",
     "PortLister",
     "Progress",
+    "RunCancelled",
+    "StatusDisplay",
     "classify",
+    "counts_text",
     "first_line",
     "junit_outcomes",
     "load_junit",
+    "outcome_text",
     "plan_boards",
     "prepare_out",
     "pytest_command",
     "run_board",
     "run_bounded",
     "run_gate",
+    "show_path",
     "supervise",
     "write_junit",
 ]

@@ -1,18 +1,21 @@
 """One attempt on one board: the pytest command line, its environment, the bounded run and its
-classification. The gate's loop (``rig.gate.run``) calls ``run_board`` once per attempt;
-nothing here knows about the other boards."""
+classification. The gate's loop (``rig.gate.run``) calls ``run_board`` once per attempt, from
+the thread of one of its jobs; nothing here knows about the other boards."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 from rig.gate.classify import classify
 from rig.gate.config import GateConfig
+from rig.gate.progress import OPTION as PROGRESS_OPTION
 from rig.gate.results import Attempt
+from rig.gate.status import PROGRESS_FILE
 from rig.gate.supervise import run_bounded
 from rig.inventory import BoardSpec
 
@@ -33,6 +36,10 @@ def pytest_command(config: GateConfig, board: str, folder: Path) -> list[str]:
         f"--junitxml={folder / 'junit.xml'}",
         "-p",
         "no:cacheprovider",
+        # Where the run is now, for the gate's live status line (``rig.gate.status``).
+        "-p",
+        "rig.gate.progress",
+        f"{PROGRESS_OPTION}={folder / PROGRESS_FILE}",
         "-q",
     ]
     if config.broker is not None:
@@ -42,13 +49,22 @@ def pytest_command(config: GateConfig, board: str, folder: Path) -> list[str]:
     return command + list(config.pytest_args)
 
 
-def run_board(config: GateConfig, spec: BoardSpec, folder: Path, retry: int = 0) -> Attempt:
-    """One run of the suite on ``spec`` into ``folder``, bounded by ``config.timeout``."""
+def run_board(
+    config: GateConfig,
+    spec: BoardSpec,
+    folder: Path,
+    retry: int = 0,
+    cancel: threading.Event | None = None,
+) -> Attempt:
+    """One run of the suite on ``spec`` into ``folder``, bounded by ``config.timeout``; raises
+    ``RunCancelled`` once ``cancel`` is set."""
     folder.mkdir(parents=True, exist_ok=True)
     command = pytest_command(config, spec.name, folder)
     (folder / "command.json").write_text(json.dumps(command, indent=1))
     started = time.monotonic()
-    returncode, timed_out = run_bounded(command, folder / "pytest.log", config.timeout, _subprocess_env())
+    returncode, timed_out = run_bounded(
+        command, folder / "pytest.log", config.timeout, _subprocess_env(), cancel
+    )
     attempt = Attempt(spec.name, folder, retry, returncode, time.monotonic() - started, timed_out)
     classify(attempt, config.timeout)
     return attempt

@@ -28,6 +28,8 @@ class GateConfig:
     timeout: float = DEFAULT_TIMEOUT
     pytest_args: tuple[str, ...] = ()
     title: str = ""
+    # How many boards run at once; None: every board present.
+    jobs: int | None = None
 
     def check(self) -> None:
         if not self.firmware.is_dir():
@@ -38,6 +40,8 @@ class GateConfig:
             raise ConfigError("--inventory", "inventory", f"{self.inventory} is not a file")
         if not self.timeout > 0:
             raise ConfigError("--timeout", "timeout", f"must be more than 0, got {self.timeout}")
+        if self.jobs is not None and self.jobs < 1:
+            raise ConfigError("--jobs", "jobs", f"must be 1 or more, got {self.jobs}")
 
     def absolute(self) -> GateConfig:
         """The same configuration with every path resolved against the current directory."""

@@ -1,12 +1,22 @@
-"""The gate's loop: the boards one after the other, each attempt retried once on an
-infrastructure failure, then the merged JUnit and the report.
+"""The gate's loop: the boards present run at once, at most ``config.jobs`` at a time, each
+attempt retried once on an infrastructure failure; then the merged JUnit and the report.
 
-This is the one module that decides the order boards run in; running them in parallel changes
-this loop and nothing else (each attempt is ``run_board``, self-contained, into its own folder).
+This is the one module that knows how the boards are scheduled. Each attempt is ``run_board``:
+a pytest of its own, into its own folder, with its own broker and board, so the runs share
+nothing but the machine. Each job is a thread that takes the next board in inventory order and
+waits on its pytest; the verdicts and the merged files come out in inventory order whatever
+order the boards finish in.
+
+Stopping: Ctrl-C (or SIGTERM, which the CLI turns into one) reaches the main thread, which
+cancels every run (their pytest groups are killed, ``rig.gate.supervise``), waits for the jobs
+and raises it again. A job that raised (a pytest that would not die) cancels the others the
+same way, and its error is raised once they are done.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Sequence
 
 from rig.gate.board import run_board
@@ -15,41 +25,115 @@ from rig.gate.junit import write_junit
 from rig.gate.layout import prepare_out, run_folder
 from rig.gate.plan import PlannedBoard
 from rig.gate.report import write_report
-from rig.gate.results import INFRASTRUCTURE, BoardFinished, BoardResult, BoardStarted, GateResult, Progress
+from rig.gate.results import (
+    INFRASTRUCTURE,
+    BoardFinished,
+    BoardResult,
+    BoardStarted,
+    GateEvent,
+    GateResult,
+    Progress,
+)
+from rig.gate.supervise import INTERRUPT_GRACE, TERM_GRACE, RunCancelled
+from rig.processes import KILL_BOUND
 
 RETRIES = 1
+# How often the main thread looks up from waiting on the jobs; Ctrl-C interrupts it anyway.
+_JOIN_STEP = 0.5
+# How long a cancelled job may take to end: its pytest may be in the timeout's polite stop.
+_CANCELLED_JOB = INTERRUPT_GRACE + TERM_GRACE + KILL_BOUND + 1.0
 
 
 def run_gate(
     config: GateConfig, planned: Sequence[PlannedBoard], progress: Progress | None = None
 ) -> GateResult:
-    """Empty ``config.out``, run the suite on each present board (retrying an infrastructure
-    failure once), then write ``junit.xml`` and ``report.html`` there."""
+    """Empty ``config.out``, run the suite on the present boards, ``config.jobs`` at a time
+    (default: all at once), retrying an infrastructure failure once, then write ``junit.xml``
+    and ``report.html`` there. ``progress`` is called from the jobs' threads, one call at a
+    time."""
     config = config.absolute()
     config.check()
     prepare_out(config.out)
-    notify: Progress = progress or (lambda event: None)
-    present = [p for p in planned if p.present]
-    results = []
-    for board in planned:
-        result = BoardResult(board, config.strict)
-        results.append(result)
-        if not board.present:
-            continue
-        position = present.index(board) + 1
-        for retry in range(RETRIES + 1):
-            folder = run_folder(config.out, board.name, retry)
-            notify(BoardStarted(board.name, folder, retry, position, len(present)))
-            attempt = run_board(config, board.spec, folder, retry)
-            result.attempts.append(attempt)
-            # A firmware failure is never retried, not even when the run also had an
-            # infrastructure failure: rerunning cannot change the firmware's verdict.
-            will_retry = attempt.category == INFRASTRUCTURE and retry < RETRIES
-            notify(BoardFinished(attempt, will_retry, position, len(present)))
-            if not will_retry:
-                break
+    results = [BoardResult(board, config.strict) for board in planned]
+    present = [r for r in results if r.planned.present]
+    if present:
+        _run_jobs(config, present, _one_at_a_time(progress))
     junit = config.out / "junit.xml"
     write_junit(junit, results, config.out)
     runs = [r.final.folder for r in results if r.final is not None]
     report, problem = write_report(runs, config.out / "report.html", config.title or "rig gate")
     return GateResult(results, junit, report, problem)
+
+
+def _one_at_a_time(progress: Progress | None) -> Progress:
+    lock = threading.Lock()
+
+    def notify(event: GateEvent) -> None:
+        if progress is not None:
+            with lock:
+                progress(event)
+
+    return notify
+
+
+def _run_jobs(config: GateConfig, boards: Sequence[BoardResult], notify: Progress) -> None:
+    todo: queue.Queue[tuple[int, BoardResult]] = queue.Queue()
+    for position, result in enumerate(boards, 1):
+        todo.put((position, result))
+    cancel = threading.Event()
+    errors: list[BaseException] = []
+
+    def job() -> None:
+        while not cancel.is_set():
+            try:
+                position, result = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                _run_board_attempts(config, result, position, len(boards), notify, cancel)
+            except RunCancelled:
+                return
+            except BaseException as e:  # recorded, and raised by the main thread
+                errors.append(e)
+                cancel.set()
+                return
+
+    jobs = min(config.jobs or len(boards), len(boards))
+    threads = [threading.Thread(target=job, name=f"gate-job-{i + 1}") for i in range(jobs)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(_JOIN_STEP)
+    except BaseException:
+        # Ctrl-C: every run is killed (each job notices within CANCEL_CHECK), then the
+        # interruption goes on. A second Ctrl-C here leaves the children to their own
+        # death-with-parent.
+        cancel.set()
+        for thread in threads:
+            thread.join(_CANCELLED_JOB)
+        raise
+    if errors:
+        raise errors[0]
+
+
+def _run_board_attempts(
+    config: GateConfig,
+    result: BoardResult,
+    position: int,
+    total: int,
+    notify: Progress,
+    cancel: threading.Event,
+) -> None:
+    for retry in range(RETRIES + 1):
+        folder = run_folder(config.out, result.name, retry)
+        notify(BoardStarted(result.name, folder, retry, position, total))
+        attempt = run_board(config, result.planned.spec, folder, retry, cancel)
+        result.attempts.append(attempt)
+        # A firmware failure is never retried, not even when the run also had an
+        # infrastructure failure: rerunning cannot change the firmware's verdict.
+        will_retry = attempt.category == INFRASTRUCTURE and retry < RETRIES
+        notify(BoardFinished(attempt, will_retry, position, total))
+        if not will_retry:
+            return

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,4 +156,33 @@ def test_ctrl_c_in_the_gate_stops_the_run_at_once(
     with pytest.raises(KeyboardInterrupt):
         gate.run_bounded(command, tmp_path / "pytest.log", 60, env)
     assert time.monotonic() - started < 10
+    assert still_running(tmp_path) == []
+
+
+def test_a_cancelled_run_is_killed_with_its_group_from_another_thread(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The gate waits on each board's run in a thread of its own; Ctrl-C reaches the main thread,
+    which sets ``cancel``: the run is killed at once, whatever it ignores."""
+    command = script(
+        tmp_path,
+        f"""\
+        import os, pathlib, signal, subprocess, time
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        child = {CHILD_OF_CHILD}
+        pathlib.Path({str(tmp_path / "pids")!r}).write_text(f"{{os.getpid()}} {{child.pid}}")
+        time.sleep(300)
+        """,
+    )
+    cancel = threading.Event()
+    timer = threading.Timer(1.0, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(gate.RunCancelled, match=r"pytest \(pid \d+\) stopped: the gate was cancelled"):
+            gate.run_bounded(command, tmp_path / "pytest.log", 60, env, cancel)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 1.0 + gate.supervise.CANCEL_CHECK + 5
     assert still_running(tmp_path) == []
