@@ -78,12 +78,18 @@ def make_project(where: Path, n: int, marks: Path) -> Path:
 
 
 def pytest_run(
-    ctx: BenchContext, project: Path, args: list[str], marks: Path
+    ctx: BenchContext,
+    project: Path,
+    args: list[str],
+    marks: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[float, list[tuple[str, float]]]:
     """Run pytest; return the time just before it started and the marks its tests wrote."""
     marks.unlink(missing_ok=True)
     env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ctx.root), os.environ.get("PYTHONPATH")) if p)
+        os.environ,
+        PYTHONPATH=os.pathsep.join(p for p in (str(ctx.root), os.environ.get("PYTHONPATH")) if p),
+        **(extra_env or {}),
     )
     argv = [
         sys.executable,

@@ -9,6 +9,9 @@ Usage::
     python -m benchmarks --only echo     # one module (the part after ``bench_``); repeatable
     python -m benchmarks --samples 3     # override every module's sample count (ctx.n)
     python -m benchmarks --out FILE      # default: benchmarks/results.json
+    python -m benchmarks --only labgrid --merge
+                                         # replace only these modules' results in FILE (a module
+                                         # that needs another environment: tox -e bench-lab)
 
 Interface of a benchmark module (``benchmarks/bench_<name>.py``)
 ------------------------------------------------------------------
@@ -432,7 +435,9 @@ def run(
     samples: int | None = None,
     quick: bool = False,
     package: str = "benchmarks",
+    earlier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Run ``names``; ``earlier``: a results file whose other modules are kept (``--merge``)."""
     started = time.monotonic()
     results: dict[str, Any] = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -449,8 +454,22 @@ def run(
         results["benchmarks"][name] = run_module(name, package=package, samples=samples, quick=quick)
         results["total_seconds"] = time.monotonic() - started
         if out is not None:  # written after each module: a killed run keeps what it measured
-            out.write_text(json.dumps(results, indent=1) + "\n")
+            out.write_text(json.dumps(_merged(results, earlier or {}), indent=1) + "\n")
     return results
+
+
+def _merged(results: dict[str, Any], earlier: dict[str, Any]) -> dict[str, Any]:
+    """``earlier`` (a whole results file) with the modules of ``results`` replaced; when and
+    where each merged module ran is kept under ``merged``."""
+    if not earlier:
+        return results
+    ran = results["benchmarks"]
+    kept = earlier.get("benchmarks", {})
+    order = {n: i for i, n in enumerate(discover())}
+    names = sorted({*ran, *kept}, key=lambda n: (order.get(n, len(order)), n))
+    merged = dict(earlier.get("merged", {}))
+    merged.update({n: {"started": results["started"], "host": results["host"]} for n in ran})
+    return {**earlier, "benchmarks": {n: ran.get(n, kept.get(n)) for n in names}, "merged": merged}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -459,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, help="samples per measurement (overrides each default)")
     parser.add_argument("--quick", action="store_true", help="fewest samples, smallest sizes")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (default %(default)s)")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other modules' results already in the results file"
+    )
     args = parser.parse_args(argv)
     available = discover()
     names = available
@@ -467,7 +489,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}")
         names = [n for n in available if n in args.only]
-    results = run(names, out=args.out, samples=args.samples, quick=args.quick)
+    earlier: dict[str, Any] = {}
+    if args.merge and args.out.exists():
+        try:
+            earlier = json.loads(args.out.read_text())
+            dict(earlier["benchmarks"])
+        except (ValueError, KeyError, TypeError) as e:
+            parser.error(f"--merge: {args.out} is not a results file ({e})")
+    results = run(names, out=args.out, samples=args.samples, quick=args.quick, earlier=earlier)
     print(table(results))
     print(f"\nresults: {args.out}")
     return 1 if any(b["error"] for b in results["benchmarks"].values()) else 0

@@ -177,7 +177,9 @@ class BenchBoard:
         kind = kind_of(spec)
         self.lock = lock if lock is not None else board_lock(spec, workdir, purpose, lock_dir)
         self.lock_timeout = lock_timeout
-        self._transport = kind.make_transport(spec, self.flash_dir, micropython, lister, own_network)
+        self._transport = kind.make_transport(
+            spec, self.flash_dir, micropython, lister, own_network, busy_wait=lock_timeout
+        )
         self.board = Board(self._transport, session_log=workdir / f"serial-{spec.name}.log")
 
     def open(self) -> Board:

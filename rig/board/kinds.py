@@ -44,12 +44,15 @@ class KindBehaviour(Protocol):
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
+        busy_wait: float | None = None,
     ) -> BoardTransport:
         """The transport that makes this board present (``flash_dir`` and ``micropython`` are
         for a board the rig starts itself; ``lister`` for one found among the serial ports).
         ``own_network``: a board the rig starts gets a network link of its own where this machine
         allows it (a test session asks for it, so that faults can be made on the link; a bench
-        command does not, so that a broker on this machine's loopback stays reachable)."""
+        command does not, so that a broker on this machine's loopback stays reachable).
+        ``busy_wait``: how long a board that another user holds outside the rig's own locks (a
+        labgrid place) is waited for; ``None``: ``$RIG_LOCK_TIMEOUT``, else 60 s."""
 
     def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
         """The key of the board's lock: two users of the same board must get the same key."""
@@ -89,6 +92,7 @@ class VirtualKind:
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
+        busy_wait: float | None = None,
     ) -> BoardTransport:
         return VirtualBoard(spec.name, flash_dir, micropython, _network(spec, own_network))
 
@@ -137,6 +141,7 @@ class SerialKind:
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
+        busy_wait: float | None = None,
     ) -> BoardTransport:
         return UsbBoard(spec, lister)  # its network is the bench's Wi-Fi, not the rig's to make
 
@@ -189,10 +194,11 @@ class LabgridKind(SerialKind):
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
+        busy_wait: float | None = None,
     ) -> BoardTransport:
         from rig.board.labgrid import LabgridPlace  # the lab layer loads only for a place
 
-        return LabgridPlace(spec, flash_dir.parent)
+        return LabgridPlace(spec, flash_dir.parent, wait=busy_wait)
 
     def found_by(self, spec: BoardSpec) -> str:
         return spec.labgrid.describe() if spec.labgrid is not None else "labgrid"
