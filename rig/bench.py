@@ -22,6 +22,7 @@ from rig.broker import Broker
 from rig.discovery import BoardNotPresent, NoBoardPresent, find_port, pick_auto, ports
 from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
+from rig.broker.access import board_role
 from rig.inventory import BoardSpec, Inventory, Secret
 from rig.lock import BoardBusy, BoardLock
 
@@ -207,26 +208,20 @@ class BenchBoard:
 
 @dataclass(frozen=True)
 class RunSecrets:
-    """Credentials made up for one run, for a board whose bench gives it none.
+    """A Wi-Fi password made up for one run, for a board whose bench gives it none.
 
-    A real board always has secrets in its config (its Wi-Fi password, perhaps broker
-    credentials); a virtual board on the embedded broker would have none, and a firmware that
-    prints its secrets would go unnoticed there. So every run makes up its own, random so that
-    they can never match anything else the board prints. The embedded brokers allow anonymous
-    clients and accept any credentials; an external broker is never sent made-up ones.
+    A real board always has a Wi-Fi password in its config; a virtual board would have none,
+    and a firmware that prints it would go unnoticed there. So every run makes one up, random so
+    that it can never match anything else the board prints. (Broker credentials are never made
+    up here: the embedded broker's come from its ``AccessPolicy``, an external one's from the
+    inventory or the environment.)
     """
 
     wifi_password: str = field(repr=False)
-    broker_user: str = field(repr=False)
-    broker_password: str = field(repr=False)
 
     @classmethod
     def generate(cls) -> RunSecrets:
-        return cls(
-            wifi_password=f"wifi-{secrets.token_hex(8)}",
-            broker_user=f"user-{secrets.token_hex(6)}",
-            broker_password=f"mqtt-{secrets.token_hex(8)}",
-        )
+        return cls(wifi_password=f"wifi-{secrets.token_hex(8)}")
 
 
 def board_config(
@@ -242,20 +237,21 @@ def board_config(
     run_secrets: RunSecrets | None = None,
     own_network: bool = False,
 ) -> FirmwareConfig:
-    """The firmware's config.json for ``spec``: the broker as the board sees it, and its
-    Wi-Fi and broker credentials taken from the environment through the inventory. What the
-    inventory leaves unset comes from ``run_secrets``: the Wi-Fi password for a board that joins
-    no network (it is never used, only guarded), broker credentials when the broker is the
-    rig's own."""
+    """The firmware's config.json for ``spec``: the broker as the board sees it, its Wi-Fi
+    credentials taken from the environment through the inventory, and its broker login: the
+    board's own account when the broker has an ``AccessPolicy`` (the embedded one), else the
+    inventory's, else the external broker's from the environment. A board that joins no
+    network gets the Wi-Fi password of ``run_secrets`` (never used, only guarded)."""
     net = spec.network
-    made_up = run_secrets
     wifi_password = _plain(net.wifi_password)
+    if run_secrets is not None and wifi_password is None and not spec.traits.networked:
+        wifi_password = run_secrets.wifi_password
     broker_user, broker_password = _plain(net.broker_user), _plain(net.broker_password)
-    if made_up is not None:
-        if wifi_password is None and not spec.traits.networked:
-            wifi_password = made_up.wifi_password
-        if broker_user is None and broker_password is None and broker.kind != "external":
-            broker_user, broker_password = made_up.broker_user, made_up.broker_password
+    login = broker.login(board_role(spec.name)) if broker.access is not None else None
+    if login is None and broker_user is None and broker_password is None:
+        login = broker.login(board_role(spec.name))  # an external broker's, from the environment
+    if login is not None:
+        broker_user, broker_password = login.user, login.password
     limits = {"stats_every": stats_every} if stats_every is not None else {}
     return FirmwareConfig(
         broker_host=kind_of(spec).broker_host_for_board(spec, broker.host, own_network),
@@ -275,12 +271,13 @@ def board_config(
 
 def guarded_secrets(spec: BoardSpec, config: FirmwareConfig) -> dict[str, str]:
     """The secrets of ``config`` by name: what the board must never print. The broker user is
-    one unless the inventory wrote it out as plain text (then it is a name like "esp32", and
-    hiding every "esp32" on the console would hide far more than a secret)."""
+    one only when the inventory took it from a secret (``${VAR}``): a user written out in plain
+    text, or one of the rig's accounts (``board-NAME``), is a name, and hiding every "esp32" on
+    the console would hide far more than a secret."""
     named = {
         "wifi_password": config.wifi_password,
         "broker_password": config.broker_password,
-        "broker_user": None if isinstance(spec.network.broker_user, str) else config.broker_user,
+        "broker_user": config.broker_user if isinstance(spec.network.broker_user, Secret) else None,
     }
     return {key: value for key, value in named.items() if value}
 

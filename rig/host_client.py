@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from rig.broker.access import Login
 from rig.deadline import Deadline
 from rig.errors import BrokerError, WaitTimeout
 from rig.evidence.timeline import Timeline
@@ -104,6 +105,17 @@ def assert_same_message(injected: Message, echo: Message, where: Path | None = N
         )
 
 
+class ConnectionRefused(BrokerError):
+    """The broker answered CONNECT with a refusal: ``reason`` as paho names it ("Not authorized",
+    "Bad user name or password") and ``code``, its MQTT 5 reason code (paho maps MQTT 3.1.1's
+    return codes 4 and 5 to 134 and 135)."""
+
+    def __init__(self, message: str, *, reason: str, code: int) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
+
+
 class HostClient:
     """A paho-mqtt 2.x client that records every message with a timestamp.
 
@@ -124,7 +136,10 @@ class HostClient:
         ws_path: str = "/mqtt",
         trace_path: Path | None = None,
         timeline: Timeline | None = None,
+        login: Login | None = None,
     ) -> None:
+        """``login``: the user and password to connect with (``Broker.login(role)``); None
+        connects anonymously."""
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -134,13 +149,16 @@ class HostClient:
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, transport=transport)
         if transport == "websockets":
             self._client.ws_set_options(path=ws_path)
+        self.user = login.user if login is not None else None
+        if login is not None:
+            self._client.username_pw_set(login.user, login.password)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._cond = threading.Condition()
         self._messages: list[Message] = []
         self._connected = False
-        self._connect_error: str | None = None
+        self._connect_error: ReasonCode | None = None
         self._granted: dict[int, list[ReasonCode]] = {}
         self._acked_at: dict[int, float] = {}  # when each SUBACK came, by message id
         self._trace: IO[str] | None = None
@@ -154,7 +172,7 @@ class HostClient:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         with self._cond:
             if rc.is_failure:
-                self._connect_error = str(rc)
+                self._connect_error = rc
             else:
                 self._connected = True
             self._cond.notify_all()
@@ -203,12 +221,18 @@ class HostClient:
         self._client.loop_start()
         with self._cond:
             ok = self._cond.wait_for(lambda: self._connected or self._connect_error is not None, timeout)
-        if not ok or self._connect_error is not None:
+        refused = self._connect_error
+        if not ok or refused is not None:
             self.close()
-            why = self._connect_error or f"no CONNACK within {timeout:.0f}s"
-            raise BrokerError(
-                f"host client could not connect to {self.host}:{self.port} ({self.transport}): {why}"
-            )
+            where = f"{self.host}:{self.port} ({self.transport})"
+            who = f" as {self.user}" if self.user is not None else " anonymously"
+            if refused is not None:
+                raise ConnectionRefused(
+                    f"the broker at {where} refused client {self.client_id}{who}: {refused}",
+                    reason=str(refused),
+                    code=refused.value,
+                )
+            raise BrokerError(f"host client could not connect to {where}: no CONNACK within {timeout:.0f}s")
 
     def subscribe(self, topic: str, qos: int = 0, timeout: float = 10.0) -> float:
         """Subscribe and wait for the SUBACK; returns when it came (the retained messages of the
@@ -311,7 +335,9 @@ class HostClient:
         end of "at once" is a marker the client publishes to itself after its SUBACK: mosquitto
         and amqtt both send the retained messages of a subscription before they read the client's
         next packet, so whatever came on ``topic`` before the marker came then."""
-        marker = f"rig-retained-probe/{self.client_id}/{topic}"
+        # Under ``topic`` itself: a client of the locked-down broker may use only its boards'
+        # prefixes, and a subscriber to the topic (no wildcard) never sees this one.
+        marker = f"{topic}/retained-probe/{self.client_id}"
         self.subscribe(marker, qos=1, timeout=timeout)
         acked = self.subscribe(topic, qos=2, timeout=timeout)
         self.publish(marker, b"end of retained", qos=1, timeout=timeout)
@@ -334,11 +360,17 @@ class HostClient:
 
 
 def retained_on(
-    host: str, port: int, client_id: str, topic: str, timeout: float, trace_path: Path | None = None
+    host: str,
+    port: int,
+    client_id: str,
+    topic: str,
+    timeout: float,
+    trace_path: Path | None = None,
+    login: Login | None = None,
 ) -> list[Message]:
     """What a new subscriber to ``topic`` gets first (see ``HostClient.first_on``), from a fresh
     client, so that the broker treats it as a new subscriber."""
-    client = HostClient(host, port, client_id, trace_path=trace_path)
+    client = HostClient(host, port, client_id, trace_path=trace_path, login=login)
     client.connect(timeout)
     try:
         return client.first_on(topic, timeout)

@@ -27,6 +27,7 @@ from rig import settings as rig_settings
 from rig.board.board import Board
 from rig.board.kinds import kind_of
 from rig.broker import Broker
+from rig.broker.access import HOST
 from rig.discovery import BoardNotPresent
 from rig.errors import ConfigError, InfrastructureError
 from rig.evidence import junit_properties
@@ -206,6 +207,7 @@ def mqtt(
         f"rig-host-{rig_session.run_id}-{_short(request.node.name)}",
         trace_path=rig_artifacts / "mqtt.jsonl",
         timeline=rig_timeline,
+        login=broker.login(HOST),
     )
     client.connect(timeout=rig_session.settings.timeout)
     client.subscribe(f"{config.topic_prefix}/#", timeout=rig_session.settings.timeout)

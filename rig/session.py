@@ -28,6 +28,7 @@ from rig.bench import (
 from rig.board.board import Board, BoardState
 from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker, make_broker
+from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy, topic_prefix
 from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError, RigError
 from rig.evidence import junit_properties
@@ -96,6 +97,7 @@ class RigSession:
         if not controller:
             self.dir.mkdir(parents=True, exist_ok=True)
         self._broker: Broker | None = None
+        self._access: AccessPolicy | None = None
         self._bench: BenchBoard | None = None
         self._board: Board | None = None
         self._strategy: FirmwareStrategy | None = None
@@ -163,6 +165,7 @@ class RigSession:
                 s.broker_url,
                 source="--rig-broker",
                 host=broker_bind_address(self.spec(), OWN_NETWORK),
+                access=self.access_policy(),
             )
             broker.start(timeout=max(s.timeout, 10.0))
             self._broker = broker
@@ -170,6 +173,16 @@ class RigSession:
             self.run_record.broker = BrokerInfo(broker.kind, broker.host, broker.port)
             self._save_record()
         return self._broker
+
+    def access_policy(self) -> AccessPolicy:
+        """The accounts of this run's embedded broker: the board's, the host's, the injector's
+        and a neighbour's (``rig.broker.access``), the same for the whole run."""
+        if self._access is None:
+            name = self.spec().name
+            self._access = AccessPolicy.generate(
+                {name: topic_prefix(name, self.run_id)}, topic_prefix(NEIGHBOUR_BOARD, self.run_id)
+            )
+        return self._access
 
     def board(self) -> Board:
         """The board, locked and connected; raises the same error for every caller if it cannot
@@ -219,7 +232,7 @@ class RigSession:
             spec,
             self.broker(),
             client_id=f"rig-{board.name}-{self.run_id}",
-            topic_prefix=f"rig/{board.name}/{self.run_id}",
+            topic_prefix=topic_prefix(board.name, self.run_id),
             loop_period=loop_period if loop_period is not None else self.settings.loop_period,
             mode=mode or self.settings.firmware_mode,
             keepalive=keepalive if keepalive is not None else DEFAULT_KEEPALIVE,

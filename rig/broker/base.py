@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, TypeVar
 
+from rig.broker.access import AccessPolicy, Login
 from rig.broker.events import ClientEvent, EventKind
 from rig.broker.logfile import LogFile, LogFollower
 from rig.broker.logparse import LogDialect
@@ -37,6 +38,14 @@ class Broker(ABC):
     kind: BrokerKind
     # The log wording of this broker; None when the rig cannot read the broker's log.
     dialect: LogDialect | None = None
+    # Who may connect and what each may touch (``rig.broker.access``); None: anonymous clients
+    # are admitted and every topic is open (an external broker the rig knows no policy of).
+    access: AccessPolicy | None = None
+
+    def login(self, role: str) -> Login | None:
+        """The login a client in ``role`` (``rig.broker.access``: HOST, INJECTOR, a board's)
+        connects with; None when the broker takes anonymous clients."""
+        return None if self.access is None else self.access.login(role)
 
     @property
     @abstractmethod

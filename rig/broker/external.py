@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
+from rig.broker.access import Login
 from rig.broker.base import Broker, BrokerKind
 from rig.broker.ports import accepts_connections
 from rig.errors import BrokerError, ConfigError
@@ -15,6 +17,22 @@ _SPEC = re.compile(
 )
 _FORMAT = "expected host:port or host:port,ws_port (e.g. 192.168.1.10:1883,8080)"
 _PROBE_S = 1.0
+# Where an external broker's credentials come from: the environment, never a file in the repo.
+USER_ENV = "RIG_BROKER_USER"
+PASSWORD_ENV = "RIG_BROKER_PASSWORD"
+
+
+def login_from_env(environ: Mapping[str, str]) -> Login | None:
+    """The external broker's login from ``RIG_BROKER_USER`` and ``RIG_BROKER_PASSWORD``; None
+    when neither is set. One without the other is a ConfigError naming the missing one."""
+    user, password = environ.get(USER_ENV), environ.get(PASSWORD_ENV)
+    if user is None and password is None:
+        return None
+    if not user:
+        raise ConfigError("environment", USER_ENV, f"is unset or empty but {PASSWORD_ENV} is set")
+    if password is None:
+        raise ConfigError("environment", PASSWORD_ENV, f"is unset but {USER_ENV} is set")
+    return Login(user, password)
 
 
 def _valid_port(text: str) -> bool:
@@ -26,12 +44,14 @@ class ExternalBroker(Broker):
 
     Lifecycle: construct with its address; ``start()`` and ``stop()`` do nothing, ``restart()``
     raises. The log audit is unavailable: ``client_events`` returns [] and
-    ``supports_disconnect_audit`` is False.
+    ``supports_disconnect_audit`` is False. Every client of the run connects with ``login``
+    (``RIG_BROKER_USER`` / ``RIG_BROKER_PASSWORD``), or anonymously without one.
     """
 
     kind: BrokerKind = "external"
 
-    def __init__(self, host: str, port: int, ws_port: int | None = None) -> None:
+    def __init__(self, host: str, port: int, ws_port: int | None = None, login: Login | None = None) -> None:
+        self._login = login
         for key, value in (("port", port), ("ws_port", ws_port)):
             if value is not None and not 1 <= value <= 65535:
                 raise ConfigError("ExternalBroker", key, f"{value} is not a TCP port (1..65535)")
@@ -41,8 +61,13 @@ class ExternalBroker(Broker):
         self._port = port
         self._ws_port = ws_port
 
+    def login(self, role: str) -> Login | None:
+        return self._login
+
     @classmethod
-    def from_spec(cls, spec: str, source: str = "external broker") -> ExternalBroker:
+    def from_spec(
+        cls, spec: str, source: str = "external broker", login: Login | None = None
+    ) -> ExternalBroker:
         """Parse ``host:port`` or ``host:port,ws_port``; ConfigError naming ``spec`` if malformed."""
         found = _SPEC.match(spec.strip())
         if found is None:
@@ -53,7 +78,10 @@ class ExternalBroker(Broker):
                 raise ConfigError(source, "external", f"{spec!r}: port {text} is not in 1..65535")
         ws = found.group("ws")
         return cls(
-            found.group("ip6") or found.group("host"), int(found.group("port")), int(ws) if ws else None
+            found.group("ip6") or found.group("host"),
+            int(found.group("port")),
+            int(ws) if ws else None,
+            login,
         )
 
     @property

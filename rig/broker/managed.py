@@ -6,6 +6,7 @@ import time
 from abc import abstractmethod
 from pathlib import Path
 
+from rig.broker.access import AccessPolicy
 from rig.broker.base import Broker
 from rig.broker.logfile import LogFile
 from rig.broker.ports import accepts_connections, accepts_websocket, pick_free_ports
@@ -37,8 +38,17 @@ class ManagedBroker(Broker):
     """
 
     def __init__(
-        self, workdir: Path, *, host: str = "127.0.0.1", port: int | None = None, ws_port: int | None = None
+        self,
+        workdir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        ws_port: int | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
+        """``access``: the run's accounts; anonymous clients are then refused and each account
+        keeps to its topics. None: anyone may connect and use every topic (``rig broker --open``)."""
+        self.access = access
         # Absolute, whatever the caller gave: the broker runs with ``workdir`` as its current
         # directory, so a relative config path written into its command line would point nowhere.
         self.workdir = workdir.absolute()

@@ -6,9 +6,11 @@ import os
 import shutil
 from pathlib import Path
 
+from rig.broker.access import AccessPolicy
 from rig.broker.base import BrokerKind
 from rig.broker.logparse import LogDialect, MosquittoDialect
 from rig.broker.managed import ManagedBroker
+from rig.broker.mosquitto_access import write_access_files
 from rig.broker.record_source import MosquittoRecordFollower, RecordFollower, file_mark
 from rig.errors import BrokerError
 
@@ -46,8 +48,9 @@ class MosquittoBroker(ManagedBroker):
         host: str = "127.0.0.1",
         port: int | None = None,
         ws_port: int | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
-        super().__init__(workdir, host=host, port=port, ws_port=ws_port)
+        super().__init__(workdir, host=host, port=port, ws_port=ws_port, access=access)
         self._executable = executable
 
     @property
@@ -84,7 +87,7 @@ class MosquittoBroker(ManagedBroker):
         lines = [
             "# Written by rig.broker.mosquitto for one test session; rewritten on every start.",
             "per_listener_settings false",
-            "allow_anonymous true",
+            *self._access_lines(),
             "persistence false",
             # A broker on a test bench forwards small packets one at a time; without this each
             # waits out Nagle and the client's delayed ACK (~40 ms) and the echo latency is noise.
@@ -108,3 +111,10 @@ class MosquittoBroker(ManagedBroker):
             # broker for one test session gains nothing from dropping privileges.
             lines.append("user root")
         return "\n".join(lines) + "\n"
+
+    def _access_lines(self) -> list[str]:
+        if self.access is None:
+            return ["allow_anonymous true"]
+        # Hashes and topic grants only: the passwords themselves are never written here.
+        passwd, acl = write_access_files(self.access, self.workdir)
+        return ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]

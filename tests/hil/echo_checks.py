@@ -18,6 +18,7 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
+from rig.broker.access import HOST
 from rig.host_client import HostClient, Message, assert_same_message, retained_on, show_bytes
 from rig.session import RigSession
 
@@ -42,6 +43,7 @@ def echo_witness(
         broker.port,
         f"rig-witness-{rig_session.run_id}-{name}"[:64],
         trace_path=rig_artifacts / "mqtt-witness.jsonl",
+        login=broker.login(HOST),
     )
     client.connect(timeout)
     try:
@@ -143,6 +145,7 @@ def assert_no_retained_echo(
         topic,
         rig_session.settings.timeout,
         rig_artifacts / "mqtt-late-subscriber.jsonl",
+        login=broker.login(HOST),
     )
     kept = [m for m in first if m.retain]
     assert not kept, (

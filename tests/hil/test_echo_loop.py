@@ -12,6 +12,7 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
+from rig.broker.access import INJECTOR
 from rig.host_client import HostClient, Message
 from rig.serialio import SerialLog
 from rig.session import RigSession
@@ -164,6 +165,7 @@ def test_injection_over_websocket(
         f"rig-web-{rig_session.run_id}",
         transport="websockets",
         trace_path=rig_artifacts / "mqtt-websocket.jsonl",
+        login=broker.login(INJECTOR),
     )
     web.connect(timeout)
     # A payload of its own: the tutorial's may already circulate, injected by an earlier test.

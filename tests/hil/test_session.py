@@ -13,6 +13,7 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
+from rig.broker.access import HOST
 from rig.broker.record_log import RecordLog
 from rig.broker.records import Connack, Subscribe
 from rig.host_client import HostClient
@@ -94,6 +95,7 @@ def test_broker_restart_loses_session_and_firmware_resubscribes(
         broker.port,
         f"rig-host2-{rig_session.run_id}",
         trace_path=rig_artifacts / "mqtt-after-restart.jsonl",
+        login=broker.login(HOST),
     )
     host.connect(timeout)
     try:

@@ -10,6 +10,7 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
+from rig.broker.access import HOST
 from rig.host_client import HostClient, Message, retained_on
 from rig.serialio import SerialLog
 from rig.session import RigSession
@@ -36,6 +37,7 @@ class LateSubscriber:
             self.topic,
             self.rig_session.settings.timeout,
             self.trace,
+            login=self.broker.login(HOST),
         )
         return got[0] if got else None
 
@@ -91,7 +93,13 @@ def test_status_is_retained_after_each_change(
     # again ~25 ms later, and its new "online" would hide whether "lost" was retained. So the late
     # subscriber is connected beforehand and subscribes the moment the host client sees the will,
     # from that client's network thread (well under a millisecond).
-    armed = HostClient(broker.host, broker.port, f"rig-late-{rig_session.run_id}-lost", trace_path=late.trace)
+    armed = HostClient(
+        broker.host,
+        broker.port,
+        f"rig-late-{rig_session.run_id}-lost",
+        trace_path=late.trace,
+        login=broker.login(HOST),
+    )
     armed.connect(timeout)
     try:
         subscribed: list[int] = []

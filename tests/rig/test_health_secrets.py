@@ -1,19 +1,18 @@
 """Secrets on the console: hidden by the capture, recorded by name, failed on without the value;
-per-run secrets for a board the bench gives none, which the embedded brokers accept."""
+the board's broker login: its own account on the embedded broker, the environment's on an
+external one."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from rig.bench import BUILTIN_VIRTUAL, RunSecrets, board_config, guarded_secrets
-from rig.broker import Broker, make_broker
-from rig.broker.amqtt import amqtt_available
-from rig.broker.external import ExternalBroker
+from rig.broker import make_broker
+from rig.broker.access import AccessPolicy, board_role
+from rig.broker.external import PASSWORD_ENV, USER_ENV, ExternalBroker, login_from_env
+from rig.errors import ConfigError
 from rig.health import SecretOnConsole
 from rig.health.console_secrets import check_secrets
 from rig.inventory.spec import BoardSpec, NetworkSpec, Secret
@@ -59,27 +58,31 @@ def test_values_given_without_names_are_still_hidden() -> None:
     assert [s.key for s in capture.secret_sightings()] == ["broker_password"]
 
 
-def test_a_virtual_board_on_the_embedded_broker_gets_this_runs_secrets(private_broker: Broker) -> None:
+def test_a_virtual_board_on_the_embedded_broker_logs_in_with_its_own_account(tmp_path: Path) -> None:
+    policy = AccessPolicy.generate({"virtual": "rig/virtual/r1"}, "rig/neighbour/r1")
+    broker = make_broker("auto", tmp_path / "broker", access=policy)
     made_up = RunSecrets.generate()
-    config = board_config(
-        BUILTIN_VIRTUAL, private_broker, client_id="c", topic_prefix="p", loop_period=0.1, run_secrets=made_up
-    )
+    broker.start()
+    try:
+        config = board_config(
+            BUILTIN_VIRTUAL, broker, client_id="c", topic_prefix="p", loop_period=0.1, run_secrets=made_up
+        )
+    finally:
+        broker.stop()
+    login = policy.login(board_role("virtual"))
     assert (config.wifi_password, config.broker_user, config.broker_password) == (
         made_up.wifi_password,
-        made_up.broker_user,
-        made_up.broker_password,
+        login.user,
+        login.password,
     )
-    assert set(guarded_secrets(BUILTIN_VIRTUAL, config)) == {
-        "wifi_password",
-        "broker_user",
-        "broker_password",
-    }
-    assert made_up.broker_password not in repr(made_up)
+    # The rig's account names are names; the password and the Wi-Fi password are secrets.
+    assert set(guarded_secrets(BUILTIN_VIRTUAL, config)) == {"wifi_password", "broker_password"}
+    assert login.password not in repr(policy) and made_up.wifi_password not in repr(made_up)
     assert RunSecrets.generate() != made_up
 
 
-def test_an_external_broker_is_never_sent_made_up_credentials() -> None:
-    config = board_config(
+def test_an_external_broker_gets_the_login_of_the_environment_or_none() -> None:
+    anonymous = board_config(
         BUILTIN_VIRTUAL,
         ExternalBroker("127.0.0.1", 1883),
         client_id="c",
@@ -87,8 +90,26 @@ def test_an_external_broker_is_never_sent_made_up_credentials() -> None:
         loop_period=0.1,
         run_secrets=RunSecrets.generate(),
     )
-    assert config.broker_user is None and config.broker_password is None
-    assert config.wifi_password  # never used by a virtual board, still guarded
+    assert anonymous.broker_user is None and anonymous.broker_password is None
+    assert anonymous.wifi_password  # never used by a virtual board, still guarded
+    with_login = board_config(
+        BUILTIN_VIRTUAL,
+        ExternalBroker("127.0.0.1", 1883, login=login_from_env({USER_ENV: "lab", PASSWORD_ENV: PASSWORD})),
+        client_id="c",
+        topic_prefix="p",
+        loop_period=0.1,
+    )
+    assert (with_login.broker_user, with_login.broker_password) == ("lab", PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [({USER_ENV: "lab"}, PASSWORD_ENV), ({PASSWORD_ENV: PASSWORD}, USER_ENV)],
+)
+def test_half_an_external_login_names_the_missing_variable(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named) as failure:
+        login_from_env(environ)
+    assert PASSWORD not in str(failure.value)
 
 
 def test_the_benchs_own_credentials_win_and_a_plain_user_name_is_no_secret() -> None:
@@ -107,33 +128,3 @@ def test_the_benchs_own_credentials_win_and_a_plain_user_name_is_no_secret() -> 
     )
     assert config.wifi_password == "w-secret" and config.broker_user == "esp32"
     assert guarded_secrets(spec, config) == {"wifi_password": "w-secret"}
-
-
-@pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
-def test_the_embedded_brokers_accept_credentials_while_anonymous_access_is_allowed(
-    kind: str, tmp_path: Path
-) -> None:
-    if kind == "amqtt" and not amqtt_available():
-        pytest.skip("amqtt is not installed")
-    broker = make_broker(kind, tmp_path / "broker")
-    broker.start()
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="cred-check")
-    made_up = RunSecrets.generate()
-    client.username_pw_set(made_up.broker_user, made_up.broker_password)
-    answered = threading.Event()
-    codes: list[object] = []
-
-    def on_connect(c: paho.Client, userdata: object, flags: object, reason: object, props: object) -> None:
-        codes.append(reason)
-        answered.set()
-
-    client.on_connect = on_connect
-    try:
-        client.connect(broker.host, broker.port)
-        client.loop_start()
-        assert answered.wait(10), f"no CONNACK from {kind} within 10 s"
-        assert str(codes[0]) == "Success", f"{kind} refused made-up credentials: {codes[0]}"
-    finally:
-        client.loop_stop()
-        client.disconnect()
-        broker.stop()
