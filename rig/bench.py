@@ -19,10 +19,10 @@ from serial.tools.list_ports_common import ListPortInfo
 from rig.board.board import Board
 from rig.board.kinds import LOOPBACK, PortLister, kind_of
 from rig.broker import Broker
+from rig.broker.access import board_role
 from rig.discovery import BoardNotPresent, NoBoardPresent, find_port, pick_auto, ports
 from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
-from rig.broker.access import board_role
 from rig.inventory import BoardSpec, Inventory, Secret
 from rig.lock import BoardBusy, BoardLock
 

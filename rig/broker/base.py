@@ -13,6 +13,7 @@ from rig.broker.events import ClientEvent, EventKind
 from rig.broker.logfile import LogFile, LogFollower
 from rig.broker.logparse import LogDialect
 from rig.broker.record_source import RecordFollower
+from rig.broker.tls import TlsMaterial
 from rig.deadline import Deadline
 from rig.errors import BrokerError, WaitTimeout
 
@@ -41,6 +42,8 @@ class Broker(ABC):
     # Who may connect and what each may touch (``rig.broker.access``); None: anonymous clients
     # are admitted and every topic is open (an external broker the rig knows no policy of).
     access: AccessPolicy | None = None
+    # The TLS listener's certificate and the CA its clients trust; None without one.
+    tls: TlsMaterial | None = None
 
     def login(self, role: str) -> Login | None:
         """The login a client in ``role`` (``rig.broker.access``: HOST, INJECTOR, a board's)
@@ -60,6 +63,11 @@ class Broker(ABC):
     @abstractmethod
     def ws_port(self) -> int | None:
         """The MQTT-over-WebSocket port, or None if the broker has none."""
+
+    @property
+    def tls_port(self) -> int | None:
+        """The MQTT-over-TLS port, or None if the broker has no TLS listener."""
+        return None
 
     @property
     @abstractmethod

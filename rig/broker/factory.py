@@ -10,6 +10,7 @@ from rig.broker import mosquitto
 from rig.broker.access import AccessPolicy
 from rig.broker.base import Broker
 from rig.broker.external import ExternalBroker, login_from_env
+from rig.broker.tls import TlsMaterial
 from rig.errors import BrokerError, ConfigError
 
 KINDS = ("auto", "mosquitto", "amqtt", "external")
@@ -23,6 +24,7 @@ def make_broker(
     source: str = "broker",
     host: str = "127.0.0.1",
     access: AccessPolicy | None = None,
+    tls: TlsMaterial | None = None,
 ) -> Broker:
     """The broker for ``kind``: "auto", "mosquitto", "amqtt" or "external".
 
@@ -32,7 +34,7 @@ def make_broker(
     loopback for the virtual board, the bench's LAN address for a board on Wi-Fi. Nothing is
     started here. ``access``: the accounts a managed broker enforces (``rig.broker.access``);
     an external broker's login comes from the environment (``RIG_BROKER_USER`` /
-    ``RIG_BROKER_PASSWORD``) instead.
+    ``RIG_BROKER_PASSWORD``) instead. ``tls``: a TLS listener on a managed broker.
     """
     chosen = kind.strip().lower()
     if chosen == "auto":
@@ -42,13 +44,13 @@ def make_broker(
             raise BrokerError(
                 f"broker 'mosquitto' requested but mosquitto is not installed: {mosquitto.INSTALL_HINT}"
             )
-        return mosquitto.MosquittoBroker(workdir, host=host, access=access)
+        return mosquitto.MosquittoBroker(workdir, host=host, access=access, tls=tls)
     if chosen == "amqtt":
         if not amqtt_broker.amqtt_available():
             raise BrokerError(
                 f"broker 'amqtt' requested but amqtt is not importable: {amqtt_broker.INSTALL_HINT}"
             )
-        return amqtt_broker.AmqttBroker(workdir, host=host, access=access)
+        return amqtt_broker.AmqttBroker(workdir, host=host, access=access, tls=tls)
     if chosen == "external":
         if not external:
             raise ConfigError(source, "external", "broker 'external' needs host:port or host:port,ws_port")

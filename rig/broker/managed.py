@@ -11,6 +11,7 @@ from rig.broker.base import Broker
 from rig.broker.logfile import LogFile
 from rig.broker.ports import accepts_connections, accepts_websocket, pick_free_ports
 from rig.broker.process import BrokerProcess
+from rig.broker.tls import TlsMaterial
 from rig.deadline import Deadline
 from rig.errors import BrokerError
 
@@ -45,10 +46,14 @@ class ManagedBroker(Broker):
         port: int | None = None,
         ws_port: int | None = None,
         access: AccessPolicy | None = None,
+        tls: TlsMaterial | None = None,
     ) -> None:
         """``access``: the run's accounts; anonymous clients are then refused and each account
-        keeps to its topics. None: anyone may connect and use every topic (``rig broker --open``)."""
+        keeps to its topics. None: anyone may connect and use every topic (``rig broker --open``).
+        ``tls``: a third listener, MQTT over TLS with this certificate, on ``tls_port``."""
         self.access = access
+        self.tls = tls
+        self._tls_port: int | None = None
         # Absolute, whatever the caller gave: the broker runs with ``workdir`` as its current
         # directory, so a relative config path written into its command line would point nowhere.
         self.workdir = workdir.absolute()
@@ -94,6 +99,14 @@ class ManagedBroker(Broker):
         return self._ports()[1]
 
     @property
+    def tls_port(self) -> int | None:
+        """The MQTT-over-TLS port, chosen with the others; None without ``tls``."""
+        if self.tls is None:
+            return None
+        self._ports()
+        return self._tls_port
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self.is_running() and self._proc is not None else None
 
@@ -106,6 +119,8 @@ class ManagedBroker(Broker):
         deadline = Deadline(timeout)
         self._check_installed()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.tls is not None and self._ports_fixed and self._tls_port is None:
+            self._tls_port = pick_free_ports(self._host, 1)[0]
         if self._ports_fixed:
             self._launch(deadline)
         else:
@@ -138,9 +153,10 @@ class ManagedBroker(Broker):
         # The ports were free a moment ago; another process may still grab one before the
         # broker binds it. That race is rare, so one retry on fresh ports is enough.
         for attempt in (1, 2):
-            picked = pick_free_ports(self._host, 2)
+            picked = pick_free_ports(self._host, 3 if self.tls is not None else 2)
             self._port = self._requested[0] or picked[0]
             self._ws_port = self._requested[1] or picked[1]
+            self._tls_port = picked[2] if self.tls is not None else None
             try:
                 self._launch(deadline)
                 return
@@ -180,6 +196,8 @@ class ManagedBroker(Broker):
     def _await_ready(self, proc: BrokerProcess, deadline: Deadline, log_start: int) -> None:
         port, ws_port = self._ports()
         pending = [(port, accepts_connections, "MQTT"), (ws_port, accepts_websocket, "WebSocket")]
+        if self.tls is not None and self._tls_port is not None:
+            pending.append((self._tls_port, accepts_connections, "MQTT over TLS"))
         while pending:
             code = proc.poll()
             if code is not None:

@@ -12,6 +12,7 @@ from rig.broker.logparse import LogDialect, MosquittoDialect
 from rig.broker.managed import ManagedBroker
 from rig.broker.mosquitto_access import write_access_files
 from rig.broker.record_source import MosquittoRecordFollower, RecordFollower, file_mark
+from rig.broker.tls import TlsMaterial
 from rig.errors import BrokerError
 
 # Debian and Ubuntu install it in /usr/sbin, which is not on a normal user's PATH.
@@ -49,8 +50,9 @@ class MosquittoBroker(ManagedBroker):
         port: int | None = None,
         ws_port: int | None = None,
         access: AccessPolicy | None = None,
+        tls: TlsMaterial | None = None,
     ) -> None:
-        super().__init__(workdir, host=host, port=port, ws_port=ws_port, access=access)
+        super().__init__(workdir, host=host, port=port, ws_port=ws_port, access=access, tls=tls)
         self._executable = executable
 
     @property
@@ -95,6 +97,7 @@ class MosquittoBroker(ManagedBroker):
             f"listener {port} {self.host}",
             f"listener {ws_port} {self.host}",
             "protocol websockets",
+            *self._tls_lines(),
             "log_type all",
             "log_timestamp true",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
@@ -111,6 +114,17 @@ class MosquittoBroker(ManagedBroker):
             # broker for one test session gains nothing from dropping privileges.
             lines.append("user root")
         return "\n".join(lines) + "\n"
+
+    def _tls_lines(self) -> list[str]:
+        if self.tls is None or self.tls_port is None:
+            return []
+        # MQTT over TLS; the client checks the certificate, the broker asks for none back.
+        return [
+            f"listener {self.tls_port} {self.host}",
+            "protocol mqtt",
+            f"certfile {self.tls.cert_path}",
+            f"keyfile {self.tls.key_path}",
+        ]
 
     def _access_lines(self) -> list[str]:
         if self.access is None:
