@@ -18,7 +18,7 @@ def wait_msg(c):
     # umqtt.simple blocks here for the rest of the packet (setblocking(True)); on ESP32 that also
     # clears the socket's timeout. Keep the bound instead: a broker that stops mid-packet must
     # not hold the board forever (link_watch.py).
-    c.sock.settimeout(settings.SOCKET_TIMEOUT)
+    c.link.timeout(settings.SOCKET_TIMEOUT)
     if res is None:
         return None
     if res == b"":

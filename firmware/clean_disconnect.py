@@ -21,7 +21,7 @@ def disconnect(c, status_topic):
         emit("disconnected", clean=False, detail=str(e))
         c.sock.close()
         return
-    c.sock.settimeout(EOF_TIMEOUT)
+    c.link.timeout(EOF_TIMEOUT)
     try:
         while c.sock.read(256):
             pass

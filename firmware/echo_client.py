@@ -14,6 +14,7 @@ from umqtt.robust import MQTTClient
 
 import bounded_read
 import clean_disconnect
+import connect_retry
 import link_watch
 import settings
 from serial_events import PREFIX, emit, hexlify
@@ -60,11 +61,10 @@ class EchoClient(MQTTClient):
         self.link = link_watch.LinkWatch()  # a silent broker, found by keepalive
 
     def connect(self, clean_session=True):
-        # umqtt.robust 1.0's reconnect() calls umqtt.simple's connect(), not this one (from
-        # robust 1.0.3 on it calls self.connect(), and this would report a second "connected").
-        present = super().connect(clean_session)
-        no_delay(self.sock)
-        self.link.attach(self.sock)
+        # The tutorial's connect, tried until the broker takes the board: a refusal or a failed
+        # TLS handshake is reported and tried again later, not the end of the program.
+        present = connect_retry.connect(self, clean_session, False)
+        self.attached()
         self.connected = True
         self.last_sent = time.ticks_ms()
         emit("connected", session_present=bool(present), reconnect=False)
@@ -76,9 +76,11 @@ class EchoClient(MQTTClient):
         # connection is carried into the new one.
         for pending in self.per_connection:
             pending.clear()
-        present = super().reconnect()
-        no_delay(self.sock)
-        self.link.attach(self.sock)
+        # Not umqtt.robust 1.0's reconnect(): it tries again only after an OSError, so a broker
+        # that refuses the board (restarted with other accounts) or fails its TLS handshake
+        # would end the program; connect_retry waits longer after each such answer instead.
+        present = connect_retry.connect(self, False, True)
+        self.attached()
         emit("connected", session_present=bool(present), reconnect=True)
         # umqtt.robust 1.0 (PyPI, the locked version) reconnects with clean_session=False but
         # never subscribes again, nor does 1.0.3 (the newest). When the broker lost our session
@@ -88,6 +90,11 @@ class EchoClient(MQTTClient):
         # The broker may have published our will ("lost") meanwhile: we are back.
         self.announce_online()
         return present
+
+    def attached(self):
+        # A new connection: the keepalive watch on it, and no Nagle on its TCP socket.
+        self.link.attach(self.sock)
+        no_delay(self.link.tcp)  # the TCP socket: under TLS, self.sock has no setsockopt
 
     def log(self, in_reconnect, e):
         # umqtt.robust's report of a failed read, write or connect attempt: an event the rig can

@@ -28,11 +28,13 @@ _socket = simple.socket
 class _TimedSockets:
     # Stands in for the socket module inside umqtt.simple: the same sockets, with a timeout.
     getaddrinfo = _socket.getaddrinfo
+    made = None  # the TCP socket made last: the one under umqtt's socket when it is TLS
 
     @staticmethod
     def socket():
         s = _socket.socket()
         s.settimeout(SOCKET_TIMEOUT)
+        _TimedSockets.made = s
         return s
 
 
@@ -42,14 +44,22 @@ simple.socket = _TimedSockets
 class LinkWatch:
     def __init__(self):
         self.poller = None
+        self.tcp = None
         self.heard = time.ticks_ms()
         self.pinged = self.heard
 
     def attach(self, sock):
-        # A new connection: its CONNACK was just heard.
+        # A new connection: its CONNACK was just heard. Under TLS, sock is the SSL socket over
+        # the TCP socket umqtt made; the SSL socket has no settimeout nor setsockopt (ussl.py),
+        # so those go to the TCP socket, which carries all its reads and writes.
+        self.tcp = _TimedSockets.made
         self.poller = select.poll()
         self.poller.register(sock, select.POLLIN)
         self.heard = self.pinged = time.ticks_ms()
+
+    def timeout(self, seconds):
+        # How long a read or write of the connection may block from now on.
+        self.tcp.settimeout(seconds)
 
     def listen(self):
         # Before each read. umqtt.simple 1.3.4's wait_msg reads a PINGRESP and returns None, as
@@ -74,7 +84,7 @@ class LinkWatch:
         if quiet > half or (silent > half and time.ticks_diff(now, self.pinged) > half):
             try:
                 # On ESP32 umqtt's setblocking(True) cleared the timeout; the unix port keeps it.
-                c.sock.settimeout(SOCKET_TIMEOUT)
+                self.timeout(SOCKET_TIMEOUT)
                 c.ping()
             except OSError as e:
                 c.log(False, e)

@@ -6,6 +6,8 @@
 # What the rig adds lives in modules named for their job:
 #   settings.py          config.json, written by the rig at deploy: broker, topics, period, limits
 #   echo_client.py       the tutorial's MQTTClient with the umqtt fixes, the echo and presence
+#   connect_retry.py     a broker that refuses the board is asked again later, less and less often
+#   ussl.py              TLS, when config.json names the CA the broker's certificate must come from
 #   clean_disconnect.py  a goodbye the broker cannot take for a lost connection
 #   responsive_loop.py   the loop's second mode: wait on the socket instead of sleeping
 #   link_watch.py        a broker gone silent, found by keepalive; socket timeouts
@@ -28,6 +30,9 @@ c = EchoClient(
     user=settings.BROKER_USER,
     password=settings.BROKER_PASSWORD,
     keepalive=settings.KEEPALIVE,
+    # umqtt.simple's own TLS switch: it wraps the socket with ussl.wrap_socket(sock, **ssl_params).
+    ssl=settings.TLS_CA is not None,
+    ssl_params={"cadata": settings.TLS_CA, "server_hostname": settings.TLS_SERVER_NAME},
 )
 try:
     wifi.start()

@@ -17,6 +17,16 @@ KEEPALIVE = config["keepalive"]
 # How long one connect, read or write may block (s): a broker that stops answering must not hold
 # the board forever (link_watch.py).
 SOCKET_TIMEOUT = config["socket_timeout"]
+# After a refused connect or a failed TLS handshake the board waits BACKOFF_INITIAL s, twice as
+# long after each further one, at most BACKOFF_MAX s (connect_retry.py).
+BACKOFF_INITIAL = config["backoff_initial"]
+BACKOFF_MAX = config["backoff_max"]
+
+# TLS (ussl.py): the CA the broker's certificate must be signed by, as PEM; absent or null, the
+# board connects over plain TCP. BROKER_PORT is then the broker's TLS port. The board connects
+# to BROKER_HOST, often an IP, and checks that the certificate names TLS_SERVER_NAME instead.
+TLS_CA = config.get("tls_ca")
+TLS_SERVER_NAME = config.get("tls_server_name")
 
 # The tutorial's foo_topic, one per board and run; status carries online / offline / lost.
 ECHO_TOPIC = (config["topic_prefix"] + "/echo").encode()

@@ -253,9 +253,13 @@ def board_config(
     if login is not None:
         broker_user, broker_password = login.user, login.password
     limits = {"stats_every": stats_every} if stats_every is not None else {}
+    # A broker with a TLS listener is reached over TLS: the board trusts the run's CA only.
+    tls = broker.tls
     return FirmwareConfig(
         broker_host=kind_of(spec).broker_host_for_board(spec, broker.host, own_network),
-        broker_port=broker.port,
+        broker_port=broker.tls_port if tls is not None and broker.tls_port is not None else broker.port,
+        tls_ca=tls.ca_pem if tls is not None else None,
+        tls_server_name=tls.server_name if tls is not None else None,
         client_id=client_id,
         topic_prefix=topic_prefix,
         loop_period=loop_period,

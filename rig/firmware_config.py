@@ -48,6 +48,11 @@ class FirmwareConfig:
     wifi_password: str | None = field(default=None, repr=False)
     broker_user: str | None = None
     broker_password: str | None = field(default=None, repr=False)
+    # TLS: the CA certificate (PEM) the board trusts, and nothing else; absent, plain TCP. The
+    # board connects to broker_host (often an IP) and checks that the server's certificate
+    # names tls_server_name, as a client that gives SNI does.
+    tls_ca: str | None = field(default=None, repr=False)
+    tls_server_name: str | None = None
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log or a report."""

@@ -54,8 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rig", "MicroPython MQTT hardware-in-the-loop rig")
     for option in rig_settings.OPTIONS:
         default = f"default {option.default}" if option.default is not None else "no default"
+        switch = {"nargs": "?", "const": "1"} if option.switch else {}
         group.addoption(
-            option.flag, dest=option.dest, default=None, help=f"{option.help} (${option.env}; {default})"
+            option.flag,
+            dest=option.dest,
+            default=None,
+            help=f"{option.help} (${option.env}; {default})",
+            **switch,
         )
 
 

@@ -29,6 +29,7 @@ from rig.board.board import Board, BoardState
 from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker, make_broker
 from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy, topic_prefix
+from rig.broker.tls import TlsMaterial
 from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError, RigError
 from rig.evidence import junit_properties
@@ -98,6 +99,8 @@ class RigSession:
             self.dir.mkdir(parents=True, exist_ok=True)
         self._broker: Broker | None = None
         self._access: AccessPolicy | None = None
+        self._tls: TlsMaterial | None = None
+        self._secrets: dict[str, str] = {}
         self._bench: BenchBoard | None = None
         self._board: Board | None = None
         self._strategy: FirmwareStrategy | None = None
@@ -166,6 +169,7 @@ class RigSession:
                 source="--rig-broker",
                 host=broker_bind_address(self.spec(), OWN_NETWORK),
                 access=self.access_policy(),
+                tls=self.tls_material(),
             )
             broker.start(timeout=max(s.timeout, 10.0))
             self._broker = broker
@@ -173,6 +177,12 @@ class RigSession:
             self.run_record.broker = BrokerInfo(broker.kind, broker.host, broker.port)
             self._save_record()
         return self._broker
+
+    def tls_material(self) -> TlsMaterial | None:
+        """With ``--rig-tls``: the run's CA and the broker's certificate (discarded at close)."""
+        if self.settings.tls and self._tls is None:
+            self._tls = TlsMaterial.generate()
+        return self._tls
 
     def access_policy(self) -> AccessPolicy:
         """The accounts of this run's embedded broker: the board's, the host's, the injector's
@@ -240,8 +250,20 @@ class RigSession:
             run_secrets=self.run_secrets,
             own_network=OWN_NETWORK,
         )
-        board.capture.redact(guarded_secrets(spec, config))
+        guarded = guarded_secrets(spec, config)
+        board.capture.redact(guarded)
+        self._secrets.update(guarded)
         return config
+
+    def secrets(self) -> dict[str, str]:
+        """Every secret value this run used, by name: the broker's passwords, the TLS keys, and
+        what the board's configs carried. The secrets audit searches the artifacts for them."""
+        found = dict(self._secrets)
+        if self._access is not None:
+            found.update(self._access.secrets())
+        if self._tls is not None:
+            found.update(self._tls.secrets())
+        return found
 
     # -- firmware ----------------------------------------------------------------------------
 
@@ -356,6 +378,8 @@ class RigSession:
             except Exception as e:
                 errors.append(e)
             self._broker = None
+        if self._tls is not None:
+            self._tls.discard()  # its private keys; the secrets audit still knows their values
         if self._claim is not None:  # claimed, but no test ever opened the board
             self._claim.release()
             self._claim = None

@@ -18,6 +18,8 @@ class Option:
     name: str
     default: str | None
     help: str
+    # A switch: the flag alone means "1" (``--rig-tls``); ``--rig-tls=0`` still turns it off.
+    switch: bool = False
 
     @property
     def flag(self) -> str:
@@ -57,6 +59,12 @@ OPTIONS = (
         "firmware dependency index: a local mip v2 index directory, as rig deps export writes",
     ),
     Option("offline", "0", "1 to take firmware dependencies from the cache and the local index only"),
+    Option(
+        "tls",
+        "0",
+        "the board connects to the embedded broker over TLS (a CA and a server certificate made for the run)",
+        switch=True,
+    ),
     Option("timeout", "10", "bound (s) of each wait on the board or the broker"),
 )
 
@@ -88,6 +96,7 @@ class RigSettings:
     inventory: Path
     inventory_given: bool  # named by option or variable, so it must exist
     lock_timeout: float
+    tls: bool
     broker: str
     broker_url: str | None
     artifacts: Path
@@ -150,9 +159,21 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
             "firmware-mode",
             f"expected reference or responsive, got {firmware_mode!r}",
         )
-    offline = (text("offline") or "0").lower()
-    if offline not in ("0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(raw["offline"].label, "offline", f"expected 1 or 0, got {offline!r}")
+
+    def flag(name: str) -> bool:
+        value = (text(name) or "0").lower()
+        if value not in ("0", "1", "true", "false", "yes", "no"):
+            raise ConfigError(raw[name].label, name, f"expected 1 or 0, got {value!r}")
+        return value in ("1", "true", "yes")
+
+    offline = flag("offline")
+    tls = flag("tls")
+    if tls and broker == "external":
+        raise ConfigError(
+            raw["tls"].label,
+            "tls",
+            "the rig makes TLS certificates for its own broker only, not an external one",
+        )
     artifacts, firmware, inventory = path("artifacts"), path("firmware"), path("inventory")
     assert artifacts is not None and firmware is not None and inventory is not None  # all have defaults
     return RigSettings(
@@ -169,6 +190,7 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
         micropython=text("micropython"),
         deps_cache=path("deps-cache"),
         deps_index=path("deps-index"),
-        offline=offline in ("1", "true", "yes"),
+        offline=offline,
+        tls=tls,
         timeout=number("timeout", 0.0),
     )

@@ -1,4 +1,6 @@
-"""An amqtt broker plugin that writes what the broker received and answered as broker records.
+"""amqtt broker plugins of the rig's: broker records, and a packet log without passwords.
+
+``BrokerRecordsPlugin`` writes what the broker received and answered as broker records.
 
 Loaded by amqtt inside the rig's broker child (``rig.broker.amqtt_runner``), never by the rig
 itself: ``rig.broker.amqtt.AmqttBroker`` names it in the broker's config with the file to write
@@ -8,12 +10,17 @@ itself: ``rig.broker.amqtt.AmqttBroker`` names it in the broker's config with th
 flushed at once so the host reads it while the broker runs. Nothing here reads amqtt's log text.
 
 amqtt fires plugin hooks as tasks in the order it reaches them, and these handlers never await,
-so the records are written in the order the broker handled the packets.
+so the records are written in the order the broker handled the packets. A record of a CONNECT
+names the user, never the password.
+
+``RedactedPacketLoggerPlugin`` is amqtt's ``PacketLoggerPlugin`` (every packet at DEBUG, into
+amqtt.log) with the password of a CONNECT masked: amqtt's CONNECT ``repr`` shows it in clear.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import IO, Any
@@ -25,6 +32,7 @@ from amqtt.mqtt.pingreq import PingReqPacket
 from amqtt.mqtt.subscribe import SubscribePacket
 from amqtt.mqtt.unsubscribe import UnsubscribePacket
 from amqtt.plugins.base import BasePlugin
+from amqtt.plugins.logging_amqtt import PacketLoggerPlugin
 
 from rig.broker.records import (
     BrokerRecord,
@@ -151,3 +159,24 @@ class BrokerRecordsPlugin(BasePlugin):  # type: ignore[misc]  # amqtt ships no t
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+MASK = "***"
+
+
+class RedactedPacketLoggerPlugin(PacketLoggerPlugin):  # type: ignore[misc]
+    """Logs every packet as amqtt's packet logger does, a CONNECT's password masked."""
+
+    async def on_mqtt_packet_received(self, *, packet: Any, session: Any = None, **_: Any) -> None:
+        if not self.context.logger.isEnabledFor(logging.DEBUG):
+            return
+        shown = repr(packet)
+        if isinstance(packet, ConnectPacket) and packet.password:
+            field = f"password={packet.password})"
+            # The field as amqtt 0.12 shows it; failing that, every occurrence of the password.
+            if field in shown:
+                shown = shown.replace(field, f"password={MASK})")
+            else:
+                shown = shown.replace(packet.password, MASK)
+        who = f"{session.client_id} " if session is not None else ""
+        self.context.logger.debug(f"{who}<-in-- {shown}")

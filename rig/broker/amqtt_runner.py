@@ -8,6 +8,12 @@ failure at once rather than at the end of its readiness bound.
 
 Exit codes: 0 after a clean stop, 2 for a bad command line or config, 3 when the broker could not
 start (the log says why, e.g. "address already in use").
+
+The runner also mends what amqtt 0.12.1 gets wrong for the rig (each fix names the flaw where it
+is made): a subscriptions dict that changes while it is walked, a CONNECT refused only after its
+session was taken over (``rig.broker.amqtt_auth.AuthFirstHandler``), and retained or queued
+messages handed to a client without asking the topic plugins whether it may receive them. Without
+topic plugins (no access policy) the topic checks admit everything, so those fixes change nothing.
 """
 
 from __future__ import annotations
@@ -37,15 +43,68 @@ class _SnapshotDict(dict[str, Any]):
         return iter(list(self.keys()))
 
 
+def _broker_class() -> type[Any]:
+    """amqtt's Broker with the rig's fixes; ImportError without amqtt."""
+    import amqtt.broker
+    from amqtt.contexts import Action
+
+    from rig.broker.amqtt_auth import AuthFirstHandler
+
+    # The broker reads the CONNECT through this name: with it, a refused client is refused before
+    # the broker looks up (and takes over) the session of its client id.
+    amqtt.broker.BrokerProtocolHandler = AuthFirstHandler
+
+    class RigBroker(amqtt.broker.Broker):  # type: ignore[misc]  # amqtt ships no type hints
+        async def _publish_retained_messages_for_subscription(
+            self, subscription: tuple[str, int], session: Any
+        ) -> None:
+            # amqtt calls this on SUBSCRIBE, and on every CONNECT for every topic filter anyone
+            # subscribed to, so a client got retained messages of topics it never subscribed to
+            # (and may not read): each now passes the topic plugins' RECEIVE check first.
+            topic_filter, qos = subscription
+            handler = self._get_handler(session)
+            if handler is None:
+                return
+            sends = []
+            for topic, retained in list(self._retained_messages.items()):
+                if not self._matches(topic, topic_filter):
+                    continue
+                if not await self._topic_filtering(session, topic=topic, action=Action.RECEIVE):
+                    continue
+                qos_out = min(qos, retained.qos or qos)
+                send = handler.mqtt_publish(retained.topic, retained.data, qos_out, retain=True)
+                sends.append(asyncio.ensure_future(send))
+            if sends:
+                await asyncio.wait(sends)
+
+        async def _publish_session_retained_messages(self, session: Any) -> None:
+            # The messages queued for a persistent session while it was offline were checked
+            # against the user connected then; a client that resumes the session with another
+            # login gets only those it may receive itself.
+            handler = self._get_handler(session)
+            if handler is None:
+                return
+            sends = []
+            while not session.retained_messages.empty():
+                queued = await session.retained_messages.get()
+                if await self._topic_filtering(session, topic=queued.topic, action=Action.RECEIVE):
+                    send = handler.mqtt_publish(queued.topic, queued.data, queued.qos, retain=True)
+                    sends.append(asyncio.ensure_future(send))
+            if sends:
+                await asyncio.wait(sends)
+
+    return RigBroker
+
+
 async def _serve(config: dict[str, Any]) -> int:
     try:
         # Imported here, after logging is set up, so that a missing amqtt is a log line.
-        from amqtt.broker import Broker
+        broker_class = _broker_class()
     except ImportError as exc:
         _log.error("amqtt is not importable by %s: %s", sys.executable, exc)
         return 2
     try:
-        broker = Broker(config)
+        broker = broker_class(config)
         # amqtt 0.12.1 walks its subscriptions dict while sending a reconnecting client the
         # retained messages of every topic (broker.py, _client_connected), awaiting inside the
         # loop: a client subscribing or leaving meanwhile raises "dictionary changed size during
@@ -74,6 +133,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.DEBUG, format=LOG_FORMAT, stream=sys.stderr)
     # transitions logs every state machine step of every session: noise, not evidence.
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    # websockets dumps the bytes of every frame at DEBUG, a CONNECT's password among them (in hex);
+    # the packet logger already shows every packet, with the password masked.
+    logging.getLogger("websockets").setLevel(logging.INFO)
     if len(argv) != 1:
         _log.error("usage: python -m rig.broker.amqtt_runner CONFIG.json")
         return 2

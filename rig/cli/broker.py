@@ -1,12 +1,25 @@
-"""``rig broker``: the rig's embedded MQTT broker in the foreground, until Ctrl-C or SIGTERM."""
+"""``rig broker``: the rig's embedded MQTT broker in the foreground, until Ctrl-C or SIGTERM.
+
+It is locked down as in a test run (``rig.broker.access``): an account for each board of the
+inventory (topics ``rig/BOARD/#``, what ``rig deploy`` gives a board), one for the host, one for
+a web page (the injector), anonymous clients refused. The accounts go into a file readable by
+this user only (``rig.broker.credentials_file``), whose path is printed, never the passwords;
+``rig deploy --broker-credentials FILE`` gives a board its own account from it. ``--open`` runs
+the broker the old way: anonymous, every topic open.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
+from rig.bench import BUILTIN_VIRTUAL
 from rig.broker import make_broker
+from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
+from rig.broker.credentials_file import write_credentials
+from rig.broker.tls import TlsMaterial
 from rig.cli import common
 from rig.errors import BrokerError
 
@@ -18,8 +31,10 @@ _POLL_S = 0.5
 
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Starts the broker the test rig uses (mosquitto if installed, else amqtt), prints its "
-        "MQTT and WebSocket URLs and its log file, and stops it on Ctrl-C or SIGTERM (exit 0)."
+        "Starts the broker the test rig uses (mosquitto if installed, else amqtt), locked down: "
+        "an account per board of the inventory, anonymous clients refused. Prints its MQTT and "
+        "WebSocket URLs, the file with the accounts (readable by you only) and its log file, "
+        "and stops it on Ctrl-C or SIGTERM (exit 0)."
     )
     parser.add_argument(
         "--kind",
@@ -33,15 +48,46 @@ def setup(parser: argparse.ArgumentParser) -> None:
         help="address to listen on; a board on Wi-Fi needs this machine's LAN address or 0.0.0.0 "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--open",
+        action="store_true",
+        help="admit anonymous clients to every topic (no accounts, no ACL): only on a closed bench",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="also listen for MQTT over TLS, with a CA and a certificate made now (the CA file is in "
+        "the credentials file)",
+    )
+
+
+def bench_policy(args: argparse.Namespace) -> AccessPolicy:
+    """An account for each board of the inventory (the built-in virtual board without one),
+    on the topic prefix ``rig deploy`` gives it."""
+    boards = common.load(args).boards or [BUILTIN_VIRTUAL]
+    return AccessPolicy.generate({b.name: f"rig/{b.name}" for b in boards}, f"rig/{NEIGHBOUR_BOARD}")
 
 
 def run(args: argparse.Namespace) -> int:
-    broker = make_broker(args.kind, args.workdir / "broker", source="--kind", host=args.host)
+    access = None if args.open else bench_policy(args)
+    tls = TlsMaterial.generate(addresses=()) if args.tls else None
+    broker = make_broker(
+        args.kind, args.workdir / "broker", source="--kind", host=args.host, access=access, tls=tls
+    )
+    credentials = None
     broker.start()
     try:
         print(f"mqtt://{broker.host}:{broker.port}")
         if broker.ws_port is not None:
             print(f"ws://{broker.host}:{broker.ws_port}/mqtt")
+        if broker.tls_port is not None:
+            print(f"mqtts://{broker.host}:{broker.tls_port}")
+        if access is not None:
+            credentials = write_credentials(broker)
+            users = ", ".join(f"{a.login.user} ({', '.join(a.patterns)})" for a in access.accounts)
+            print(f"credentials: {credentials} (readable by you only); accounts: {users}")
+        else:
+            print("open: anonymous clients may use every topic")
         print(f"{broker.kind} log: {broker.log_path}", flush=True)
         print("rig: broker running; Ctrl-C stops it", file=sys.stderr, flush=True)
         while broker.is_running():
@@ -51,3 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return common.EXIT_OK  # Ctrl-C and SIGTERM are how this command is meant to end
     finally:
         broker.stop()
+        if credentials is not None:
+            with contextlib.suppress(FileNotFoundError):
+                credentials.unlink()
+        if tls is not None:
+            tls.discard()

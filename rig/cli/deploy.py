@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
 from rig.bench import board_config
 from rig.board.kinds import kind_of
 from rig.broker import ExternalBroker
+from rig.broker.access import HOST, board_role
+from rig.broker.credentials_file import read_credentials
+from rig.broker.external import login_from_env
 from rig.cli import common
 from rig.deploy.step import deploy_firmware
 from rig.errors import ConfigError
@@ -60,6 +64,13 @@ def setup(parser: argparse.ArgumentParser) -> None:
         metavar="PORT",
         help=f"the broker's MQTT port (default: the port of ${BROKER_URL_ENV}, else {DEFAULT_BROKER_PORT})",
     )
+    parser.add_argument(
+        "--broker-credentials",
+        type=Path,
+        metavar="FILE",
+        help="the file rig broker printed: the broker's address and this board's own account "
+        "(without it: $RIG_BROKER_USER and $RIG_BROKER_PASSWORD, else no login)",
+    )
     parser.add_argument("--client-id", metavar="ID", help="MQTT client id (default: rig-BOARD)")
     parser.add_argument("--topic-prefix", metavar="PREFIX", help="topic namespace (default: rig/BOARD)")
     parser.add_argument(
@@ -77,8 +88,16 @@ def run(args: argparse.Namespace) -> int:
     if not firmware.is_dir():
         raise ConfigError("--firmware", "firmware", f"{firmware} is not a directory")
     default = default_broker()
-    broker = ExternalBroker(args.broker_host or default.host, args.broker_port or default.port)
+    broker = ExternalBroker(
+        args.broker_host or default.host, args.broker_port or default.port, login=default.login(HOST)
+    )
     with common.open_board(args, "rig deploy") as (spec, board):
+        if args.broker_credentials is not None:
+            # rig broker's own accounts: this board's, and the address it printed.
+            given = read_credentials(args.broker_credentials, board_role(spec.name))
+            broker = ExternalBroker(
+                args.broker_host or given.host, args.broker_port or given.port, login=given.login
+            )
         if args.broker_host:
             # Stated on the command line: it beats the inventory's broker_host (and its "auto").
             spec = dataclasses.replace(
@@ -131,5 +150,5 @@ def default_broker() -> ExternalBroker:
     view of the host is decided later by ``board_config`` (loopback only suits a virtual board)."""
     url = common.env(BROKER_URL_ENV)
     if url is not None:
-        return ExternalBroker.from_spec(url, f"${BROKER_URL_ENV}")
-    return ExternalBroker(DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT)
+        return ExternalBroker.from_spec(url, f"${BROKER_URL_ENV}", login_from_env(os.environ))
+    return ExternalBroker(DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, login=login_from_env(os.environ))

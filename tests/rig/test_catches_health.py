@@ -36,7 +36,7 @@ MUTANTS = [
         "    c.set_callback(sub_cb)\n"
         "    print('mqtt login', settings.BROKER_USER, settings.BROKER_PASSWORD)\n",
         HELLO_TEST,
-        "printed its secret broker_password, broker_user on the console",
+        "printed its secret broker_password on the console",
     ),
     Mutant(
         "keeps every payload it receives",

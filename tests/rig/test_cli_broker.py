@@ -8,11 +8,13 @@ the address it prints, and Ctrl-C (SIGINT) must end both the command and the bro
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
 import selectors
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -104,28 +106,48 @@ def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
         match = re.fullmatch(r"mqtt://(127\.0\.0\.1):(\d+)", address)
         assert match, address
         assert lines.next(deadline).startswith("ws://")
+        found = re.match(r"credentials: (\S+) \(readable by you only\); accounts: (.*)", lines.next(deadline))
+        assert found, "no credentials line"
+        credentials = Path(found.group(1))
+        assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+        assert stat.S_IMODE(credentials.parent.stat().st_mode) == 0o700
+        accounts = json.loads(credentials.read_text())["accounts"]
+        assert "rig-host" in found.group(2) and "board-virtual" in found.group(2)
         log_line = lines.next(deadline)
         # The workdir is the default one, made absolute under the directory it was run from.
         assert str(fresh_dir / "artifacts" / "cli" / "broker") in log_line, log_line
         brokers = list(processes_naming(str(fresh_dir)))
         assert len(brokers) == 1, brokers  # the broker; the command's own line names no path
 
-        connected: queue.Queue[Any] = queue.Queue()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="new-user")
-        client.on_connect = lambda _c, _u, _f, reason, _p: connected.put(reason)
-        client.connect(match.group(1), int(match.group(2)), keepalive=30)
-        client.loop_start()
-        try:
-            reason = connected.get(timeout=10)
-            assert not reason.is_failure, reason
-        finally:
-            client.disconnect()
-            client.loop_stop()
+        host = accounts["host"]
+        assert connack(match, None).is_failure, "an anonymous client was admitted"
+        assert not (reason := connack(match, (host["user"], host["password"]))).is_failure, reason
 
         process.send_signal(signal.SIGINT)
         assert process.wait(STOP_S) == 0
         assert [pid for pid in brokers if is_running(pid)] == []
+        assert not credentials.exists(), "the credentials outlived the broker"
+        out, err = process.communicate(timeout=STOP_S)
+        for account in accounts.values():
+            assert account["password"].encode() not in out + err, "a password was printed"
+        return
     finally:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=STOP_S)
+
+
+def connack(address: re.Match[str], login: tuple[str, str] | None) -> Any:
+    """The CONNACK reason a client gets from the broker at ``address``, with ``login`` or none."""
+    connected: queue.Queue[Any] = queue.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"new-user-{bool(login)}")
+    if login is not None:
+        client.username_pw_set(*login)
+    client.on_connect = lambda _c, _u, _f, reason, _p: connected.put(reason)
+    client.connect(address.group(1), int(address.group(2)), keepalive=30)
+    client.loop_start()
+    try:
+        return connected.get(timeout=10)
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -1,0 +1,571 @@
+"""The embedded broker locked down: accounts, topic prefixes, the TLS listener, no password on disk.
+
+Both brokers, real processes on loopback, real paho clients (and raw MQTT bytes where the test
+judges a packet: a CONNACK over TLS). Every wait is bounded and event-driven: a message that must
+NOT arrive is bounded by a marker that would have come after it (``_quiet``), never by a sleep.
+
+CONNACK codes: an MQTT 3.1.1 refusal is 5 (not authorized) on both brokers, for an anonymous client
+and for a wrong password alike: mosquitto 2.0.11 answers so, and amqtt's only refusal is 5. paho
+reports 5 as its MQTT 5 reason code 135.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import stat
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import trustme
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from rig.broker import Broker, make_broker
+from rig.broker.access import (
+    HOST,
+    NEIGHBOUR,
+    NEIGHBOUR_BOARD,
+    AccessPolicy,
+    Login,
+    board_role,
+    topic_prefix,
+)
+from rig.broker.amqtt import amqtt_available
+from rig.broker.amqtt_access import BadPasswordFile, PasswordHash, read_password_file, topic_acl
+from rig.broker.logfile import LogFile
+from rig.broker.mosquitto import find_mosquitto
+from rig.broker.mosquitto_access import password_line
+from rig.broker.records import BrokerRecord, Connack
+from rig.broker.tls import TlsMaterial
+from rig.deadline import Deadline
+from rig.host_client import ConnectionRefused, HostClient
+
+WAIT_S = 5.0
+KINDS = ["mosquitto", "amqtt"]
+RUN = "r1"
+BOARDS = {"b1": topic_prefix("b1", RUN), "b2": topic_prefix("b2", RUN)}
+B1 = BOARDS["b1"]
+NEIGHBOUR_PREFIX = topic_prefix(NEIGHBOUR_BOARD, RUN)
+# MQTT 3.1.1's CONNACK 5 ("not authorized") as paho names it: its MQTT 5 reason code.
+NOT_AUTHORIZED = 135
+# The CONNACK a wrong password gets, per broker (MQTT 3.1.1 has 4, "bad user name or password",
+# but neither broker sends it for a login that does not match).
+BAD_LOGIN = {"mosquitto": NOT_AUTHORIZED, "amqtt": NOT_AUTHORIZED}
+
+
+def _skip_unless_available(kind: str) -> None:
+    if kind == "mosquitto" and find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed")
+    if kind == "amqtt" and not amqtt_available():
+        pytest.skip("amqtt is not installed")
+
+
+@pytest.fixture(scope="module")
+def policy() -> AccessPolicy:
+    return AccessPolicy.generate(BOARDS, NEIGHBOUR_PREFIX)
+
+
+@pytest.fixture(scope="module")
+def tls() -> Iterator[TlsMaterial]:
+    material = TlsMaterial.generate()
+    yield material
+    material.discard()
+
+
+@pytest.fixture(params=KINDS)
+def locked(request: pytest.FixtureRequest, tmp_path: Path, policy: AccessPolicy, tls: TlsMaterial) -> Iterator[Broker]:
+    """A broker of the kind given, enforcing ``policy``, with a TLS listener."""
+    kind: str = request.param
+    _skip_unless_available(kind)
+    with make_broker(kind, tmp_path / kind, access=policy, tls=tls) as running:
+        yield running
+
+
+# -- clients ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class Peer:
+    """A paho-mqtt 2.x client (MQTT 3.1.1) whose callbacks feed what the test waits on.
+
+    Lifecycle: ``connect()`` (returns the CONNACK's session-present flag, fails the test on a
+    refusal or no CONNACK), ``subscribe``/``publish``, ``close()`` (clean DISCONNECT)."""
+
+    def __init__(self, broker: Broker, client_id: str, login: Login | None, *, clean_session: bool = True):
+        self.broker = broker
+        self.client_id = client_id
+        self.who = login.user if login is not None else "anonymous"
+        self.mqtt = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session)
+        if login is not None:
+            self.mqtt.username_pw_set(login.user, login.password)
+        self._cond = threading.Condition()
+        self._connack: tuple[ReasonCode, bool] | None = None
+        self._subacks: dict[int, list[ReasonCode]] = {}
+        self._disconnects = 0
+        self.received: list[Received] = []
+        self.mqtt.on_connect = self._on_connect
+        self.mqtt.on_subscribe = self._on_subscribe
+        self.mqtt.on_message = self._on_message
+        self.mqtt.on_disconnect = self._on_disconnect
+
+    def _on_connect(self, _c: object, _u: object, flags: mqtt.ConnectFlags, rc: ReasonCode, _p: object) -> None:
+        with self._cond:
+            self._connack = (rc, bool(flags.session_present))
+            self._cond.notify_all()
+
+    def _on_subscribe(self, _c: object, _u: object, mid: int, rcs: list[ReasonCode], _p: object) -> None:
+        with self._cond:
+            self._subacks[mid] = rcs
+            self._cond.notify_all()
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.received.append(Received(message.topic, bytes(message.payload), bool(message.retain)))
+            self._cond.notify_all()
+
+    def _on_disconnect(self, *_: object) -> None:
+        with self._cond:
+            self._disconnects += 1
+            self._cond.notify_all()
+
+    @property
+    def disconnects(self) -> int:
+        """How often the broker ended this client's connection (or ``close()`` did)."""
+        with self._cond:
+            return self._disconnects
+
+    def _wait(self, ready: Callable[[], bool], awaited: str) -> None:
+        with self._cond:
+            if not self._cond.wait_for(ready, WAIT_S):
+                seen = [f"{m.topic} {m.payload!r}" for m in self.received[-10:]]
+                pytest.fail(f"{self.client_id} ({self.who}): {awaited} within {WAIT_S}s; last received: {seen}")
+
+    def connect(self) -> bool:
+        self.mqtt.connect(self.broker.host, self.broker.port, keepalive=30)
+        self.mqtt.loop_start()
+        self._wait(lambda: self._connack is not None, "no CONNACK")
+        assert self._connack is not None
+        rc, present = self._connack
+        if rc.is_failure:
+            self.close()
+            pytest.fail(f"{self.client_id} ({self.who}) refused by {self.broker.kind}: {rc} ({rc.value})")
+        return present
+
+    def subscribe(self, topic: str) -> list[ReasonCode]:
+        """Subscribe at QoS 1; the SUBACK's codes (a failure code when the broker denied it)."""
+        result, mid = self.mqtt.subscribe(topic, qos=1)
+        assert result == mqtt.MQTT_ERR_SUCCESS and mid is not None
+        self._wait(lambda: mid in self._subacks, f"no SUBACK for {topic!r}")
+        return self._subacks[mid]
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 and wait for its PUBACK: the broker has handled it."""
+        info = self.mqtt.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(WAIT_S)
+        assert info.is_published(), f"{self.client_id}: no PUBACK for {topic!r} within {WAIT_S}s"
+
+    def wait_for(self, topic: str, payload: bytes) -> None:
+        self._wait(
+            lambda: any(m.topic == topic and m.payload == payload for m in self.received),
+            f"{payload!r} on {topic!r} did not arrive",
+        )
+
+    def under(self, prefix: str) -> list[Received]:
+        with self._cond:
+            return [m for m in self.received if m.topic == prefix or m.topic.startswith(prefix + "/")]
+
+    def round_trip(self, topic: str) -> None:
+        """Publish to ``topic`` (which this client is subscribed to) and wait for it to come back:
+        whatever the broker had queued for this client before came before it."""
+        marker = f"marker {time.monotonic_ns()}".encode()
+        self.publish(topic, marker)
+        self.wait_for(topic, marker)
+
+    def close(self) -> None:
+        self.mqtt.disconnect()
+        self.mqtt.loop_stop()
+
+
+def _peer(broker: Broker, policy: AccessPolicy, role: str, client_id: str, **kwargs: bool) -> Peer:
+    peer = Peer(broker, client_id, policy.login(role), **kwargs)
+    peer.connect()
+    return peer
+
+
+def _refusal(broker: Broker, client_id: str, login: Login | None) -> ConnectionRefused:
+    client = HostClient(broker.host, broker.port, client_id, login=login)
+    with pytest.raises(ConnectionRefused) as refused:
+        client.connect(WAIT_S)
+        client.close()
+    return refused.value
+
+
+def _wait_records(broker: Broker, since: int, found: Callable[[list[BrokerRecord]], bool], what: str) -> None:
+    follower = broker.record_follower()
+    assert follower is not None
+    seen: list[BrokerRecord] = []
+    deadline = Deadline(WAIT_S)
+    # Read from ``since``: the follower starts at the end of the file.
+    follower = type(follower)(follower.path, since)
+    while not found(seen):
+        if deadline.expired:
+            shown = "\n  ".join(r.describe() for r in seen[-10:])
+            pytest.fail(f"{broker.kind}: no record of {what} in {follower.path}; last records:\n  {shown}")
+        seen += follower.read_new()
+        time.sleep(deadline.remaining_or(0.02))  # a file gives no event to wait on
+
+
+# -- raw MQTT, to judge a CONNACK byte by byte --------------------------------------------------------
+
+
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack("!H", len(data)) + data
+
+
+def _connect_packet(client_id: str, login: Login | None) -> bytes:
+    flags = 0x02 | (0xC0 if login is not None else 0)  # clean session, user name and password
+    body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", 30) + _string(client_id)
+    if login is not None:
+        body += _string(login.user) + _string(login.password)
+    assert len(body) < 128  # one-byte remaining length
+    return bytes([0x10, len(body)]) + body
+
+
+def _connack_over(sock: socket.socket | ssl.SSLSocket, client_id: str, login: Login | None) -> bytes:
+    sock.sendall(_connect_packet(client_id, login))
+    data = b""
+    while len(data) < 4:
+        chunk = sock.recv(4 - len(data))
+        assert chunk, f"the broker closed the connection after {data!r} instead of sending a CONNACK"
+        data += chunk
+    return data
+
+
+def _tls_socket(broker: Broker, cadata: str, server_name: str) -> ssl.SSLSocket:
+    assert broker.tls_port is not None
+    context = ssl.create_default_context(cadata=cadata)
+    raw = socket.create_connection((broker.host, broker.tls_port), timeout=WAIT_S)
+    try:
+        return context.wrap_socket(raw, server_hostname=server_name)
+    except BaseException:
+        raw.close()
+        raise
+
+
+# -- accounts -----------------------------------------------------------------------------------------
+
+
+def test_an_account_connects_and_anonymous_is_refused(locked: Broker, policy: AccessPolicy) -> None:
+    host = HostClient(locked.host, locked.port, "acc-host", login=policy.login(HOST))
+    host.connect(WAIT_S)
+    host.close()
+    mark = LogFile(locked.record_follower().path).size()  # type: ignore[union-attr]
+    refused = _refusal(locked, "acc-anonymous", None)
+    assert refused.code == NOT_AUTHORIZED, (
+        f"{locked.kind} refused an anonymous client with {refused.reason} ({refused.code}), "
+        f"expected CONNACK 5, not authorized ({NOT_AUTHORIZED})"
+    )
+    # The refusal is on record with its code (mosquitto names the client by its address: it
+    # refuses before it takes the client id).
+    _wait_records(
+        locked,
+        mark,
+        lambda seen: any(isinstance(r, Connack) and r.return_code == 5 for r in seen),
+        "the CONNACK 5 of the anonymous client",
+    )
+
+
+@pytest.mark.parametrize("who", ["wrong password", "unknown user"])
+def test_a_wrong_login_is_refused(locked: Broker, policy: AccessPolicy, who: str) -> None:
+    real = policy.login(board_role("b1"))
+    login = Login(real.user, real.password[::-1]) if who == "wrong password" else Login("stranger", real.password)
+    refused = _refusal(locked, "acc-wrong", login)
+    assert refused.code == BAD_LOGIN[locked.kind], (
+        f"{locked.kind} refused a client with a {who} with {refused.reason} ({refused.code}), "
+        f"expected {BAD_LOGIN[locked.kind]}"
+    )
+
+
+def test_a_board_session_survives_disconnect_and_reconnect(locked: Broker, policy: AccessPolicy) -> None:
+    """clean_session=0: the broker keeps the session of a board that said DISCONNECT (amqtt
+    would drop it within a second had its auth plugin marked it anonymous)."""
+    board = _peer(locked, policy, board_role("b1"), "sess-b1", clean_session=False)
+    board.subscribe(f"{B1}/#")
+    board.close()
+    if locked.kind == "amqtt":
+        # amqtt's session monitor deletes anonymous and clean disconnected sessions once a second
+        # and logs "Expired N sessions" when it did: a clean client leaving gives it one to
+        # delete, so that line says the monitor has looked at the board's session too.
+        mark = locked.log_mark()
+        _peer(locked, policy, HOST, "sess-clean").close()
+        _wait_log(locked, mark, "Expired ")
+    again = Peer(locked, "sess-b1", policy.login(board_role("b1")), clean_session=False)
+    assert again.connect(), f"{locked.kind}: CONNACK session present = 0 for the board's resumed session"
+    try:
+        host = _peer(locked, policy, HOST, "sess-host")
+        host.publish(f"{B1}/echo", b"still subscribed")
+        again.wait_for(f"{B1}/echo", b"still subscribed")
+        host.close()
+    finally:
+        again.close()
+
+
+def _wait_log(broker: Broker, since: int, text: str) -> None:
+    assert broker.log_path is not None
+    deadline = Deadline(WAIT_S)
+    log = LogFile(broker.log_path)
+    while not any(text in line for line in log.lines(since)):
+        if deadline.expired:
+            pytest.fail(f"no {text!r} in {broker.log_path} within {WAIT_S}s; tail: {log.tail(5)}")
+        time.sleep(deadline.remaining_or(0.05))  # a file gives no event to wait on
+
+
+# -- topics -------------------------------------------------------------------------------------------
+
+
+def test_a_board_uses_its_prefix_and_the_host_every_prefix(locked: Broker, policy: AccessPolicy) -> None:
+    boards = {name: _peer(locked, policy, board_role(name), f"use-{name}") for name in BOARDS}
+    host = _peer(locked, policy, HOST, "use-host")
+    try:
+        for name, prefix in BOARDS.items():
+            board = boards[name]
+            codes = board.subscribe(f"{prefix}/#")
+            assert not any(c.is_failure for c in codes), f"{locked.kind} denied {name} its own prefix: {codes}"
+            codes = host.subscribe(f"{prefix}/#")
+            assert not any(c.is_failure for c in codes), f"{locked.kind} denied the host {prefix}/#: {codes}"
+            board.publish(f"{prefix}/status", f"{name} up".encode())
+            board.wait_for(f"{prefix}/status", f"{name} up".encode())
+            host.wait_for(f"{prefix}/status", f"{name} up".encode())
+            host.publish(f"{prefix}/echo", f"to {name}".encode())
+            board.wait_for(f"{prefix}/echo", f"to {name}".encode())
+    finally:
+        host.close()
+        for board in boards.values():
+            board.close()
+
+
+def test_the_neighbour_receives_nothing_of_a_board(locked: Broker, policy: AccessPolicy) -> None:
+    host = _peer(locked, policy, HOST, "nb-host")
+    board = _peer(locked, policy, board_role("b1"), "nb-b1")
+    # Someone subscribed to the board's prefix, and a retained message there, before the
+    # neighbour connects: amqtt 0.12 hands a connecting client the retained messages of every
+    # topic anyone subscribed to.
+    host.subscribe(f"{B1}/#")
+    board.publish(f"{B1}/status", b"retained status", retain=True)
+    neighbour = _peer(locked, policy, NEIGHBOUR, "nb-neighbour")
+    try:
+        codes = {topic: neighbour.subscribe(topic) for topic in (f"{B1}/#", "#", f"{NEIGHBOUR_PREFIX}/#")}
+        assert not any(c.is_failure for c in codes[f"{NEIGHBOUR_PREFIX}/#"]), f"own prefix denied: {codes}"
+        board.publish(f"{B1}/data", b"for the board's readers only")
+        board.publish(f"{B1}/marker", b"after the data")
+        host.wait_for(f"{B1}/marker", b"after the data")
+        neighbour.round_trip(f"{NEIGHBOUR_PREFIX}/marker")
+        leaked = neighbour.under(B1)
+        assert not leaked, (
+            f"{locked.kind} delivered the board's messages to the neighbour account "
+            f"(SUBACK codes {codes}): {leaked}"
+        )
+    finally:
+        for peer in (neighbour, board, host):
+            peer.close()
+
+
+def test_the_neighbour_cannot_publish_to_a_board(locked: Broker, policy: AccessPolicy) -> None:
+    board = _peer(locked, policy, board_role("b1"), "np-b1")
+    neighbour = _peer(locked, policy, NEIGHBOUR, "np-neighbour")
+    try:
+        board.subscribe(f"{B1}/#")
+        neighbour.subscribe(f"{NEIGHBOUR_PREFIX}/#")
+        neighbour.publish(f"{B1}/cmd", b"forged command")
+        neighbour.publish(f"{B1}/status", b"forged retained status", retain=True)
+        # The broker handles one client's packets in order: the neighbour's marker came back, so
+        # its forged messages were dealt with; the board's own round trip then brings anything
+        # the broker had queued for it.
+        neighbour.round_trip(f"{NEIGHBOUR_PREFIX}/marker")
+        board.round_trip(f"{B1}/marker")
+        late = _peer(locked, policy, board_role("b1"), "np-b1-late")
+        late.subscribe(f"{B1}/#")
+        late.round_trip(f"{B1}/marker")
+        late.close()
+        forged = [m for m in board.under(B1) + late.under(B1) if m.payload.startswith(b"forged")]
+        assert not forged, f"{locked.kind} delivered the neighbour's publishes into the board's prefix: {forged}"
+    finally:
+        neighbour.close()
+        board.close()
+
+
+def test_a_session_resumed_by_the_neighbour_gets_nothing_of_the_board(
+    locked: Broker, policy: AccessPolicy
+) -> None:
+    """Client ids are not tied to accounts on either broker: the neighbour may resume the
+    board's persistent session. It must get neither what was queued for it nor what its
+    subscriptions match from then on."""
+    board = _peer(locked, policy, board_role("b1"), "hijack-b1", clean_session=False)
+    board.subscribe(f"{B1}/#")
+    board.close()
+    host = _peer(locked, policy, HOST, "hijack-host")
+    try:
+        host.subscribe(f"{B1}/#")
+        host.publish(f"{B1}/data", b"queued for the board")
+        host.wait_for(f"{B1}/data", b"queued for the board")
+        thief = Peer(locked, "hijack-b1", policy.login(NEIGHBOUR), clean_session=False)
+        thief.connect()
+        try:
+            thief.subscribe(f"{NEIGHBOUR_PREFIX}/#")
+            host.publish(f"{B1}/data", b"live for the board")
+            host.wait_for(f"{B1}/data", b"live for the board")
+            thief.round_trip(f"{NEIGHBOUR_PREFIX}/marker")
+            leaked = thief.under(B1)
+            assert not leaked, f"{locked.kind} gave the board's messages to the neighbour on its session: {leaked}"
+        finally:
+            thief.close()
+    finally:
+        host.close()
+
+
+@pytest.mark.parametrize("clean_session", [True, False])
+def test_a_refused_connect_leaves_the_session_of_its_client_id_alone(
+    locked: Broker, policy: AccessPolicy, clean_session: bool
+) -> None:
+    """A CONNECT without a valid login, with a connected board's client id, must change nothing:
+    the board stays connected and subscribed."""
+    board = _peer(locked, policy, board_role("b1"), "refused-b1", clean_session=False)
+    host = _peer(locked, policy, HOST, "refused-host")
+    try:
+        board.subscribe(f"{B1}/#")
+        intruder = Peer(locked, "refused-b1", None, clean_session=clean_session)
+        intruder.mqtt.connect(locked.host, locked.port, keepalive=30)
+        intruder.mqtt.loop_start()
+        intruder._wait(lambda: intruder._connack is not None, "no CONNACK")
+        intruder.close()
+        assert intruder._connack is not None and intruder._connack[0].value == NOT_AUTHORIZED
+        host.publish(f"{B1}/echo", b"after the intruder")
+        board.wait_for(f"{B1}/echo", b"after the intruder")
+        assert board.disconnects == 0, f"{locked.kind} closed the board's connection for a refused CONNECT"
+    finally:
+        host.close()
+        board.close()
+
+
+# -- without a policy ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_open_broker_admits_anonymous_clients_to_every_topic(kind: str, tmp_path: Path) -> None:
+    _skip_unless_available(kind)
+    with make_broker(kind, tmp_path / kind) as running:
+        anonymous = Peer(running, "open-anon", None)
+        anonymous.connect()
+        any_login = Peer(running, "open-login", Login("whoever", "whatever"))
+        any_login.connect()
+        try:
+            for peer in (anonymous, any_login):
+                codes = peer.subscribe("#")
+                assert not any(c.is_failure for c in codes), f"{kind} without a policy denied '#': {codes}"
+            anonymous.publish("anywhere/at/all", b"open")
+            any_login.publish(f"{B1}/status", b"open too")
+            for peer in (anonymous, any_login):
+                peer.wait_for("anywhere/at/all", b"open")
+                peer.wait_for(f"{B1}/status", b"open too")
+        finally:
+            any_login.close()
+            anonymous.close()
+
+
+# -- TLS ----------------------------------------------------------------------------------------------
+
+
+def test_the_tls_listener_proves_the_run_certificate(
+    locked: Broker, policy: AccessPolicy, tls: TlsMaterial
+) -> None:
+    with _tls_socket(locked, tls.ca_pem, tls.server_name) as sock:
+        assert _connack_over(sock, "tls-host", policy.login(HOST)) == b"\x20\x02\x00\x00", (
+            f"{locked.kind}: the host account was not accepted over TLS"
+        )
+    with _tls_socket(locked, tls.ca_pem, tls.server_name) as sock:
+        assert _connack_over(sock, "tls-anonymous", None) == b"\x20\x02\x00\x05", (
+            f"{locked.kind}: an anonymous client was not refused with CONNACK 5 over TLS"
+        )
+    with pytest.raises(ssl.SSLCertVerificationError, match="match|mismatch"):
+        _tls_socket(locked, tls.ca_pem, "another-broker.test").close()
+    other_ca = trustme.CA().cert_pem.bytes().decode()
+    with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer|self.signed"):
+        _tls_socket(locked, other_ca, tls.server_name).close()
+
+
+# -- secrets --------------------------------------------------------------------------------------
+
+
+def test_the_workdir_never_holds_a_password(locked: Broker, policy: AccessPolicy, tls: TlsMaterial) -> None:
+    for account in policy.accounts:
+        peer = _peer(locked, policy, account.role, f"secret-{account.login.user}")
+        peer.subscribe(f"{account.prefixes[0]}/#")
+        peer.round_trip(f"{account.prefixes[0]}/hello")
+        peer.close()
+        # Over the WebSocket listener too: its library logs frames in hex at DEBUG.
+        ws = HostClient(locked.host, locked.ws_port or 0, f"secret-ws-{account.login.user}", transport="websockets", login=account.login)
+        ws.connect(WAIT_S)
+        ws.close()
+        login = account.login
+        _refusal(locked, f"secret-wrong-{login.user}", Login(login.user, login.password[:-1]))
+    locked.stop()  # every log and record flushed
+    secrets = {**policy.secrets(), **tls.secrets()}
+    workdir = locked.workdir  # type: ignore[attr-defined]
+    files = [path for path in workdir.rglob("*") if path.is_file()]
+    assert any(path.name.endswith(".log") for path in files)
+    found = []
+    for path in files:
+        data = path.read_bytes()
+        for name, value in secrets.items():
+            forms = {"plain": value.encode(), "hex": value.encode().hex().encode()}
+            forms["spaced hex"] = " ".join(f"{b:02x}" for b in value.encode()).encode()
+            found += [f"{name} ({form}) in {path}" for form, text in forms.items() if text in data]
+    assert not found, "secrets in the broker's workdir:\n  " + "\n  ".join(found)
+    for path in files:
+        if "passwd" in path.name:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path} is readable by others"
+
+
+# -- amqtt's password file, without a broker ------------------------------------------------------------
+
+
+def test_amqtt_checks_the_hashes_mosquitto_takes() -> None:
+    login = Login("board-b1", "correct horse")
+    line = password_line(login)
+    user, _, text = line.partition(":")
+    parsed = PasswordHash.parse(text)
+    assert user == "board-b1"
+    assert parsed.matches("correct horse")
+    assert not parsed.matches("correct horsf")
+    assert "correct" not in repr(parsed)
+
+
+def test_a_bad_password_file_line_is_named_without_its_hash(tmp_path: Path) -> None:
+    path = tmp_path / "passwd"
+    path.write_text("# comment\n\nok:" + password_line(Login("ok", "pw")).partition(":")[2] + "\nbad:$6$abc$def\n")
+    with pytest.raises(BadPasswordFile, match=r"passwd:4: ") as caught:
+        read_password_file(path)
+    assert "abc" not in str(caught.value)
+    path.write_text("ok:" + password_line(Login("ok", "pw")).partition(":")[2] + "\n")
+    assert list(read_password_file(path)) == ["ok"]
+
+
+def test_amqtt_acl_covers_each_prefix_itself_and_below(policy: AccessPolicy) -> None:
+    acl = topic_acl(policy)
+    assert acl[policy.login(board_role("b1")).user] == [B1, f"{B1}/#"]
+    assert sorted(acl[policy.login(HOST).user]) == sorted(form for p in BOARDS.values() for form in (p, f"{p}/#"))
+    assert acl[policy.login(NEIGHBOUR).user] == [NEIGHBOUR_PREFIX, f"{NEIGHBOUR_PREFIX}/#"]
