@@ -8,13 +8,16 @@
 # the same until someone changes its accounts or its certificate, and each attempt costs it a
 # login check, under TLS a handshake. So each kind of failure gets its own answer:
 #
-#   the broker out of reach (OSError)    robust's log and DELAY, as before: trying costs the
-#                                        broker nothing, and the board is back as soon as it is
-#   refused (CONNACK 1..5)               a "connect_refused" event, then a wait that doubles from
-#   TLS handshake failed                 a "tls_error" event         backoff_initial to backoff_max
+#   the broker out of reach (OSError)   robust's log and DELAY (2 s), as before: trying costs
+#                                       the broker nothing, and the board is back as soon as it is
+#   refused (CONNACK 1..5)              a "connect_refused" event,
+#   TLS handshake failed (ussl.py)      a "tls_error" event,
+#                                       then a wait of backoff_initial s, twice as long after
+#                                       each further one, at most backoff_max (config.json)
 #
 # The events say which attempt failed and how long the board now waits, so a test can watch the
 # waits grow. The board never stops trying: someone may fix the broker's accounts meanwhile.
+# Only a connection the broker accepts starts the waits again from backoff_initial.
 import time
 
 from umqtt import simple
@@ -60,6 +63,7 @@ def connect(c, clean_session, reconnect):
 
 
 def waiting(attempt, backoff, reconnect):
+    # The event's fields that say how the board goes on.
     return {"attempt": attempt, "delay_ms": round(backoff * 1000), "reconnect": reconnect}
 
 

@@ -23,17 +23,6 @@ from serial_events import PREFIX, emit, hexlify
 HEX_CHUNK = 64
 
 
-def no_delay(sock):
-    # umqtt.simple 1.3.4 (the locked version; 1.8.0 still does) writes one packet in several
-    # small writes; with Nagle's algorithm the second one waits for the broker's delayed ACK,
-    # ~40 ms per message. The constants are not exported everywhere: IPPROTO_TCP = 6,
-    # TCP_NODELAY = 1 (Linux and lwIP alike).
-    try:
-        sock.setsockopt(6, 1, 1)
-    except OSError:
-        pass
-
-
 def emit_payload(ev, topic, msg):
     # The "received" / "published" event line, with the payload's hex written in pieces. Built
     # whole (the hex, then its JSON, then the line) the events of a max_payload message (16 KiB)
@@ -61,10 +50,11 @@ class EchoClient(MQTTClient):
         self.link = link_watch.LinkWatch()  # a silent broker, found by keepalive
 
     def connect(self, clean_session=True):
-        # The tutorial's connect, tried until the broker takes the board: a refusal or a failed
-        # TLS handshake is reported and tried again later, not the end of the program.
+        # The tutorial's connect, tried until the broker takes the board (connect_retry.py): a
+        # broker out of reach, a refusal or a failed TLS handshake is reported and tried again
+        # later, not the end of the program.
         present = connect_retry.connect(self, clean_session, False)
-        self.attached()
+        self.link.attach(self.sock)
         self.connected = True
         self.last_sent = time.ticks_ms()
         emit("connected", session_present=bool(present), reconnect=False)
@@ -80,7 +70,7 @@ class EchoClient(MQTTClient):
         # that refuses the board (restarted with other accounts) or fails its TLS handshake
         # would end the program; connect_retry waits longer after each such answer instead.
         present = connect_retry.connect(self, False, True)
-        self.attached()
+        self.link.attach(self.sock)
         emit("connected", session_present=bool(present), reconnect=True)
         # umqtt.robust 1.0 (PyPI, the locked version) reconnects with clean_session=False but
         # never subscribes again, nor does 1.0.3 (the newest). When the broker lost our session
@@ -90,11 +80,6 @@ class EchoClient(MQTTClient):
         # The broker may have published our will ("lost") meanwhile: we are back.
         self.announce_online()
         return present
-
-    def attached(self):
-        # A new connection: the keepalive watch on it, and no Nagle on its TCP socket.
-        self.link.attach(self.sock)
-        no_delay(self.link.tcp)  # the TCP socket: under TLS, self.sock has no setsockopt
 
     def log(self, in_reconnect, e):
         # umqtt.robust's report of a failed read, write or connect attempt: an event the rig can

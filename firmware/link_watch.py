@@ -11,6 +11,7 @@
 # It also gives every socket a timeout. umqtt.simple 1.3.4 (the locked version; 1.4.0 takes
 # connect(timeout=)) connects and waits for CONNACK without one, so a broker that accepts the
 # connection but does not answer (hung, or stopped with SIGSTOP) would hold the board forever.
+# And it turns Nagle's algorithm off on every socket (no_delay).
 import select
 import time
 
@@ -25,8 +26,22 @@ SOCKET_TIMEOUT = settings.SOCKET_TIMEOUT
 _socket = simple.socket
 
 
+def no_delay(sock):
+    # umqtt.simple 1.3.4 (the locked version; 1.8.0 still does) writes one packet in several
+    # small writes; with Nagle's algorithm the second one waits for the broker's delayed ACK,
+    # ~40 ms per message. Under TLS each write is a record of its own and the handshake's
+    # messages wait the same way: set before connecting, it takes a TLS connect on the unix port
+    # from ~100 ms to ~15 ms. The constants are not exported everywhere: IPPROTO_TCP = 6,
+    # TCP_NODELAY = 1 (Linux and lwIP alike).
+    try:
+        sock.setsockopt(6, 1, 1)
+    except OSError:
+        pass
+
+
 class _TimedSockets:
-    # Stands in for the socket module inside umqtt.simple: the same sockets, with a timeout.
+    # Stands in for the socket module inside umqtt.simple: the same sockets, with a timeout and
+    # without Nagle's delay.
     getaddrinfo = _socket.getaddrinfo
     made = None  # the TCP socket made last: the one under umqtt's socket when it is TLS
 
@@ -34,6 +49,7 @@ class _TimedSockets:
     def socket():
         s = _socket.socket()
         s.settimeout(SOCKET_TIMEOUT)
+        no_delay(s)
         _TimedSockets.made = s
         return s
 

@@ -10,7 +10,7 @@
 #   ussl.py              TLS, when config.json names the CA the broker's certificate must come from
 #   clean_disconnect.py  a goodbye the broker cannot take for a lost connection
 #   responsive_loop.py   the loop's second mode: wait on the socket instead of sleeping
-#   link_watch.py        a broker gone silent, found by keepalive; socket timeouts
+#   link_watch.py        a broker gone silent, found by keepalive; socket timeouts, no Nagle
 #   bounded_read.py      a message larger than the firmware takes is dropped, not read whole
 #   serial_events.py     the "@rig" lines the rig reads on the console
 import time
@@ -45,6 +45,7 @@ try:
 
     c.set_callback(sub_cb)
 
+    # Returns once the broker took the board; until then it tries again (connect_retry.py).
     if not c.connect(clean_session=False):
         c.subscribe(settings.ECHO_TOPIC)
 

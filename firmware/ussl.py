@@ -35,6 +35,7 @@ import ssl
 class TlsError(Exception):
     # The TLS handshake failed for a TLS reason (a certificate, an alert, a CA the board cannot
     # read); the message is mbedtls's reason. A failure of the network under it stays an OSError.
+    # Raised without `from e`: MicroPython has no exception chaining and would print a warning.
     pass
 
 
@@ -50,7 +51,8 @@ def wrap_socket(sock, cadata, server_hostname):
         raise TlsError(" ".join(str(e).split()))
     except OSError as e:
         if e.errno < 0:  # mbedtls's codes are negative, errno's positive
-            raise TlsError("%s (%d)" % (e.args[-1], e.errno))
+            name = e.args[1] if len(e.args) > 1 else "mbedtls error"
+            raise TlsError("%s (-0x%04X)" % (name, -e.errno))
         raise
 
 

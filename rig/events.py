@@ -25,6 +25,8 @@ KNOWN_EVENTS = frozenset(
         "stats",
         "link_lost",
         "connection_error",
+        "connect_refused",
+        "tls_error",
     }
 )
 

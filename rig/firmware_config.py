@@ -22,6 +22,11 @@ class FirmwareConfig:
     # How long (s) one connect, read or write of the firmware's socket may block: a broker that
     # accepted the connection but never answers must not hold the board forever.
     socket_timeout: float = 5.0
+    # After a refused CONNACK or a failed TLS handshake the firmware waits backoff_initial s,
+    # twice as long after each further one, at most backoff_max s (firmware/connect_retry.py):
+    # a board with the wrong credentials reports them and retries, it does not hammer the broker.
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
     # "reference": the tutorial's sleep-then-check loop; "responsive": wait on the socket.
     mode: str = "reference"
     # The firmware's limits. They are written here and nowhere else: the firmware reads them
