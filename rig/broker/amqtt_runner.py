@@ -23,7 +23,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,15 @@ _log = logging.getLogger("rig.broker.amqtt_runner")
 
 
 class _SnapshotDict(dict[str, Any]):
-    """A dict whose iteration walks a copy of its keys, so it may change while it is walked."""
+    """amqtt's subscriptions (topic filter -> list of (session, qos)), walked over a copy so that
+    they may change while they are walked: iteration over a copy of the keys, ``items()`` over a
+    copy of the entries, each list copied too."""
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self.keys()))
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]  # a view, of a copy
+        return {key: list(value) for key, value in dict.items(self)}.items()
 
 
 def _broker_class() -> type[Any]:
@@ -105,10 +110,12 @@ async def _serve(config: dict[str, Any]) -> int:
         return 2
     try:
         broker = broker_class(config)
-        # amqtt 0.12.1 walks its subscriptions dict while sending a reconnecting client the
-        # retained messages of every topic (broker.py, _client_connected), awaiting inside the
-        # loop: a client subscribing or leaving meanwhile raises "dictionary changed size during
-        # iteration" and the reconnecting client never gets its SUBACK. Iterate over a snapshot.
+        # amqtt 0.12.1 walks its subscriptions dict, awaiting inside the loop, while it sends a
+        # reconnecting client the retained messages of every topic (broker.py, _client_connected)
+        # and while it routes each message (_run_broadcast, which awaits the topic plugins, so
+        # only with an access policy). A client subscribing or leaving meanwhile raised
+        # "dictionary changed size during iteration": the reconnecting client never got its
+        # SUBACK, the message never reached the remaining subscribers. Iterate over a snapshot.
         broker._subscriptions = _SnapshotDict(broker._subscriptions)
         await broker.start()
     except Exception:
