@@ -70,3 +70,14 @@ class WaitTimeout(RigError, AssertionError):
             f"timed out after {timeout:.1f}s waiting for {awaited}\n"
             f"  last {len(last_seen)} lines seen:\n{tail}{where}"
         )
+
+
+class ConnectRejected(RigError, AssertionError):
+    """The firmware reached the broker but could not get in: the broker refused its login
+    (``connect_refused``, with the CONNACK code) or the TLS handshake failed (``tls_error``).
+    A firmware or configuration failure, never a timeout nor the rig's: the board said why.
+    ``event`` is the firmware's event line, parsed."""
+
+    def __init__(self, message: str, event: dict[str, object], log_path: object = None) -> None:
+        super().__init__(message if log_path is None else f"{message}\n  full log: {log_path}")
+        self.event = event

@@ -20,6 +20,7 @@ import dataclasses
 import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,8 @@ from rig.session import RigSession, artifact_dir
 pytest_plugins = ["rig.fixtures.broker_records", "rig.fixtures.health", "rig.fixtures.faults"]
 
 _SESSION_KEY = pytest.StashKey[RigSession]()
+# The secrets audit's failure, for the terminal summary.
+_AUDIT_KEY = pytest.StashKey[str]()
 # How much of a failed test's serial log goes into the report and JUnit's system-out.
 SERIAL_SLICE = 60
 _ARTIFACTS_KEY = pytest.StashKey[Path]()
@@ -95,6 +98,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION_KEY, None)
     if session is not None:
         session.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The secrets audit, once every artifact is written (JUnit XML included: its writer's
+    sessionfinish ran before this one). A leak fails the run, naming files and keys."""
+    rig = session.config.stash.get(_SESSION_KEY, None)
+    if rig is None or rig.controller:
+        return
+    xml = getattr(session.config.option, "xmlpath", None)
+    verdict = rig.audit_secrets([Path(xml)] if xml else [])
+    if not verdict.clean:
+        session.config.stash[_AUDIT_KEY] = verdict.message()
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    failed = config.stash.get(_AUDIT_KEY, None)
+    if failed is not None:
+        terminalreporter.section("rig secrets audit", red=True)
+        terminalreporter.write_line(failed)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from rig.broker.tls import TlsMaterial
 from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError, RigError
 from rig.evidence import junit_properties
+from rig.evidence.run_audit import AuditVerdict, audit_run, hand_over
 from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
@@ -254,6 +256,19 @@ class RigSession:
         board.capture.redact(guarded)
         self._secrets.update(guarded)
         return config
+
+    def audit_secrets(self, extra: Iterable[Path] = ()) -> AuditVerdict:
+        """Search this run's artifacts (and ``extra`` files, e.g. the JUnit XML) for every secret
+        it used; hand the secrets over to the gate when it asks (``rig.evidence.run_audit``).
+        The virtual board's flash is skipped: it is the board's storage, not an artifact."""
+        secrets = self.secrets()
+        hand_over(secrets)
+        return audit_run(
+            [self.settings.artifacts, *extra],
+            secrets,
+            skip=sorted(self.dir.glob("flash-*")),
+            verdict_dir=self.settings.artifacts,
+        )
 
     def secrets(self) -> dict[str, str]:
         """Every secret value this run used, by name: the broker's passwords, the TLS keys, and

@@ -25,7 +25,7 @@ from rig.atomic import write_atomically
 from rig.board.board import Board, BoardState, BoardUnresponsive
 from rig.deadline import Deadline
 from rig.deploy.sync import DeployReport
-from rig.errors import BoardUnreachable, DeployError, InfrastructureError, WaitTimeout
+from rig.errors import BoardUnreachable, ConnectRejected, DeployError, InfrastructureError, WaitTimeout
 from rig.events import event_matches, parse_event
 from rig.evidence.run_record import DependencyInfo
 from rig.firmware_config import FirmwareConfig
@@ -36,6 +36,8 @@ Deployer = Callable[[Board, FirmwareConfig], DeployReport]
 
 # The states a transition can be asked to reach; the others (stopped, broken) only happen.
 TARGETS = (BoardState.CONNECTED, BoardState.DEPLOYED, BoardState.RUNNING)
+# The firmware's events for "the broker would not let me in": the wait for hello ends on them.
+REJECTED = ("connect_refused", "tls_error")
 
 
 @dataclass(frozen=True)
@@ -174,11 +176,17 @@ class FirmwareStrategy:
             )
         hello = {"topic": config.echo_topic, "hex": b"hello".hex()}
         line = capture.wait(
-            lambda ln: (ev := parse_event(ln.text)) is not None and event_matches(ev, "published", hello),
+            lambda ln: (
+                (ev := parse_event(ln.text)) is not None
+                and (event_matches(ev, "published", hello) or ev.get("ev") in REJECTED)
+            ),
             booted.index + 1,
             deadline,
             include_partial=False,
         )
+        rejected = parse_event(line.text) if line is not None else None
+        if rejected is not None and rejected.get("ev") in REJECTED:
+            raise ConnectRejected(_rejection(rejected, config), rejected, capture.session_log)
         if line is None:
             raise WaitTimeout(
                 f"the firmware to boot, connect and publish hello on {config.echo_topic}",
@@ -206,3 +214,19 @@ class FirmwareStrategy:
                 f"{deployed[:12]} was deployed: a stale or foreign file on the board? "
                 f"See {self.deploy_record} and {board.capture.session_log}"
             )
+
+
+def _rejection(event: dict[str, Any], config: FirmwareConfig) -> str:
+    """What a person should check, from the firmware's own report of why it could not get in."""
+    where = f"{config.broker_host}:{config.broker_port}"
+    if event.get("ev") == "tls_error":
+        return (
+            f"the board's TLS handshake with the broker at {where} failed: {event.get('detail')} "
+            f"(check tls_ca and tls_server_name={config.tls_server_name!r} in its config.json "
+            "against the broker's certificate)"
+        )
+    return (
+        f"the broker at {where} refused the board's login as {config.broker_user!r}: CONNACK "
+        f"{event.get('code')} ({event.get('reason')}) (check broker_user and broker_password in its "
+        "config.json against the broker's accounts)"
+    )

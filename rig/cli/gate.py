@@ -160,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         print(verdict_line(board))
     if result.report_problem is not None:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
+    if result.secrets_leaked is not None:
+        print(f"rig: gate files: {result.secrets_leaked}")
     print(overall_line(result))
     return EXIT_BY_CATEGORY[result.category]
 

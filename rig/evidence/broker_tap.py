@@ -13,7 +13,7 @@ from rig.broker import Broker
 from rig.broker.logfile import LogFollower
 from rig.broker.record_log import RecordLog
 from rig.broker.record_source import RecordFollower
-from rig.broker.records import BrokerRecord, to_json
+from rig.broker.records import BrokerRecord, Connack, to_json
 from rig.evidence.timeline import Timeline
 
 # A log file gives no event to wait on; this is how stale a broker line may be in the timeline.
@@ -94,7 +94,10 @@ class BrokerLogTap:
         self.records.add(mine)
 
     def _ours(self, record: BrokerRecord) -> bool:
-        return not record.client or self.needle in record.client
+        # A refused login carries no client id (mosquitto names the address: it refuses before it
+        # keeps the id); on the run's own broker every refusal is one of the run's clients.
+        refused = isinstance(record, Connack) and record.return_code != 0
+        return not record.client or self.needle in record.client or refused
 
     def close(self) -> None:
         self._stop.set()

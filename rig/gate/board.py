@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from rig.gate.classify import classify
@@ -55,6 +56,7 @@ def run_board(
     folder: Path,
     retry: int = 0,
     cancel: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Attempt:
     """One run of the suite on ``spec`` into ``folder``, bounded by ``config.timeout``; raises
     ``RunCancelled`` once ``cancel`` is set."""
@@ -63,7 +65,7 @@ def run_board(
     (folder / "command.json").write_text(json.dumps(command, indent=1))
     started = time.monotonic()
     returncode, timed_out = run_bounded(
-        command, folder / "pytest.log", config.timeout, _subprocess_env(), cancel
+        command, folder / "pytest.log", config.timeout, {**_subprocess_env(), **(env or {})}, cancel
     )
     attempt = Attempt(spec.name, folder, retry, returncode, time.monotonic() - started, timed_out)
     classify(attempt, config.timeout)

@@ -8,11 +8,13 @@ a verdict.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from collections import Counter
 from pathlib import Path
 
+from rig.evidence.run_audit import VERDICT_NAME
 from rig.evidence.run_record import RunRecord
 from rig.gate.junit import junit_outcomes, load_junit
 from rig.gate.results import PASS, Attempt, CaseOutcome, FailedTest
@@ -55,6 +57,10 @@ def classify(attempt: Attempt, timeout: float) -> None:
         if test.outcome in ("failed", "error"):
             failures = attempt.infrastructure_failures if test.infrastructure else attempt.firmware_failures
             failures.append(FailedTest(test.nodeid, test.name, first_line(test.message)))
+    leaked = _secrets_leaked(attempt.folder / VERDICT_NAME)
+    if leaked is not None:
+        # A secret in the artifacts is never retried: another run would write it again.
+        attempt.firmware_failures.append(FailedTest(VERDICT_NAME, "secrets audit", leaked))
     if attempt.timed_out or code < 0:
         return
     if code in (_PYTEST_USAGE_ERROR, _PYTEST_NO_TESTS):
@@ -75,6 +81,20 @@ def classify(attempt: Attempt, timeout: float) -> None:
         skips = [first_line(test.message) for test in tests if test.outcome == "skipped"]
         why = f": {skips[0]}" if skips and skips[0] else ""
         attempt.run_problems.append(f"no test ran ({len(skips)} skipped{why})")
+
+
+def _secrets_leaked(path: Path) -> str | None:
+    """What the run's secrets audit found (files and keys), or None when it was clean or absent."""
+    try:
+        verdict = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(verdict, dict) or verdict.get("clean", True):
+        return None
+    leaks = ", ".join(f"{leak.get('file')}: {leak.get('key')}" for leak in verdict.get("leaks", []))
+    if not leaks:
+        return "the secrets audit could not read: " + "; ".join(verdict.get("unread", []))
+    return f"secrets found in the artifacts: {leaks}"
 
 
 def _load_run_record(path: Path) -> RunRecord | None:

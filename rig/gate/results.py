@@ -119,6 +119,8 @@ class GateResult:
     junit: Path
     report: Path | None
     report_problem: str | None = None
+    # The secrets audit of what the gate wrote itself (junit.xml, report.html); None: clean.
+    secrets_leaked: str | None = None
 
     @property
     def tested(self) -> bool:
@@ -128,6 +130,8 @@ class GateResult:
     def failures(self) -> list[Category]:
         """The kinds of failure the gate saw, most severe first."""
         seen = {board.category for board in self.boards}
+        if self.secrets_leaked is not None:
+            seen.add(FIRMWARE)  # never retried, always fails the gate, as a firmware failure
         if not self.tested:
             seen.add(INFRASTRUCTURE)  # nothing was tested, so nothing passed
         return [category for category in SEVERITY if category in seen]

@@ -16,9 +16,12 @@ same way, and its error is raised once they are done.
 from __future__ import annotations
 
 import queue
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from rig.evidence.run_audit import HANDOFF_ENV, audit_run, taken_over
 from rig.gate.board import run_board
 from rig.gate.config import GateConfig
 from rig.gate.junit import write_junit
@@ -56,13 +59,19 @@ def run_gate(
     prepare_out(config.out)
     results = [BoardResult(board, config.strict) for board in planned]
     present = [r for r in results if r.planned.present]
-    if present:
-        _run_jobs(config, present, _one_at_a_time(progress))
-    junit = config.out / "junit.xml"
-    write_junit(junit, results, config.out)
-    runs = [r.final.folder for r in results if r.final is not None]
-    report, problem = write_report(runs, config.out / "report.html", config.title or "rig gate")
-    return GateResult(results, junit, report, problem)
+    with tempfile.TemporaryDirectory(prefix="rig-gate-secrets-") as private:  # 0700, never an artifact
+        handoff = Path(private) / "secrets.jsonl"
+        if present:
+            _run_jobs(config, present, _one_at_a_time(progress), {HANDOFF_ENV: str(handoff)})
+        junit = config.out / "junit.xml"
+        write_junit(junit, results, config.out)
+        runs = [r.final.folder for r in results if r.final is not None]
+        report, problem = write_report(runs, config.out / "report.html", config.title or "rig gate")
+        # Each run audited its own folder; this audits what the gate made of them.
+        verdict = audit_run(
+            [p for p in (junit, report) if p is not None], taken_over(handoff), verdict_dir=config.out
+        )
+    return GateResult(results, junit, report, problem, None if verdict.clean else verdict.message())
 
 
 def _one_at_a_time(progress: Progress | None) -> Progress:
@@ -76,7 +85,9 @@ def _one_at_a_time(progress: Progress | None) -> Progress:
     return notify
 
 
-def _run_jobs(config: GateConfig, boards: Sequence[BoardResult], notify: Progress) -> None:
+def _run_jobs(
+    config: GateConfig, boards: Sequence[BoardResult], notify: Progress, env: Mapping[str, str]
+) -> None:
     todo: queue.Queue[tuple[int, BoardResult]] = queue.Queue()
     for position, result in enumerate(boards, 1):
         todo.put((position, result))
@@ -90,7 +101,7 @@ def _run_jobs(config: GateConfig, boards: Sequence[BoardResult], notify: Progres
             except queue.Empty:
                 return
             try:
-                _run_board_attempts(config, result, position, len(boards), notify, cancel)
+                _run_board_attempts(config, result, position, len(boards), notify, cancel, env)
             except RunCancelled:
                 return
             except BaseException as e:  # recorded, and raised by the main thread
@@ -125,11 +136,12 @@ def _run_board_attempts(
     total: int,
     notify: Progress,
     cancel: threading.Event,
+    env: Mapping[str, str],
 ) -> None:
     for retry in range(RETRIES + 1):
         folder = run_folder(config.out, result.name, retry)
         notify(BoardStarted(result.name, folder, retry, position, total))
-        attempt = run_board(config, result.planned.spec, folder, retry, cancel)
+        attempt = run_board(config, result.planned.spec, folder, retry, cancel, env)
         result.attempts.append(attempt)
         # A firmware failure is never retried, not even when the run also had an
         # infrastructure failure: rerunning cannot change the firmware's verdict.

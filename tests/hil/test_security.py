@@ -1,0 +1,247 @@
+"""The locked-down broker, judged by a third, unprivileged client and by what the wire carried.
+
+The embedded broker refuses anonymous clients and gives each account its own topics
+(``rig.broker.access``). A client that is not the host's nor the board's proves it: it cannot
+connect anonymously, a wrong password gets a bad-credentials CONNACK, and with the valid account
+of another board (the run's *neighbour*) it can neither read this board's topics nor write into
+its echo loop: the message must reach neither the host's subscriber nor the board.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import uuid
+from pathlib import Path
+
+import pytest
+import trustme
+
+from rig.board import Board
+from rig.broker import Broker, make_broker
+from rig.broker.access import HOST, NEIGHBOUR, Login, board_role
+from rig.broker.record_log import RecordLog
+from rig.broker.tls import SERVER_NAME, TlsMaterial
+from rig.errors import BrokerError, ConnectRejected
+from rig.host_client import ConnectionRefused, HostClient
+from rig.serialio import SerialLog
+from rig.session import RigSession
+
+pytestmark = pytest.mark.hil
+
+# MQTT 5's reason codes, as paho reports both protocols' refusals.
+BAD_CREDENTIALS = 134  # "Bad user name or password" (MQTT 3.1.1 return code 4)
+NOT_AUTHORIZED = 135  # "Not authorized" (MQTT 3.1.1 return code 5)
+
+
+def locked(broker: Broker) -> None:
+    if broker.access is None:
+        pytest.skip(f"the {broker.kind} broker is not the rig's to lock down: its access rules are unknown")
+
+
+def refusal(broker: Broker, client_id: str, login: Login | None) -> ConnectionRefused:
+    client = HostClient(broker.host, broker.port, client_id, login=login)
+    with pytest.raises(ConnectionRefused) as refused:
+        client.connect(timeout=10)
+        client.close()
+        pytest.fail(
+            f"the {broker.kind} broker admitted {client_id} {'as ' + login.user if login else 'anonymously'}"
+        )
+    return refused.value
+
+
+def test_an_anonymous_client_is_refused(broker: Broker, rig_session: RigSession) -> None:
+    locked(broker)
+    refused = refusal(broker, f"rig-anon-{rig_session.run_id}", None)
+    assert refused.code == NOT_AUTHORIZED, f"anonymous client refused with {refused.reason} ({refused.code})"
+
+
+def test_wrong_credentials_get_a_bad_credentials_connack(
+    broker: Broker, rig_session: RigSession, board: Board
+) -> None:
+    locked(broker)
+    own = broker.login(board_role(board.name))
+    assert own is not None
+    wrong = Login(own.user, own.password + "-wrong")
+    refused = refusal(broker, f"rig-wrong-{rig_session.run_id}", wrong)
+    # mosquitto 2.0.11 and amqtt 0.12.1 both answer "not authorized" (5) for a bad password, in
+    # MQTT 3.1.1 and (mosquitto) MQTT 5 alike; "bad user name or password" (4) would do as well.
+    assert refused.code in (BAD_CREDENTIALS, NOT_AUTHORIZED), refused
+
+
+def test_another_boards_account_can_neither_read_nor_write_this_boards_topics(
+    broker: Broker,
+    rig_session: RigSession,
+    board: Board,
+    mqtt: HostClient,
+    serial_log: SerialLog,
+    rig_artifacts: Path,
+) -> None:
+    locked(broker)
+    timeout = rig_session.settings.timeout
+    topic = board.config.echo_topic
+    neighbour = HostClient(
+        broker.host,
+        broker.port,
+        f"rig-neighbour-{rig_session.run_id}",
+        trace_path=rig_artifacts / "mqtt-neighbour.jsonl",
+        login=broker.login(NEIGHBOUR),
+    )
+    neighbour.connect(timeout)
+    try:
+        # A broker may grant the subscription and filter what it delivers, or refuse it:
+        # either way nothing of this board may arrive.
+        with contextlib.suppress(BrokerError):  # a SUBACK failure code: refused outright
+            neighbour.subscribe(f"{board.config.topic_prefix}/#", timeout=timeout)
+        intruder = f"intruder {uuid.uuid4().hex[:8]}".encode()
+        marker = f"marker {uuid.uuid4().hex[:8]}".encode()
+        sent_at = mqtt.messages()[-1].t if mqtt.messages() else 0.0
+        neighbour.publish(topic, intruder)
+        # The host's marker after the intruder: the broker handles one client's packets in order
+        # and delivers each subscriber's in order, so once the board echoed the marker, an
+        # intruder that got through would have reached the board and the host before it.
+        mqtt.publish(topic, marker)
+        mqtt.wait_count(topic, marker, 2, timeout, since=sent_at)  # the marker and its echo
+        serial_log.expect_event("published", timeout, hex=marker.hex())
+    finally:
+        neighbour.close()
+    got_through = [m.describe() for m in mqtt.messages(payload=intruder)]
+    assert not got_through, f"the neighbour's message reached this board's topic: {got_through}"
+    received = [e for e in serial_log.events("received") if e.get("hex") == intruder.hex()]
+    assert not received, "the board received the neighbour's message on its echo topic"
+    leaked = [m.describe() for m in neighbour.messages()]
+    assert not leaked, f"the neighbour read this board's topics: {leaked}"
+
+
+def test_the_host_account_cannot_reach_beyond_this_runs_boards(
+    broker: Broker, rig_session: RigSession, mqtt: HostClient, rig_artifacts: Path
+) -> None:
+    """The host's account is for this run's boards: the neighbour's topics are closed to it."""
+    locked(broker)
+    timeout = rig_session.settings.timeout
+    other = broker.access.account(NEIGHBOUR) if broker.access is not None else None
+    assert other is not None
+    neighbour = HostClient(
+        broker.host,
+        broker.port,
+        f"rig-neighbour-own-{rig_session.run_id}",
+        trace_path=rig_artifacts / "mqtt-neighbour.jsonl",
+        login=other.login,
+    )
+    neighbour.connect(timeout)
+    try:
+        own_topic = f"{other.prefixes[0]}/echo"
+        neighbour.subscribe(own_topic, timeout=timeout)
+        stray, marker = f"stray {uuid.uuid4().hex[:8]}".encode(), f"marker {uuid.uuid4().hex[:8]}".encode()
+        mqtt.publish(own_topic, stray)  # the host writing where it has no right to
+        neighbour.publish(own_topic, marker)
+        neighbour.wait_count(own_topic, marker, 1, timeout)
+        assert not neighbour.messages(payload=stray), "the host account wrote into another board's topics"
+    finally:
+        neighbour.close()
+    assert broker.login(HOST) is not None
+
+
+# -- the firmware at a door it cannot open -------------------------------------------------------
+
+# Short backoff for the tests: 0.2, 0.4, 0.8, 0.8 ... s between attempts.
+BACKOFF_INITIAL, BACKOFF_MAX = 0.2, 0.8
+ATTEMPTS = 5
+
+
+def test_the_firmware_reports_a_refused_login_and_retries_with_a_backoff(
+    broker: Broker,
+    rig_session: RigSession,
+    board: Board,
+    serial_log: SerialLog,
+    broker_records: RecordLog,
+) -> None:
+    """Wrong credentials: the run says so as a config failure (not a timeout), the firmware
+    reports each refusal with its CONNACK code and waits longer each time, it never restarts,
+    and the broker saw exactly the attempts the board reported: no hammering."""
+    locked(broker)
+    timeout = rig_session.settings.timeout
+    mark = broker_records.mark()
+    wrong = dataclasses.replace(
+        board.config,
+        broker_password="wrong-" + uuid.uuid4().hex,
+        backoff_initial=BACKOFF_INITIAL,
+        backoff_max=BACKOFF_MAX,
+    )
+    boots = len(serial_log.events("boot"))
+    try:
+        rig_session.run_firmware(wrong)
+    except ConnectRejected as rejected:
+        message = str(rejected)
+    else:
+        pytest.fail("the board got in with a wrong password: the broker does not check it")
+    assert "refused the board's login" in message and "CONNACK 5" in message, message
+    refusals = [
+        serial_log.expect_event("connect_refused", timeout, attempt=n) for n in range(1, ATTEMPTS + 1)
+    ]
+    assert {r["code"] for r in refusals} == {5}, refusals
+    delays = [r["delay_ms"] for r in refusals]
+    assert delays == sorted(delays) and delays[0] < delays[-1], f"no backoff: delays {delays} ms"
+    assert delays[-1] <= BACKOFF_MAX * 1000, f"backoff past its cap: {delays} ms"
+    assert len(serial_log.events("boot")) == boots + 1, "the firmware restarted instead of retrying"
+    # The broker's word: as many refused logins as the board reported, no more.
+    seen = broker_records.connacks(after=mark)
+    refused = [c for c in seen if c.return_code != 0]
+    reported = len(serial_log.events("connect_refused"))
+    assert reported >= ATTEMPTS and reported - 1 <= len(refused) <= reported + 1, (
+        f"the board reported {reported} refused logins, the broker refused {len(refused)}"
+    )
+
+
+def bad_tls_broker(broker: Broker, rig_session: RigSession, tls: TlsMaterial, folder: Path) -> Broker:
+    """A second broker of the run's kind, where the board can reach it, with ``tls``."""
+    if broker.kind == "external":
+        pytest.skip("the rig makes certificates for its own brokers only")
+    other = make_broker(broker.kind, folder, host=broker.host, access=rig_session.access_policy(), tls=tls)
+    other.start(timeout=rig_session.settings.timeout)
+    return other
+
+
+@pytest.mark.parametrize("wrong", ["another name", "another CA"])
+def test_a_certificate_the_board_must_not_trust_fails_the_connection_naming_why(
+    wrong: str,
+    broker: Broker,
+    rig_session: RigSession,
+    board: Board,
+    serial_log: SerialLog,
+    rig_artifacts: Path,
+) -> None:
+    locked(broker)
+    trusted = trustme.CA()
+    tls = (
+        TlsMaterial.generate("not-the-broker.test", ca=trusted)
+        if wrong == "another name"
+        else TlsMaterial.generate()  # its own CA, not the one the board trusts
+    )
+    other = bad_tls_broker(broker, rig_session, tls, rig_artifacts / "tls-broker")
+    try:
+        config = dataclasses.replace(
+            board.config,
+            broker_port=other.tls_port or 0,
+            tls_ca=trusted.cert_pem.bytes().decode(),
+            tls_server_name=SERVER_NAME,
+            backoff_initial=BACKOFF_INITIAL,
+            backoff_max=BACKOFF_MAX,
+        )
+        try:
+            rig_session.run_firmware(config)
+        except ConnectRejected as rejected:
+            message = str(rejected)
+        else:
+            pytest.fail(
+                f"the board connected to a broker whose certificate is for {wrong}: "
+                "it does not check the server's certificate"
+            )
+        assert "TLS handshake" in message and "tls_ca" in message, message
+        cause = "Common Name" if wrong == "another name" else "not correctly signed by the trusted CA"
+        assert cause in message, message
+        second = serial_log.expect_event("tls_error", rig_session.settings.timeout, attempt=2)
+        assert cause in str(second.get("detail")), second
+    finally:
+        other.stop()
+        tls.discard()
