@@ -45,6 +45,9 @@ FRIENDLY_PROMPT = b">>> "
 
 # A board whose firmware dies this fast this many times in a row is crash-looping; a real board
 # would keep resetting, but here that would only burn CPU, so the supervisor stops and says so.
+# Only a crash counts: a soft reset (Ctrl-D, exit 0) is asked for by the host, and a rig that
+# deploys and resets a firmware that is refused at once (short backoffs) does so within this
+# bound, again and again.
 CRASH_LOOP_SECONDS = 0.5
 CRASH_LOOP_LIMIT = 5
 # What a USB-serial bridge would buffer for a board that is still booting.
@@ -195,7 +198,8 @@ class Supervisor:
         code = fw.process.wait()
         lived = time.monotonic() - fw.started
         self._forget_firmware()
-        self._quick_deaths = self._quick_deaths + 1 if lived < CRASH_LOOP_SECONDS else 0
+        crashed = code != 0  # the unix port exits 0 on a soft reset (see below)
+        self._quick_deaths = self._quick_deaths + 1 if crashed and lived < CRASH_LOOP_SECONDS else 0
         if self._quick_deaths >= CRASH_LOOP_LIMIT:
             _report(f"DEAD micropython exited {self._quick_deaths} times within {CRASH_LOOP_SECONDS}s")
             self.powered = False

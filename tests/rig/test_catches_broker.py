@@ -50,8 +50,8 @@ MUTANTS = [
         # Its console prints the session_present the broker answered, as usual.
         "connects with a clean session",
         "echo_client.py",
-        "        present = super().connect(clean_session)\n",
-        "        present = super().connect(True)\n",
+        "        present = connect_retry.connect(self, clean_session, False)\n",
+        "        present = connect_retry.connect(self, True, False)\n",
         CONNECT_TEST,
         "clean_session=1: the broker drops the board's session",
     ),

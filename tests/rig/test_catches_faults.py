@@ -28,15 +28,18 @@ MUTANTS = [
     Mutant(
         "has no socket timeout",
         "link_watch.py",
-        "        s.settimeout(SOCKET_TIMEOUT)\n        return s\n",
-        "        return s\n",
+        # Only the timeout every new socket gets: the one set before each ping stays, so the
+        # connect and its CONNACK wait are what a wedged broker holds forever.
+        "        s.settimeout(SOCKET_TIMEOUT)\n        no_delay(s)\n",
+        "        no_delay(s)\n",
         FAULTS + "test_wedged_broker_does_not_wedge_the_board",
         "its socket has no timeout, so a broker that does not answer wedges it",
     ),
     Mutant(
         "does not reconnect after link loss",
         "echo_client.py",
-        "        present = super().reconnect()\n",
+        # One attempt, no retry: connect_retry is what keeps trying until the broker is back.
+        "        present = connect_retry.connect(self, False, True)\n",
         "        present = simple.MQTTClient.connect(self, False)  # one attempt, no retry\n",
         FAULTS + "test_link_down_is_detected_and_the_board_comes_back",
         "the board did not reconnect within",

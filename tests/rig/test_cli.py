@@ -440,9 +440,13 @@ def test_broker_runs_until_sigterm(tmp_path: Path) -> None:
         assert process.stdout is not None
         mqtt = process.stdout.readline()
         ws = process.stdout.readline()
+        # Locked down by default: the file with its accounts comes before the log (its contents
+        # are checked in test_cli_broker.py).
+        credentials = process.stdout.readline()
         log = process.stdout.readline()
         assert re.fullmatch(r"mqtt://127\.0\.0\.1:\d+\n", mqtt)
         assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/mqtt\n", ws)
+        assert credentials.startswith("credentials: "), credentials
         assert "log: " in log and str(tmp_path) in log
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0

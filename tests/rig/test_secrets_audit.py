@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from rig.board.virtual import find_micropython
+from rig.errors import ConfigError
 from rig.evidence import run_record
 from rig.evidence.secrets_audit import (
     CHUNK_BYTES,
@@ -38,8 +40,6 @@ from rig.report import write_html_report
 from rig.report.templating import environment
 from tests.rig.inner_pytest import REPO
 
-MICROPYTHON = REPO / ".venv" / "bin" / "micropython"
-
 BROKER = "broker_password[board-virtual]"
 HOST = "broker_password[host]"
 WIFI = "wifi_password"
@@ -48,6 +48,14 @@ TRICKY = "pa\"ss\\w<o>rd&'9"
 TOKEN = "Zq8TnLw3sVb2Xk-rT_4mQ"  # like the broker's token_urlsafe(16) passwords
 WIFI_VALUE = "wifi-0123456789abcdef"
 SECRETS = {BROKER: TRICKY, HOST: TOKEN, WIFI: WIFI_VALUE}
+
+
+def micropython() -> str:
+    """The unix port the virtual board runs (beside this Python, else on PATH), or a skip."""
+    try:
+        return find_micropython(None)
+    except ConfigError as e:
+        pytest.skip(str(e))
 
 
 def found(leaks: list[Leak]) -> set[tuple[str, str, str]]:
@@ -86,7 +94,7 @@ def test_a_password_in_hex_in_a_real_rig_event_line(tmp_path: Path) -> None:
         f"hex=serial_events.hexlify(binascii.unhexlify({payload.hex()!r})))\n"
     )
     run = subprocess.run(
-        [str(MICROPYTHON), "-c", code], cwd=REPO / "firmware", capture_output=True, timeout=30, check=True
+        [micropython(), "-c", code], cwd=REPO / "firmware", capture_output=True, timeout=30, check=True
     )
     head = b"MicroPython v1.28 on unix\n>>> boot\n"
     (tmp_path / "serial.log").write_bytes(head + run.stdout)

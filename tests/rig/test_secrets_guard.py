@@ -41,10 +41,15 @@ def test_writes_a_password_into_its_artifacts(broker, rig_artifacts):
     (rig_artifacts / "debug.txt").write_text("connect with " + broker.login(HOST).password + "\\n")
 """
 FAILING_WITH_A_SECRET = """\
+import os
+from pathlib import Path
+
 from rig.broker.access import HOST
 
 
 def test_fails_showing_a_password(broker):
+    # The hand-over file this run was given: the outer test checks that its gate removed it.
+    Path({record!r}).write_text(os.environ.get("RIG_SECRETS_FILE", ""))
     assert broker.login(HOST).password == "x"
 """
 
@@ -114,7 +119,8 @@ def test_a_secret_in_the_report_fails_the_gate_naming_the_report(
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "conftest.py").write_text('pytest_plugins = ["rig.plugin"]\n')
-    (suite / "test_tiny.py").write_text(textwrap.dedent(FAILING_WITH_A_SECRET))
+    record = tmp_path / "handoff-path.txt"  # outside the gate's --out: not an artifact
+    (suite / "test_tiny.py").write_text(textwrap.dedent(FAILING_WITH_A_SECRET.format(record=str(record))))
     out = tmp_path / "gate"
     code = main(
         [
@@ -137,4 +143,8 @@ def test_a_secret_in_the_report_fails_the_gate_naming_the_report(
     assert "secrets audit" in printed and "broker_password[rig-host]" in printed, printed
     gate_verdict = json.loads((out / "secrets-audit.json").read_text())
     assert "report.html" in {Path(leak["file"]).name for leak in gate_verdict["leaks"]}, gate_verdict
-    assert not any(Path(tempdir).name.startswith("rig-gate-secrets-") for tempdir in os.listdir("/tmp"))
+    # This gate's own private folder, not any rig-gate-secrets-* (a gate running in parallel,
+    # under pytest -n, has its own there meanwhile).
+    handoff = Path(record.read_text())
+    assert handoff.parent.name.startswith("rig-gate-secrets-"), f"the run was handed {handoff}"
+    assert not handoff.parent.exists(), f"the gate left its secrets folder behind: {handoff.parent}"

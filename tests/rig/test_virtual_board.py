@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rig.board import Board, VirtualBoard
+from rig.board.virtual_supervisor import CRASH_LOOP_LIMIT
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable
 from rig.processes import is_running
@@ -74,6 +75,21 @@ def test_ctrl_c_interrupts_and_ctrl_d_reboots_on_the_same_port(
     console.expect("soft reboot", 10)
     console.expect("main started", 10)
     assert virtual_board.transport.port_url == port_before
+
+
+def test_soft_resets_in_quick_succession_are_not_a_crash_loop(
+    flash: Path, virtual_board: Board, console: SerialLog
+) -> None:
+    """A run resets a firmware that a broker refuses at once (the security tests' short
+    backoffs) again within ``CRASH_LOOP_SECONDS`` of its start, many times in a row. Those are
+    soft resets the rig asked for, not crashes: the board must not be powered off for them."""
+    (flash / "main.py").write_text(LOOP_MAIN)
+    # Each firmware lives a few ms: Ctrl-C, its prompt, Ctrl-D. A board taken for crash-looping
+    # would be powered off, and the next soft reset would see no "soft reboot".
+    for _ in range(2 * CRASH_LOOP_LIMIT):
+        console.from_now()
+        virtual_board.soft_reset()
+        console.expect("main started", 10)
 
 
 def test_boot_py_runs_before_main_py(flash: Path, virtual_board: Board, console: SerialLog) -> None:
