@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, deps, gate, lab, listing, monitor, scan
+from rig.cli import broker, common, deploy, deps, gate, lab, listing, monitor, page, scan, up
 from rig.cli import exec as exec_command
 from rig.errors import RigError
 
@@ -28,6 +28,8 @@ class Command(NamedTuple):
 
 
 COMMANDS: dict[str, Command] = {
+    "up": Command(up.run, up.setup, up.HELP),
+    "page": Command(page.run, page.setup, page.HELP),
     "scan": Command(scan.run, scan.setup, scan.HELP),
     "list": Command(listing.run, listing.setup, listing.HELP),
     "deploy": Command(deploy.run, deploy.setup, deploy.HELP),
@@ -39,7 +41,7 @@ COMMANDS: dict[str, Command] = {
     "lab": Command(lab.run, lab.setup, lab.HELP),
 }
 # Commands that open a board take the board options too.
-_BOARD_COMMANDS = ("deploy", "monitor", "exec")
+_BOARD_COMMANDS = ("up", "deploy", "monitor", "exec")
 
 
 class _Formatter(argparse.HelpFormatter):

@@ -1,0 +1,227 @@
+"""``rig up [BOARD]``: the tutorial in one command, and the bench page that shows it live.
+
+It starts the embedded broker (locked down: an account for the board, the host, the page),
+deploys the firmware with a config.json pointing at that broker (only what changed), starts the
+board and waits for its hello, then prints the broker's addresses, the board's topics, where the
+accounts are and the page's URL, and shows the console until Ctrl-C (or SIGTERM). Then the
+firmware is stopped with Ctrl-C over serial, as the suite does, so that it disconnects cleanly
+(the broker keeps its session and publishes no will), and the page, the broker and the board are
+stopped and released: no process is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from rig.bench import board_config, broker_bind_address, guarded_secrets
+from rig.bench_page.hub import EventHub
+from rig.bench_page.live import LiveBench
+from rig.board import Board
+from rig.board.strategy import FirmwareStrategy
+from rig.broker import Broker, make_broker
+from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
+from rig.broker.credentials_file import write_credentials
+from rig.broker.tls import TlsMaterial
+from rig.cli import common
+from rig.deadline import Deadline
+from rig.deploy.step import deploy_firmware
+from rig.errors import BrokerError
+from rig.events import parse_event
+from rig.firmware_config import FirmwareConfig
+from rig.serialio.lines import Line
+
+HELP = "the tutorial in one command: broker, firmware, board, live console and the bench page"
+
+KINDS = ("auto", "mosquitto", "amqtt")
+# How long the firmware gets to say goodbye after Ctrl-C before the board is closed anyway.
+GOODBYE_S = 5.0
+_POLL_S = 0.5
+
+
+def setup(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Starts the embedded broker, deploys the firmware with its config pointing at it (only "
+        "what changed), runs the board, and serves the bench page: the console, the MQTT "
+        "messages, the board's status and the echo loop, live, with an inject box and the "
+        "bench's buttons. Ctrl-C stops the firmware cleanly, then everything else."
+    )
+    common.add_board_argument(parser)
+    parser.add_argument("--kind", choices=KINDS, default="auto", help="the broker (default: %(default)s)")
+    parser.add_argument("--tls", action="store_true", help="the board connects over TLS (a CA made now)")
+    parser.add_argument(
+        "--loop-period",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="the firmware's loop period (default: 1 s)",
+    )
+    parser.add_argument(
+        "--page-host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="where the page listens (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--page-port",
+        type=int,
+        default=8420,
+        metavar="PORT",
+        help="the page's port; 0: any free one (default: 8420)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not show the console here (the page still does)"
+    )
+    parser.add_argument(
+        "--timeout", type=common.seconds, default=15.0, metavar="S", help="bound of each wait (default: 15 s)"
+    )
+    common.add_firmware_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    # aiohttp loads only for the commands that serve the page.
+    from rig.bench_page.server import BenchServer
+
+    with contextlib.ExitStack() as stack:
+        spec, board = stack.enter_context(common.open_board(args, "rig up"))
+        name = spec.name
+        prefix = f"rig/{name}"
+        access = AccessPolicy.generate({name: prefix}, f"rig/{NEIGHBOUR_BOARD}")
+        tls = TlsMaterial.generate() if args.tls else None
+        if tls is not None:
+            stack.callback(tls.discard)
+        broker = make_broker(
+            args.kind,
+            args.workdir / "broker",
+            source="--kind",
+            host=broker_bind_address(spec),
+            access=access,
+            tls=tls,
+        )
+        broker.start(timeout=args.timeout)
+        stack.callback(broker.stop)
+        config = board_config(
+            spec, broker, client_id=f"rig-{name}", topic_prefix=prefix, loop_period=args.loop_period
+        )
+        board.capture.redact(guarded_secrets(spec, config))
+        console = None if args.quiet else stack.enter_context(_console(board))
+        print(f"rig: deploying {args.firmware} to {name} and starting it", file=sys.stderr, flush=True)
+        strategy = FirmwareStrategy(
+            board,
+            lambda b, c: deploy_firmware(
+                b,
+                args.firmware,
+                c,
+                cache_dir=args.deps_cache,
+                offline=args.offline,
+                index_dir=args.deps_index,
+            ),
+            timeout=args.timeout,
+            record_dir=args.workdir,
+        )
+        strategy.transition("running", config)
+        credentials = write_credentials(broker)
+        stack.callback(credentials.unlink, missing_ok=True)
+
+        hub = EventHub()
+        stack.callback(hub.close)
+        live = LiveBench(
+            spec, board, broker, config, hub, client_tag=secrets.token_hex(3), timeout=args.timeout
+        )
+        live.start()
+        stack.callback(live.stop)
+        server = BenchServer(
+            hub, live, _info(name, config, broker, live), host=args.page_host, port=args.page_port
+        )
+        server.start(timeout=args.timeout)
+        stack.callback(server.stop)
+        _announce(name, config, broker, credentials, server.url)
+        if console is not None:
+            console.show_from_now()
+        try:
+            while broker.is_running():
+                time.sleep(_POLL_S)
+            raise BrokerError(f"{broker.kind} broker exited on its own; see its log: {broker.log_path}")
+        except KeyboardInterrupt:
+            print(
+                "\nrig: stopping: Ctrl-C to the firmware, then the page, the broker and the board",
+                file=sys.stderr,
+            )
+            _goodbye(board, args.timeout)
+    return common.EXIT_OK
+
+
+def _info(name: str, config: FirmwareConfig, broker: Broker, live: LiveBench) -> dict[str, object]:
+    return {
+        "mode": "live",
+        "board": name,
+        "echo_topic": config.echo_topic,
+        "status_topic": config.status_topic,
+        "topic_prefix": config.topic_prefix,
+        "mqtt": f"mqtt://{broker.host}:{broker.port}",
+        "websocket": f"ws://{broker.host}:{broker.ws_port}/mqtt" if broker.ws_port is not None else None,
+        "loop_period": config.loop_period,
+        "unavailable": live.unavailable(),
+    }
+
+
+def _announce(name: str, config: FirmwareConfig, broker: Broker, credentials: Path, page: str) -> None:
+    print(f"mqtt: mqtt://{broker.host}:{broker.port}")
+    if broker.ws_port is not None:
+        print(f"websocket: ws://{broker.host}:{broker.ws_port}/mqtt")
+    if broker.tls_port is not None:
+        print(f"tls: mqtts://{broker.host}:{broker.tls_port}")
+    print(f"board: {name}: echo topic {config.echo_topic}, status topic {config.status_topic}")
+    print(f"credentials: {credentials} (readable by you only)")
+    print(f"page: {page}", flush=True)
+    print("rig: running; Ctrl-C stops the firmware cleanly, then everything", file=sys.stderr, flush=True)
+
+
+def _goodbye(board: Board, timeout: float) -> None:
+    """Ctrl-C over serial, as the suite stops the firmware: its ``finally`` disconnects cleanly.
+    Wait (bounded) for its "disconnected" event or a prompt before the board is closed."""
+    start = board.capture.next_index
+    board.interrupt()
+    deadline = Deadline(min(timeout, GOODBYE_S))
+    said = board.capture.wait(
+        lambda ln: (
+            ((ev := parse_event(ln.text)) is not None and ev.get("ev") == "disconnected")
+            or ln.text.startswith(">>>")
+        ),
+        start,
+        deadline,
+        include_partial=True,
+    )
+    if said is None:
+        print(f"rig: warning: the firmware said no goodbye within {deadline.timeout:g}s", file=sys.stderr)
+
+
+class _Console:
+    """The board's console on stdout, one line at a time, from the moment it is asked to."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.showing = False
+
+    def on_line(self, line: Line) -> None:
+        if self.showing:
+            sys.stdout.write(f"{time.strftime('%H:%M:%S', time.localtime(line.t))} {line.text}\n")
+            sys.stdout.flush()
+
+    def show_from_now(self) -> None:
+        self.showing = True
+
+
+@contextlib.contextmanager
+def _console(board: Board) -> Iterator[_Console]:
+    console = _Console(board)
+    board.capture.add_listener(console.on_line)
+    try:
+        yield console
+    finally:
+        board.capture.remove_listener(console.on_line)

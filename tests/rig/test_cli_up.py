@@ -1,0 +1,154 @@
+"""``rig up`` and ``rig page`` as a user runs them: real subprocesses, the real broker, the virtual
+board, a real MQTT client with the accounts ``rig up`` wrote; Ctrl-C (SIGINT) must leave no
+process and no credentials behind, and the firmware must have said goodbye cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.broker.access import Login
+from rig.deadline import Deadline
+from rig.host_client import HostClient
+from tests.rig.processes_left import processes_naming
+from tests.rig.test_cli_broker import Lines
+
+REPO = Path(__file__).resolve().parents[2]
+START_S = 60.0
+STOP_S = 20.0
+
+
+def _default_sigint() -> None:
+    # A runner started in the background may have SIGINT ignored; a terminal would not.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIG_")}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rig.cli", *argv],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """The command's workdir; no process naming it may outlive the test."""
+    folder = tmp_path / "up"
+    folder.mkdir()
+    yield folder
+    left = processes_naming(str(folder))
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left after rig up: {left}"
+
+
+def read_until(lines: Lines, pattern: str, deadline: Deadline) -> re.Match[str]:
+    seen = []
+    while True:
+        line = lines.next(deadline)
+        seen.append(line)
+        found = re.match(pattern, line)
+        if found:
+            return found
+        if len(seen) > 200:
+            pytest.fail(f"no line matching {pattern!r} in the first 200: {seen[-10:]}")
+
+
+def test_rig_up_runs_the_tutorial_and_ctrl_c_leaves_nothing(workdir: Path) -> None:
+    process = start(
+        ["up", "virtual", "--workdir", str(workdir), "--page-port", "0", "--loop-period", "0.2"], REPO
+    )
+    try:
+        deadline = Deadline(START_S)
+        lines = Lines(process)
+        mqtt = read_until(lines, r"mqtt: mqtt://([\d.]+):(\d+)$", deadline)
+        topics = read_until(lines, r"board: virtual: echo topic (\S+), status topic (\S+)$", deadline)
+        credentials = Path(
+            read_until(lines, r"credentials: (\S+) \(readable by you only\)$", deadline).group(1)
+        )
+        page = read_until(lines, r"page: (http://\S+/)$", deadline).group(1)
+
+        info = json.loads(urllib.request.urlopen(page + "api/info", timeout=10).read())
+        assert info["mode"] == "live" and info["echo_topic"] == topics.group(1), info
+        account = json.loads(credentials.read_text())["accounts"]["host"]
+        host = HostClient(
+            mqtt.group(1),
+            int(mqtt.group(2)),
+            "test-up-host",
+            login=Login(account["user"], account["password"]),
+        )
+        host.connect(10)
+        try:
+            host.subscribe(topics.group(1))
+            host.publish(topics.group(1), b"11 22 3311")
+            # The board echoes it back: it arrives again after the host's own copy.
+            host.wait_count(topics.group(1), b"11 22 3311", 3, 10)
+        finally:
+            host.close()
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(STOP_S) == 0
+        _, err = process.communicate(timeout=STOP_S)
+        assert b"warning" not in err, err.decode()
+        assert not credentials.exists(), "the credentials outlived rig up"
+        broker_log = (workdir / "broker" / "mosquitto.log").read_text()
+        # The firmware's finally ran: a clean DISCONNECT, so no will ("lost") was published.
+        assert "Client rig-virtual disconnected." in broker_log, broker_log[-2000:]
+        assert "Client rig-virtual closed its connection" not in broker_log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=STOP_S)
+
+
+def test_rig_page_lists_a_finished_runs_tests_and_refuses_another_folder(tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/hil/test_console.py",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--rig-artifacts={artifacts}",
+        ],
+        cwd=REPO,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("RIG_")}, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert ran.returncode == 0, ran.stdout[-2000:]
+    process = start(["page", str(artifacts), "--page-port", "0"], tmp_path)
+    try:
+        lines = Lines(process)
+        page = read_until(lines, r"page: (http://\S+/)$", Deadline(START_S)).group(1)
+        runs = json.loads(urllib.request.urlopen(page + "api/runs", timeout=10).read())
+        assert len(runs["tests"]) == 3 and all("test_console" in t["nodeid"] for t in runs["tests"]), runs
+        process.send_signal(signal.SIGINT)
+        assert process.wait(STOP_S) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=STOP_S)
+    refused = start(["page", str(tmp_path / "nothing-here")], tmp_path)
+    _, err = refused.communicate(timeout=STOP_S)
+    assert refused.returncode == 2 and b"no such folder" in err, err
