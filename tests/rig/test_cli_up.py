@@ -4,17 +4,22 @@ process and no credentials behind, and the firmware must have said goodbye clean
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serial.tools.list_ports_common import ListPortInfo
 
 from rig.broker.access import Login
 from rig.deadline import Deadline
@@ -152,3 +157,75 @@ def test_rig_page_lists_a_finished_runs_tests_and_refuses_another_folder(tmp_pat
     refused = start(["page", str(tmp_path / "nothing-here")], tmp_path)
     _, err = refused.communicate(timeout=STOP_S)
     assert refused.returncode == 2 and b"no such folder" in err, err
+
+
+def test_rig_up_takes_a_usb_board_found_by_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board on USB (a virtual board stands in, at its pty, with a CP2102's identity): ``rig
+    up`` with no board named finds it, runs the tutorial on it, and the page says so; Ctrl-C
+    (here ``interrupt_main``, as a terminal's) stops it cleanly."""
+    from rig.board import VirtualBoard
+    from rig.cli import main as rig
+
+    plugged = VirtualBoard("plugged-in", tmp_path / "plugged-flash")
+    plugged.start()
+    try:
+        record = ListPortInfo(plugged.port_url, skip_link_detection=True)
+        record.vid, record.pid, record.serial_number = 0x10C4, 0xEA60, "BENCH01"
+        record.description = "CP2102 USB to UART Bridge Controller"
+        monkeypatch.setattr("rig.discovery.ports.list_serial_ports", lambda: [record])
+        inventory = tmp_path / "boards.yaml"
+        # The stand-in lives on this machine: the broker is on its loopback.
+        inventory.write_text(
+            "boards:\n  - name: bench-esp\n    kind: esp32\n"
+            "    match: {vid: 0x10c4, pid: 0xea60, serial_number: BENCH01}\n"
+            "    network: {broker_host: 127.0.0.1}\n"
+        )
+        for name in [k for k in os.environ if k.startswith("RIG_")]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path / "locks"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        seen: dict[str, object] = {}
+
+        def watch() -> None:
+            # The page is served only once the board said hello: when it answers, Ctrl-C.
+            deadline = Deadline(START_S)
+            try:
+                while not deadline.expired:
+                    try:
+                        seen["info"] = json.loads(
+                            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2).read()
+                        )
+                        break
+                    except OSError:
+                        time.sleep(0.2)
+            finally:
+                _thread.interrupt_main()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        code = rig(
+            [
+                "up",
+                "--inventory",
+                str(inventory),
+                "--workdir",
+                str(tmp_path / "up"),
+                "--page-port",
+                str(port),
+                "--quiet",
+                "--firmware",
+                str(REPO / "firmware"),
+            ]
+        )
+        watcher.join(10)
+        assert code == 0
+        info = seen.get("info")
+        assert isinstance(info, dict) and info["board"] == "bench-esp", seen
+        assert info["echo_topic"] == "rig/bench-esp/echo"
+        # A pty has no EN line: the page says why power cut is unavailable.
+        assert "power_cut" in info["unavailable"], info
+        assert plugged.boots > 1, "rig up did not restart the plugged-in board's firmware"
+    finally:
+        plugged.stop()
