@@ -52,6 +52,9 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "bench's buttons. Ctrl-C stops the firmware cleanly, then everything else."
     )
     common.add_board_argument(parser)
+    # Unlike rig deploy, nothing named means the obvious board: the one USB board plugged in,
+    # else the virtual one (the tutorial in one command).
+    parser.set_defaults(board=common.env("RIG_BOARD") or "auto")
     parser.add_argument("--kind", choices=KINDS, default="auto", help="the broker (default: %(default)s)")
     parser.add_argument("--tls", action="store_true", help="the board connects over TLS (a CA made now)")
     parser.add_argument(

@@ -224,8 +224,8 @@ def test_rig_up_takes_a_usb_board_found_by_discovery(tmp_path: Path, monkeypatch
         info = seen.get("info")
         assert isinstance(info, dict) and info["board"] == "bench-esp", seen
         assert info["echo_topic"] == "rig/bench-esp/echo"
-        # A pty has no EN line: the page says why power cut is unavailable.
-        assert "power_cut" in info["unavailable"], info
+        # A USB ESP32 is reset through its EN line (RTS): the page offers the power-cut button.
+        assert "power_cut" not in info["unavailable"], info
         assert plugged.boots > 1, "rig up did not restart the plugged-in board's firmware"
     finally:
         plugged.stop()
