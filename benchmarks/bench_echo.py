@@ -99,9 +99,12 @@ def start_board(ctx: BenchContext, broker: Any, name: str, period: float, mode: 
 
 
 def host_client(ctx: BenchContext, broker: Any, name: str, *topics: str) -> Any:
+    from rig.broker.access import HOST
     from rig.host_client import HostClient
 
-    client = HostClient(broker.host, broker.port, f"bench-echo-{name}-{os.getpid()}")
+    client = HostClient(
+        broker.host, broker.port, f"bench-echo-{name}-{os.getpid()}", login=broker.login(HOST)
+    )
     client.connect()
     ctx.on_close(client.close, client)
     for topic in topics:

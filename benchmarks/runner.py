@@ -57,8 +57,9 @@ with ``Figure(...)`` / ``Figure.single(name, value, unit, ...)`` for a one-shot 
     ctx.quick: bool         True in smoke tests: use the fewest samples / smallest sizes
     ctx.log(msg)            a progress line on stderr
     ctx.broker(kind="auto") -> Broker
-                            rig.broker.make_broker(kind, ctx.tmp/...) started on loopback;
-                            stopped at ctx.close()
+                            rig.broker.make_broker(kind, ctx.tmp/...) started on loopback,
+                            locked down (an account for the boards, ``broker.login(HOST)`` for
+                            host clients); stopped at ctx.close()
     ctx.virtual_board(name="bench", flash_dir=None) -> VirtualBoard
                             a started rig.board.VirtualBoard (flash in ctx.tmp/flash-<name>
                             unless given); stopped at ctx.close(). Use its ``port_url`` with a
@@ -67,7 +68,8 @@ with ``Figure(...)`` / ``Figure.single(name, value, unit, ...)`` for a one-shot 
                             a connected rig Board over a new VirtualBoard; closed at ctx.close()
                             (or earlier with ctx.release(board)).
     ctx.firmware_config(broker, name="bench", loop_period=0.1) -> FirmwareConfig
-                            config.json for a virtual board talking to ``broker``.
+                            config.json for a virtual board talking to ``broker``, with the
+                            boards' account.
     ctx.deploy(board, config, firmware_dir=None) -> DeployReport
                             rig.deploy.step.deploy_firmware with the warm dependency cache
                             (firmware_dir defaults to ctx.root/"firmware"); main.py runs after.
@@ -114,6 +116,8 @@ DEFAULT_OUT = BENCH_DIR / "results.json"
 # No module may run longer than this, unless it states its own LIMIT_S (a module that runs the
 # whole HIL suite needs more).
 MODULE_LIMIT_S = 120.0
+# The account of every board a benchmark runs on ctx.broker() (rig.broker.access).
+BENCH_ACCOUNT = "bench"
 
 
 @dataclass
@@ -223,9 +227,13 @@ class BenchContext:
 
     def broker(self, kind: str = "auto") -> Any:
         from rig.broker import make_broker
+        from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
 
         workdir = Path(tempfile.mkdtemp(prefix="broker-", dir=self.tmp))
-        broker = make_broker(kind, workdir)
+        # Locked down as in a test run, so that the figures are those of the broker the suite
+        # uses: one account for the benchmark's boards (all under rig/bench/), the host's.
+        access = AccessPolicy.generate({BENCH_ACCOUNT: "rig/bench"}, f"rig/{NEIGHBOUR_BOARD}")
+        broker = make_broker(kind, workdir, access=access)
         broker.start()
         self.on_close(broker.stop, broker)
         return broker
@@ -251,14 +259,18 @@ class BenchContext:
         return board
 
     def firmware_config(self, broker: Any, name: str = "bench", loop_period: float = 0.1) -> Any:
+        from rig.broker.access import board_role
         from rig.firmware_config import FirmwareConfig
 
+        login = broker.login(board_role(BENCH_ACCOUNT))
         return FirmwareConfig(
             broker_host=broker.host,
             broker_port=broker.port,
             client_id=f"bench-{name}-{os.getpid()}",
             topic_prefix=f"rig/bench/{name}/{os.getpid()}",
             loop_period=loop_period,
+            broker_user=login.user if login is not None else None,
+            broker_password=login.password if login is not None else None,
         )
 
     def deploy(self, board: Any, config: Any, firmware_dir: Path | None = None) -> Any:
