@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import queue
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,19 +207,46 @@ def _goodbye(board: Board, timeout: float) -> None:
 
 
 class _Console:
-    """The board's console on stdout, one line at a time, from the moment it is asked to."""
+    """The board's console on stdout, one line at a time, from the moment it is asked to.
+
+    The capture calls ``on_line`` on the port's reader thread: it only queues, and a thread of
+    its own writes, so that a terminal or a pipe nobody reads can never hold up the capture (and
+    with it the board). A queue left full loses lines, and says how many.
+    """
+
+    BACKLOG = 10000
 
     def __init__(self, board: Board) -> None:
         self.board = board
         self.showing = False
+        self.dropped = 0
+        self._lines: queue.Queue[Line | None] = queue.Queue(self.BACKLOG)
+        self._writer = threading.Thread(target=self._write, name="rig-up-console", daemon=True)
+        self._writer.start()
 
     def on_line(self, line: Line) -> None:
         if self.showing:
-            sys.stdout.write(f"{time.strftime('%H:%M:%S', time.localtime(line.t))} {line.text}\n")
-            sys.stdout.flush()
+            try:
+                self._lines.put_nowait(line)
+            except queue.Full:
+                self.dropped += 1
 
     def show_from_now(self) -> None:
         self.showing = True
+
+    def _write(self) -> None:
+        while (line := self._lines.get()) is not None:
+            if self.dropped:
+                sys.stdout.write(f"rig: {self.dropped} console lines not shown (stdout was not read)\n")
+                self.dropped = 0
+            sys.stdout.write(f"{time.strftime('%H:%M:%S', time.localtime(line.t))} {line.text}\n")
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        self.showing = False
+        with contextlib.suppress(queue.Full):
+            self._lines.put_nowait(None)
+        self._writer.join(1.0)  # a stdout that blocks is left to the daemon thread
 
 
 @contextlib.contextmanager
@@ -228,3 +257,4 @@ def _console(board: Board) -> Iterator[_Console]:
         yield console
     finally:
         board.capture.remove_listener(console.on_line)
+        console.close()

@@ -229,3 +229,61 @@ def test_rig_up_takes_a_usb_board_found_by_discovery(tmp_path: Path, monkeypatch
         assert plugged.boots > 1, "rig up did not restart the plugged-in board's firmware"
     finally:
         plugged.stop()
+
+
+def test_rig_up_keeps_the_board_going_when_nobody_reads_its_stdout(workdir: Path) -> None:
+    """The console goes to stdout from a thread of its own: a pipe nobody reads fills up (64 KB),
+    and the capture, and with it the board, must not wait for it."""
+    process = start(
+        ["up", "virtual", "--workdir", str(workdir), "--page-port", "0", "--loop-period", "0.02"], REPO
+    )
+    try:
+        deadline = Deadline(START_S)
+        lines = Lines(process)
+        mqtt = read_until(lines, r"mqtt: mqtt://([\d.]+):(\d+)$", deadline)
+        echo = read_until(lines, r"board: virtual: echo topic (\S+),", deadline).group(1)
+        credentials = Path(read_until(lines, r"credentials: (\S+) ", deadline).group(1))
+        page = read_until(lines, r"page: (http://\S+/)$", deadline).group(1)
+        account = json.loads(credentials.read_text())["accounts"]["host"]
+        host = HostClient(
+            mqtt.group(1),
+            int(mqtt.group(2)),
+            "test-up-unread",
+            login=Login(account["user"], account["password"]),
+        )
+        host.connect(10)
+        try:
+            host.subscribe(echo)
+            # hello circulates every 20 ms and each turn prints a few lines: well past what a pipe
+            # holds by the time this many hellos came back, with stdout unread all along.
+            host.wait_count(echo, b"hello", 700, 40)
+        finally:
+            host.close()
+        # The console still reaches the page: a line newer than the pipe's filling.
+        since = time.time()
+        assert fresh_console_line(page, since, Deadline(15)), "the console stalled: no new line on the page"
+        process.send_signal(signal.SIGINT)
+        # Read what is left, so that the command can flush and end.
+        out, _ = process.communicate(timeout=STOP_S)
+        assert process.returncode == 0
+        # Everything it held back is shown in the end (a console writing on the reader thread
+        # fails above: measured, the page's console stalls once the pipe is full).
+        assert out.count(b"hello") >= 600, "the console lines held back were lost"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=STOP_S)
+
+
+def fresh_console_line(page: str, since: float, deadline: Deadline) -> bool:
+    """True once the page's event stream carries a console line stamped after ``since``."""
+    with urllib.request.urlopen(page + "api/events", timeout=5) as stream:
+        while not deadline.expired:
+            line = stream.readline()
+            if not line:
+                return False
+            if line.startswith(b"data: "):
+                event = json.loads(line[6:])
+                if event.get("kind") == "console" and event.get("t", 0) > since:
+                    return True
+    return False
