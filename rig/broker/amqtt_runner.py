@@ -11,9 +11,10 @@ start (the log says why, e.g. "address already in use").
 
 The runner also mends what amqtt 0.12.1 gets wrong for the rig (each fix names the flaw where it
 is made): a subscriptions dict that changes while it is walked, a CONNECT refused only after its
-session was taken over (``rig.broker.amqtt_auth.AuthFirstHandler``), and retained or queued
-messages handed to a client without asking the topic plugins whether it may receive them. Without
-topic plugins (no access policy) the topic checks admit everything, so those fixes change nothing.
+session was taken over (``rig.broker.amqtt_auth.AuthFirstHandler``), retained messages sent on
+CONNECT for every topic filter any client holds, queued messages delivered as retained, and
+retained or queued messages handed to a client without asking the topic plugins whether it may
+receive them. Without topic plugins (no access policy) the topic checks admit everything.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import signal
 import sys
 from collections.abc import ItemsView, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,10 @@ _SHUTDOWN_BOUND_S = 3.0
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 
 _log = logging.getLogger("rig.broker.amqtt_runner")
+
+# Set while amqtt handles a SUBSCRIBE (per task: each client connection is one): retained messages
+# are sent then and only then (RigBroker._publish_retained_messages_for_subscription).
+_ANSWERING_SUBSCRIBE: ContextVar[bool] = ContextVar("answering_subscribe", default=False)
 
 
 class _SnapshotDict(dict[str, Any]):
@@ -60,12 +66,32 @@ def _broker_class() -> type[Any]:
     amqtt.broker.BrokerProtocolHandler = AuthFirstHandler
 
     class RigBroker(amqtt.broker.Broker):  # type: ignore[misc]  # amqtt ships no type hints
+        async def _handle_subscription(
+            self, client_session: Any, handler: Any, subscribe_waiter: Any
+        ) -> None:
+            # amqtt's own handling (SUBACK, then the retained messages of each accepted filter),
+            # marked as the answer to a SUBSCRIBE for _publish_retained_messages_for_subscription.
+            token = _ANSWERING_SUBSCRIBE.set(True)
+            try:
+                await super()._handle_subscription(client_session, handler, subscribe_waiter)
+            finally:
+                _ANSWERING_SUBSCRIBE.reset(token)
+
         async def _publish_retained_messages_for_subscription(
             self, subscription: tuple[str, int], session: Any
         ) -> None:
-            # amqtt calls this on SUBSCRIBE, and on every CONNECT for every topic filter anyone
-            # subscribed to, so a client got retained messages of topics it never subscribed to
-            # (and may not read): each now passes the topic plugins' RECEIVE check first.
+            """The retained messages matching ``subscription``, sent in answer to its SUBSCRIBE only.
+
+            amqtt 0.12.1 calls this on SUBSCRIBE and also on every CONNECT, for every topic
+            filter that ANY client holds (``Broker._handle_client_session``): a board resuming
+            its session got the retained status of its own topic, which only the host's
+            ``rig/BOARD/#`` covers, and echoed it back unretained, so the bench page showed
+            ``lost`` or ``offline`` for a board that was online. MQTT 3.1.1 [MQTT-3.3.1-6] and
+            mosquitto send retained messages only when a subscription is made, for its filter:
+            the CONNECT call sends nothing. Each message also passes the topic plugins' RECEIVE
+            check (amqtt asks none here), so no client gets a retained message it may not read."""
+            if not _ANSWERING_SUBSCRIBE.get():
+                return
             topic_filter, qos = subscription
             handler = self._get_handler(session)
             if handler is None:
@@ -83,9 +109,14 @@ def _broker_class() -> type[Any]:
                 await asyncio.wait(sends)
 
         async def _publish_session_retained_messages(self, session: Any) -> None:
-            # The messages queued for a persistent session while it was offline were checked
-            # against the user connected then; a client that resumes the session with another
-            # login gets only those it may receive itself.
+            """The messages queued for a persistent session while it was offline, sent when it
+            resumes: with RETAIN 0, and only those its current login may receive.
+
+            amqtt 0.12.1 sends them with RETAIN 1, as if they were the topics' retained
+            messages; MQTT 3.1.1 [MQTT-3.3.1-9] and mosquitto send a message that matched an
+            established subscription with RETAIN 0. They were checked against the user
+            connected then; a client that resumes the session with another login gets only
+            those it may receive itself."""
             handler = self._get_handler(session)
             if handler is None:
                 return
@@ -93,7 +124,7 @@ def _broker_class() -> type[Any]:
             while not session.retained_messages.empty():
                 queued = await session.retained_messages.get()
                 if await self._topic_filtering(session, topic=queued.topic, action=Action.RECEIVE):
-                    send = handler.mqtt_publish(queued.topic, queued.data, queued.qos, retain=True)
+                    send = handler.mqtt_publish(queued.topic, queued.data, queued.qos, retain=False)
                     sends.append(asyncio.ensure_future(send))
             if sends:
                 await asyncio.wait(sends)
