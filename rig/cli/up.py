@@ -83,6 +83,12 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "--quiet", action="store_true", help="do not show the console here (the page still does)"
     )
     parser.add_argument(
+        "--show-events",
+        action="store_true",
+        help="show the firmware's @rig event lines in the console too (default: hidden; the "
+        "page can show them, the artifacts keep them)",
+    )
+    parser.add_argument(
         "--timeout", type=common.seconds, default=15.0, metavar="S", help="bound of each wait (default: 15 s)"
     )
     common.add_firmware_options(parser)
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             spec, broker, client_id=f"rig-{name}", topic_prefix=prefix, loop_period=args.loop_period
         )
         board.capture.redact(guarded_secrets(spec, config))
-        console = None if args.quiet else stack.enter_context(_console(board))
+        console = None if args.quiet else stack.enter_context(_console(board, args.show_events))
         print(f"rig: deploying {args.firmware} to {name} and starting it", file=sys.stderr, flush=True)
         strategy = FirmwareStrategy(
             board,
@@ -216,8 +222,10 @@ class _Console:
 
     BACKLOG = 10000
 
-    def __init__(self, board: Board) -> None:
+    def __init__(self, board: Board, show_events: bool = False) -> None:
         self.board = board
+        # The firmware's @rig lines are for the rig: two per message, they drown the tutorial's own.
+        self.show_events = show_events
         self.showing = False
         self.dropped = 0
         self._lines: queue.Queue[Line | None] = queue.Queue(self.BACKLOG)
@@ -225,13 +233,15 @@ class _Console:
         self._writer.start()
 
     def on_line(self, line: Line) -> None:
-        if self.showing:
+        if self.showing and (self.show_events or parse_event(line.text) is None):
             try:
                 self._lines.put_nowait(line)
             except queue.Full:
                 self.dropped += 1
 
     def show_from_now(self) -> None:
+        if not self.show_events:
+            print("rig: the firmware's @rig lines are hidden here; --show-events shows them", file=sys.stderr)
         self.showing = True
 
     def _write(self) -> None:
@@ -250,8 +260,8 @@ class _Console:
 
 
 @contextlib.contextmanager
-def _console(board: Board) -> Iterator[_Console]:
-    console = _Console(board)
+def _console(board: Board, show_events: bool) -> Iterator[_Console]:
+    console = _Console(board, show_events)
     board.capture.add_listener(console.on_line)
     try:
         yield console
