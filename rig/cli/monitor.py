@@ -18,6 +18,7 @@ from rig.board.board import Board
 from rig.cli import common
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable
+from rig.events import parse_event
 from rig.serialio.capture import Line, format_line
 
 HELP = "show the board's serial output with timestamps and send it what you type (Ctrl-] quits)"
@@ -46,6 +47,11 @@ def setup(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"after stdin ends, go on printing for at most S seconds, stopping once the board is "
         f"quiet for {QUIET_S}s (default: %(default)gs)",
+    )
+    parser.add_argument(
+        "--show-events",
+        action="store_true",
+        help="show the firmware's @rig event lines too (default: hidden, as in rig up)",
     )
 
 
@@ -107,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     raw_tty = not args.no_input and stdin.isatty()
     with common.open_board(args, "rig monitor") as (spec, board):
         keys = "Ctrl-C quits" if args.no_input else "Ctrl-] quits" if raw_tty else "end of input quits"
-        print(f"rig: monitoring {spec.name} ({keys})", file=sys.stderr, flush=True)
+        hidden = "" if args.show_events else "; @rig lines hidden, --show-events shows them"
+        print(f"rig: monitoring {spec.name} ({keys}{hidden})", file=sys.stderr, flush=True)
         terminal = _raw_terminal(stdin.fileno()) if raw_tty else contextlib.nullcontext()
         with terminal:
             # In raw mode the terminal no longer turns \n into \r\n.
@@ -124,10 +131,12 @@ def _monitor(args: argparse.Namespace, board: Board, stdin: TextIO, raw_tty: boo
 
     def show(line: Line) -> None:
         nonlocal shown
-        if line.index > shown:  # the snapshot below and the queue may both hold a line
+        if line.index <= shown:  # the snapshot below and the queue may both hold a line
+            return
+        shown = line.index
+        if args.show_events or parse_event(line.text) is None:
             sys.stdout.write(format_line(line) + eol)
             sys.stdout.flush()
-            shown = line.index
 
     try:
         for line in capture.lines():  # what the board said while it was being opened
