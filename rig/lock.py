@@ -1,9 +1,13 @@
-"""One test run per board at a time, across processes and users: an ``flock`` per board identity.
+"""The rig's one file-lock mechanism: an ``flock`` per name, with a holder record and a bounded wait.
 
-The bench user, the nightly job and the release gate share the same boards. Each board has a lock
-file in a directory shared by every user of the machine (``$RIG_LOCK_DIR``, else
-``/tmp/micropython-mqtt-rig-locks``). The lock is ``flock(LOCK_EX)`` on that file, so the kernel
-drops it when the holder dies however it dies (SIGKILL included) and the next run simply takes it.
+Its main use is one test run per board at a time, across processes and users (``BoardLock``):
+the bench user, the nightly job and the release gate share the same boards. Anything else the
+rig must do one process at a time on this machine takes a ``NamedLock`` of its own here (the
+virtual boards' network allocation in ``rig.netns``), so that every wait on a lock is bounded and
+names its holder. Each lock has a file in a directory shared by every user of the machine
+(``$RIG_LOCK_DIR``, else ``/tmp/micropython-mqtt-rig-locks``). The lock is ``flock(LOCK_EX)`` on
+that file, so the kernel drops it when the holder dies however it dies (SIGKILL included) and the
+next run simply takes it.
 
 The holder writes a record (pid, command, user, host, since, purpose) into the file so that a
 waiter can say who is in the way. The record is only a message: the flock is the truth, and a
@@ -33,6 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from rig.deadline import Deadline
 from rig.errors import ConfigError, InfrastructureError, RigError
@@ -43,21 +48,24 @@ LOCK_DIR_ENV = "RIG_LOCK_DIR"
 # A record is a few hundred bytes; the cap only protects a reader from a file someone filled by hand.
 _MAX_RECORD = 64 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_Lock = TypeVar("_Lock", bound="NamedLock")
 
 
 class BoardLockError(InfrastructureError):
     """The lock itself could not be used: its directory or file cannot be created, opened or written."""
 
 
-class BoardBusy(BoardLockError):
-    """Another holder kept the board for the whole wait.
+class LockBusy(BoardLockError):
+    """Another holder kept the lock for the whole wait.
 
-    ``holder`` is its record, or None when the record was empty or unreadable (a holder that has
-    just taken the lock and not yet written it, or a file edited by hand).
+    ``subject`` is what the lock guards, as messages name it ("board esp32-1"); ``holder`` is
+    the holder's record, or None when the record was empty or unreadable (a holder that has just
+    taken the lock and not yet written it, or a file edited by hand); ``waited`` is the bound
+    that expired, in seconds.
     """
 
-    def __init__(self, identity: str, holder: Holder | None, waited: float, path: Path) -> None:
-        self.identity = identity
+    def __init__(self, subject: str, holder: Holder | None, waited: float, path: Path) -> None:
+        self.subject = subject
         self.holder = holder
         self.waited = waited
         self.path = path
@@ -65,16 +73,24 @@ class BoardBusy(BoardLockError):
             who = f"another process (its holder record in {path} is empty or unreadable)"
         else:
             who = holder.describe()
-        super().__init__(f"board {identity} is in use by {who} — waited {waited:g}s")
+        super().__init__(f"{subject} is in use by {who} — waited {waited:g}s")
+
+
+class BoardBusy(LockBusy):
+    """Another holder kept the board for the whole wait (see ``LockBusy``)."""
+
+    def __init__(self, identity: str, holder: Holder | None, waited: float, path: Path) -> None:
+        self.identity = identity
+        super().__init__(f"board {identity}", holder, waited, path)
 
 
 class AlreadyHeld(RigError):
-    """``acquire`` was called on a BoardLock that already holds its board: a bug in the caller."""
+    """``acquire`` was called on a lock object that already holds its lock: a bug in the caller."""
 
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a board, as written by the holder when it took the lock."""
+    """Who holds a lock, as written by the holder when it took it."""
 
     pid: int
     command: str
@@ -138,7 +154,7 @@ def lock_file_name(identity: str) -> str:
     ``rfc2217://h:1`` and ``rfc2217___h_1`` apart.
     """
     if not identity:
-        raise ConfigError("BoardLock", "identity", "must not be empty")
+        raise ConfigError("NamedLock", "identity", "must not be empty")
     readable = _UNSAFE.sub("_", identity).strip("._-")[:80] or "board"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return f"{readable}-{digest}.lock"
@@ -149,16 +165,16 @@ def default_lock_dir() -> Path:
     return Path(env) if env else DEFAULT_LOCK_DIR
 
 
-class BoardLock:
-    """The exclusive right to use one board, shared with other processes and users.
+class NamedLock:
+    """The exclusive right to one named thing, shared with other processes and users.
 
-    Lifecycle: construct (no I/O), then ``acquire(timeout)`` or ``with BoardLock(...)``; use the
-    board; ``release()`` (idempotent; the context manager calls it). The object may be acquired
-    again after release. Acquiring while this object holds the board raises ``AlreadyHeld``.
+    Lifecycle: construct (no I/O), then ``acquire(timeout)`` or ``with NamedLock(...)``; do the
+    work; ``release()`` (idempotent; the context manager calls it). The object may be acquired
+    again after release. Acquiring while this object holds the lock raises ``AlreadyHeld``.
 
     Callers may rely on:
 
-    - at most one holder per identity and lock directory at any time, counting each BoardLock
+    - at most one holder per identity and lock directory at any time, counting each lock
       object as its own holder: two objects in one process exclude each other like two processes;
     - the lock ending with the holding process, whatever kills it, and not being inherited by
       programs it starts (the descriptor is close-on-exec);
@@ -174,11 +190,14 @@ class BoardLock:
         identity: str,
         lock_dir: Path | None = None,
         *,
+        subject: str | None = None,
         purpose: str = "",
         timeout: float = 30.0,
     ) -> None:
-        """``purpose`` goes into the holder record; ``timeout`` is what ``with`` waits."""
+        """``subject`` names what the lock guards in messages (default: the identity);
+        ``purpose`` goes into the holder record; ``timeout`` is what ``with`` waits."""
         self.identity = identity
+        self.subject = subject or identity
         self.lock_dir = lock_dir if lock_dir is not None else default_lock_dir()
         self.path = self.lock_dir / lock_file_name(identity)
         self.purpose = purpose
@@ -188,20 +207,21 @@ class BoardLock:
 
     @property
     def held(self) -> bool:
-        """True while this object holds the board."""
+        """True while this object holds the lock."""
         return self._fd is not None and self._owner_pid == os.getpid()
 
     def acquire(self, timeout: float, poll: float = 0.1) -> None:
-        """Take the board, retrying every ``poll`` seconds while another holder has it.
+        """Take the lock, retrying every ``poll`` seconds while another holder has it.
 
-        Raises ``BoardBusy`` when it is still held after ``timeout`` seconds (``timeout=0`` tries
-        once), ``AlreadyHeld`` when this object holds it already, ``BoardLockError`` when the
-        lock directory or file cannot be used.
+        Raises ``LockBusy`` (``BoardBusy`` for a ``BoardLock``) naming the holder when it is
+        still held after ``timeout`` seconds (``timeout=0`` tries once), ``AlreadyHeld`` when
+        this object holds it already, ``BoardLockError`` when the lock directory or file cannot
+        be used.
         """
         if timeout < 0 or poll <= 0:
             raise ValueError(f"timeout must be >= 0 and poll > 0, got timeout={timeout}, poll={poll}")
         if self.held:
-            raise AlreadyHeld(f"this BoardLock already holds board {self.identity} ({self.path})")
+            raise AlreadyHeld(f"this lock object already holds {self.subject} ({self.path})")
         self.release()  # after a fork, closes the copy of the parent's descriptor (and only that)
         deadline = Deadline(timeout)
         self._ensure_dir()
@@ -214,7 +234,7 @@ class BoardLock:
                 except BlockingIOError:
                     pass
                 if deadline.expired:
-                    raise BoardBusy(self.identity, self._read_record(), timeout, self.path)
+                    raise self._busy(self._read_record(), timeout)
                 time.sleep(deadline.remaining_or(poll))
             self._write_record(fd)
         except BaseException:
@@ -223,8 +243,11 @@ class BoardLock:
         self._fd = fd
         self._owner_pid = os.getpid()
 
+    def _busy(self, holder: Holder | None, waited: float) -> LockBusy:
+        return LockBusy(self.subject, holder, waited, self.path)
+
     def release(self) -> None:
-        """Give the board back. Idempotent; the lock file stays (see the class docstring)."""
+        """Give the lock back. Idempotent; the lock file stays (see the class docstring)."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
@@ -237,23 +260,23 @@ class BoardLock:
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             # In a forked child the descriptor shares the parent's lock: LOCK_UN would free the
-            # parent's board, so only our copy is closed.
+            # parent's lock, so only our copy is closed.
         finally:
             os.close(fd)
 
     def holder(self) -> Holder | None:
-        """Who holds the board now (this object included), without keeping the lock.
+        """Who holds the lock now (this object included), without keeping it.
 
-        None when the board is free, or held but its record is empty or unreadable. A free
-        board's file may still carry the record of a dead holder; that is not reported.
+        None when it is free, or held but its record is empty or unreadable. A free lock's file
+        may still carry the record of a dead holder; that is not reported.
         """
         if not self.is_locked():
             return None
         return self._read_record()
 
     def is_locked(self) -> bool:
-        """True when someone holds the board: another process, another BoardLock in this process,
-        or this very object ("held by us").
+        """True when someone holds the lock: another process, another lock object in this
+        process, or this very object ("held by us").
 
         It probes with ``LOCK_EX | LOCK_NB`` on a descriptor of its own and unlocks at once if the
         probe succeeded. flock locks belong to open file descriptions, so the probe neither
@@ -274,7 +297,7 @@ class BoardLock:
         finally:
             os.close(fd)
 
-    def __enter__(self) -> BoardLock:
+    def __enter__(self: _Lock) -> _Lock:
         self.acquire(self.timeout)
         return self
 
@@ -287,7 +310,7 @@ class BoardLock:
         self.release()
 
     def __repr__(self) -> str:
-        return f"BoardLock({self.identity!r}, path={str(self.path)!r}, held={self.held})"
+        return f"{type(self).__name__}({self.identity!r}, path={str(self.path)!r}, held={self.held})"
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -367,3 +390,21 @@ class BoardLock:
             return None
         finally:
             os.close(fd)
+
+
+class BoardLock(NamedLock):
+    """The exclusive right to use one board (see ``NamedLock``): messages name it "board
+    IDENTITY", and a wait that expires raises ``BoardBusy``."""
+
+    def __init__(
+        self,
+        identity: str,
+        lock_dir: Path | None = None,
+        *,
+        purpose: str = "",
+        timeout: float = 30.0,
+    ) -> None:
+        super().__init__(identity, lock_dir, subject=f"board {identity}", purpose=purpose, timeout=timeout)
+
+    def _busy(self, holder: Holder | None, waited: float) -> LockBusy:
+        return BoardBusy(self.identity, holder, waited, self.path)

@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import ipaddress
 import os
 import re
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 from rig.errors import InfrastructureError
+from rig.lock import NamedLock
 from rig.processes import is_running
 
 NAMESPACE_PREFIX = "rigvb"
@@ -47,6 +44,11 @@ SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
 ENV_SWITCH = "RIG_VIRTUAL_NETNS"
 # A bound on each ip/tc call: they talk to the kernel and return at once.
 _COMMAND_S = 10.0
+# How long a run waits for another to finish making its board's network: the holder runs about
+# ten ip commands (plus one per stale namespace it clears), each bounded by _COMMAND_S, and
+# finishes in well under a second; a minute means it is stuck, and the error names it.
+ALLOCATION_WAIT_S = 60.0
+ALLOCATION_LOCK = "netns-allocation"
 # A one-byte bucket passes no packet: tbf drops what is larger than its burst.
 _BLACKHOLE = ["tbf", "rate", "8bit", "burst", "1", "limit", "1"]
 
@@ -181,7 +183,7 @@ def network_for(board: str) -> BoardNetwork | None:
         if not network.exists:
             network.create()
         return network
-    with _allocation_lock():
+    with allocation_lock():
         remove_stale()
         network = BoardNetwork(os.getpid(), len(_networks), _free_subnet())
         network.create()
@@ -232,14 +234,13 @@ def _free_subnet() -> ipaddress.IPv4Network:
     raise NetworkError(["ip", "addr"], f"no free /30 left in {SUBNETS}")
 
 
-@contextlib.contextmanager
-def _allocation_lock() -> Iterator[None]:
-    # Two runs on one machine must not pick the same subnet between look and assign.
-    path = Path(os.environ.get("RIG_LOCK_DIR") or tempfile.gettempdir()) / "micropython-mqtt-rig-netns.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def allocation_lock(timeout: float | None = None) -> NamedLock:
+    """The lock that two runs on one machine take to make their boards' networks: without it,
+    both could pick the same subnet between look and assign. Taken with ``with``; a holder that
+    keeps it past ``timeout`` (default ``ALLOCATION_WAIT_S``) raises ``LockBusy`` naming it."""
+    return NamedLock(
+        ALLOCATION_LOCK,
+        subject="the virtual boards' network allocation (rig.netns)",
+        purpose="making a virtual board's network",
+        timeout=ALLOCATION_WAIT_S if timeout is None else timeout,
+    )

@@ -17,7 +17,7 @@ import pytest
 
 import rig.lock
 from rig.errors import ConfigError, InfrastructureError
-from rig.lock import AlreadyHeld, BoardBusy, BoardLock, Holder, lock_file_name
+from rig.lock import AlreadyHeld, BoardBusy, BoardLock, Holder, LockBusy, NamedLock, lock_file_name
 
 ROOT = Path(__file__).resolve().parents[2]
 IDENTITY = "usb-10c4-0001"
@@ -155,6 +155,22 @@ def test_two_objects_in_one_process_exclude_each_other(tmp_path: Path) -> None:
     first.release()
     second.acquire(timeout=0)
     second.release()
+
+
+def test_a_named_lock_names_what_it_guards_and_is_apart_from_boards(tmp_path: Path) -> None:
+    # The same mechanism for anything the rig does one process at a time (rig.netns uses it).
+    first = NamedLock("allocation", tmp_path, subject="the allocation", purpose="first")
+    first.acquire(timeout=0)
+    with pytest.raises(LockBusy) as busy:
+        NamedLock("allocation", tmp_path, subject="the allocation").acquire(timeout=0.2)
+    assert not isinstance(busy.value, BoardBusy)  # a board's waiter does not catch it as its own
+    assert isinstance(busy.value, InfrastructureError)
+    assert re.fullmatch(
+        rf"the allocation is in use by pid {os.getpid()} \(.*purpose first\) — waited 0.2s", str(busy.value)
+    )
+    assert busy.value.waited == 0.2 and busy.value.path == first.path
+    BoardLock("other", tmp_path).acquire(timeout=0)  # another identity: another lock
+    first.release()
 
 
 def test_acquiring_twice_is_an_error_and_release_is_idempotent(tmp_path: Path) -> None:

@@ -3,15 +3,20 @@ judged by real TCP connections from inside the namespace to a listener on the ho
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from rig import netns
+from rig.lock import LockBusy
 from rig.netns import BoardNetwork
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(netns.unavailable() is not None, reason=str(netns.unavailable()))
 
@@ -129,3 +134,41 @@ def test_what_a_killed_run_left_is_removed_at_the_next_start() -> None:
     assert name.startswith(netns.NAMESPACE_PREFIX) and name in namespaces()
     assert name in netns.remove_stale()
     assert name not in namespaces()
+
+
+# Holds the network allocation lock until its stdin closes; says HELD once it has it.
+HOLDER = """
+import sys
+from rig import netns
+with netns.allocation_lock(timeout=10):
+    print("HELD", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_held_allocation_lock_is_a_bounded_error_naming_its_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "HELD\n"
+        monkeypatch.setattr(netns, "ALLOCATION_WAIT_S", 0.3)
+        with pytest.raises(LockBusy) as busy:
+            netns.network_for(f"waits-{id(object())}")
+        message = str(busy.value)
+        assert message.startswith("the virtual boards' network allocation (rig.netns) is in use by ")
+        assert f"pid {holder.pid} (" in message and "purpose making a virtual board's network" in message
+        assert message.endswith("waited 0.3s")
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+        assert holder.stdout is not None
+        holder.stdout.close()
