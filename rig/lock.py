@@ -41,9 +41,10 @@ from typing import TypeVar
 
 from rig.deadline import Deadline
 from rig.errors import ConfigError, InfrastructureError, RigError
+from rig.settings import LOCK_DIR
 
-DEFAULT_LOCK_DIR = Path("/tmp/micropython-mqtt-rig-locks")
-LOCK_DIR_ENV = "RIG_LOCK_DIR"
+DEFAULT_LOCK_DIR = Path(str(LOCK_DIR.default))
+LOCK_DIR_ENV = LOCK_DIR.env
 
 # A record is a few hundred bytes; the cap only protects a reader from a file someone filled by hand.
 _MAX_RECORD = 64 * 1024
@@ -161,8 +162,7 @@ def lock_file_name(identity: str) -> str:
 
 
 def default_lock_dir() -> Path:
-    env = os.environ.get(LOCK_DIR_ENV)
-    return Path(env) if env else DEFAULT_LOCK_DIR
+    return Path(LOCK_DIR.read() or DEFAULT_LOCK_DIR)
 
 
 class NamedLock:

@@ -34,6 +34,7 @@ import subprocess
 from rig.errors import InfrastructureError
 from rig.lock import NamedLock
 from rig.processes import is_running
+from rig.settings import VIRTUAL_NETNS
 
 NAMESPACE_PREFIX = "rigvb"
 # Interface names are at most 15 bytes: "rv<pid>h<n>" / "rv<pid>b<n>".
@@ -41,7 +42,7 @@ _HOST_IF = re.compile(r"^rv(\d+)h(\d+)$")
 _NAMESPACE = re.compile(rf"^{NAMESPACE_PREFIX}-(\d+)-(\d+)$")
 SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
 # Set to "off" to run the virtual board on this machine's network even where a namespace works.
-ENV_SWITCH = "RIG_VIRTUAL_NETNS"
+ENV_SWITCH = VIRTUAL_NETNS.env
 # A bound on each ip/tc call: they talk to the kernel and return at once.
 _COMMAND_S = 10.0
 # How long a run waits for another to finish making its board's network: the holder runs about
@@ -74,7 +75,7 @@ def _run(command: list[str]) -> str:
 
 def unavailable() -> str | None:
     """Why the virtual board cannot have a network of its own here, or None if it can."""
-    if os.environ.get(ENV_SWITCH, "").lower() in ("0", "off", "no"):
+    if (VIRTUAL_NETNS.read() or "").lower() in ("0", "off", "no"):
         return f"${ENV_SWITCH} is off: the virtual board shares this machine's network"
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return "network namespaces need root; the virtual board shares this machine's network"

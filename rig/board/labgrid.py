@@ -8,7 +8,6 @@ second).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import serial
@@ -19,6 +18,7 @@ from rig.lab import power
 from rig.lab.client import PlaceKeeper
 from rig.lab.places import AcquiredPlace, coordinator_of
 from rig.serialio.port import BoardPort
+from rig.settings import option, parse_seconds
 
 # Ahead of pyserial's own handlers: its RFC2217 client refuses the write timeout BoardPort sets
 # (see rig.lab.urlhandlers.protocol_rfc2217).
@@ -26,9 +26,9 @@ _HANDLERS = "rig.lab.urlhandlers"
 if _HANDLERS not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.insert(0, _HANDLERS)
 
-LOCK_TIMEOUT_ENV = "RIG_LOCK_TIMEOUT"
-# As ``--rig-lock-timeout``'s default: a busy place is waited for as long as a busy local board.
-DEFAULT_WAIT = 60.0
+# ``--rig-lock-timeout``'s variable and default: a busy place is waited for as long as a busy
+# local board.
+LOCK_TIMEOUT = option("lock-timeout")
 
 # The places this process holds, by board name: what a place can do (power, reset output) is
 # only known once it is acquired, and ``LabgridKind.no_hard_reset`` is asked by board spec.
@@ -36,10 +36,7 @@ HELD: dict[str, LabgridPlace] = {}
 
 
 def default_wait() -> float:
-    try:
-        return max(0.0, float(os.environ.get(LOCK_TIMEOUT_ENV, "")))
-    except ValueError:
-        return DEFAULT_WAIT
+    return parse_seconds(LOCK_TIMEOUT.read() or "", f"${LOCK_TIMEOUT.env}", LOCK_TIMEOUT.name)
 
 
 class LabgridPlace:

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from rig.board.virtual_port import Outbox, open_port, write_dropping
+from rig.settings import FLASH, RUN_MAIN
 
 BOOTSTRAP = Path(__file__).parent / "mpy" / "bootstrap.py"
 
@@ -89,7 +90,7 @@ class _Firmware:
         self.master, slave = pty.openpty()
         os.set_blocking(self.master, False)
         _console_termios(slave)
-        env = dict(os.environ, RIG_FLASH=str(flash), RIG_RUN_MAIN="1" if run_main else "0")
+        env = dict(os.environ, **{FLASH.env: str(flash), RUN_MAIN.env: "1" if run_main else "0"})
         # MicroPython only turns Ctrl-C into KeyboardInterrupt if the pty is its controlling
         # terminal, hence a new session that then claims the slave as ctty.
         argv = [micropython, "-i", str(BOOTSTRAP)]

@@ -10,6 +10,7 @@ from rig.broker.access import Login
 from rig.broker.base import Broker, BrokerKind
 from rig.broker.ports import accepts_connections
 from rig.errors import BrokerError, ConfigError
+from rig.settings import BROKER_PASSWORD, BROKER_USER
 
 # host:port or host:port,ws_port; an IPv6 host goes in brackets: [::1]:1883
 _SPEC = re.compile(
@@ -18,8 +19,8 @@ _SPEC = re.compile(
 _FORMAT = "expected host:port or host:port,ws_port (e.g. 192.168.1.10:1883,8080)"
 _PROBE_S = 1.0
 # Where an external broker's credentials come from: the environment, never a file in the repo.
-USER_ENV = "RIG_BROKER_USER"
-PASSWORD_ENV = "RIG_BROKER_PASSWORD"
+USER_ENV = BROKER_USER.env
+PASSWORD_ENV = BROKER_PASSWORD.env
 
 
 def login_from_env(environ: Mapping[str, str]) -> Login | None:

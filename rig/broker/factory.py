@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import subprocess
 from pathlib import Path
 
 from rig.broker import amqtt as amqtt_broker
@@ -14,6 +16,34 @@ from rig.broker.tls import TlsMaterial
 from rig.errors import BrokerError, ConfigError
 
 KINDS = ("auto", "mosquitto", "amqtt", "external")
+
+
+def chosen_kind(kind: str) -> str:
+    """The broker ``kind`` stands for: "auto" is mosquitto when installed, else amqtt."""
+    chosen = kind.strip().lower()
+    if chosen == "auto":
+        return "mosquitto" if mosquitto.find_mosquitto() else "amqtt"
+    return chosen
+
+
+def broker_version(kind: str) -> str | None:
+    """The version of a managed broker ``kind`` (mosquitto's own answer, amqtt's package), or
+    None when it cannot be told: results differ between brokers, so a run says which it used."""
+    if kind == "amqtt":
+        try:
+            return importlib.metadata.version("amqtt")
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    executable = mosquitto.find_mosquitto() if kind == "mosquitto" else None
+    if executable is None:
+        return None
+    try:
+        # ``mosquitto -h`` starts with "mosquitto version 2.0.11" and exits at once.
+        done = subprocess.run([executable, "-h"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    words = done.stdout.split("\n", 1)[0].split()
+    return words[2] if words[:2] == ["mosquitto", "version"] and len(words) > 2 else None
 
 
 def make_broker(
@@ -36,9 +66,7 @@ def make_broker(
     an external broker's login comes from the environment (``RIG_BROKER_USER`` /
     ``RIG_BROKER_PASSWORD``) instead. ``tls``: a TLS listener on a managed broker.
     """
-    chosen = kind.strip().lower()
-    if chosen == "auto":
-        chosen = "mosquitto" if mosquitto.find_mosquitto() else "amqtt"
+    chosen = chosen_kind(kind)
     if chosen == "mosquitto":
         if mosquitto.find_mosquitto() is None:
             raise BrokerError(

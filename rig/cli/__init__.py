@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from rig.cli import broker, common, deploy, deps, gate, lab, listing, monitor, page, scan, up
 from rig.cli import exec as exec_command
-from rig.errors import RigError
+from rig.errors import ConfigError, RigError
 
 
 class Command(NamedTuple):
@@ -83,11 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) and usage errors (2): a code to return, not to raise
         return e.code if isinstance(e.code, int) else common.EXIT_USAGE
+    except ConfigError as e:  # a bad $RIG_* variable, told apart from a bad flag by its name
+        common.report(e)
+        return common.EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
         print("rig: error: a command is required (see rig --help)", file=sys.stderr)

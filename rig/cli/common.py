@@ -10,16 +10,19 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig.bench import BUILTIN_VIRTUAL, BenchBoard, choose_board
+from rig import settings
+from rig.bench import AUTO, BUILTIN_VIRTUAL, BenchBoard, choose_board
 from rig.board.board import Board
 from rig.discovery import ports as discovery_ports
 from rig.errors import ConfigError, InfrastructureError, RigError
-from rig.inventory import INVENTORY_ENV, BoardSpec, Inventory, default_inventory_path, load_inventory
+from rig.inventory import BoardSpec, Inventory, default_inventory_path, load_inventory
+
+INVENTORY = settings.option("inventory")
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and what it ran failed: firmware, exec, deploy
@@ -28,16 +31,16 @@ EXIT_INFRASTRUCTURE = 3  # board absent, busy or unreachable; broker failure
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 EXIT_CODES_HELP = """\
-exit codes:
+exit codes (the same mistake gives the same code in every command):
   0    success
-  1    the command ran and failed (firmware error, exec error, deploy error)
-  2    usage or configuration error (bad option, unknown board, inventory error file:line: key)
+  1    the command ran and what it ran failed (firmware error, exec error, deploy error)
+  2    usage or configuration mistake, found before anything runs: a bad option or variable,
+       an unknown board, an inventory error (file:line: key), a missing firmware folder
   3    infrastructure: board absent, busy (names the holder) or unreachable; broker failure
   130  interrupted (Ctrl-C or SIGTERM)
 """
 
 DEFAULT_WORKDIR = Path("artifacts") / "cli"
-DEFAULT_LOCK_TIMEOUT = 10.0
 VIRTUAL = BUILTIN_VIRTUAL.name
 
 
@@ -57,25 +60,117 @@ def env(name: str) -> str | None:
 
 
 def seconds(text: str) -> float:
-    """argparse type for a duration: a number >= 0."""
+    """argparse type for a duration of a command's own (not a table setting): a number >= 0."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
+        return settings.parse_seconds(text, "command line", "seconds")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(e.problem) from None
+
+
+class _FromEnvironment(str):
+    """A default argparse got from ``$RIG_NAME``: a bad one is reported naming the variable."""
+
+
+# A converter of the settings table's kind: text, where it came from, the setting's name.
+Convert = Callable[[str, str, str], object]
+
+
+def _as_text(text: str, source: str, name: str) -> str:
+    return text
+
+
+def _as_path(text: str, source: str, name: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _as_seconds(text: str, source: str, name: str) -> float:
+    return settings.parse_seconds(text, source, name)
+
+
+def as_directory(text: str, source: str, name: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise ConfigError(source, name, f"{text} is not a directory")
+    return path
+
+
+def as_choice(choices: tuple[str, ...]) -> Convert:
+    def choice(text: str, source: str, name: str) -> str:
+        return settings.parse_choice(text, source, name, choices)
+
+    return choice
+
+
+def _argparse_type(entry: settings.Option, convert: Convert) -> Callable[[str], object]:
+    """``convert`` as argparse's ``type``: a value from the command line gives argparse's usage
+    error (exit 2); a default from the environment raises ConfigError naming the variable (the
+    same exit code, through ``rig.cli.main``)."""
+
+    def argparse_type(text: str) -> object:
+        if isinstance(text, _FromEnvironment):
+            return convert(text, f"${entry.env}", entry.name)
+        try:
+            return convert(text, entry.cli or entry.flag, entry.name)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(e.problem) from None
+
+    argparse_type.__name__ = entry.name  # argparse names it in "invalid NAME value"
+    return argparse_type
+
+
+def source_of(name: str, value: object) -> str:
+    """Where the value of table entry ``name`` came from, for messages: its variable or its flag."""
+    entry = settings.option(name)
+    return f"${entry.env}" if isinstance(value, _FromEnvironment) else (entry.cli or entry.flag)
+
+
+def table_argument(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    name: str,
+    *aliases: str,
+    convert: Convert = _as_text,
+    help: str,
+    **kwargs: object,
+) -> None:
+    """The argument of the settings table's entry ``name`` (``rig.settings``): its flag, its
+    variable and its default come from the table, so that pytest and ``rig`` never disagree.
+    A positional entry (``BOARD``) is optional, defaulting to the variable, then the table."""
+    entry = settings.option(name)
+    assert entry.cli is not None, f"{name} has no command-line argument in the settings table"
+    from_env = entry.from_environment()
+    default: object = _FromEnvironment(from_env) if from_env is not None else entry.default
+    shown = f"${entry.env}, else {entry.default}" if entry.default is not None else f"${entry.env}"
+    if entry.switch:
+        # A switch's default is decided now: argparse converts no default of a store_true.
+        source = f"${entry.env}" if from_env is not None else f"{entry.cli} (default)"
+        default = settings.parse_flag(from_env or entry.default or "0", source, name)
+        kwargs.setdefault("action", "store_true")
+    else:
+        kwargs["type"] = _argparse_type(entry, convert)
+    if entry.cli.startswith("-"):
+        parser.add_argument(entry.cli, *aliases, default=default, help=f"{help} (default: {shown})", **kwargs)  # type: ignore[arg-type]
+    else:
+        parser.add_argument(
+            name.replace("-", "_"),
+            nargs="?",
+            default=default,
+            metavar=entry.cli,
+            help=f"{help} (default: {shown})",
+            **kwargs,  # type: ignore[arg-type]
+        )
 
 
 def common_options() -> argparse.ArgumentParser:
     """The options every command takes, as a parent parser (argparse's ``parents=``)."""
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("common options")
+    # No default here: a file named (here or by the variable) must exist, the default one need not.
     group.add_argument(
         "--inventory",
         type=Path,
         metavar="PATH",
-        help=f"the bench inventory (default: ${INVENTORY_ENV}, else boards.yaml in the current directory)",
+        help=f"the bench inventory (default: ${INVENTORY.env}, else {INVENTORY.default} in the current "
+        "directory)",
     )
     group.add_argument(
         "--workdir",
@@ -84,12 +179,12 @@ def common_options() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where virtual-board flash, serial logs and the broker's files live (default: %(default)s)",
     )
-    group.add_argument(
-        "--lock-timeout",
-        type=seconds,
-        default=DEFAULT_LOCK_TIMEOUT,
+    table_argument(
+        group,
+        "lock-timeout",
+        convert=_as_seconds,
         metavar="S",
-        help="how long to wait for a board another process holds (default: %(default)gs)",
+        help="how long to wait for a board another process holds, in seconds",
     )
     group.add_argument(
         "--debug", action="store_true", help="re-raise rig errors with their traceback instead of a message"
@@ -99,60 +194,41 @@ def common_options() -> argparse.ArgumentParser:
 
 def add_firmware_options(parser: argparse.ArgumentParser) -> None:
     """The firmware tree and where its locked dependencies come from: the same flags, defaults and
-    environment variables for every command that deploys or locks (``rig deploy``, ``rig deps``)."""
-    parser.add_argument(
-        "--firmware",
-        type=Path,
-        default=Path(env("RIG_FIRMWARE") or "firmware"),
-        metavar="DIR",
-        help="the firmware tree (default: $RIG_FIRMWARE, else %(default)s)",
-    )
-    parser.add_argument(
-        "--deps-cache",
-        type=Path,
-        default=env("RIG_DEPS_CACHE"),
-        metavar="DIR",
-        help="firmware dependency cache (default: $RIG_DEPS_CACHE, else ~/.cache/micropython-mqtt-rig/deps)",
-    )
-    parser.add_argument(
-        "--deps-index",
+    environment variables for every command that deploys or locks (``rig deploy``, ``rig deps``,
+    ``rig up``). A firmware folder that does not exist is a usage mistake (exit 2) in each."""
+    table_argument(parser, "firmware", convert=as_directory, metavar="DIR", help="the firmware tree")
+    table_argument(parser, "deps-cache", convert=_as_path, metavar="DIR", help="firmware dependency cache")
+    table_argument(
+        parser,
+        "deps-index",
         "--index",
-        dest="deps_index",
-        type=Path,
-        default=env("RIG_DEPS_INDEX"),
+        convert=_as_path,
         metavar="DIR",
-        help="a local mip v2 index directory (as `rig deps export` writes), the last source asked "
-        "(default: $RIG_DEPS_INDEX)",
+        help="a local mip v2 index directory (as `rig deps export` writes), the last source asked",
     )
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        default=(env("RIG_OFFLINE") or "0").lower() in ("1", "true", "yes"),
-        help="no network: dependencies from the cache and --deps-index only (default: $RIG_OFFLINE)",
-    )
+    table_argument(parser, "offline", help="no network: dependencies from the cache and --deps-index only")
 
 
 def board_options() -> argparse.ArgumentParser:
-    """Options of the commands that open a board (deploy, monitor, exec)."""
+    """Options of the commands that open a board (deploy, monitor, exec, up)."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument(
-        "--micropython",
-        default=env("RIG_MICROPYTHON"),
+    table_argument(
+        parser,
+        "micropython",
         metavar="PATH",
-        help="the unix port executable for a virtual board (default: $RIG_MICROPYTHON, else found)",
+        help="the unix port executable for a virtual board (else found)",
     )
     return parser
 
 
 def add_board_argument(parser: argparse.ArgumentParser) -> None:
-    # Optional so that $RIG_BOARD, the variable the pytest plugin reads, serves here too.
-    parser.add_argument(
+    """BOARD, as ``--rig-board`` takes it: nothing named means auto, the one USB board of the
+    inventory plugged in, else the virtual board."""
+    table_argument(
+        parser,
         "board",
-        nargs="?",
-        default=env("RIG_BOARD"),
-        metavar="BOARD",
         help="an inventory board name, 'virtual', or 'auto' (the single USB board plugged in, "
-        "else the virtual board); default: $RIG_BOARD",
+        "else the virtual board)",
     )
 
 
@@ -167,22 +243,23 @@ def inventory_path(args: argparse.Namespace) -> Path:
     return given if given is not None else default_inventory_path(Path.cwd())
 
 
+def inventory_named(args: argparse.Namespace) -> bool:
+    """Named on the command line or by the variable: then the file must exist."""
+    return args.inventory is not None or INVENTORY.from_environment() is not None
+
+
 def load(args: argparse.Namespace) -> Inventory:
     """The inventory the command works on. Without --inventory and $RIG_INVENTORY, a missing
     boards.yaml is an empty bench (the built-in virtual board still works); a file asked for
     by name must exist."""
     path = inventory_path(args)
-    if args.inventory is None and env(INVENTORY_ENV) is None and not path.exists():
+    if not inventory_named(args) and not path.exists():
         return Inventory(path, [])
     return load_inventory(path)
 
 
 def board_name(args: argparse.Namespace) -> str:
-    name: str | None = args.board
-    if not name:
-        raise ConfigError(
-            "command line", "BOARD", "missing: give a board name, 'virtual' or 'auto' (or set $RIG_BOARD)"
-        )
+    name: str = args.board or settings.option("board").default or AUTO
     return name
 
 

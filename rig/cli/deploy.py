@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from rig import netaddr, settings
 from rig.bench import board_config
 from rig.board.kinds import kind_of
 from rig.broker import ExternalBroker
@@ -16,13 +17,12 @@ from rig.broker.credentials_file import read_credentials
 from rig.broker.external import login_from_env
 from rig.cli import common
 from rig.deploy.step import deploy_firmware
-from rig.errors import ConfigError
 
 HELP = "deploy the firmware and its config to a board and leave it running"
 
 DEFAULT_BROKER_HOST = "127.0.0.1"
 DEFAULT_BROKER_PORT = 1883
-BROKER_URL_ENV = "RIG_BROKER_URL"
+BROKER_URL = settings.option("broker-url")
 
 
 def tcp_port(text: str) -> int:
@@ -46,23 +46,32 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Writes the firmware tree, its dependencies and a config.json to the board (only files "
         "that changed), then soft-resets it so that main.py runs. The deploy itself does not need "
-        "the broker, but the firmware gives up if it cannot connect when it starts: run one first "
-        "(rig broker). A virtual board stops when rig exits; its flash stays in WORKDIR and the "
-        "firmware boots again at the next command on it."
+        "the broker, and the firmware never gives up on it: it tries to connect every 2 s until a "
+        "broker answers, and after a refused login or a failed TLS handshake it waits longer each "
+        "time (backoff_initial, doubling up to backoff_max), so a broker may be started before or "
+        "after (rig broker). Nothing named: the one USB board of the inventory plugged in, else "
+        "the virtual board (as rig up). A virtual board stops when rig exits; its flash stays in "
+        "WORKDIR and the firmware boots again at the next command on it."
     )
     common.add_board_argument(parser)
     parser.add_argument(
         "--broker-host",
         metavar="HOST",
-        help="the broker as the board sees it (default: the host of $RIG_BROKER_URL, else 127.0.0.1 "
+        help=f"the broker as the board sees it (default: the host of ${BROKER_URL.env}, else 127.0.0.1 "
         "for a virtual board and, for a USB board, the inventory's broker_host; 'auto' there means "
-        "this machine's address toward the board)",
+        "this machine's address on --broker-interface, else on the default route)",
     )
     parser.add_argument(
         "--broker-port",
         type=tcp_port,
         metavar="PORT",
-        help=f"the broker's MQTT port (default: the port of ${BROKER_URL_ENV}, else {DEFAULT_BROKER_PORT})",
+        help=f"the broker's MQTT port (default: the port of ${BROKER_URL.env}, else {DEFAULT_BROKER_PORT})",
+    )
+    common.table_argument(
+        parser,
+        "broker-interface",
+        metavar="IFACE",
+        help="for broker_host: auto, the network interface whose address the board is given",
     )
     parser.add_argument(
         "--broker-credentials",
@@ -76,17 +85,19 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loop-period",
         type=positive_seconds,
-        default=1.0,
+        default=settings.REFERENCE_LOOP_PERIOD,
         metavar="S",
-        help="the firmware's loop period (default: %(default)gs)",
+        help="the firmware's loop period (default: the tutorial's %(default)gs)",
     )
     common.add_firmware_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     firmware: Path = args.firmware
-    if not firmware.is_dir():
-        raise ConfigError("--firmware", "firmware", f"{firmware} is not a directory")
+    if args.broker_interface:
+        netaddr.use_interface(
+            args.broker_interface, common.source_of("broker-interface", args.broker_interface)
+        )
     default = default_broker()
     broker = ExternalBroker(
         args.broker_host or default.host, args.broker_port or default.port, login=default.login(HOST)
@@ -118,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
                 "from here; the firmware cannot connect until a broker runs there (see rig broker)",
                 file=sys.stderr,
             )
+        for choice in netaddr.choices():  # broker_host: auto, and how the address was found
+            print(f"broker address for {spec.name}: {choice.describe()}")
         # Only non-secret fields: the Wi-Fi and broker passwords stay in config.json.
         print(
             f"deploying {firmware} to {spec.name}: broker {config.broker_host}:{config.broker_port}, "
@@ -148,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
 def default_broker() -> ExternalBroker:
     """$RIG_BROKER_URL as the pytest plugin reads it, else the usual local broker. The board's
     view of the host is decided later by ``board_config`` (loopback only suits a virtual board)."""
-    url = common.env(BROKER_URL_ENV)
+    url = BROKER_URL.from_environment()
     if url is not None:
-        return ExternalBroker.from_spec(url, f"${BROKER_URL_ENV}", login_from_env(os.environ))
+        return ExternalBroker.from_spec(url, f"${BROKER_URL.env}", login_from_env(os.environ))
     return ExternalBroker(DEFAULT_BROKER_HOST, DEFAULT_BROKER_PORT, login=login_from_env(os.environ))

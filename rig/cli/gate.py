@@ -1,4 +1,4 @@
-"""``rig gate --firmware DIR``: the whole HIL suite on every board present; the nightly job and
+"""``rig gate [--firmware DIR]``: the whole HIL suite on every board present; the nightly job and
 the release gate. The running and judging is ``rig.gate``; this module reads its options and
 turns its results into progress lines, verdict lines and an exit code."""
 
@@ -8,14 +8,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from rig import gate
+from rig import gate, settings
 from rig.cli import common
 from rig.cli.deploy import positive_seconds
 from rig.errors import ConfigError
 
 HELP = "run the whole HIL suite on every board present and give one verdict (nightly job, release gate)"
 
-BROKERS = ("auto", "mosquitto", "amqtt", "external")
 EXIT_BY_CATEGORY = {
     gate.PASS: common.EXIT_OK,
     gate.FIRMWARE: common.EXIT_FAILED,
@@ -59,12 +58,8 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "testsuite per board) and OUT/report.html. Exit code: 0 all passed, 1 any firmware "
         "failure, 3 infrastructure failures only (or, with --strict, a missing board), 2 usage."
     )
-    parser.add_argument(
-        "--firmware",
-        type=Path,
-        default=common.env("RIG_FIRMWARE"),
-        metavar="DIR",
-        help="the firmware tree to gate (default: $RIG_FIRMWARE; required otherwise)",
+    common.table_argument(
+        parser, "firmware", convert=common.as_directory, metavar="DIR", help="the firmware tree to gate"
     )
     parser.add_argument(
         "--suite",
@@ -92,10 +87,12 @@ def setup(parser: argparse.ArgumentParser) -> None:
         metavar="A,B",
         help="gate only these inventory boards (default: all of them)",
     )
-    parser.add_argument(
-        "--broker",
-        choices=BROKERS,
-        help="passed to pytest as --rig-broker (default: the plugin's, $RIG_BROKER or auto)",
+    common.table_argument(
+        parser,
+        "broker",
+        convert=common.as_choice(settings.BROKERS),
+        metavar="|".join(settings.BROKERS),
+        help="passed to each pytest as --rig-broker",
     )
     parser.add_argument(
         "--jobs",
@@ -121,9 +118,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    firmware: Path | None = args.firmware
-    if firmware is None:
-        raise ConfigError("command line", "--firmware", "missing: give the firmware tree to gate")
+    firmware: Path = args.firmware
     inventory = common.load(args)
     if not inventory.path.is_file():
         raise ConfigError(

@@ -23,6 +23,7 @@ from pathlib import Path
 from rig.atomic import write_atomically
 from rig.deploy.sources import PACKAGE_NAME, FetchedPackage, SourceFailed, check_target_path, is_exact_version
 from rig.errors import ConfigError, DeployError
+from rig.settings import CACHE_DIR
 
 BOARD_LIB = "lib"
 """Where dependencies go on the board, relative to its root: mip's default target."""
@@ -61,7 +62,7 @@ def default_cache_dir() -> Path:
     ``$RIG_CACHE_DIR`` is the rig's cache as a whole, so other parts of the rig can keep their own
     subdirectories next to ``deps``.
     """
-    rig_cache = os.environ.get("RIG_CACHE_DIR")
+    rig_cache = CACHE_DIR.read()
     if rig_cache:
         return Path(rig_cache).expanduser().absolute() / "deps"
     xdg = os.environ.get("XDG_CACHE_HOME")

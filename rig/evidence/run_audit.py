@@ -23,8 +23,9 @@ from pathlib import Path
 
 from rig.atomic import write_atomically
 from rig.evidence.secrets_audit import AuditIncomplete, Leak, audit_artifacts, too_short
+from rig.settings import SECRETS_FILE
 
-HANDOFF_ENV = "RIG_SECRETS_FILE"
+HANDOFF_ENV = SECRETS_FILE.env
 VERDICT_NAME = "secrets-audit.json"
 
 

@@ -37,8 +37,10 @@ from rig.inventory.yamltree import (
     sequence,
     yaml_int,
 )
+from rig.settings import option
 
-INVENTORY_ENV = "RIG_INVENTORY"
+INVENTORY = option("inventory")
+INVENTORY_ENV = INVENTORY.env
 
 _TOP_KEYS = ("defaults", "boards")
 _BOARD_KEYS = ("name", "kind", "match", "tags", "network", "baudrate", "labgrid", "count")
@@ -68,9 +70,8 @@ _LABGRID_TAG = re.compile(r"([a-z][a-z0-9_]+)=([A-Za-z0-9_.-]+)")
 def default_inventory_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
     """``$RIG_INVENTORY`` when set (relative to the current directory, like any path option), else
     ``root/boards.yaml``."""
-    env = os.environ if env is None else env
-    chosen = env.get(INVENTORY_ENV, "").strip()
-    return Path(chosen).expanduser() if chosen else root / "boards.yaml"
+    chosen = INVENTORY.from_environment(env)
+    return Path(chosen).expanduser() if chosen else root / str(INVENTORY.default)
 
 
 def load_inventory(path: Path, env: Mapping[str, str] | None = None) -> Inventory:

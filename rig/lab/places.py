@@ -13,10 +13,11 @@ from typing import Any
 
 from rig.inventory.spec import LabgridSpec
 from rig.lab.errors import describe_holder
+from rig.settings import LG_COORDINATOR
 
-COORDINATOR_ENV = "LG_COORDINATOR"
+COORDINATOR_ENV = LG_COORDINATOR.env
 # labgrid's own default when neither the inventory nor $LG_COORDINATOR names one.
-DEFAULT_COORDINATOR = "127.0.0.1:20408"
+DEFAULT_COORDINATOR = str(LG_COORDINATOR.default)
 # The resource classes labgrid's client drives with ``power`` and ``io`` (see the keeper).
 POWER_CLASSES = frozenset(
     {

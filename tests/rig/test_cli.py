@@ -127,7 +127,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert f"usage: rig {command}" in out
-    assert "--inventory" in out and "exit codes:" in out
+    assert "--inventory" in out and "exit codes" in out
 
 
 def test_top_level_help_documents_exit_codes_in_a_subprocess() -> None:
@@ -147,9 +147,142 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "1..65535" in err
 
 
-def test_missing_board_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["monitor"]) == 2
-    assert capsys.readouterr().err.startswith("rig: error: command line: BOARD: missing")
+# -- the same mistake, the same exit code, in every command ---------------------------------
+
+# Each command that reads the inventory, with what else it needs to get that far; BOARD where it
+# takes one. The firmware folder is the repo's unless the case says otherwise.
+MISTAKE_COMMANDS = {
+    "deploy": ["deploy"],
+    "monitor": ["monitor"],
+    "exec": ["exec"],
+    "up": ["up"],
+    "list": ["list"],
+    "scan": ["scan"],
+    "broker": ["broker"],
+    "gate": ["gate"],
+    "deps": ["deps", "lock"],
+}
+BOARD_COMMANDS = ("deploy", "monitor", "exec", "up")
+FIRMWARE_COMMANDS = ("deploy", "up", "gate", "deps")
+
+
+def _argv(
+    command: str, *, board: str | None = None, firmware: Path | None = None, inventory: Path
+) -> list[str]:
+    argv = [*MISTAKE_COMMANDS[command], "--inventory", str(inventory)]
+    if command in FIRMWARE_COMMANDS:
+        argv += ["--firmware", str(firmware or ROOT / "firmware")]
+    if command in BOARD_COMMANDS and board is not None:
+        argv.append(board)
+    if command == "exec":
+        argv.append("print(1)")
+    if command == "gate" and board is not None:
+        argv += ["--boards", board]
+    return argv
+
+
+@pytest.mark.parametrize("command", sorted(set(MISTAKE_COMMANDS) - {"deps"}))  # deps reads no inventory
+def test_a_bad_inventory_exits_2_in_every_command(
+    command: str, tmp_path: Path, workdir: Path, ports: list[ListPortInfo], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_inventory(tmp_path, "boards:\n  - name: x\n    kind: virtual\n    colour: red\n")
+    assert main([*_argv(command, inventory=path), "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rig: error: {path}:4: "), err
+    no_traceback(err)
+
+
+@pytest.mark.parametrize("command", [*BOARD_COMMANDS, "gate"])
+def test_an_unknown_board_exits_2_in_every_command(
+    command: str, tmp_path: Path, workdir: Path, ports: list[ListPortInfo], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_inventory(tmp_path, USB_INVENTORY)
+    assert main([*_argv(command, board="virtul", inventory=path), "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rig: error: "), err
+    assert "virtul" in err and "did you mean 'virtual'?" in err, err
+    no_traceback(err)
+
+
+@pytest.mark.parametrize("command", FIRMWARE_COMMANDS)
+def test_a_missing_firmware_folder_exits_2_in_every_command(
+    command: str, tmp_path: Path, workdir: Path, ports: list[ListPortInfo], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_inventory(tmp_path, USB_INVENTORY)
+    missing = tmp_path / "no-such-firmware"
+    argv = _argv(command, board="virtual", firmware=missing, inventory=path)
+    assert main([*argv, "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing} is not a directory" in err, err
+    no_traceback(err)
+
+
+@pytest.mark.parametrize("command", FIRMWARE_COMMANDS)
+def test_a_missing_firmware_folder_from_the_variable_names_the_variable(
+    command: str,
+    tmp_path: Path,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RIG_FIRMWARE", str(tmp_path / "gone"))
+    argv = [arg for arg in _argv(command, board="virtual", inventory=tmp_path / "none.yaml")]
+    at = argv.index("--firmware")
+    del argv[at : at + 2]
+    assert main([*argv, "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rig: error: $RIG_FIRMWARE: firmware: {tmp_path / 'gone'} is not a directory"), err
+
+
+def test_a_bad_variable_exits_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RIG_LOCK_TIMEOUT", "soon")
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "rig: error: $RIG_LOCK_TIMEOUT: lock-timeout: expected a number of seconds, got 'soon'"
+    )
+    monkeypatch.setenv("RIG_LOCK_TIMEOUT", "5")
+    monkeypatch.setenv("RIG_OFFLINE", "maybe")
+    assert main(["deps", "lock"]) == 2
+    assert "$RIG_OFFLINE: offline: expected 1 or 0, got 'maybe'" in capsys.readouterr().err
+
+
+def test_cli_defaults_come_from_the_settings_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One default per setting: rig's own flags take theirs from the table pytest reads."""
+    from rig.cli import build_parser
+    from rig.settings import option
+
+    args = build_parser().parse_args(["deploy"])
+    assert args.lock_timeout == float(option("lock-timeout").default or "")
+    assert args.board == option("board").default == "auto"
+    assert args.firmware == Path(option("firmware").default or "")
+    assert build_parser().parse_args(["gate"]).broker == option("broker").default
+    monkeypatch.setenv("RIG_LOCK_TIMEOUT", "7")
+    monkeypatch.setenv("RIG_BOARD", "bench-2")
+    args = build_parser().parse_args(["exec", "print(1)"])
+    assert (args.lock_timeout, args.board, args.code) == (7.0, "bench-2", "print(1)")
+    assert build_parser().parse_args(["exec", "--lock-timeout", "2", "virtual", "x"]).lock_timeout == 2.0
+
+
+def test_deploy_takes_the_board_automatically_as_up_does(
+    tmp_path: Path, workdir: Path, ports: list[ListPortInfo], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing named: the one USB board of the inventory plugged in (here, found on a
+    fabricated port record that is absent as a device, so the deploy stops there), else virtual."""
+    path = write_inventory(tmp_path, USB_INVENTORY.replace('"0042"', '"0001"'))
+    ports.append(CP210X)
+    assert main(["deploy", "--inventory", str(path), "--workdir", str(workdir)]) == 3
+    err = capsys.readouterr().err
+    assert "bench-absent" in err and "/dev/ttyUSB0" in err, err
+
+
+def test_deploy_help_says_the_firmware_keeps_trying(capsys: pytest.CaptureFixture[str]) -> None:
+    """firmware/connect_retry.py never gives up: the help must not say it does."""
+    assert main(["deploy", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the firmware gives up" not in out
+    assert "never gives up" in out and "every 2 s" in out
 
 
 # -- list ------------------------------------------------------------------------------------
