@@ -158,7 +158,7 @@ def reference_round_trips(ctx: BenchContext, broker: Any, n: int) -> tuple[list[
     client = host_client(ctx, broker, "reference", config.echo_topic)
     rng = random.Random(20240607)
     topic = config.echo_topic
-    batch_size = per_boot(config.max_messages_per_turn)
+    batch_size = per_boot(config.setting("max_messages_per_turn"))
     echo: list[float] = []
     try:
         for boot in range(math.ceil(n / batch_size)):
@@ -185,7 +185,7 @@ def reference_round_trips(ctx: BenchContext, broker: Any, n: int) -> tuple[list[
     finally:
         ctx.release(client)
         ctx.release(board)
-    return echo, config.max_messages_per_turn
+    return echo, config.setting("max_messages_per_turn")
 
 
 def rtt_figures(prefix: str, echo: Sequence[float], base: Sequence[float], notes: str) -> list[Figure]:
@@ -246,7 +246,7 @@ def memory_samples(ctx: BenchContext, broker: Any, n: int) -> tuple[list[tuple[i
     try:
         for i in range(MEM_WORKING_SET):
             client.publish(config.echo_topic, b"mem-%02d" % i)
-        stats_every = config.stats_every
+        stats_every = config.setting("stats_every")
         target = max(stats_every, n // stats_every * stats_every)
         log.expect_event("stats", 60.0, handled=target)
         points = [(int(e["handled"]), int(e["mem_free"])) for e in log.events("stats")]

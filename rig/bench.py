@@ -20,6 +20,7 @@ from rig.board.board import Board
 from rig.board.kinds import LOOPBACK, PortLister, kind_of
 from rig.broker import Broker
 from rig.broker.access import board_role
+from rig.contract import FirmwareContract
 from rig.discovery import BoardNotPresent, NoBoardPresent, find_port, pick_auto, ports
 from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
@@ -236,6 +237,7 @@ def board_config(
     stats_every: int | None = None,
     run_secrets: RunSecrets | None = None,
     own_network: bool = False,
+    contract: FirmwareContract | None = None,
 ) -> FirmwareConfig:
     """The firmware's config.json for ``spec``: the broker as the board sees it, its Wi-Fi
     credentials taken from the environment through the inventory, and its broker login: the
@@ -269,7 +271,8 @@ def board_config(
         wifi_password=wifi_password,
         broker_user=broker_user,
         broker_password=broker_password,
-        **limits,
+        app=limits,
+        **({"contract": contract} if contract is not None else {}),
     )
 
 

@@ -1,4 +1,5 @@
-"""The host-side MQTT client: injects messages and records every message it sees."""
+"""The host-side MQTT client: injects messages and records every message it sees. It judges
+nothing: whether an echo is right is ``rig.echo_verdict``'s to say."""
 
 from __future__ import annotations
 
@@ -49,60 +50,6 @@ class Message:
             "qos": self.qos,
             "retain": self.retain,
         }
-
-
-class EchoMismatch(AssertionError):
-    """An echo that is not the same message as the one injected: the message names each property
-    that differed (topic, payload bytes, QoS, retain). An ``AssertionError``, so pytest reports
-    it as a test failure."""
-
-
-# How many payload bytes a mismatch shows in hex, at each end; beyond that it shows head and tail.
-SHOWN_BYTES = 48
-
-
-def show_bytes(data: bytes) -> str:
-    """``data`` as hex for a failure message: whole when short, else head ... tail."""
-    if len(data) <= 2 * SHOWN_BYTES:
-        return f"{len(data)} bytes [{data.hex()}]"
-    return f"{len(data)} bytes [{data[:SHOWN_BYTES].hex()} ... {data[-SHOWN_BYTES:].hex()}]"
-
-
-def echo_differences(injected: Message, echo: Message) -> list[str]:
-    """Each way ``echo`` is not the same message as ``injected``, one line per property.
-
-    Both are records of one subscriber, so the broker treated them alike on their way to it. The
-    echo must never be retained, whatever the injected message was: a retained echo would be
-    handed to every later subscriber as if it were current."""
-    found = []
-    if echo.topic != injected.topic:
-        found.append(f"topic: injected on {injected.topic!r}, echoed on {echo.topic!r}")
-    if echo.payload != injected.payload:
-        common = next(
-            (i for i, (a, b) in enumerate(zip(injected.payload, echo.payload, strict=False)) if a != b),
-            min(len(injected.payload), len(echo.payload)),
-        )
-        found.append(
-            f"payload bytes: injected {show_bytes(injected.payload)}, echoed {show_bytes(echo.payload)}; "
-            f"first difference at byte {common}"
-        )
-    if echo.qos != injected.qos:
-        found.append(f"qos: injected with QoS {injected.qos}, echoed with QoS {echo.qos}")
-    if echo.retain:
-        found.append("retain: the echo was published retained")
-    return found
-
-
-def assert_same_message(injected: Message, echo: Message, where: Path | None = None) -> None:
-    """Raise ``EchoMismatch`` naming every property in which ``echo`` differs from ``injected``."""
-    found = echo_differences(injected, echo)
-    if found:
-        lines = "\n".join(f"  {line}" for line in found)
-        trace = f"\n  full log: {where}" if where is not None else ""
-        raise EchoMismatch(
-            f"the echo of {injected.payload[:24]!r} ({len(injected.payload)} bytes) is not the same "
-            f"message:\n{lines}{trace}"
-        )
 
 
 class ConnectionRefused(BrokerError):

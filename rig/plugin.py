@@ -24,18 +24,17 @@ from typing import Any
 
 import pytest
 
-from rig import netaddr
 from rig import settings as rig_settings
 from rig.board.board import Board
 from rig.board.kinds import kind_of
 from rig.broker import Broker
 from rig.broker.access import HOST
-from rig.broker.factory import broker_version, chosen_kind
 from rig.discovery import BoardNotPresent
-from rig.errors import ConfigError, InfrastructureError, RigError
+from rig.errors import ConfigError, InfrastructureError
 from rig.evidence import junit_properties
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
+from rig.fixtures.contract import hello_seen_by, with_contract
 from rig.health.markers import firmware_overrides
 from rig.host_client import HostClient
 from rig.serialio.capture import SerialLog
@@ -43,7 +42,12 @@ from rig.session import RigSession, artifact_dir
 
 # Fixtures and checks of their own modules, one per concern (pytest honours this list in a plugin
 # module as in a conftest).
-pytest_plugins = ["rig.fixtures.broker_records", "rig.fixtures.health", "rig.fixtures.faults"]
+pytest_plugins = [
+    "rig.fixtures.broker_records",
+    "rig.fixtures.health",
+    "rig.fixtures.faults",
+    "rig.fixtures.contract",
+]
 
 _SESSION_KEY = pytest.StashKey[RigSession]()
 # The secrets audit's failure, for the terminal summary.
@@ -81,12 +85,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "firmware_mode(mode): run the firmware loop as reference or responsive"
     )
     config.addinivalue_line(
-        "markers", "firmware_config(**fields): these FirmwareConfig fields in the board's config.json"
+        "markers",
+        "firmware_config(**settings): these settings of the app (its contract's config.app) in its config",
     )
     try:
         settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
-        if settings.broker_interface:  # the variable netaddr reads itself; the option is handed over
-            netaddr.use_interface(settings.broker_interface, settings.source("broker-interface"))
         # pytest-xdist: each worker claims a board of its own; the controller runs no test.
         worker = getattr(config, "workerinput", {}).get("workerid")
         distributing = config.getoption("dist", "no") not in ("no", None) and config.getoption("tx", None)
@@ -125,75 +128,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(failed)
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def pytest_report_header(config: pytest.Config) -> str:
     session = config.stash[_SESSION_KEY]
     s = session.settings
+    broker = s.broker_url if s.broker == "external" else s.broker
     board = session.board_label()
-    lines = [
-        f"rig: board={board} broker={_broker_label(s)} loop-period={s.loop_period}s artifacts={s.artifacts}"
-    ]
-    address = _broker_address(session)
-    if address is not None:
-        lines.append(f"rig: broker address for the board: {address}")
-    return lines
-
-
-def _broker_label(s: rig_settings.RigSettings) -> str:
-    """The broker that runs, with its version (results differ between them): ``mosquitto 2.0.11``,
-    ``amqtt 0.12.1 (auto)``, ``external HOST:PORT``."""
-    if s.broker == "external":
-        return f"external {s.broker_url}"
-    kind = chosen_kind(s.broker)
-    version = broker_version(kind)
-    auto = " (auto)" if s.broker == "auto" else ""
-    return f"{kind} {version or '(version unknown)'}{auto}"
-
-
-def _broker_address(session: RigSession) -> str | None:
-    """For a board on the network whose broker_host is auto: the address it is given, and why."""
-    if session.controller or session.no_board is not None:
-        return None
-    try:
-        spec = session.spec()
-        if spec.traits.started_here:
-            return None  # the rig makes its network: nothing to guess
-        before = netaddr.last_choice()
-        kind_of(spec).broker_bind_address(spec)
-    except RigError as e:
-        return f"none: {e}"
-    chosen = netaddr.last_choice()
-    return chosen.describe() if chosen is not None and chosen is not before else None
-
-
-# The fixtures that set the board up: a run that uses any of them checks its setup first.
-_SETUP_FIXTURES = frozenset({"rig_session", "broker", "board", "mqtt", "serial_log", "broker_log"})
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """A setup mistake (a board the inventory lacks, a variable it needs unset, no firmware
-    tree) stops the run once, with the one line ``rig`` gives, before any test runs: not as an
-    error in each test that asks for the board."""
-    rig = session.config.stash.get(_SESSION_KEY, None)
-    if rig is None or rig.controller or rig.no_board is not None:
-        return
-    if not any(_SETUP_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
-        return
-    problem = _setup_problem(rig)
-    if problem is not None:
-        pytest.exit(f"rig: error: {problem}", returncode=pytest.ExitCode.USAGE_ERROR)
-
-
-def _setup_problem(rig: RigSession) -> str | None:
-    try:
-        rig.spec()
-    except ConfigError as e:
-        return str(e)
-    except RigError:
-        return None  # absent or busy: each test says so when it asks (a skip, not a mistake)
-    firmware = rig.settings.firmware
-    if not firmware.is_dir():
-        return str(ConfigError(rig.settings.source("firmware"), "firmware", f"{firmware} is not a directory"))
-    return None
+    return f"rig: board={board} broker={broker} loop-period={s.loop_period}s artifacts={s.artifacts}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -296,7 +236,7 @@ def mqtt(
     request: pytest.FixtureRequest,
 ) -> Iterator[HostClient]:
     board = _board_or_skip(rig_session)
-    config = rig_session.config_for(board)
+    config = with_contract(rig_session.config_for(board), rig_session.settings.firmware)
     client = HostClient(
         broker.host,
         broker.port,
@@ -306,7 +246,8 @@ def mqtt(
         login=broker.login(HOST),
     )
     client.connect(timeout=rig_session.settings.timeout)
-    client.subscribe(f"{config.topic_prefix}/#", timeout=rig_session.settings.timeout)
+    for topics in config.watch_filters():
+        client.subscribe(topics, timeout=rig_session.settings.timeout)
     yield client
     client.close()
 
@@ -334,9 +275,12 @@ def board(
     mode_marker = request.node.get_closest_marker("firmware_mode")
     mode = str(mode_marker.args[0]) if mode_marker is not None else rig_session.settings.firmware_mode
     config = rig_session.config_for(board, period, mode, **firmware_overrides(request.node))
+    config = with_contract(config, rig_session.settings.firmware)
     settings_marker = request.node.get_closest_marker("firmware_config")
     if settings_marker is not None:
-        config = dataclasses.replace(config, **settings_marker.kwargs)
+        # The app's own settings: one the firmware's contract does not declare is "not checked".
+        config = dataclasses.replace(config, app={**config.app, **settings_marker.kwargs})
+    rig_session.strategy().hello_witness = hello_seen_by(mqtt)
     serial_log.note(f"test {request.node.nodeid}: firmware loop period {period}s, {mode} mode")
     # A failure of the rig on the way marks the board broken: later tests are skipped.
     rig_session.run_firmware(config)

@@ -16,6 +16,7 @@ failures, not retried against a timeout each.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +34,10 @@ from rig.serialio.capture import TAIL_LINES
 
 # Puts the firmware and ``config`` on the board, then soft-resets it (``deploy_firmware``).
 Deployer = Callable[[Board, FirmwareConfig], DeployReport]
+# For a firmware that prints no "@rig" boot and "published" lines: waits until a witness off the
+# board (the host's MQTT client) saw the hello published after ``since`` (wall clock); False when
+# ``deadline`` expired first.
+HelloWitness = Callable[[FirmwareConfig, float, Deadline], bool]
 
 # The states a transition can be asked to reach; the others (stopped, broken) only happen.
 TARGETS = (BoardState.CONNECTED, BoardState.DEPLOYED, BoardState.RUNNING)
@@ -82,6 +87,8 @@ class FirmwareStrategy:
         self.deploy_record = record_dir / "deploy.json"
         self.last_deploy: DeployReport | None = None
         self.boot = BootInfo()
+        # How the hello is seen when the firmware's contract declares no event lines for it.
+        self.hello_witness: HelloWitness | None = None
         # Capture index from which the firmware a deploy restarted has not been seen saying hello
         # yet: a transition to "deployed" leaves it so, the next one to "running" waits for it.
         self._boot_pending_from: int | None = None
@@ -160,6 +167,9 @@ class FirmwareStrategy:
         # that had to power-cycle a board to reach its REPL boots the old firmware once more
         # before its own soft reset starts the new one.
         start = max(start, self.board.last_reset_index)
+        if not config.contract.emits("boot", "published"):
+            self._await_hello_off_board(config, start, deadline)
+            return
         booted = capture.wait(
             lambda ln: (ev := parse_event(ln.text)) is not None and ev.get("ev") == "boot",
             start,
@@ -195,6 +205,27 @@ class FirmwareStrategy:
                 capture.session_log,
             )
         self._check_boot(start)
+
+    def _await_hello_off_board(self, config: FirmwareConfig, start: int, deadline: Deadline) -> None:
+        """The hello of a firmware without event lines, as the hello witness saw it after the
+        reset's first console line (the old firmware was stopped before it)."""
+        lines = self.board.capture.lines(start)
+        since = lines[0].t if lines else time.time()
+        if self.hello_witness is None or config.contract.hello is None:
+            what = "no hello witness" if self.hello_witness is None else "no hello in its contract"
+            raise DeployError(
+                f"{self.board.name}: the firmware ({config.contract.path}) prints no @rig boot and "
+                f"published lines, and {what}: nothing can tell when it is running"
+            )
+        if not self.hello_witness(config, since, deadline):
+            raise WaitTimeout(
+                f"the firmware to connect and publish {config.contract.hello!r} on {config.echo_topic}, "
+                "as the host's MQTT client sees it (it prints no @rig lines)",
+                self.timeout,
+                self.board.last_seen(TAIL_LINES, start),
+                self.board.capture.session_log,
+            )
+        self.boot = BootInfo()
 
     def _check_boot(self, start: int) -> None:
         """Read the last boot line since ``start``; the tree it reports must be the deployed one."""

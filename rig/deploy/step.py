@@ -30,7 +30,8 @@ def plan_firmware(
         cache_dir if cache_dir is not None else default_cache_dir(),
         SourceSet(local_index=index_dir, offline=offline),
     )
-    return make_plan(firmware_dir, [(f.board_path, f.local_path) for f in files], config.to_json(), packages)
+    dependencies = [(f.board_path, f.local_path) for f in files]
+    return make_plan(firmware_dir, dependencies, config.file_bytes(), packages, config.file_name)
 
 
 def deploy_firmware(

@@ -94,9 +94,10 @@ class Drill:
         self.timeout = timeout
         config = board.config
         self.keepalive = float(config.keepalive)
-        self.socket_timeout = config.socket_timeout
+        # A firmware without a socket timeout blocks until the rig's own bound (the wait then fails).
+        self.socket_timeout = float(config.app_settings().get("socket_timeout", 0.0))
         # The firmware looks at its link once per loop turn.
-        self.detect_bound = 1.5 * self.keepalive + config.loop_period + MARGIN_S
+        self.detect_bound = 1.5 * self.keepalive + config.effective_loop_period + MARGIN_S
         self.fault: Fault | None = None
         self.t0 = 0.0
         self.start_index = 0

@@ -13,16 +13,16 @@ import pytest
 from rig.board import Board
 from rig.broker import Broker
 from rig.broker.access import INJECTOR
-from rig.host_client import HostClient, Message
-from rig.serialio import SerialLog
-from rig.session import RigSession
-from tests.hil.echo_checks import (
+from rig.echo_verdict import (
     INJECT_QOS,
     assert_echo_is_the_same,
     assert_no_retained_echo,
     echo_witness,
     note_unchecked_qos,
 )
+from rig.host_client import HostClient, Message
+from rig.serialio import SerialLog
+from rig.session import RigSession
 
 pytestmark = pytest.mark.hil
 

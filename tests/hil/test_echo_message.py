@@ -14,10 +14,7 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
-from rig.host_client import HostClient, Message
-from rig.serialio import SerialLog
-from rig.session import RigSession
-from tests.hil.echo_checks import (
+from rig.echo_verdict import (
     HEAD,
     INJECT_QOS,
     assert_echo_is_the_same,
@@ -26,6 +23,9 @@ from tests.hil.echo_checks import (
     echo_witness,
     note_unchecked_qos,
 )
+from rig.host_client import HostClient, Message
+from rig.serialio import SerialLog
+from rig.session import RigSession
 
 pytestmark = pytest.mark.hil
 
@@ -128,7 +128,7 @@ def test_echo_is_the_same_message_across_the_two_byte_length_boundary_up_to_max_
     it many times over, and an ESP32's once; see rig/firmware_config.py)."""
     timeout = rig_session.settings.timeout
     topic = board.config.echo_topic
-    limit = board.config.max_payload
+    limit = board.config.setting("max_payload")
     sizes = [payload_size_for_remaining_length(topic, 16383), payload_size_for_remaining_length(topic, 16384)]
     if limit < sizes[-1]:
         pytest.skip(f"the board's max_payload {limit} is below the 16384 remaining-length boundary")
@@ -148,7 +148,7 @@ def test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on(
     """One byte past max_payload: the firmware reads the payload in small chunks without keeping
     it, says so in an error line naming the size, does not reboot, and still echoes."""
     timeout = rig_session.settings.timeout
-    size = board.config.max_payload + 1
+    size = board.config.setting("max_payload") + 1
     started = time.time()
     serial_log.from_now()
     mqtt.publish(board.config.echo_topic, payload("oversize", size))

@@ -19,7 +19,7 @@ def test_many_circulating_payloads_overflow_the_hold_back_list_not_the_heap(
 ) -> None:
     timeout = rig_session.settings.timeout
     # The cap is the board's own, from the config.json it was deployed with.
-    cap = board.config.max_held
+    cap = board.config.setting("max_held")
     payloads = [b"flood-%03d" % i for i in range(cap + 16)]
     sent_at: list[float] = []
     flood_start = time.time()

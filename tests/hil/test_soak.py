@@ -50,7 +50,7 @@ def test_heap_holds_steady_over_many_echoes(
     request: pytest.FixtureRequest,
 ) -> None:
     config = board.config
-    assert config.stats_every == STATS_EVERY
+    assert config.setting("stats_every") == STATS_EVERY
     timeout = rig_session.settings.timeout
     began = time.time()
     working_set = [b"soak-%02d" % i for i in range(WORKING_SET)]

@@ -174,8 +174,8 @@ def test_reference_batches_fit_the_boards_messages_per_turn() -> None:
     """The reference round trips inject a batch per boot that, with "hello", one turn reads whole;
     the limit is the board's config, not a copy of it."""
     from benchmarks import bench_echo
-    from rig.firmware_config import FirmwareConfig
+    from rig.firmware_config import own_contract
 
-    assert bench_echo.per_boot(FirmwareConfig.max_messages_per_turn) == bench_echo.REFERENCE_PER_BOOT
+    assert bench_echo.per_boot(own_contract().app["max_messages_per_turn"]) == bench_echo.REFERENCE_PER_BOOT
     assert bench_echo.per_boot(4) == 3
     assert bench_echo.per_boot(1) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.firmware_config import FirmwareConfig
+from rig.firmware_config import own_contract
 from tests.rig.mutation import Mutant, assert_caught, ids
 
 ECHO_PUBLISH = "            simple.MQTTClient.publish(self, topic, msg)\n"
@@ -56,7 +56,7 @@ MUTANTS = [
         "    if sz > settings.MAX_PAYLOAD:  # check the size before reading\n"
         '        raise MemoryError("memory allocation failed, allocating %d bytes" % sz)\n',
         "tests/hil/test_echo_message.py::test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on",
-        f"did not drop the oversize payload of {FirmwareConfig.max_payload + 1} bytes cleanly",
+        f"did not drop the oversize payload of {own_contract().app['max_payload'] + 1} bytes cleanly",
     ),
     Mutant(
         "loops at twice its period",

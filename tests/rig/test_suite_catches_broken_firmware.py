@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.firmware_config import FirmwareConfig
+from rig.firmware_config import own_contract
 from tests.rig.mutation import Mutant, assert_caught, ids
 
 ECHO_CALL = "            if not self.echo(topic, msg):\n"
@@ -85,7 +85,7 @@ MUTANTS = [
         'MAX_HELD = config["max_held"]\n',
         'MAX_HELD = config["max_held"] // 2\n',
         "tests/hil/test_responsive.py::test_many_circulating_payloads_overflow_the_hold_back_list_not_the_heap",
-        f"below the cap max_held={FirmwareConfig.max_held} of its config.json",
+        f"below the cap max_held={own_contract().app['max_held']} of its config.json",
     ),
 ]
 

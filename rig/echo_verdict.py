@@ -1,11 +1,14 @@
-"""What the echo tests share: a witness that sees each message as the broker forwards it, finding
-the echo of an injected payload among everything that circulates, and the checks that an echo is
-the same message as the one injected.
+"""The echo verdict: whether what came back from the board is the same message as the one
+injected (topic, payload bytes, QoS, not retained), found among everything that circulates.
 
-The ``mqtt`` fixture's client subscribes with QoS 0, so every message reaches it with QoS 0 and
-it cannot tell a QoS 1 echo from a QoS 0 one. The witness subscribes with QoS 2: a broker then
-forwards each message with the QoS it was published with (MQTT 3.1.1, 3.8.4: the minimum of the
-published and the granted QoS).
+One home for it: the HIL tests, the mutation cases and any script judge echoes here. The paho
+client (``rig.host_client``) only records messages; this module decides about them.
+
+The witness (``echo_witness``) sees each message as the broker forwards it. The ``mqtt``
+fixture's client subscribes with QoS 0, so every message reaches it with QoS 0 and it cannot tell
+a QoS 1 echo from a QoS 0 one. The witness subscribes with QoS 2: a broker then forwards each
+message with the QoS it was published with (MQTT 3.1.1, 3.8.4: the minimum of the published and
+the granted QoS).
 """
 
 from __future__ import annotations
@@ -13,14 +16,85 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from rig.board import Board
 from rig.broker import Broker
 from rig.broker.access import HOST
-from rig.host_client import HostClient, Message, assert_same_message, retained_on, show_bytes
-from rig.session import RigSession
+from rig.host_client import HostClient, Message, retained_on
+
+
+class _Settings(Protocol):
+    @property
+    def timeout(self) -> float: ...
+
+
+class _Run(Protocol):
+    """What the verdicts need of the run (``rig.session.RigSession`` has it): its id, which
+    names the witness's clients, and the bound of each wait."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def settings(self) -> _Settings: ...
+
+
+class EchoMismatch(AssertionError):
+    """An echo that is not the same message as the one injected: the message names each property
+    that differed (topic, payload bytes, QoS, retain). An ``AssertionError``, so pytest reports
+    it as a test failure."""
+
+
+# How many payload bytes a mismatch shows in hex, at each end; beyond that it shows head and tail.
+SHOWN_BYTES = 48
+
+
+def show_bytes(data: bytes) -> str:
+    """``data`` as hex for a failure message: whole when short, else head ... tail."""
+    if len(data) <= 2 * SHOWN_BYTES:
+        return f"{len(data)} bytes [{data.hex()}]"
+    return f"{len(data)} bytes [{data[:SHOWN_BYTES].hex()} ... {data[-SHOWN_BYTES:].hex()}]"
+
+
+def echo_differences(injected: Message, echo: Message) -> list[str]:
+    """Each way ``echo`` is not the same message as ``injected``, one line per property.
+
+    Both are records of one subscriber, so the broker treated them alike on their way to it. The
+    echo must never be retained, whatever the injected message was: a retained echo would be
+    handed to every later subscriber as if it were current."""
+    found = []
+    if echo.topic != injected.topic:
+        found.append(f"topic: injected on {injected.topic!r}, echoed on {echo.topic!r}")
+    if echo.payload != injected.payload:
+        common = next(
+            (i for i, (a, b) in enumerate(zip(injected.payload, echo.payload, strict=False)) if a != b),
+            min(len(injected.payload), len(echo.payload)),
+        )
+        found.append(
+            f"payload bytes: injected {show_bytes(injected.payload)}, echoed {show_bytes(echo.payload)}; "
+            f"first difference at byte {common}"
+        )
+    if echo.qos != injected.qos:
+        found.append(f"qos: injected with QoS {injected.qos}, echoed with QoS {echo.qos}")
+    if echo.retain:
+        found.append("retain: the echo was published retained")
+    return found
+
+
+def assert_same_message(injected: Message, echo: Message, where: Path | None = None) -> None:
+    """Raise ``EchoMismatch`` naming every property in which ``echo`` differs from ``injected``."""
+    found = echo_differences(injected, echo)
+    if found:
+        lines = "\n".join(f"  {line}" for line in found)
+        trace = f"\n  full log: {where}" if where is not None else ""
+        raise EchoMismatch(
+            f"the echo of {injected.payload[:24]!r} ({len(injected.payload)} bytes) is not the same "
+            f"message:\n{lines}{trace}"
+        )
+
 
 WITNESS_QOS = 2
 # The host injects with QoS 0: the firmware subscribes with QoS 0 (the tutorial's
@@ -34,7 +108,7 @@ HEAD = 16
 
 @contextmanager
 def echo_witness(
-    broker: Broker, rig_session: RigSession, board: Board, rig_artifacts: Path, name: str
+    broker: Broker, rig_session: _Run, board: Board, rig_artifacts: Path, name: str
 ) -> Iterator[HostClient]:
     """A client subscribed with QoS 2 to every topic of the board, tracing to mqtt-witness.jsonl."""
     timeout = rig_session.settings.timeout
@@ -47,7 +121,8 @@ def echo_witness(
     )
     client.connect(timeout)
     try:
-        client.subscribe(f"{board.config.topic_prefix}/#", qos=WITNESS_QOS, timeout=timeout)
+        for topics in board.config.watch_filters():
+            client.subscribe(topics, qos=WITNESS_QOS, timeout=timeout)
         yield client
     finally:
         client.close()
@@ -66,10 +141,12 @@ def echo_of(
 
     The witness is subscribed to the echo topic too, so the broker hands it the injected message
     itself first. The echo is the next message with that payload (or, for a payload of at least
-    HEAD bytes, its head) on any topic of the board but the status: an echo on the wrong topic or
-    with other bytes is still an echo, and is then reported as not the same message."""
+    HEAD bytes, its head) on the echo topic or any other topic of the board under the same
+    prefix but the status: an echo on the wrong topic or with other bytes is still an echo, and
+    is then reported as not the same message."""
     injected: Message | None = None
-    prefix = echo_topic.rsplit("/", 1)[0] + "/"
+    # A topic with no level above it (the tutorial's foo_topic) has no siblings to look at.
+    prefix = echo_topic.rsplit("/", 1)[0] + "/" if "/" in echo_topic else None
     for m in received:
         if m.t < since:
             continue
@@ -77,10 +154,9 @@ def echo_of(
             if m.topic == echo_topic and m.payload == payload:
                 injected = m
         elif (
-            m.topic.startswith(prefix)
-            and not m.topic.endswith("/status")
-            and _same_payload(m.payload, payload)
-        ):
+            m.topic == echo_topic
+            or (prefix is not None and m.topic.startswith(prefix) and not m.topic.endswith("/status"))
+        ) and _same_payload(m.payload, payload):
             return injected, m
     return None
 
@@ -129,7 +205,7 @@ def note_unchecked_qos(witness: HostClient, board: Board, node: pytest.Item) -> 
 
 
 def assert_no_retained_echo(
-    broker: Broker, rig_session: RigSession, board: Board, rig_artifacts: Path, name: str
+    broker: Broker, rig_session: _Run, board: Board, rig_artifacts: Path, name: str
 ) -> None:
     """The echo topic holds no retained message: a client subscribing now gets none.
 
