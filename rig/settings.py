@@ -254,6 +254,13 @@ BROKER_PASSWORD = Variable(
     Use.SECRET,
     reader="rig.broker.external",
 )
+AMQTT_DEBUG = Variable(
+    "RIG_AMQTT_DEBUG",
+    "0",
+    "1 logs the embedded amqtt broker at DEBUG (every packet; about 1.3 MB in 8 minutes of rig up), "
+    "for debugging amqtt itself; the rig's evidence is its records, at either level",
+    reader="rig.broker.amqtt_runner",
+)
 LG_COORDINATOR = Variable(
     "LG_COORDINATOR",
     "127.0.0.1:20408",
@@ -287,6 +294,7 @@ VARIABLES = (
     VIRTUAL_NETNS,
     LOCK_DIR,
     CACHE_DIR,
+    AMQTT_DEBUG,
     BROKER_USER,
     BROKER_PASSWORD,
     LG_COORDINATOR,

@@ -30,6 +30,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from rig.settings import AMQTT_DEBUG
+
 # amqtt's shutdown waits up to 5 s for its broadcast loop; the parent's stop() bound is 5 s by
 # default, so give up earlier and let the process exit on its own.
 _SHUTDOWN_BOUND_S = 3.0
@@ -39,7 +41,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 # about 1.3 MB in 8 minutes of `rig up`. Without it the log is at INFO: connections, refusals,
 # the runner's own lines. Nothing of the rig reads the log's text; its evidence is the records
 # (rig.broker.amqtt_plugin), written at either level.
-DEBUG_ENV = "RIG_AMQTT_DEBUG"
+DEBUG_ENV = AMQTT_DEBUG.env
 
 _log = logging.getLogger("rig.broker.amqtt_runner")
 
