@@ -24,13 +24,15 @@ from typing import Any
 
 import pytest
 
+from rig import netaddr
 from rig import settings as rig_settings
 from rig.board.board import Board
 from rig.board.kinds import kind_of
 from rig.broker import Broker
 from rig.broker.access import HOST
+from rig.broker.factory import broker_version, chosen_kind
 from rig.discovery import BoardNotPresent
-from rig.errors import ConfigError, InfrastructureError
+from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.evidence import junit_properties
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
@@ -90,6 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
+        if settings.broker_interface:  # the variable netaddr reads itself; the option is handed over
+            netaddr.use_interface(settings.broker_interface, settings.source("broker-interface"))
         # pytest-xdist: each worker claims a board of its own; the controller runs no test.
         worker = getattr(config, "workerinput", {}).get("workerid")
         distributing = config.getoption("dist", "no") not in ("no", None) and config.getoption("tx", None)
@@ -128,12 +132,75 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(failed)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     session = config.stash[_SESSION_KEY]
     s = session.settings
-    broker = s.broker_url if s.broker == "external" else s.broker
     board = session.board_label()
-    return f"rig: board={board} broker={broker} loop-period={s.loop_period}s artifacts={s.artifacts}"
+    lines = [
+        f"rig: board={board} broker={_broker_label(s)} loop-period={s.loop_period}s artifacts={s.artifacts}"
+    ]
+    address = _broker_address(session)
+    if address is not None:
+        lines.append(f"rig: broker address for the board: {address}")
+    return lines
+
+
+def _broker_label(s: rig_settings.RigSettings) -> str:
+    """The broker that runs, with its version (results differ between them): ``mosquitto 2.0.11``,
+    ``amqtt 0.12.1 (auto)``, ``external HOST:PORT``."""
+    if s.broker == "external":
+        return f"external {s.broker_url}"
+    kind = chosen_kind(s.broker)
+    version = broker_version(kind)
+    auto = " (auto)" if s.broker == "auto" else ""
+    return f"{kind} {version or '(version unknown)'}{auto}"
+
+
+def _broker_address(session: RigSession) -> str | None:
+    """For a board on the network whose broker_host is auto: the address it is given, and why."""
+    if session.controller or session.no_board is not None:
+        return None
+    try:
+        spec = session.spec()
+        if spec.traits.started_here:
+            return None  # the rig makes its network: nothing to guess
+        before = netaddr.last_choice()
+        kind_of(spec).broker_bind_address(spec)
+    except RigError:
+        return None  # a setup mistake: said once, when the run stops (pytest_collection_finish)
+    chosen = netaddr.last_choice()
+    return chosen.describe() if chosen is not None and chosen is not before else None
+
+
+# The fixtures that set the board up: a run that uses any of them checks its setup first.
+_SETUP_FIXTURES = frozenset({"rig_session", "broker", "board", "mqtt", "serial_log", "broker_log"})
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A setup mistake (a board the inventory lacks, a variable it needs unset, no firmware
+    tree) stops the run once, with the one line ``rig`` gives, before any test runs: not as an
+    error in each test that asks for the board."""
+    rig = session.config.stash.get(_SESSION_KEY, None)
+    if rig is None or rig.controller or rig.no_board is not None:
+        return
+    if not any(_SETUP_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+        return
+    problem = _setup_problem(rig)
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
+def _setup_problem(rig: RigSession) -> str | None:
+    try:
+        rig.spec()
+    except ConfigError as e:
+        return str(e)
+    except RigError:
+        return None  # absent or busy: each test says so when it asks (a skip, not a mistake)
+    firmware = rig.settings.firmware
+    if not firmware.is_dir():
+        return str(ConfigError(rig.settings.source("firmware"), "firmware", f"{firmware} is not a directory"))
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
