@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -9,8 +9,47 @@ import pytest
 from rig.board import Board, VirtualBoard
 from rig.broker import Broker, make_broker
 from rig.serialio import SerialLog
+from tests.rig.fast_tier_guard import guard_fast_tier
 from tests.rig.inner_pytest import REPO
 from tests.rig.no_network import refuse_network
+
+
+@pytest.fixture(autouse=True)
+def no_ci_in_inner_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pytest runs these tests start (pytester, the gate, the mutants) are judged on their
+    own outcomes: CI's ``$CI`` would make their expected skips fail them (rig.skip_policy)."""
+    monkeypatch.delenv("CI", raising=False)
+
+
+def _guarded(item: pytest.Item) -> Generator[None, None, None]:
+    """A test of the fast tier (see conftest.py at the root) that starts a process or reaches past
+    loopback fails, naming what it tried: "fast" is then a fact, not a hope. Around each phase
+    rather than in a fixture, so that a module's or session's fixture set up for the test is
+    held to it too."""
+    if item.get_closest_marker("fast") is None:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        attempts = guard_fast_tier(patch)
+        yield
+    if attempts:
+        # Refused at once, raising through the test; failed here too, in case it was swallowed.
+        pytest.fail("fast tier broken:\n" + "\n".join(attempts), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _guarded(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _guarded(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _guarded(item)
 
 
 @pytest.fixture

@@ -18,6 +18,9 @@ from rig.broker.mosquitto import find_mosquitto
 from rig.firmware_config import FirmwareConfig
 from tests.rig.mutation import Mutant, assert_caught, ids
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 RESET_TEST = "tests/hil/test_session.py::test_reset_finds_session_and_does_not_resubscribe"
 RESTART_TEST = "tests/hil/test_session.py::test_broker_restart_loses_session_and_firmware_resubscribes"
 CONNECT_TEST = (

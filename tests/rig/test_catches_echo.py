@@ -11,6 +11,9 @@ import pytest
 from rig.firmware_config import own_contract
 from tests.rig.mutation import Mutant, assert_caught, ids
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 ECHO_PUBLISH = "            simple.MQTTClient.publish(self, topic, msg)\n"
 SIZES = "tests/hil/test_echo_message.py::test_echo_is_the_same_message_across_the_one_byte_length_boundary"
 STATUS = "tests/hil/test_status.py::test_status_is_retained_after_each_change"

@@ -14,6 +14,9 @@ import pytest
 from rig import netns
 from tests.rig.mutation import Mutant, assert_caught, ids
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 FAULTS = "tests/hil/test_faults.py::"
 
 MUTANTS = [

@@ -19,6 +19,9 @@ import pytest
 
 from tests.rig.mutation import REPO, Mutant, ids, mutate
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 # Measured on a loaded 2-core machine (RIG_TIMEOUT=4): 5-9 s for the flood Ctrl-C stops, 13-14 s
 # for the deaf one (the hello wait, two 4 s rungs, a power cycle). Before the rig bounded its
 # waits, the deaf one ran until killed. 60 s is the bound; the harness kills at 240 s.

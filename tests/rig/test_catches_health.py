@@ -10,6 +10,9 @@ import pytest
 
 from tests.rig.mutation import Mutant, assert_caught, ids
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 TUTORIAL_TEST = "tests/hil/test_echo_loop.py::test_injected_message_keeps_circulating[tutorial]"
 HELLO_TEST = "tests/hil/test_echo_loop.py::test_boots_connects_and_publishes_hello"
 SOAK_TEST = "tests/hil/test_soak.py::test_heap_holds_steady_over_many_echoes"

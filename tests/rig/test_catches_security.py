@@ -10,6 +10,9 @@ import pytest
 
 from tests.rig.mutation import Mutant, assert_caught, ids
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 HELLO_TEST = "tests/hil/test_echo_loop.py::test_boots_connects_and_publishes_hello"
 REFUSED_TEST = (
     "tests/hil/test_security.py::test_the_firmware_reports_a_refused_login_and_retries_with_a_backoff"

@@ -18,6 +18,9 @@ from rig.cli import main
 from rig.discovery import ports as discovery_ports
 from tests.rig.gate_inventory import write_gate_inventory
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 REPO = Path(__file__).resolve().parents[2]
 NEIGHBOUR_TEST = (
     "tests/hil/test_security.py::test_another_boards_account_can_neither_read_nor_write_this_boards_topics"

@@ -14,6 +14,9 @@ import pytest
 from rig.firmware_config import own_contract
 from tests.rig.mutation import Mutant, assert_caught, ids
 
+# Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
+pytestmark = pytest.mark.mutation
+
 ECHO_CALL = "            if not self.echo(topic, msg):\n"
 RESTART_TEST = "tests/hil/test_session.py::test_broker_restart_loses_session_and_firmware_resubscribes"
 
