@@ -1,9 +1,8 @@
 """A finished run, for the bench page to replay: its tests, and one test's timeline turned into
 the events the live hub gives (``rig.bench_page.hub``), so the page shows both with one view.
 
-A run's artifacts folder holds ``run.json`` and a folder per test (with several boards, a
-folder per board holding those); a test's folder holds ``serial.log``, ``mqtt.jsonl``,
-``broker.log`` and ``timeline.jsonl`` (``rig.evidence.timeline``). The timeline becomes:
+The run's folder is read by ``rig.evidence.run_folder``, as the HTML report reads it. A test's
+timeline (``rig.evidence.timeline``) becomes:
 
 - ``console`` events: its ``serial`` entries, and the ``rig`` lines the rig wrote into the
   serial log (they start with ``[rig]``);
@@ -18,147 +17,55 @@ Broker log lines are not replayed: the live page does not show them either.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rig.bench_page.actions import ACTIONS, ActionUnavailable
 from rig.bench_page.hub import Event
-from rig.errors import RigError
-from rig.evidence.run_record import RunRecord, TestRecord
-from rig.evidence.timeline import read_timeline
+from rig.evidence.run_folder import RunFolder, TestFolder, open_run, read_run
 from rig.report.text import payload_bytes, payload_label
 
-TIMELINE = "timeline.jsonl"
 STATUS_VALUES = ("online", "offline", "lost")
 # Why a replay's buttons are greyed out: the board of a finished run is not there to act on.
 FINISHED = "a finished run: there is no board to act on"
 
 
-class ReplayError(RigError):
-    """The folder given is not a run's artifacts, or a test's timeline cannot be read; the
-    message names the path."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        self.path = path
-        super().__init__(f"{path}: {problem}")
-
-
-class UnknownTest(ReplayError):
-    """No test of the replayed run has this id."""
-
-
-@dataclass(frozen=True)
-class ReplayTest:
-    # The test's folder relative to the artifacts folder ("board/test" in a multi-board run).
-    id: str
-    folder: Path
-    nodeid: str
-    # From run.json: passed, failed, error, skipped; "" when the run did not record the test.
-    outcome: str = ""
-    message: str = ""
-    started: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        fields = dataclasses.asdict(self)
-        fields["folder"] = str(self.folder)
-        return fields
-
-
 class ReplaySource:
-    """The tests of one finished run, read from disk on each call (a run still going shows the
-    tests it has so far). Made with the artifacts folder, or one test's folder; raises
-    ``ReplayError`` when there is no test timeline to replay in it."""
+    """The tests of one finished run that have a timeline to replay, read from disk on each
+    call (a run still going shows the tests it has so far) by ``rig.evidence.run_folder``.
+    Made with the artifacts folder, a folder of several boards' runs, or one test's folder;
+    raises ``NotARunFolder`` (naming the path) when there is nothing of a run in it. What the
+    reader could not read (a broken run.json) is in ``problems``: the timelines are still
+    worth seeing, without their outcomes."""
 
     def __init__(self, artifacts_dir: Path) -> None:
         self.folder = Path(artifacts_dir)
-        if not self.folder.exists():
-            raise ReplayError(self.folder, "no such folder (expected a run's artifacts folder)")
-        if not self.folder.is_dir():
-            raise ReplayError(self.folder, "not a folder (expected a run's artifacts folder)")
-        if not self.tests():
-            raise ReplayError(
-                self.folder,
-                f"not a run's artifacts folder: no test folder in it has a {TIMELINE} (a run's "
-                "artifacts hold run.json and one folder per test, each with serial.log, "
-                f"mqtt.jsonl, broker.log and {TIMELINE})",
-            )
+        self._check(open_run(self.folder))
+
+    def _check(self, run: RunFolder) -> RunFolder:
+        self.problems = [str(p) for p in run.problems]
+        return run
 
     def info(self) -> dict[str, Any]:
         """What the page shows in its header for this run (``BenchServer``'s ``info``)."""
-        boards = sorted({r.board.name for r in _records(self.folder).values() if r.board.name})
+        run = self._check(read_run(self.folder))
         return {
             "mode": "replay",
-            "board": ", ".join(boards) or self.folder.name,
+            "board": ", ".join(run.boards()) or self.folder.name,
             "artifacts": str(self.folder),
+            "problems": self.problems,
         }
 
-    def tests(self) -> list[ReplayTest]:
-        """The run's tests that have a timeline, in the order the run recorded them (then any
-        it did not record, by name)."""
-        if (self.folder / TIMELINE).is_file():
-            # One test's folder: its run.json is the parent's.
-            known = _known_tests(self.folder.parent)
-            return [_test(self.folder.name, self.folder, known)]
-        known = _known_tests(self.folder)
-        folders = [
-            timeline.parent
-            for pattern in (f"*/{TIMELINE}", f"*/*/{TIMELINE}")
-            for timeline in self.folder.glob(pattern)
-            if timeline.is_file()
-        ]
-        tests = [_test(f.relative_to(self.folder).as_posix(), f, known) for f in folders]
-        order = {key: i for i, key in enumerate(known)}
-        return sorted(tests, key=lambda t: (order.get(t.id, len(order)), t.id))
+    def tests(self) -> list[TestFolder]:
+        """The run's tests that have a timeline (or an MQTT trace), in the order the run
+        recorded them, then any it did not record, by folder."""
+        return [t for t in self._check(read_run(self.folder)).tests if t.source is not None]
 
-    def test(self, test_id: str) -> ReplayTest:
-        tests = self.tests()
-        for test in tests:
-            if test.id == test_id:
-                return test
-        names = ", ".join(t.id for t in tests[:5]) + (" …" if len(tests) > 5 else "")
-        raise UnknownTest(self.folder, f"no test {test_id!r} with a {TIMELINE} here (its tests: {names})")
-
-    def test_events(self, test_id: str) -> tuple[ReplayTest, list[Event]]:
-        """The test and its timeline as hub events, in time order."""
-        test = self.test(test_id)
-        path = test.folder / TIMELINE
-        try:
-            entries = read_timeline(path)
-        except (OSError, ValueError) as e:  # ValueError: not UTF-8
-            raise ReplayError(path, f"timeline unreadable: {e}") from e
-        return test, timeline_events(entries)
-
-
-def _test(test_id: str, folder: Path, known: dict[str, TestRecord]) -> ReplayTest:
-    record = known.get(test_id)
-    if record is None:
-        return ReplayTest(test_id, folder, folder.name)
-    return ReplayTest(test_id, folder, record.nodeid, record.outcome, record.message, record.started)
-
-
-def _records(root: Path) -> dict[str, RunRecord]:
-    """run.json of the run and of each board's folder, by the folder its tests are under
-    relative to ``root`` ("." for the run's own)."""
-    found: dict[str, RunRecord] = {}
-    for path in [root / "run.json", *sorted(root.glob("*/run.json"))]:
-        try:
-            record = RunRecord.load(path, strict=False)
-        except (OSError, ValueError, TypeError, AttributeError):
-            continue  # missing, or cut short by a kill: the timelines are still worth seeing
-        found[path.parent.relative_to(root).as_posix()] = record
-    return found
-
-
-def _known_tests(root: Path) -> dict[str, TestRecord]:
-    """The tests the run recorded, by their folder relative to ``root``, in the run's order."""
-    known: dict[str, TestRecord] = {}
-    for base, record in _records(root).items():
-        for test in record.tests:
-            if test.artifacts:
-                known.setdefault(test.artifacts if base == "." else f"{base}/{test.artifacts}", test)
-    return known
+    def test_events(self, test_id: str) -> tuple[TestFolder, list[Event]]:
+        """The test and its timeline as hub events, in time order; ``UnknownTest`` or
+        ``UnreadableTimeline`` naming the path."""
+        test = self._check(read_run(self.folder)).test(test_id)
+        return test, timeline_events(test.read_entries())
 
 
 def timeline_events(entries: list[dict[str, Any]]) -> list[Event]:

@@ -49,9 +49,10 @@ from aiohttp.typedefs import Handler
 
 from rig.bench_page.actions import ACTIONS, ActionUnavailable, BenchActions
 from rig.bench_page.hub import Event, EventHub, Subscription
-from rig.bench_page.replay import ReplayError, ReplaySource, UnknownTest
+from rig.bench_page.replay import ReplaySource
 from rig.deadline import Deadline
 from rig.errors import InfrastructureError, RigError
+from rig.evidence.run_folder import RunFolderError, UnknownTest
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +433,7 @@ class BenchServer:
             test, events = await loop.run_in_executor(self._workers, replay.test_events, test_id)
         except UnknownTest as e:
             return _answer(404, error=str(e))
-        except ReplayError as e:
+        except RunFolderError as e:  # its timeline vanished or cannot be read
             return _answer(500, error=str(e))
         return web.json_response({**test.to_json(), "events": events}, dumps=_dumps)
 

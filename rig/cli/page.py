@@ -32,14 +32,17 @@ def setup(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # aiohttp loads only for the commands that serve the page.
     from rig.bench_page.hub import EventHub
-    from rig.bench_page.replay import ReplayActions, ReplayError, ReplaySource
+    from rig.bench_page.replay import ReplayActions, ReplaySource
     from rig.bench_page.server import BenchServer
     from rig.errors import ConfigError
+    from rig.evidence.run_folder import NotARunFolder
 
     try:
         source = ReplaySource(args.artifacts)
-    except ReplayError as e:  # the folder given is not a run's: a usage error (exit 2)
+    except NotARunFolder as e:  # the folder given is not a run's: a usage error (exit 2)
         raise ConfigError("command line", "ARTIFACTS", str(e)) from e
+    for problem in source.problems:  # a broken run.json: its tests replay without outcomes
+        print(f"rig: warning: {problem}", file=sys.stderr)
     hub = EventHub()
     server = BenchServer(
         hub, ReplayActions(), source.info(), host=args.page_host, port=args.page_port, replay=source

@@ -141,6 +141,9 @@ def from_json(cls: type[T], doc: Any, *, strict: bool = True, where: str = "") -
             if strict or key not in defaults:
                 raise
             # A lenient reader keeps what it can: a field of a wrong type falls back to its default.
+    missing = [f.name for f in fields(cls) if f.name not in values and f.name not in defaults]  # type: ignore[arg-type]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
     try:
         return cls(**values)
     except TypeError as e:  # a required key is missing

@@ -1,7 +1,9 @@
-"""Reading run folders for a report, tolerating whatever a killed, old or half-written run left.
+"""The runs of a report, read by ``rig.evidence.run_folder`` (the one reader of run folders) and
+named for the page's columns.
 
 A report is most needed when a run went wrong, so nothing here raises on bad input: a missing or
-unreadable ``run.json`` becomes a ``problem`` string that the page shows instead.
+broken ``run.json`` becomes ``problem`` (naming the file and the key), which the page shows
+instead, and a test whose timeline is missing or unreadable gets a ``timeline_note``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rig.evidence.run_folder import read_run
 from rig.evidence.run_record import RunRecord, TestRecord
-from rig.evidence.timeline import read_timeline
 
 
 @dataclass
@@ -50,43 +52,14 @@ def load_runs(folders: list[Path]) -> list[RunView]:
 
 
 def load_run(folder: Path) -> RunView:
-    path = folder / "run.json"
-    if not path.exists():
-        return RunView(folder, None, f"no run.json in {folder}")
-    try:
-        # A newer rig may have added keys: an old report tool still reads the run.
-        record = RunRecord.load(path, strict=False)
-    except (OSError, ValueError, TypeError, AttributeError) as e:
-        return RunView(folder, None, f"run.json unreadable: {e}")
-    return RunView(folder, record, tests=[_load_test(folder, t) for t in record.tests])
-
-
-def _load_test(run_folder: Path, record: TestRecord) -> TestView:
-    folder = run_folder / record.artifacts if record.artifacts else None
-    if folder is None or not folder.is_dir():
-        return TestView(record, None, timeline_note="no artifacts were recorded for this test")
-    timeline, trace = folder / "timeline.jsonl", folder / "mqtt.jsonl"
-    try:
-        if timeline.exists():
-            return TestView(record, folder, _sorted(read_timeline(timeline)))
-        # Runs from before timelines existed still have the MQTT trace, in the same entry format.
-        if trace.exists():
-            entries = [_from_trace(e) for e in read_timeline(trace) if isinstance(e, dict)]
-            return TestView(
-                record, folder, _sorted(entries), "no timeline.jsonl: showing the MQTT trace only"
-            )
-    except (OSError, ValueError) as e:  # ValueError: not UTF-8
-        return TestView(record, folder, timeline_note=f"timeline unreadable: {e}")
-    return TestView(record, folder, timeline_note="no timeline.jsonl in the artifacts")
-
-
-def _from_trace(entry: dict[str, Any]) -> dict[str, Any]:
-    text = f"{entry.get('dir', '?')} {entry.get('topic', '?')} {entry.get('payload', '')!r}"
-    return {"src": "mqtt", "text": text, **entry}
-
-
-def _sorted(entries: list[Any]) -> list[dict[str, Any]]:
-    """Entries that have a time, in time order: each source is in order already, but sources
-    are appended as their events arrive, so they can interleave slightly out of order."""
-    timed = [e for e in entries if isinstance(e, dict) and isinstance(e.get("t"), (int, float))]
-    return sorted(timed, key=lambda e: float(e["t"]))
+    """One board's run; the tests are those its ``run.json`` recorded, in its order."""
+    run = read_run(folder)
+    if run.record is None:
+        return RunView(run.folder, None, run.problem)
+    tests = []
+    for test in run.tests:
+        if test.record is None:
+            continue  # on disk but not in run.json: nothing to say about its outcome
+        entries = test.entries()
+        tests.append(TestView(test.record, test.folder, entries.items, entries.note))
+    return RunView(run.folder, run.record, run.problem, tests)

@@ -18,16 +18,10 @@ import pytest
 
 from rig.bench_page.actions import ACTIONS
 from rig.bench_page.hub import EventHub
-from rig.bench_page.replay import (
-    FINISHED,
-    ReplayActions,
-    ReplayError,
-    ReplaySource,
-    UnknownTest,
-    timeline_events,
-)
+from rig.bench_page.replay import FINISHED, ReplayActions, ReplaySource, timeline_events
 from rig.bench_page.server import MAX_PAYLOAD, BenchServer, PageServerError, without_passwords
 from rig.errors import BoardUnreachable
+from rig.evidence.run_folder import NotARunFolder, UnknownTest
 from tests.rig.bench_browser import BINARY, ECHO, INFO, ONE, STATUS, T0, TWO, FakeActions, hil_run, write_run
 
 # Every read of the server is bounded by this.
@@ -445,13 +439,13 @@ def test_timeline_events_convert_each_source() -> None:
 
 
 def test_replay_refuses_what_is_not_a_run_naming_the_path(tmp_path: Path) -> None:
-    with pytest.raises(ReplayError, match=re.escape(f"{tmp_path / 'nothing'}: no such folder")):
+    with pytest.raises(NotARunFolder, match=re.escape(f"{tmp_path / 'nothing'}: no such folder")):
         ReplaySource(tmp_path / "nothing")
     (tmp_path / "file.txt").write_text("x", encoding="utf-8")
-    with pytest.raises(ReplayError, match=re.escape(f"{tmp_path / 'file.txt'}: not a folder")):
+    with pytest.raises(NotARunFolder, match=re.escape(f"{tmp_path / 'file.txt'}: not a folder")):
         ReplaySource(tmp_path / "file.txt")
     (tmp_path / "empty" / "session").mkdir(parents=True)
-    with pytest.raises(ReplayError, match=re.escape(f"{tmp_path / 'empty'}: not a run's artifacts folder")):
+    with pytest.raises(NotARunFolder, match=re.escape(f"{tmp_path / 'empty'}: not a run's artifacts folder")):
         ReplaySource(tmp_path / "empty")
     source = ReplaySource(write_run(tmp_path))
     with pytest.raises(UnknownTest, match="no test 'nope'"):

@@ -415,7 +415,9 @@ def test_missing_inputs_do_not_break_the_report(tmp_path: Path) -> None:
     (newer / "a" / "timeline.jsonl").write_text(cut_short, encoding="utf-8")
     out = write_html_report([tmp_path / "no-record", garbled, newer], tmp_path / "r.html")
     html = out.read_text(encoding="utf-8")
-    assert "no run.json in" in html and "run.json unreadable" in html
+    # Each problem names the file (or folder) and, for a record that is not one, the key.
+    assert f"{tmp_path / 'no-record'}: no run.json in it" in html
+    assert f"{garbled / 'run.json'}: not JSON: Expecting" in html
     assert '<span class="verdict FAIL">' in html and "incomplete" in html
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
