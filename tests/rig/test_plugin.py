@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,3 +194,79 @@ def test_sigint_mid_test_leaves_complete_logs_and_no_process(inner: pytest.Pytes
     assert serial.endswith("\n") and '"hex": "6265666f72652d6b696c6c"' in serial
     assert (folder / "timeline.jsonl").read_text().endswith("\n")
     assert_all_stopped(inner)
+
+
+# -- a setup mistake stops the run once -------------------------------------------------------
+
+INVENTORY = """\
+boards:
+  - name: virtual
+    kind: virtual
+  - name: needs-secret
+    kind: esp32
+    match: {location: 9-9}
+    network: {wifi_ssid: lab, wifi_password: "${RIG_TEST_PLUGIN_UNSET}"}
+"""
+# Three tests that each ask for the board: today each would have failed on its own.
+THREE_BOARD_TESTS = "def test_a(board): pass\ndef test_b(board, mqtt): pass\ndef test_c(serial_log): pass\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rig-board=virtul"], "boards.yaml: boards: no board named 'virtul'; did you mean 'virtual'?"),
+        (["--rig-board=needs-secret"], "environment variable RIG_TEST_PLUGIN_UNSET is not set"),
+        (["--rig-inventory=broken.yaml"], "broken.yaml:3: YAML syntax"),
+        (["--rig-firmware=no-such-tree"], "--rig-firmware: firmware: "),
+        (
+            ["--rig-lock-timeout=soon"],
+            "--rig-lock-timeout: lock-timeout: expected a number of seconds, got 'soon'",
+        ),
+    ],
+)
+def test_a_setup_mistake_stops_pytest_once_with_one_line(
+    inner: pytest.Pytester, args: list[str], message: str
+) -> None:
+    (inner.path / "boards.yaml").write_text(INVENTORY)
+    (inner.path / "broken.yaml").write_text("boards:\n  - name: [x\n")
+    inner.makepyfile(THREE_BOARD_TESTS)
+    result = inner.runpytest_subprocess(*rig_args(inner), *args, timeout=60)
+    output = result.stdout.lines + result.stderr.lines
+    text = "\n".join(output)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, text
+    assert sum(message in line for line in output) == 1, text
+    assert "Traceback" not in text and "_ test_" not in text, text
+    assert len([line for line in output if line.strip()]) < 10, text
+    assert not (inner.path / "artifacts" / "session" / "pids.json").exists(), "something was started"
+
+
+def test_a_missing_firmware_tree_does_not_stop_a_run_that_needs_no_board(inner: pytest.Pytester) -> None:
+    """The plugin is loaded in every pytest of the environment: only a run that asks for the
+    board checks what the board needs."""
+    inner.makepyfile("def test_plain(): pass\n")
+    result = inner.runpytest_subprocess(*rig_args(inner), "--rig-firmware=no-such-tree", timeout=60)
+    result.assert_outcomes(passed=1)
+
+
+# -- the header ----------------------------------------------------------------------------
+
+
+def _mosquitto_version() -> str:
+    first = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=10).stdout
+    return first.split()[2]  # "mosquitto version 2.0.11"
+
+
+@pytest.mark.parametrize("broker", ["auto", "amqtt", "mosquitto"])
+def test_the_header_names_the_broker_that_runs_and_its_version(inner: pytest.Pytester, broker: str) -> None:
+    if broker != "amqtt" and shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed here")
+    inner.makepyfile("def test_plain(): pass\n")
+    result = inner.runpytest_subprocess(*rig_args(inner), f"--rig-broker={broker}", timeout=60)
+    result.assert_outcomes(passed=1)
+    expected = {
+        "auto": f"broker=mosquitto {_mosquitto_version()} (auto) ",
+        "mosquitto": f"broker=mosquitto {_mosquitto_version()} ",
+        "amqtt": f"broker=amqtt {importlib.metadata.version('amqtt')} ",
+    }[broker]
+    header = [line for line in result.stdout.lines if line.startswith("rig: board=")]
+    assert len(header) == 1 and expected in header[0], result.stdout.str()
