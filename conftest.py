@@ -143,12 +143,6 @@ STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "fast: the fast tier (no board, no broker, no process, no network)")
-    config.addinivalue_line("markers", "integration: the integration tier (boards, brokers, processes)")
-    config.addinivalue_line("markers", "mutation: the mutation tier (the suite run against broken firmware)")
-
-
 def tier_of(item: pytest.Item) -> str:
     """The tier a test belongs to (see the module's docstring)."""
     if item.get_closest_marker("mutation") is not None:
