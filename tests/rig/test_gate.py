@@ -283,7 +283,10 @@ def test_usage_and_config_errors_exit_2(
     inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "gate"
-    assert main(["gate", "--inventory", str(inventory), "--out", str(out)]) == 2  # no --firmware
+    with pytest.MonkeyPatch.context() as here:  # no --firmware: ./firmware, as every command
+        here.chdir(tmp_path)
+        assert main(["gate", "--inventory", str(inventory), "--out", str(out)]) == 2
+    assert "argument --firmware: firmware is not a directory" in capsys.readouterr().err
     assert main(gate_args(inventory, out, "--boards", "virtual,nonesuch")) == 2
     assert "no board named 'nonesuch'" in capsys.readouterr().err
     assert main(gate_args(inventory, out, "--timeout", "0")) == 2
