@@ -11,7 +11,6 @@ from typing import Any
 
 from rig.broker.amqtt_access import topic_acl, write_password_file
 from rig.broker.base import BrokerKind
-from rig.broker.logparse import AmqttDialect, LogDialect
 from rig.broker.managed import ManagedBroker
 from rig.broker.record_source import JsonRecordFollower, RecordFollower, file_mark
 from rig.errors import BrokerError
@@ -49,7 +48,6 @@ class AmqttBroker(ManagedBroker):
     """
 
     kind: BrokerKind = "amqtt"
-    dialect: LogDialect | None = AmqttDialect()
 
     @property
     def log_path(self) -> Path:

@@ -13,6 +13,11 @@ amqtt fires plugin hooks as tasks in the order it reaches them, and these handle
 so the records are written in the order the broker handled the packets. A record of a CONNECT
 names the user, never the password.
 
+Every record carries the run of the broker that wrote it (``epoch``, ``rig.broker.records``): the
+plugin counts the starts its file already holds and takes the next number, so that the records
+a broker writes while it shuts down (amqtt still accepts connections then) are never taken for
+those of the broker started after it, which appends to the same file.
+
 ``RedactedPacketLoggerPlugin`` is amqtt's ``PacketLoggerPlugin`` (every packet at DEBUG, into
 amqtt.log) with the password of a CONNECT masked: amqtt's CONNECT ``repr`` shows it in clear.
 """
@@ -22,7 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import IO, Any
 
 from amqtt.mqtt.connack import ConnackPacket
@@ -44,6 +50,7 @@ from rig.broker.records import (
     Ended,
     EndReason,
     PingReq,
+    RecordKind,
     Subscribe,
     TopicFilter,
     Unsubscribe,
@@ -71,6 +78,7 @@ class BrokerRecordsPlugin(BasePlugin):  # type: ignore[misc]  # amqtt ships no t
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
+        self.epoch = runs_in(Path(self.config.path)) + 1
         self._file: IO[str] | None = open(self.config.path, "a", encoding="utf-8")  # noqa: SIM115
         # Per client id, its live connections from the oldest: the oldest is the one that ends.
         self._connections: dict[str, list[_Connection]] = {}
@@ -81,6 +89,7 @@ class BrokerRecordsPlugin(BasePlugin):  # type: ignore[misc]  # amqtt ships no t
     def _write(self, record: BrokerRecord) -> None:
         if self._file is None:
             return
+        record = replace(record, epoch=self.epoch)
         self._file.write(json.dumps(to_json(record)) + "\n")
         self._file.flush()
 
@@ -159,6 +168,22 @@ class BrokerRecordsPlugin(BasePlugin):  # type: ignore[misc]  # amqtt ships no t
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def runs_in(path: Path) -> int:
+    """How many broker starts the records file ``path`` holds (0 when there is none yet)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return 0
+    started = RecordKind.BROKER_STARTED.value
+    count = 0
+    for line in lines:
+        try:
+            count += json.loads(line).get("kind") == started
+        except (ValueError, AttributeError):
+            continue  # a line cut short by a killed broker: no start of its own
+    return count
 
 
 MASK = "***"

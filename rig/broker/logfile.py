@@ -40,6 +40,17 @@ class LogFile:
         except FileNotFoundError:
             return []
 
+    def lines_before(self, end: int) -> tuple[list[str], int]:
+        """The complete lines before byte offset ``end`` (a ``size()`` taken earlier), and where
+        they end: a line the broker was still writing at ``end`` belongs to what comes after."""
+        try:
+            with self.path.open("rb") as f:
+                data = f.read(end)
+        except FileNotFoundError:
+            return [], 0
+        complete = data.rfind(b"\n") + 1
+        return _decode(data[:complete]).splitlines(), complete
+
     def tail(self, count: int) -> list[str]:
         """The last ``count`` lines."""
         try:

@@ -1,4 +1,4 @@
-"""mosquitto 2.0 as the rig's broker: the reference broker, with a log that audits disconnects."""
+"""mosquitto 2.0 as the rig's broker: the reference broker, whose log names every packet it handled."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 from rig.broker.access import AccessPolicy
 from rig.broker.base import BrokerKind
-from rig.broker.logparse import LogDialect, MosquittoDialect
 from rig.broker.managed import ManagedBroker
 from rig.broker.mosquitto_access import write_access_files
 from rig.broker.record_source import MosquittoRecordFollower, RecordFollower, file_mark
@@ -39,7 +38,6 @@ class MosquittoBroker(ManagedBroker):
     """
 
     kind: BrokerKind = "mosquitto"
-    dialect: LogDialect | None = MosquittoDialect()
 
     def __init__(
         self,

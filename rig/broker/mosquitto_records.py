@@ -20,12 +20,18 @@ mosquitto handles one packet at a time in one thread and writes these lines in o
 parser keeps the open CONNECT, SUBSCRIBE or UNSUBSCRIBE and closes it at its answer (CONNACK,
 SUBACK, UNSUBACK) or at any line that does not continue it. A line it does not know is skipped,
 never guessed at.
+
+Each run of the broker begins at its "mosquitto version 2.0.11 running" line (a BrokerStarted
+record); the parser counts them and stamps every record with the run it belongs to (``epoch``,
+``rig.broker.records``). Every start appends to the same log, and the rig stops one run before
+it starts the next, so the order of the lines is the order of the runs.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from enum import Enum
 
@@ -98,20 +104,33 @@ class _Part(Enum):
     LAST = 2
 
 
-def _epoch(stamp: str) -> float:
+def _clock(stamp: str) -> float:
     # mosquitto formats its stamp with strftime in local time, to the second.
     return float(time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")))
+
+
+def runs_in(lines: Iterable[str]) -> int:
+    """How many runs of the broker the log ``lines`` hold: the epoch of the records after them."""
+    # The cheap test first: a long log is mostly PUBLISH lines.
+    return sum(1 for line in lines if line.endswith(" running") and _RUNNING.match(_message(line)))
+
+
+def _message(line: str) -> str:
+    stamp = _STAMP.match(line)
+    return line[stamp.end() :] if stamp else line
 
 
 class MosquittoRecordParser:
     """Turns mosquitto's log lines, fed in order, into ``BrokerRecord``s.
 
-    Lifecycle: one parser per log follower; ``feed(lines)`` returns the records those lines
+    Lifecycle: one parser per log follower, created with the epoch of the run that wrote the log
+    up to where it starts (``runs_in``); ``feed(lines)`` returns the records those lines
     complete. A packet still open at the end of a read (its answer not logged yet) is returned by
     a later ``feed``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
         self._open: BrokerRecord | None = None
         self._open_lines: list[str] = []
 
@@ -126,12 +145,12 @@ class MosquittoRecordParser:
         if record is None:
             return []
         evidence, self._open_lines = "\n".join(self._open_lines), []
-        return [replace(record, evidence=evidence)]
+        return [replace(record, evidence=evidence, epoch=self.epoch)]
 
     def _line(self, line: str) -> list[BrokerRecord]:
         stamp = _STAMP.match(line)
         message = line[stamp.end() :] if stamp else line
-        t = _epoch(stamp.group("stamp")) if stamp else 0.0
+        t = _clock(stamp.group("stamp")) if stamp else 0.0
         part = self._continues(message)
         if part is not _Part.NO:
             self._open_lines.append(line)
@@ -142,10 +161,12 @@ class MosquittoRecordParser:
         record, keep_open = self._start(message, t)
         if record is None:
             return done
+        if isinstance(record, BrokerStarted):
+            self.epoch += 1
         if keep_open:
             self._open, self._open_lines = record, [line]
             return done
-        return [*done, replace(record, evidence=line)]
+        return [*done, replace(record, evidence=line, epoch=self.epoch)]
 
     def _continues(self, message: str) -> _Part:
         """Add ``message`` to the open record if it belongs to it."""

@@ -89,40 +89,58 @@ class RecordLog:
         if self.unavailable is not None:
             raise RecordsUnavailable(f"cannot check {what}: {self.unavailable}")
 
-    def all(self, client: str | None = None, *, after: After = None) -> list[BrokerRecord]:
-        """Every record so far (of ``client``, after the record ``after``), oldest first."""
+    def all(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[BrokerRecord]:
+        """Every record so far (of ``client``, after the record ``after``, written by the broker's
+        run ``epoch``), oldest first."""
         self.require("what the broker received")
         if self._catch_up is not None:
             self._catch_up()
         with self._cond:
             records = list(self._records)
-        records = records[_start(records, after) :]
-        return [r for r in records if client is None or r.client == client]
+        return [r for r in records[_start(records, after) :] if _matches(r, client, epoch)]
 
-    def of(self, cls: type[R], client: str | None = None, *, after: After = None) -> list[R]:
-        return [r for r in self.all(client, after=after) if isinstance(r, cls)]
+    def of(
+        self, cls: type[R], client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[R]:
+        return [r for r in self.all(client, after=after, epoch=epoch) if isinstance(r, cls)]
 
-    def connects(self, client: str | None = None, *, after: After = None) -> list[Connect]:
-        return self.of(Connect, client, after=after)
+    def connects(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[Connect]:
+        return self.of(Connect, client, after=after, epoch=epoch)
 
-    def connacks(self, client: str | None = None, *, after: After = None) -> list[Connack]:
-        return self.of(Connack, client, after=after)
+    def connacks(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[Connack]:
+        return self.of(Connack, client, after=after, epoch=epoch)
 
-    def subscribes(self, client: str | None = None, *, after: After = None) -> list[Subscribe]:
-        return self.of(Subscribe, client, after=after)
+    def subscribes(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[Subscribe]:
+        return self.of(Subscribe, client, after=after, epoch=epoch)
 
-    def unsubscribes(self, client: str | None = None, *, after: After = None) -> list[Unsubscribe]:
-        return self.of(Unsubscribe, client, after=after)
+    def unsubscribes(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[Unsubscribe]:
+        return self.of(Unsubscribe, client, after=after, epoch=epoch)
 
-    def pings(self, client: str | None = None, *, after: After = None) -> list[PingReq]:
-        return self.of(PingReq, client, after=after)
+    def pings(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[PingReq]:
+        return self.of(PingReq, client, after=after, epoch=epoch)
 
-    def disconnects(self, client: str | None = None, *, after: After = None) -> list[Disconnect]:
-        return self.of(Disconnect, client, after=after)
+    def disconnects(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[Disconnect]:
+        return self.of(Disconnect, client, after=after, epoch=epoch)
 
-    def ended(self, client: str | None = None, *, after: After = None) -> list[Ended]:
+    def ended(
+        self, client: str | None = None, *, after: After = None, epoch: int | None = None
+    ) -> list[Ended]:
         """How each connection of ``client`` ended, as the broker saw it."""
-        return self.of(Ended, client, after=after)
+        return self.of(Ended, client, after=after, epoch=epoch)
 
     def tail(self, count: int = TAIL_RECORDS) -> list[str]:
         with self._cond:
@@ -137,16 +155,46 @@ class RecordLog:
         *,
         client: str | None = None,
         after: After = None,
+        epoch: int | None = None,
         where: Callable[[R], bool] | None = None,
         what: str = "",
     ) -> R:
         """The first ``kind`` record (of ``client``, after ``after``: a record or a ``mark()``,
-        for which ``where`` holds).
+        written by the broker's run ``epoch``, for which ``where`` holds).
 
         A record that arrived before the call counts: there is no race with a packet the
-        broker handled just before the wait. On expiry, WaitTimeout names what was awaited
-        (``what`` describes ``where``), the last records seen and this test's records file.
+        broker handled just before the wait. After a restart, a mark taken before it is not
+        enough: the old run may still write records after the mark (a board reconnecting to
+        it as it shuts down); wait for the ``BrokerStarted`` after the mark and pass its
+        ``epoch``. On expiry, WaitTimeout names what was awaited (``what`` describes ``where``),
+        the last records seen and this test's records file.
         """
+        found = self.next(kind, timeout, client=client, after=after, epoch=epoch, where=where)
+        if found is not None:
+            return found
+        awaited = f"the broker's {kind.kind.value.upper()} record"
+        if client is not None:
+            awaited += f" of client {client!r}"
+        if what:
+            awaited += f" with {what}"
+        if epoch is not None:
+            awaited += f" from the broker's run {epoch}"
+        if isinstance(after, BrokerRecord):
+            awaited += f" after [{after.describe()}]"
+        raise WaitTimeout(awaited=awaited, timeout=timeout, last_seen=self.tail(), log_path=self.path)
+
+    def next(
+        self,
+        kind: type[R],
+        timeout: float,
+        *,
+        client: str | None = None,
+        after: After = None,
+        epoch: int | None = None,
+        where: Callable[[R], bool] | None = None,
+    ) -> R | None:
+        """As ``wait_for``, but None when ``timeout`` expires: for a watch that passes when
+        nothing comes (a connection that does not end)."""
         self.require(f"{kind.kind.value.upper()} records")
         deadline = Deadline(timeout)
         with self._cond:
@@ -156,25 +204,17 @@ class RecordLog:
                 for record in self._records[_start(self._records, after) :]:
                     if (
                         isinstance(record, kind)
-                        and (client is None or record.client == client)
+                        and _matches(record, client, epoch)
                         and (where is None or where(record))
                     ):
                         return record
                 if deadline.expired:
-                    awaited = f"the broker's {kind.kind.value.upper()} record"
-                    if client is not None:
-                        awaited += f" of client {client!r}"
-                    if what:
-                        awaited += f" with {what}"
-                    if isinstance(after, BrokerRecord):
-                        awaited += f" after [{after.describe()}]"
-                    raise WaitTimeout(
-                        awaited=awaited,
-                        timeout=timeout,
-                        last_seen=[r.describe() for r in self._records[-TAIL_RECORDS:]],
-                        log_path=self.path,
-                    )
+                    return None
                 self._cond.wait(deadline.remaining_or(1.0))
+
+
+def _matches(record: BrokerRecord, client: str | None, epoch: int | None) -> bool:
+    return (client is None or record.client == client) and (epoch is None or record.epoch == epoch)
 
 
 def _start(records: list[BrokerRecord], after: After) -> int:

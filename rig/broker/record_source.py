@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rig.broker.logfile import LogFile, LogFollower
-from rig.broker.mosquitto_records import MosquittoRecordParser
+from rig.broker.mosquitto_records import MosquittoRecordParser, runs_in
 from rig.broker.records import BadRecord, BrokerRecord, from_json
 
 
@@ -25,12 +25,15 @@ class RecordFollower(Protocol):
 
 
 class MosquittoRecordFollower:
-    """Follows mosquitto's log from byte ``offset`` and parses it into records."""
+    """Follows mosquitto's log from byte ``offset`` and parses it into records, each stamped
+    with the run of the broker that wrote it: the runs the log held before ``offset`` are
+    counted once, here, and the parser counts on from there."""
 
     def __init__(self, log_path: Path, offset: int) -> None:
         self._path = log_path
-        self._lines = LogFollower(log_path, offset)
-        self._parser = MosquittoRecordParser()
+        before, start = LogFile(log_path).lines_before(offset)
+        self._lines = LogFollower(log_path, start)
+        self._parser = MosquittoRecordParser(runs_in(before))
 
     @property
     def path(self) -> Path:
@@ -41,7 +44,8 @@ class MosquittoRecordFollower:
 
 
 class JsonRecordFollower:
-    """Follows a JSON-lines file of records (``rig.broker.records.to_json`` per line).
+    """Follows a JSON-lines file of records (``rig.broker.records.to_json`` per line), whose
+    writer stamped each with its run (amqtt's plugin).
 
     A line that is not a record is not skipped silently: it raises ``BadRecord`` naming the file,
     since a verdict on a partial account would be wrong.

@@ -10,6 +10,15 @@ so they cannot disagree on a key.
 
 ``t`` is the broker's clock where it has one (mosquitto logs whole seconds), ``evidence`` the
 broker's own words (mosquitto's log lines; empty for amqtt, whose plugin sees the packets).
+
+``epoch`` says which run of the broker wrote a record: the broker's file counts its starts, and
+every record carries the number of the start it came after (1 for the first run the file holds,
+0 before any). A restart gives the new run the next number, so a test that restarts the broker
+can tell its records from those the old run wrote while it went down (a client that reconnects
+to a broker that is shutting down gets a CONNACK and a SUBACK from it, after any mark the test
+took): mosquitto's run begins at its "mosquitto version ... running" line
+(``rig.broker.mosquitto_records``), amqtt's plugin stamps each record with its own run
+(``rig.broker.amqtt_plugin``).
 """
 
 from __future__ import annotations
@@ -62,15 +71,21 @@ class TopicFilter:
 
 @dataclass(frozen=True)
 class BrokerRecord:
-    """Base of every record: which client (empty for the broker's own start and stop)."""
+    """Base of every record: which client (empty for the broker's own start and stop), and
+    which run of the broker (``epoch``, see the module)."""
 
     kind: ClassVar[RecordKind]
     client: str
     t: float = 0.0
     evidence: str = field(default="", compare=False)
+    epoch: int = 0
 
     def describe(self) -> str:
-        """One line for a timeline or a failure message."""
+        """One line for a timeline or a failure message, naming the broker's run."""
+        return f"{self.what()} [run {self.epoch}]"
+
+    def what(self) -> str:
+        """The packet or event, without the run."""
         return f"{self.kind.value.upper()} {self.client}"
 
 
@@ -82,7 +97,7 @@ class Connect(BrokerRecord):
     will: Will | None = None
     username: str | None = None
 
-    def describe(self) -> str:
+    def what(self) -> str:
         will = f"will={self.will.topic} q{self.will.qos} r{int(self.will.retain)}" if self.will else "no will"
         return (
             f"CONNECT {self.client} clean_session={int(self.clean_session)} keepalive={self.keepalive} {will}"
@@ -95,7 +110,7 @@ class Connack(BrokerRecord):
     session_present: bool = False
     return_code: int = 0
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return f"CONNACK to {self.client} session_present={int(self.session_present)} rc={self.return_code}"
 
 
@@ -104,7 +119,7 @@ class Subscribe(BrokerRecord):
     kind: ClassVar[RecordKind] = RecordKind.SUBSCRIBE
     topics: tuple[TopicFilter, ...] = ()
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return f"SUBSCRIBE from {self.client}: " + ", ".join(f"{f.topic} q{f.qos}" for f in self.topics)
 
 
@@ -113,7 +128,7 @@ class Unsubscribe(BrokerRecord):
     kind: ClassVar[RecordKind] = RecordKind.UNSUBSCRIBE
     topics: tuple[str, ...] = ()
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return f"UNSUBSCRIBE from {self.client}: " + ", ".join(self.topics)
 
 
@@ -121,7 +136,7 @@ class Unsubscribe(BrokerRecord):
 class PingReq(BrokerRecord):
     kind: ClassVar[RecordKind] = RecordKind.PINGREQ
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return f"PINGREQ from {self.client}"
 
 
@@ -129,7 +144,7 @@ class PingReq(BrokerRecord):
 class Disconnect(BrokerRecord):
     kind: ClassVar[RecordKind] = RecordKind.DISCONNECT
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return f"DISCONNECT from {self.client}"
 
 
@@ -143,7 +158,7 @@ class Ended(BrokerRecord):
     def clean(self) -> bool:
         return self.how is EndReason.DISCONNECT
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return f"ENDED {self.client}: {self.how.value} ({self.detail})"
 
 
@@ -151,7 +166,7 @@ class Ended(BrokerRecord):
 class BrokerStarted(BrokerRecord):
     kind: ClassVar[RecordKind] = RecordKind.BROKER_STARTED
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return "broker started"
 
 
@@ -159,7 +174,7 @@ class BrokerStarted(BrokerRecord):
 class BrokerStopped(BrokerRecord):
     kind: ClassVar[RecordKind] = RecordKind.BROKER_STOPPED
 
-    def describe(self) -> str:
+    def what(self) -> str:
         return "broker stopping"
 
 

@@ -7,8 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rig.broker.events import EventKind
-from rig.broker.logparse import AmqttDialect, LogDialect, MosquittoDialect
+from rig.broker.records import BadRecord, BrokerRecord, Ended, from_json
 from rig.report.traffic import MqttMessage, mqtt_message
 
 # The start of a run-up to a failure and its end are what a reader needs; the middle of a
@@ -18,13 +17,6 @@ TAIL_ROWS = 300
 # A console line can be kilobytes of raw-REPL traffic; the start of it says what it was.
 MAX_TEXT = 600
 
-# The broker's own wording, verified per broker version in rig.broker.logparse.
-_DIALECTS: tuple[LogDialect, ...] = (MosquittoDialect(), AmqttDialect())
-_UNCLEAN = frozenset({EventKind.CLOSED_UNCLEAN, EventKind.WILL_PUBLISHED})
-# For brokers or log levels the dialects do not know: the phrases of an unclean close.
-_UNCLEAN_WORDS = re.compile(
-    r"closed its connection|exceeded timeout|socket error|disconnected abnormally", re.IGNORECASE
-)
 _PORT_LOST = re.compile(r"\b(lost|vanished|unreachable|disappeared)\b", re.IGNORECASE)
 _TRACEBACK = re.compile(r"^Traceback \(most recent call last\)|^\w+(Error|Exception)(: |$)")
 
@@ -59,14 +51,23 @@ def alert_for(entry: dict[str, Any]) -> str:
         return "firmware exception"
     if (src == "rig" or text.startswith("[rig]")) and "port" in text.lower() and _PORT_LOST.search(text):
         return "port lost"
-    if src == "broker":
-        for dialect in _DIALECTS:
-            found = dialect.parse(text)
-            if found is not None and found.kind in _UNCLEAN:
-                return f"unclean close: {found.detail}"
-        if _UNCLEAN_WORDS.search(text):
-            return "unclean close"
+    # The broker's records decide, never its log's wording (rig.broker.records): a connection
+    # that ended without DISCONNECT is one whose will the broker published.
+    ended = _record(entry) if src == "broker" else None
+    if isinstance(ended, Ended) and not ended.clean:
+        return f"unclean close: {ended.how.value} ({ended.detail})"
     return ""
+
+
+def _record(entry: dict[str, Any]) -> BrokerRecord | None:
+    """The broker record a timeline entry carries (``rig.evidence.broker_tap``), if any."""
+    fields = entry.get("record")
+    if not isinstance(fields, dict):
+        return None
+    try:
+        return from_json(fields)
+    except BadRecord:
+        return None  # a record of another rig version: no alert rather than a wrong one
 
 
 def timeline_rows(

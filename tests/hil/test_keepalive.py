@@ -2,7 +2,7 @@
 
 umqtt sends nothing by itself when there is nothing to publish (simple 1.3.4 and later), so
 the firmware pings after half a keepalive of silence. A broker drops a client that stays silent
-for 1.5 keepalives and then publishes its will; the broker's log says so.
+for 1.5 keepalives and then publishes its will; the broker's records say how the connection ended.
 
 A board is never idle right after its boot: its own "hello" circulates on its echo topic, and
 every echo is a packet that keeps the connection alive. A restarted broker forgets the messages
@@ -17,6 +17,7 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
+from rig.broker.record_log import RecordLog
 from rig.health.keepalive import watch_connection
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
@@ -30,12 +31,16 @@ pytestmark = [pytest.mark.hil, pytest.mark.keepalive(KEEPALIVE)]
 
 
 def test_idle_board_stays_connected_over_several_keepalives(
-    board: Board, broker: Broker, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession
+    board: Board,
+    broker: Broker,
+    broker_records: RecordLog,
+    serial_log: SerialLog,
+    mqtt: HostClient,
+    rig_session: RigSession,
 ) -> None:
     if not broker.enforces_keepalive:
         pytest.skip(f"the {broker.kind} broker never drops a silent client: a missing ping cannot show")
-    if not broker.supports_disconnect_audit:
-        pytest.skip(f"the {broker.kind} broker's log cannot be read: the end of a connection cannot show")
+    broker_records.require("how the board's connection ended")
     if broker.kind == "external":
         pytest.skip("an external broker cannot be restarted by the rig, so the board is never idle")
     assert board.config.keepalive == KEEPALIVE
@@ -47,8 +52,8 @@ def test_idle_board_stays_connected_over_several_keepalives(
     # Nothing circulates and nothing is injected: from here on only the board's pings can keep
     # the broker's keepalive clock from running out.
     since = time.time()
-    mark = broker.log_mark()
-    watch_connection(broker, board.config.client_id, KEEPALIVE, PERIODS * KEEPALIVE, since=mark)
+    mark = broker_records.mark()
+    watch_connection(broker_records, board.config.client_id, KEEPALIVE, PERIODS * KEEPALIVE, after=mark)
     lost = mqtt.messages(board.config.status_topic, b"lost", since=since)
     assert not lost, f"the broker published the board's will ('lost') although it stayed connected: {lost}"
     # Still in its loop, and still idle.

@@ -21,11 +21,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from rig.broker import AmqttBroker, Broker, EventKind, ExternalBroker, MosquittoBroker, make_broker
+from rig.broker import AmqttBroker, Broker, ExternalBroker, MosquittoBroker, make_broker
 from rig.broker.amqtt import amqtt_available
 from rig.broker.mosquitto import find_mosquitto
+from rig.broker.record_log import RecordLog
+from rig.broker.records import Connack, Connect, Disconnect, Ended, EndReason
 from rig.deadline import Deadline
 from rig.errors import BrokerError, ConfigError, WaitTimeout
+from rig.evidence.broker_tap import BrokerLogTap
+from rig.evidence.timeline import Timeline
 from rig.processes import is_running
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -266,26 +270,35 @@ def test_broker_dies_with_a_killed_parent(kind: str, tmp_path: Path) -> None:
             os.kill(broker_pid, 9)
 
 
-# -- log audit ------------------------------------------------------------------------------------
+# -- how a connection ended, on the broker's records ------------------------------------------------
 
 
-def test_clean_disconnect_is_audited(broker: Broker) -> None:
-    assert broker.supports_disconnect_audit
+@pytest.fixture
+def records(broker: Broker, tmp_path: Path) -> Iterator[RecordLog]:
+    """The broker's records from now on, as a test's ``broker_records`` has them."""
+    timeline = Timeline(tmp_path / "tap")
+    tap = BrokerLogTap(broker, "", tmp_path / "tap", timeline)
+    yield tap.records
+    tap.close()
+    timeline.close()
+
+
+def test_a_clean_disconnect_is_on_record(broker: Broker, records: RecordLog) -> None:
+    mark = records.mark()
     client = Client(broker, "polite").connect()
     client.disconnect()
-    event = broker.wait_for_client_event("polite", EventKind.DISCONNECT_RECEIVED, timeout=WAIT_S)
-    assert "polite" in event.line
-    kinds = [e.kind for e in broker.client_events("polite")]
-    assert kinds == [EventKind.CONNECTED, EventKind.DISCONNECT_RECEIVED]
-    assert broker.client_events("polite", since=broker.log_mark()) == []
+    ended = records.wait_for(Ended, WAIT_S, client="polite", after=mark)
+    assert ended.clean, ended.describe()
+    kinds = [type(r) for r in records.all("polite", after=mark)]
+    assert kinds == [Connect, Connack, Disconnect, Ended]
 
 
-def test_reset_with_unread_data_is_unclean_and_publishes_will(broker: Broker) -> None:
+def test_reset_with_unread_data_is_unclean_and_publishes_will(broker: Broker, records: RecordLog) -> None:
     watcher = Client(broker, "watcher").connect()
     talker = Client(broker, "talker").connect()
     try:
         watcher.subscribe("will/rude")
-        mark = broker.log_mark()
+        mark = records.mark()
         sock = raw_connect(broker, "rude", "will/rude", b"rude is gone")
         raw_subscribe(sock, "chatter/rude")
         talker.publish("chatter/rude", b"x" * 100)
@@ -293,30 +306,24 @@ def test_reset_with_unread_data_is_unclean_and_publishes_will(broker: Broker) ->
         readable, _, _ = select.select([sock], [], [], WAIT_S)
         assert readable, "the broker never forwarded the PUBLISH to the raw client"
         sock.close()
-        closed = broker.wait_for_client_event("rude", EventKind.CLOSED_UNCLEAN, timeout=WAIT_S, since=mark)
+        ended = records.wait_for(Ended, WAIT_S, client="rude", after=mark)
         watcher.expect("will/rude", b"rude is gone")
     finally:
         talker.disconnect()
         watcher.disconnect()
-    assert EventKind.DISCONNECT_RECEIVED not in [e.kind for e in broker.client_events("rude", since=mark)]
-    if broker.kind == "mosquitto":
-        assert closed.detail == "closed its connection"
-    else:
-        broker.wait_for_client_event("rude", EventKind.WILL_PUBLISHED, timeout=WAIT_S, since=mark)
+    assert not ended.clean and records.disconnects("rude", after=mark) == []
+    # mosquitto's words, amqtt's plugin's: a socket that closed without DISCONNECT.
+    assert ended.how is EndReason.CLOSED, ended.describe()
 
 
-def test_wait_timeout_names_what_and_where(broker: Broker) -> None:
+def test_a_wait_on_records_names_what_and_where(broker: Broker, records: RecordLog) -> None:
+    Client(broker, "somebody").connect().disconnect()
+    records.wait_for(Ended, WAIT_S, client="somebody")
     with pytest.raises(WaitTimeout) as caught:
-        broker.wait_for_client_event("nobody", EventKind.CONNECTED, timeout=0.3)
-    assert caught.value.log_path == broker.log_path
+        records.wait_for(Connect, 0.3, client="nobody")
+    assert caught.value.log_path == records.path
     assert 0 < len(caught.value.last_seen) <= 15
     assert "'nobody'" in str(caught.value)
-
-
-def test_mosquitto_does_not_audit_wills(tmp_path: Path) -> None:
-    _skip_unless_available("mosquitto")
-    with MosquittoBroker(tmp_path) as broker, pytest.raises(BrokerError, match="does not log"):
-        broker.wait_for_client_event("anyone", EventKind.WILL_PUBLISHED, timeout=5.0)
 
 
 # -- external broker and configuration ------------------------------------------------------------
@@ -333,8 +340,8 @@ def test_external_broker_connects_but_cannot_restart_or_audit(tmp_path: Path) ->
             round_trip(external, "tcp", "external")
         assert real.is_running()
         assert external.pid is None and external.log_path is None
-        assert not external.supports_disconnect_audit
-        assert external.client_events("sub-external") == []
+        assert external.record_follower() is None
+        assert external.records_unavailable and "not run by the rig" in external.records_unavailable
         with pytest.raises(BrokerError, match="cannot be restarted"):
             external.restart()
 

@@ -5,15 +5,16 @@ gives no records at all (tests/rig/test_broker_records.py has the records of rea
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from rig.broker import make_broker
 from rig.broker.mosquitto import find_mosquitto
-from rig.broker.mosquitto_records import MosquittoRecordParser
+from rig.broker.mosquitto_records import MosquittoRecordParser, runs_in
 from rig.broker.record_log import RecordLog, RecordsUnavailable
-from rig.broker.record_source import JsonRecordFollower
+from rig.broker.record_source import JsonRecordFollower, MosquittoRecordFollower
 from rig.broker.records import (
     RECORD_CLASSES,
     BadRecord,
@@ -78,7 +79,8 @@ MOSQUITTO_LOG = """\
 def test_mosquitto_log_becomes_records_in_any_split() -> None:
     lines = MOSQUITTO_LOG.splitlines()
     whole = MosquittoRecordParser().feed(lines)
-    assert [r.describe() for r in whole] == [
+    assert {r.epoch for r in whole} == {1}, "one run of the broker"
+    assert [r.what() for r in whole] == [
         "broker started",
         "CONNECT a-clean clean_session=1 keepalive=30 will=w/a q1 r1",
         "CONNACK to a-clean session_present=0 rc=0",
@@ -105,13 +107,68 @@ def test_mosquitto_log_becomes_records_in_any_split() -> None:
         parser = MosquittoRecordParser()
         assert parser.feed(lines[:cut]) + parser.feed(lines[cut:]) == whole, f"split at line {cut}"
     parser = MosquittoRecordParser()
-    assert [r.describe() for r in parser.feed(lines[:12])][-1] == "SUBSCRIBE from a-clean: t/1 q1, t/2 q0"
+    assert [r.describe() for r in parser.feed(lines[:12])][
+        -1
+    ] == "SUBSCRIBE from a-clean: t/1 q1, t/2 q0 [run 1]"
+
+
+# Two runs in one log, as a restart leaves it: the board reconnected to the old run while it went
+# down (mosquitto does not, amqtt does; the rule is the same), then to the new one.
+RESTARTED_LOG = """2026-12-01T18:00:00: mosquitto version 2.0.11 running
+2026-12-01T18:00:01: New client connected from 127.0.0.1:50834 as board (p2, c0, k30).
+2026-12-01T18:00:01: No will message specified.
+2026-12-01T18:00:01: Sending CONNACK to board (0, 0)
+2026-12-01T18:00:09: mosquitto version 2.0.11 terminating
+---- rig: starting mosquitto on 127.0.0.1:1883 (websocket 1884) ----
+2026-12-01T18:00:10: mosquitto version 2.0.11 starting
+2026-12-01T18:00:10: mosquitto version 2.0.11 running
+2026-12-01T18:00:11: New client connected from 127.0.0.1:50836 as board (p2, c0, k30).
+2026-12-01T18:00:11: No will message specified.
+2026-12-01T18:00:11: Sending CONNACK to board (0, 0)
+"""
+
+
+def test_each_run_of_mosquitto_has_its_own_epoch_wherever_the_reading_starts(tmp_path: Path) -> None:
+    records = MosquittoRecordParser().feed(RESTARTED_LOG.splitlines())
+    assert [(r.what(), r.epoch) for r in records] == [
+        ("broker started", 1),
+        ("CONNECT board clean_session=0 keepalive=30 no will", 1),
+        ("CONNACK to board session_present=0 rc=0", 1),
+        ("broker stopping", 1),
+        ("broker started", 2),
+        ("CONNECT board clean_session=0 keepalive=30 no will", 2),
+        ("CONNACK to board session_present=0 rc=0", 2),
+    ]
+    assert records[2] != records[6], "the same CONNACK from two runs is not the same record"
+    # A test's follower starts mid-log, even mid-line: it counts the runs before its start.
+    log = tmp_path / "mosquitto.log"
+    log.write_text(RESTARTED_LOG)
+    whole = log.read_bytes()
+    for offset in range(len(whole)):
+        follower = MosquittoRecordFollower(log, offset)
+        tail = follower.read_new()
+        assert tail == records[len(records) - len(tail) :], f"follower from byte {offset}"
+    assert runs_in(RESTARTED_LOG.splitlines()) == 2 and runs_in([]) == 0
+
+
+def test_the_amqtt_plugin_counts_the_runs_its_file_holds(tmp_path: Path) -> None:
+    amqtt_runs_in = pytest.importorskip("rig.broker.amqtt_plugin", reason="needs amqtt").runs_in
+    path = tmp_path / "amqtt-records.jsonl"
+    assert amqtt_runs_in(path) == 0
+    lines = [
+        to_json(BrokerStarted("", epoch=1)),
+        to_json(PingReq("c", epoch=1)),
+        to_json(BrokerStarted("", epoch=2)),
+    ]
+    # The last line cut short by a killed broker counts for nothing.
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"kind": "broker_sta')
+    assert amqtt_runs_in(path) == 2
 
 
 # -- the records files and the test-side log --------------------------------------------------------
 
 SAMPLES: list[BrokerRecord] = [
-    Connect("c", 1.5, "line", clean_session=False, keepalive=7, will=Will("s", 0, True), username="u"),
+    Connect("c", 1.5, "line", 3, clean_session=False, keepalive=7, will=Will("s", 0, True), username="u"),
     Connect("c", keepalive=7),
     Connack("c", session_present=True, return_code=5),
     Subscribe("c", topics=(TopicFilter("a/#", 1),)),
@@ -119,7 +176,7 @@ SAMPLES: list[BrokerRecord] = [
     PingReq("c"),
     Disconnect("c"),
     Ended("c", how=EndReason.KEEPALIVE_TIMEOUT, detail="has exceeded timeout"),
-    BrokerStarted(""),
+    BrokerStarted("", epoch=2),
     BrokerStopped(""),
 ]
 
@@ -152,6 +209,29 @@ def test_wait_for_names_what_it_awaited_the_last_records_and_the_file(tmp_path: 
     assert log.wait_for(Subscribe, 0.2, client="host") is log.subscribes("host")[0]
     mark = log.mark()
     assert log.connects("board", after=mark) == []
+
+
+def test_a_wait_for_the_new_run_never_takes_a_record_of_the_old(tmp_path: Path) -> None:
+    log = RecordLog(tmp_path / "broker_records.jsonl", tmp_path / "amqtt-records.jsonl")
+    mark = log.mark()
+    # What the old run wrote after the mark, while it went down, then the new run's start.
+    old = Connack("board", epoch=1)
+    log.add([BrokerStopped("", epoch=1), Connect("board", clean_session=False, epoch=1), old])
+    log.add([BrokerStarted("", epoch=2)])
+    assert log.wait_for(Connack, 0.2, client="board", after=mark) is old, "a mark alone cannot tell"
+    started = log.wait_for(BrokerStarted, 0.2, after=mark)
+    with pytest.raises(WaitTimeout, match="CONNACK record of client 'board' from the broker's run 2"):
+        log.wait_for(Connack, 0.2, client="board", epoch=started.epoch)
+    assert log.connects("board", epoch=started.epoch) == []
+    new = Connack("board", epoch=2)
+    later = threading.Timer(0.1, log.add, [[new]])
+    later.start()
+    try:
+        assert log.wait_for(Connack, 5.0, client="board", epoch=started.epoch) is new
+    finally:
+        later.join()
+    # A watch that passes when nothing comes.
+    assert log.next(Ended, 0.1, client="board") is None
 
 
 def test_without_records_every_query_says_what_cannot_be_checked(tmp_path: Path) -> None:

@@ -141,12 +141,13 @@ def wait_records(
 
 
 def essentials(records: list[BrokerRecord], prefix: str) -> list[BrokerRecord]:
-    """The records of clients named ``prefix...``, without what differs between brokers: the
-    time and the wording of an ending (the broker's own words do not count in ``==``)."""
+    """The records of clients named ``prefix...``, without what differs between brokers and
+    runs: the time, the run and the wording of an ending (the broker's own words do not count
+    in ``==``)."""
     out: list[BrokerRecord] = []
     for record in records:
         if record.client.startswith(prefix):
-            record = dataclasses.replace(record, t=0.0)
+            record = dataclasses.replace(record, t=0.0, epoch=0)
             if isinstance(record, Ended):
                 record = dataclasses.replace(record, detail="")
             out.append(record)
@@ -221,15 +222,29 @@ def test_a_persistent_session_outlives_a_goodbye_and_a_pause(broker: Broker) -> 
     )
 
 
-def test_a_restart_is_recorded_and_the_records_go_on(broker: Broker) -> None:
+def test_a_restart_is_recorded_and_the_records_go_on_in_a_new_run(broker: Broker) -> None:
     follower = broker.record_follower()
     assert follower is not None
+    RawClient(broker, "rec-before", clean=False).disconnect()
     broker.restart()
     RawClient(broker, "rec-after", clean=False).disconnect()
     records = wait_records(follower, Ended, "rec-after")
-    kinds = [type(r) for r in records if not r.client or r.client.startswith("rec-")]
-    assert kinds[:2] == [BrokerStopped, BrokerStarted], records
-    assert essentials(records, "rec-")[1] == Connack("rec-after", session_present=False)
+    ours = [r for r in records if not r.client or r.client.startswith("rec-")]
+    kinds = [type(r) for r in ours]
+    stopped, started = kinds.index(BrokerStopped), kinds.index(BrokerStarted)
+    assert stopped + 1 == started, records
+    assert essentials(records, "rec-after")[1] == Connack("rec-after", session_present=False)
+    # Every record carries its run: the first run's up to its stop, the next from its start.
+    first, second = ours[stopped].epoch, ours[started].epoch
+    assert first >= 1 and second == first + 1, records
+    assert {r.epoch for r in ours[: stopped + 1]} == {first}, records
+    assert {r.epoch for r in ours[started:]} == {second}, records
+    # A follower that starts now counts the runs before it (mosquitto: in its log; amqtt: its
+    # plugin stamped them).
+    later = broker.record_follower()
+    assert later is not None
+    RawClient(broker, "rec-later").disconnect()
+    assert {r.epoch for r in wait_records(later, Ended, "rec-later")} == {second}
 
 
 def test_mosquitto_records_a_keepalive_timeout(tmp_path: Path) -> None:
