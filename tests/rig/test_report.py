@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from rig.broker.records import Ended, EndReason, to_json
+
 # Renamed: pytest would try to collect a class named Test* as a test class.
 from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord
 from rig.evidence.run_record import TestRecord as Record
@@ -135,7 +137,12 @@ def board_a(root: Path) -> Path:
         mqtt(start + 0.21, "in", elsewhere, b"11 22 3311"),
         mqtt(start + 0.31, "in", elsewhere, b"11 22 3311"),
         serial(start + 0.4, '@rig {"ev": "error", "type": "OSError"}', ev="error", type="OSError"),
-        {"t": start + 0.5, "src": "broker", "text": "1800000005: Client rig-esp32-a closed its connection."},
+        {
+            "t": start + 0.5,
+            "src": "broker",
+            "text": "record: ENDED rig-esp32-a: closed (closed its connection) [run 1]",
+            "record": to_json(Ended("rig-esp32-a", how=EndReason.CLOSED, detail="closed its connection")),
+        },
         {"t": start + 0.6, "src": "rig", "text": "[rig] note: see https://example.com/docs for help"},
     ]
     message = (
@@ -440,10 +447,16 @@ def test_mqtt_trace_stands_in_for_a_missing_timeline(tmp_path: Path) -> None:
 
 
 def test_alerts() -> None:
-    stamp = "2026-01-01T00:00:00: "
-    assert alert_for({"src": "broker", "text": stamp + "Client x has exceeded timeout, disconnecting."})
-    assert alert_for({"src": "broker", "text": stamp + "Client x closed its connection."})
-    assert not alert_for({"src": "broker", "text": stamp + "Client x disconnected."})
+    def broker(record: Ended) -> dict[str, Any]:
+        # As rig.evidence.broker_tap puts a record into the timeline.
+        return {"src": "broker", "text": f"record: {record.describe()}", "record": to_json(record)}
+
+    timeout = Ended("x", how=EndReason.KEEPALIVE_TIMEOUT, detail="has exceeded timeout")
+    assert alert_for(broker(timeout)) == "unclean close: keepalive_timeout (has exceeded timeout)"
+    assert alert_for(broker(Ended("x", how=EndReason.CLOSED, detail="closed its connection")))
+    assert not alert_for(broker(Ended("x", how=EndReason.DISCONNECT, detail="disconnected")))
+    # The broker's log lines are for people; its records decide.
+    assert not alert_for({"src": "broker", "text": "2026-01-01T00:00:00: Client x closed its connection."})
     assert alert_for({"src": "serial", "text": "Traceback (most recent call last):"})
     assert not alert_for({"src": "serial", "text": "@rig {}", "event": {"ev": "idle"}})
     assert not alert_for({"src": "rig", "text": "[rig] injecting b'x' on t"})
