@@ -1,0 +1,41 @@
+"""When the board is back: the witness a test waits for before it injects, on any broker.
+
+After a reset or a power cut the firmware boots, connects and only then receives what is
+published to it: a message injected earlier is lost (QoS 0, nothing queued). On the rig's own
+broker the broker's CONNECT record says when the board is back; an external broker keeps no
+records, so a test that waited only on them would skip there at once and leave the board
+booting under the next test's injection. The host client's own view is on every broker: the
+board's status topic, whose last word is ``online`` once the firmware is connected (the retained
+one handed to the host's subscription, or a new one); for a firmware without a status topic, the
+hello its contract declares, published after the restart.
+"""
+
+from __future__ import annotations
+
+from rig.board import Board
+from rig.host_client import HostClient, Message
+
+
+def wait_online(mqtt: HostClient, board: Board, timeout: float, since: float = 0.0) -> None:
+    """Wait until the host has seen ``board`` connected at or after ``since`` (a restart's
+    start: what the connection before it said does not count).
+
+    The witness is the board's last status being ``online``; with ``since`` 0 a board that runs
+    passes at once, on its retained ``online``. A firmware without a status topic is seen back by
+    its hello after ``since``; with neither, or with no restart to wait for, nothing on the wire
+    can tell, and this returns at once.
+    """
+    config = board.config
+    if config.has_status:
+        topic = config.status_topic
+
+        def online(received: list[Message]) -> bool:
+            said = [m for m in received if m.topic == topic]
+            return bool(said) and said[-1].payload == b"online" and said[-1].t >= since
+
+        mqtt.wait_for(online, f"the board's last status on {topic!r} to be 'online' (connected)", timeout)
+        return
+    hello = config.contract.hello
+    if hello is None or since == 0.0:
+        return
+    mqtt.wait_count(config.echo_topic, hello, 1, timeout, since=since)
