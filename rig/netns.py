@@ -19,6 +19,15 @@ whatever is left. A
 process killed with SIGKILL leaves its namespace behind, and the next run removes it.
 ``unavailable()`` says why no namespace can be made here (not root, no ``ip``): the virtual board
 then shares this machine's network, as before, and the network faults skip with that reason.
+
+What the board reaches: its link only, so the host end of it (``host_address``), where the rig's
+own broker listens. A broker on this machine's loopback (an external one given as 127.0.0.1, as
+a user tries one) is offered to the boards with ``offer_to_boards(host, port)``: each network
+then relays ``host_address:port`` to it (``rig.tcp_relay``, which says why a relay), unless the
+broker listens on every interface and is there already. A broker elsewhere (the LAN, the
+internet) is out of the namespace's reach: offering it raises ``OutOfReach`` at once, naming the
+address and the board's network, rather than leaving each test to wait for a hello that cannot
+come.
 """
 
 from __future__ import annotations
@@ -29,12 +38,14 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import subprocess
 
 from rig.errors import InfrastructureError
 from rig.lock import NamedLock
 from rig.processes import is_running
 from rig.settings import VIRTUAL_NETNS
+from rig.tcp_relay import TcpRelay
 
 NAMESPACE_PREFIX = "rigvb"
 # Interface names are at most 15 bytes: "rv<pid>h<n>" / "rv<pid>b<n>".
@@ -52,6 +63,8 @@ ALLOCATION_WAIT_S = 60.0
 ALLOCATION_LOCK = "netns-allocation"
 # A one-byte bucket passes no packet: tbf drops what is larger than its burst.
 _BLACKHOLE = ["tbf", "rate", "8bit", "burst", "1", "limit", "1"]
+# Whether a broker on every interface answers on the link's host end: a local connect, at once.
+_PROBE_S = 1.0
 
 
 class NetworkError(InfrastructureError):
@@ -61,6 +74,23 @@ class NetworkError(InfrastructureError):
         self.command = command
         self.detail = detail
         super().__init__(f"{' '.join(command)}: {detail}")
+
+
+class OutOfReach(InfrastructureError):
+    """A service the board needs (its broker) cannot be reached from the board's own network."""
+
+    def __init__(self, network: BoardNetwork, host: str, port: int, why: str) -> None:
+        self.network = network
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"the virtual board cannot reach the broker at {host}:{port}: it runs in network "
+            f"namespace {network.namespace} (address {network.board_address}/{network.subnet.prefixlen}, "
+            f"one link, to this machine at {network.host_address}), and {why}. Give a broker on "
+            f"this machine (loopback or every interface), or set ${ENV_SWITCH}=off to run the "
+            "board on this machine's network (the tests that cut, blackhole or slow its link "
+            "then skip)"
+        )
 
 
 def _run(command: list[str]) -> str:
@@ -96,6 +126,8 @@ class BoardNetwork:
         self.host_address = str(hosts[0])
         self.board_address = str(hosts[1])
         self.exists = False
+        # Relays to services of this machine's loopback (see the module docstring), while it exists.
+        self.relays: list[TcpRelay] = []
 
     def __repr__(self) -> str:
         return (
@@ -115,7 +147,9 @@ class BoardNetwork:
                   "dev", self.board_if])  # fmt: skip
             _run(["ip", "-n", self.namespace, "link", "set", "lo", "up"])
             _run(["ip", "-n", self.namespace, "link", "set", self.board_if, "up"])
-        except NetworkError:
+            for host, port in _offered:
+                self.reach(host, port)
+        except InfrastructureError:
             self.remove()
             raise
 
@@ -124,6 +158,9 @@ class BoardNetwork:
         if not self.exists:
             return
         self.exists = False
+        relays, self.relays = self.relays, []
+        for relay in relays:
+            relay.stop()
         errors = []
         for command in (["ip", "netns", "del", self.namespace], ["ip", "link", "del", self.host_if]):
             try:
@@ -133,6 +170,32 @@ class BoardNetwork:
         # The second fails when the first took the pair with it, as it should.
         if len(errors) == 2:
             raise errors[0]
+
+    def reach(self, host: str, port: int) -> None:
+        """Make ``host:port`` (a service as this machine addresses it) reachable from the board
+        at ``host_address:port``; raise ``OutOfReach`` when it cannot be. Idempotent."""
+        address = _resolve(host)
+        if address is None:
+            raise OutOfReach(self, host, port, f"{host!r} does not resolve on this machine")
+        if address == ipaddress.ip_address(self.host_address):
+            return  # the link's own host end: reached directly
+        if not address.is_loopback:
+            raise OutOfReach(
+                self, host, port, f"{address} is neither this machine's loopback nor on the board's link"
+            )
+        if any(r.target == (host, port) for r in self.relays):
+            return
+        if _accepts_connections(self.host_address, port):
+            return  # the broker listens on every interface: the board reaches it as it is
+        relay = TcpRelay((self.host_address, port), (host, port), name=f"relay {self.namespace} {port}")
+        relay.start()
+        self.relays.append(relay)
+
+    def unreach(self, host: str, port: int) -> None:
+        """Stop relaying to ``host:port`` (its broker stopped)."""
+        for relay in [r for r in self.relays if r.target == (host, port)]:
+            self.relays.remove(relay)
+            relay.stop()
 
     def command(self, argv: list[str]) -> list[str]:
         """``argv`` run inside the board's namespace (``ip netns exec`` execs: same PID)."""
@@ -190,6 +253,49 @@ def network_for(board: str) -> BoardNetwork | None:
         network.create()
     _networks[board] = network
     return network
+
+
+# Services of this machine that every board network of this process must reach (see the
+# module docstring), as (host, port), in the order they were offered.
+_offered: list[tuple[str, int]] = []
+
+
+def offer_to_boards(host: str, port: int) -> None:
+    """Make ``host:port`` reachable from every virtual board's own network of this process, now
+    and when one is made later (``BoardNetwork.reach``). Raises ``OutOfReach`` when a network
+    that exists cannot reach it; a network made later raises it when it is made."""
+    if (host, port) not in _offered:
+        _offered.append((host, port))
+    for network in _networks.values():
+        if network.exists:
+            network.reach(host, port)
+
+
+def withdraw_from_boards(host: str, port: int) -> None:
+    """Undo ``offer_to_boards``: stop its relays."""
+    if (host, port) in _offered:
+        _offered.remove((host, port))
+    for network in _networks.values():
+        network.unreach(host, port)
+
+
+def _accepts_connections(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_S):
+            return True
+    except OSError:
+        return False
+
+
+def _resolve(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host))
+    except OSError:
+        return None
 
 
 @atexit.register

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from rig import netns
 from rig.broker.access import Login
 from rig.broker.base import Broker, BrokerKind
 from rig.broker.ports import accepts_connections
+from rig.deadline import Deadline
 from rig.errors import BrokerError, ConfigError
 from rig.settings import BROKER_PASSWORD, BROKER_USER
 
@@ -18,6 +21,7 @@ _SPEC = re.compile(
 )
 _FORMAT = "expected host:port or host:port,ws_port (e.g. 192.168.1.10:1883,8080)"
 _PROBE_S = 1.0
+_RETRY_S = 0.2
 # Where an external broker's credentials come from: the environment, never a file in the repo.
 USER_ENV = BROKER_USER.env
 PASSWORD_ENV = BROKER_PASSWORD.env
@@ -43,9 +47,13 @@ def _valid_port(text: str) -> bool:
 class ExternalBroker(Broker):
     """A broker the rig does not run: no process, no log, no restart.
 
-    Lifecycle: construct with its address; ``start()`` and ``stop()`` do nothing, ``restart()``
-    raises. The log audit is unavailable: ``client_events`` returns [] and
-    ``supports_disconnect_audit`` is False. Every client of the run connects with ``login``
+    Lifecycle: construct with its address; ``start()`` waits (bounded) until it accepts a
+    connection, raising ``BrokerError`` naming the address if it never does, and offers it to
+    the virtual boards' own networks of this process (``rig.netns.offer_to_boards``: relayed
+    when it is on this machine's loopback, ``OutOfReach`` naming the address and the board's
+    network when a board cannot reach it at all); ``stop()`` withdraws that; ``restart()``
+    raises. It gives no records (``records_unavailable`` says why), so a check that needs them is
+    skipped, naming what went unchecked. Every client of the run connects with ``login``
     (``RIG_BROKER_USER`` / ``RIG_BROKER_PASSWORD``), or anonymously without one.
     """
 
@@ -113,10 +121,21 @@ class ExternalBroker(Broker):
         )
 
     def start(self, timeout: float = 10.0) -> None:
-        """Nothing to start: the user runs this broker."""
+        """Nothing to start (the user runs this broker): see that it answers, and let the boards
+        reach it (see the class docstring)."""
+        deadline = Deadline(timeout)
+        while not accepts_connections(self._host, self._port, deadline.remaining_or(_PROBE_S)):
+            if deadline.expired:
+                raise BrokerError(
+                    f"the external broker {self._host}:{self._port} accepted no connection within "
+                    f"{timeout:g}s: is it running, and listening there?"
+                )
+            time.sleep(deadline.remaining_or(_RETRY_S))
+        netns.offer_to_boards(self._host, self._port)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Nothing to stop: the user runs this broker."""
+        """Nothing to stop (the user runs this broker): the boards' relays to it stop."""
+        netns.withdraw_from_boards(self._host, self._port)
 
     def restart(self, timeout: float = 10.0) -> None:
         raise BrokerError(

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from rig import netns
 from rig.lock import LockBusy
-from rig.netns import BoardNetwork
+from rig.netns import BoardNetwork, OutOfReach
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,3 +173,106 @@ def test_a_held_allocation_lock_is_a_bounded_error_naming_its_holder(
         holder.wait(timeout=10)
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+# -- what the board reaches -------------------------------------------------------------------
+
+# Connects to HOST:PORT from inside the namespace, sends a line and prints what came back.
+ECHO_PROBE = """
+import socket, sys
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5) as s:
+    s.sendall(b"ping from the board\\n")
+    print(s.makefile("rb").readline().decode().strip())
+"""
+
+
+@pytest.fixture
+def echo_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    """A line echo server on ``request.param`` (an address of this machine), in a thread."""
+    host = getattr(request, "param", "127.0.0.1")
+    server = socket.create_server((host, 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"echo: " + conn.makefile("rb").readline())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield host, server.getsockname()[1]
+    stop.set()
+    server.shutdown(socket.SHUT_RDWR)
+    server.close()
+    thread.join(5)
+
+
+def echo_from_board(network: BoardNetwork, port: int) -> str:
+    done = subprocess.run(
+        network.command([sys.executable, "-c", ECHO_PROBE, network.host_address, str(port)]),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    return done.stdout.strip() or done.stderr.strip().splitlines()[-1]
+
+
+def test_a_service_on_this_machines_loopback_is_relayed_to_the_board(
+    network: BoardNetwork, echo_server: tuple[str, int]
+) -> None:
+    host, port = echo_server
+    # Without the relay the board finds nothing there: its 127.0.0.1 is its own.
+    assert "ConnectionRefusedError" in echo_from_board(network, port)
+    network.reach(host, port)
+    assert [r.target for r in network.relays] == [(host, port)]
+    assert echo_from_board(network, port) == "echo: ping from the board"
+    network.reach(host, port)  # idempotent
+    assert len(network.relays) == 1 and network.relays[0].connections == 1  # the board's
+    network.unreach(host, port)
+    assert network.relays == []
+    assert "ConnectionRefusedError" in echo_from_board(network, port)
+
+
+@pytest.mark.parametrize("echo_server", ["0.0.0.0"], indirect=True)
+def test_a_service_on_every_interface_is_reached_as_it_is(
+    network: BoardNetwork, echo_server: tuple[str, int]
+) -> None:
+    _, port = echo_server
+    network.reach("127.0.0.1", port)
+    assert network.relays == []  # the host end of the link is one of its addresses already
+    assert echo_from_board(network, port) == "echo: ping from the board"
+
+
+def test_a_broker_elsewhere_is_out_of_reach_naming_its_address_and_the_boards_network(
+    network: BoardNetwork,
+) -> None:
+    with pytest.raises(OutOfReach) as caught:
+        network.reach("192.0.2.77", 1883)  # TEST-NET-1: never this machine's
+    message = str(caught.value)
+    assert message.startswith("the virtual board cannot reach the broker at 192.0.2.77:1883")
+    assert network.namespace in message and network.board_address in message
+    assert "RIG_VIRTUAL_NETNS=off" in message
+
+
+def test_an_offered_service_reaches_networks_made_later_and_goes_with_its_withdrawal(
+    echo_server: tuple[str, int],
+) -> None:
+    host, port = echo_server
+    netns.offer_to_boards(host, port)
+    network = netns.network_for(f"later-{id(object())}")
+    assert network is not None
+    try:
+        assert echo_from_board(network, port) == "echo: ping from the board"
+        netns.withdraw_from_boards(host, port)
+        assert network.relays == []
+        network.remove()
+        network.create()  # made again (a board started again): nothing offered, nothing relayed
+        assert network.relays == []
+    finally:
+        netns.withdraw_from_boards(host, port)
+        network.remove()
