@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 
 from rig import netns
+from rig.broker.external import ExternalBroker
 from rig.broker.mosquitto import find_mosquitto
 from rig.broker.ports import accepts_connections, pick_free_ports
 from rig.deadline import Deadline
+from rig.errors import BrokerError
 from rig.processes import ChildProcess
 from tests.rig.inner_pytest import REPO, rig_args
 
@@ -39,14 +41,15 @@ class PlainMosquitto:
     """A mosquitto as a user starts one: TCP and WebSocket listeners on 127.0.0.1 only, no
     password file, no ACL. Started and stopped by this test, by PID."""
 
-    def __init__(self, folder: Path) -> None:
-        self.port, self.ws_port = pick_free_ports(LOOPBACK, 2)
+    def __init__(self, folder: Path, host: str = LOOPBACK) -> None:
+        self.host = host
+        self.port, self.ws_port = pick_free_ports(host, 2)
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "mosquitto.conf"
         self.log = folder / "mosquitto.log"
         self.config.write_text(
-            f"listener {self.port} {LOOPBACK}\n"
-            f"listener {self.ws_port} {LOOPBACK}\n"
+            f"listener {self.port} {host}\n"
+            f"listener {self.ws_port} {host}\n"
             "protocol websockets\n"
             "allow_anonymous true\n"
         )
@@ -54,14 +57,14 @@ class PlainMosquitto:
 
     @property
     def url(self) -> str:
-        return f"{LOOPBACK}:{self.port},{self.ws_port}"
+        return f"{self.host}:{self.port},{self.ws_port}"
 
     def start(self, mosquitto: str) -> None:
         self.process = ChildProcess.spawn(
             [mosquitto, "-c", str(self.config)], name="mosquitto", log_path=self.log
         )
         deadline = Deadline(START_S)
-        while not accepts_connections(LOOPBACK, self.port, 0.2):
+        while not accepts_connections(self.host, self.port, 0.2):
             if deadline.expired or self.process.poll() is not None:
                 raise AssertionError(
                     f"mosquitto -c {self.config} did not listen on {self.port} within {START_S:g}s "
@@ -74,13 +77,23 @@ class PlainMosquitto:
             self.process.stop()
 
 
-@pytest.fixture
-def plain_mosquitto(tmp_path: Path) -> Iterator[PlainMosquitto]:
+def mosquitto_or_skip() -> str:
     mosquitto = find_mosquitto()
     if mosquitto is None:
         pytest.skip("mosquitto is not installed")
+    return mosquitto
+
+
+def namespaces_or_skip() -> None:
+    why_not = netns.unavailable()
+    if why_not is not None:
+        pytest.skip(f"this run is about a board in a network namespace of its own: {why_not}")
+
+
+@pytest.fixture
+def plain_mosquitto(tmp_path: Path) -> Iterator[PlainMosquitto]:
     broker = PlainMosquitto(tmp_path / "external-broker")
-    broker.start(mosquitto)
+    broker.start(mosquitto_or_skip())
     yield broker
     broker.stop()
 
@@ -88,9 +101,7 @@ def plain_mosquitto(tmp_path: Path) -> Iterator[PlainMosquitto]:
 def test_the_hil_suite_passes_against_a_plain_mosquitto_on_loopback(
     bare_project: pytest.Pytester, plain_mosquitto: PlainMosquitto
 ) -> None:
-    why_not = netns.unavailable()
-    if why_not is not None:
-        pytest.skip(f"this run is about a board in a network namespace of its own: {why_not}")
+    namespaces_or_skip()
     result = bare_project.runpytest_subprocess(
         str(REPO / "tests" / "hil"),
         *rig_args(bare_project, f"--rig-broker-url={plain_mosquitto.url}", "-rs", "-p", "no:cacheprovider"),
@@ -109,3 +120,42 @@ def test_the_hil_suite_passes_against_a_plain_mosquitto_on_loopback(
     # its access rules): nothing else may be skipped, and each reason says so.
     unexplained = [s for s in skips if "external broker" not in s]
     assert not unexplained, f"skips that do not name the external broker: {unexplained}"
+
+
+def test_a_broker_the_board_cannot_reach_stops_the_run_at_once_naming_it(
+    bare_project: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A broker on an address of this machine that is neither loopback nor on the board's link
+    (here the host end of another board's link): the host reaches it, the board cannot. The run
+    must say so, naming the address and the board's network, and no test may wait for a hello."""
+    namespaces_or_skip()
+    mosquitto = mosquitto_or_skip()
+    elsewhere = netns.network_for(f"elsewhere-{id(object())}")
+    assert elsewhere is not None
+    broker = PlainMosquitto(tmp_path / "unreachable-broker", host=elsewhere.host_address)
+    try:
+        broker.start(mosquitto)
+        result = bare_project.runpytest_subprocess(
+            str(REPO / "tests" / "hil" / "test_echo_message.py"),
+            *rig_args(bare_project, f"--rig-broker-url={broker.url}", "-p", "no:cacheprovider"),
+            timeout=INNER_RUN_S,
+        )
+    finally:
+        broker.stop()
+        elsewhere.remove()
+    output = result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert "passed" not in outcomes and outcomes.get("errors", 0) >= 1, (
+        f"outcomes {outcomes}:\n{output[-4000:]}"
+    )
+    assert f"OutOfReach: the virtual board cannot reach the broker at {broker.host}:{broker.port}" in output
+    assert "network namespace rigvb-" in output and "RIG_VIRTUAL_NETNS=off" in output
+    assert "WaitTimeout" not in output, f"a test waited for the board instead:\n{output[-4000:]}"
+
+
+def test_an_external_broker_that_accepts_nothing_is_named_at_start() -> None:
+    (port,) = pick_free_ports(LOOPBACK, 1)  # free a moment ago: nothing listens there
+    with pytest.raises(
+        BrokerError, match=rf"the external broker 127.0.0.1:{port} accepted no connection within 0.3s"
+    ):
+        ExternalBroker(LOOPBACK, port).start(timeout=0.3)
