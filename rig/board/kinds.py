@@ -113,7 +113,8 @@ class VirtualKind:
         network = _network(spec, own_network)
         if network is not None and ipaddress.ip_address(_resolved(broker_host)).is_loopback:
             # This machine's loopback is not the board's: a broker here (an external one given
-            # as 127.0.0.1) is reached over the board's link, if it listens on all interfaces.
+            # as 127.0.0.1) is reached over the board's link: as it is if it listens on every
+            # interface, else through the relay on the link's host end (rig.netns.offer_to_boards).
             return network.host_address
         return broker_host
 
