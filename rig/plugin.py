@@ -324,11 +324,13 @@ def mqtt(
 @pytest.fixture
 def board(
     rig_session: RigSession, serial_log: SerialLog, mqtt: HostClient, request: pytest.FixtureRequest
-) -> Board:
+) -> Iterator[Board]:
     """The board, running the firmware with the config this test's markers ask for.
 
     The serial log and the host client are attached first, so the test sees the boot if the
-    board had to be (re)started for it.
+    board had to be (re)started for it. A test that left messages circulating (anything on the
+    echo topic but the firmware's own hello) has the firmware restarted before the next test
+    that uses the board, so that each test starts from what the firmware itself published.
     """
     board = _board_or_skip(rig_session)
     if request.node.get_closest_marker("hard_reset") is not None:
@@ -356,7 +358,11 @@ def board(
     # JUnit properties: what the nightly job's CI shows next to each result.
     for key, value in rig_session.properties().items():
         request.node.user_properties.append((key, value))
-    return board
+    yield board
+    left = {m.payload for m in mqtt.messages(config.echo_topic) if m.payload != config.contract.hello}
+    if left:
+        serial_log.note(f"left circulating {sorted(left)!r}: the next test restarts the firmware first")
+        rig_session.strategy().restart_before_next_run()
 
 
 def _board_or_skip(rig_session: RigSession) -> Board:

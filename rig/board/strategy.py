@@ -92,6 +92,8 @@ class FirmwareStrategy:
         # Capture index from which the firmware a deploy restarted has not been seen saying hello
         # yet: a transition to "deployed" leaves it so, the next one to "running" waits for it.
         self._boot_pending_from: int | None = None
+        # Set by ``restart_before_next_run``: the next run restarts the firmware, whatever runs.
+        self._restart = False
 
     @property
     def dependencies(self) -> list[DependencyInfo]:
@@ -126,12 +128,19 @@ class FirmwareStrategy:
             board.mark_broken(e.summary if isinstance(e, BoardUnresponsive) else str(e))
             raise
 
+    def restart_before_next_run(self) -> None:
+        """The next transition to "running" restarts the firmware (a soft reset, then its hello)
+        even if it already runs as wanted: what an earlier test left in the firmware's memory
+        (payloads it goes on echoing) is then gone."""
+        self._restart = True
+
     def _run(self, config: FirmwareConfig) -> None:
         board = self.board
         start = board.capture.next_index
+        restart, self._restart = self._restart, False
         if board.deployed_config != config:
             self._deploy_now(config)  # rewrites only config.json when only the config changed
-        elif board.state is not BoardState.RUNNING:
+        elif board.state is not BoardState.RUNNING or restart:
             board.soft_reset(timeout=self.timeout)
         elif self._boot_pending_from is not None:
             start = self._boot_pending_from  # deployed and restarted, not yet seen running
