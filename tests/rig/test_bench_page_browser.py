@@ -1,6 +1,6 @@
 """The bench page in headless Chromium: fed by a hub the test publishes into (no board), as a
-screenshot, replaying finished runs, and end to end behind ``rig up`` with the real broker and
-the virtual board."""
+screenshot, replaying finished runs, and end to end behind ``rig up`` with the virtual board on
+each real broker (mosquitto and amqtt)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +42,7 @@ from tests.rig.bench_browser import (
 )
 from tests.rig.inner_pytest import REPO
 from tests.rig.processes_left import processes_naming
+from tests.rig.test_broker_access import skip_unless_available
 from tests.rig.test_report import png_colours
 
 TUTORIAL = "11 22 3311"
@@ -320,8 +321,12 @@ def test_replay_of_a_real_run_shows_the_tutorial_circulating(real_run: Path, bro
 UP_START = 180.0
 # A few loop turns at rig up's default period (1 s).
 CIRCULATE = 30.0
-# The power cut, the board's boot and its reconnection.
+# The power cut (or soft reset), the board's boot and its reconnection.
 POWER_CYCLE = 60.0
+# Echoes of hello the page must show after the board is back online, the badge online all along:
+# several seconds at rig up's period (1 s). A board that got its status topic's retained message
+# on reconnecting (amqtt 0.12.1 sent it) echoes it back within its first turn.
+ECHO_TURNS = 5
 # Ctrl-C: the firmware's goodbye, then the page, the broker and the board.
 STOP = 60.0
 
@@ -382,11 +387,50 @@ def statuses(driver: WebDriver) -> list[str]:
     ]
 
 
-def lost_then_online(values: list[str]) -> bool:
-    return "lost" in values and "online" in values[values.index("lost") + 1 :]
+def back_online(values: list[str], via: str) -> list[str] | None:
+    """The statuses up to the first ``online`` after ``via`` (the board went away, then came
+    back), or None while it has not come back."""
+    if via not in values:
+        return None
+    gone = values.index(via)
+    if "online" not in values[gone + 1 :]:
+        return None
+    return values[: values.index("online", gone + 1) + 1]
 
 
-def test_rig_up_end_to_end(tmp_path: Path, browser: BenchBrowser) -> None:
+def stays_online(browser: BenchBrowser, before: int, via: str, failed: Callable[[str], str]) -> None:
+    """The status log (from entry ``before`` on) goes ``via``, then ``online``; then, while the
+    page shows ECHO_TURNS more echoes of hello, the badge says online at every look and the log
+    gets no other status. Only then is the board back, not merely at the moment the badge turns."""
+    driver = browser.driver
+    browser.wait_for(
+        failed(f"the status to go {via}, then online"),
+        lambda d: back_online(statuses(d)[before:], via) is not None,
+        POWER_CYCLE,
+    )
+    start = browser.plot_count("hello")
+    badges: list[str] = []
+
+    def echoed(_: WebDriver) -> bool:
+        badge = browser.text("#status")
+        if not badges or badges[-1] != badge:
+            badges.append(badge)
+        return browser.plot_count("hello") >= start + ECHO_TURNS
+
+    browser.wait_for(failed(f"{ECHO_TURNS} echoes of hello after the board came back"), echoed, CIRCULATE)
+    seen = statuses(driver)[before:]
+    settled = back_online(seen, via)
+    assert settled == seen and badges == ["online"], failed(
+        f"the board came back online ({settled}), then over {ECHO_TURNS} echoes of hello the "
+        f"status log went on to {seen[len(settled or []) :]} and the badge showed {badges}: the "
+        "board echoed its own status back (did the broker send it the status topic's retained "
+        "message without a SUBSCRIBE?)"
+    )
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
+def test_rig_up_end_to_end(tmp_path: Path, browser: BenchBrowser, kind: str) -> None:
+    skip_unless_available(kind)
     workdir = tmp_path / "bench"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIG_")}
     env["PYTHONPATH"] = str(REPO)
@@ -401,6 +445,8 @@ def test_rig_up_end_to_end(tmp_path: Path, browser: BenchBrowser) -> None:
         str(workdir),
         "--page-port",
         "0",
+        "--kind",
+        kind,
     ]
     process = subprocess.Popen(
         command,
@@ -455,12 +501,14 @@ def test_rig_up_end_to_end(tmp_path: Path, browser: BenchBrowser) -> None:
         power = driver.find_element(By.ID, "action-power_cut")
         assert power.is_enabled(), f"power cut unavailable: {power.get_attribute('title')}"
         power.click()
-        browser.wait_for(
-            failed("the status to go lost, then online, after the power cut"),
-            lambda d: lost_then_online(statuses(d)[before:]),
-            POWER_CYCLE,
-        )
-        browser.wait_for(failed("the status badge at online"), lambda d: browser.text("#status") == "online")
+        stays_online(browser, before, "lost", lambda what: failed(f"after the power cut: {what}"))
+
+        before = len(statuses(driver))
+        reset = driver.find_element(By.ID, "action-soft_reset")
+        assert reset.is_enabled(), f"soft reset unavailable: {reset.get_attribute('title')}"
+        reset.click()
+        # Ctrl-C first: the firmware says goodbye ("offline", retained) before it restarts.
+        stays_online(browser, before, "offline", lambda what: failed(f"after the soft reset: {what}"))
 
         # Ctrl-C at a terminal reaches the foreground process group: rig up's.
         os.killpg(process.pid, signal.SIGINT)
