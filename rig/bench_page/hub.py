@@ -9,6 +9,14 @@ Events are JSON-ready dicts with a ``kind`` and a wall-clock ``t``:
 - ``{"kind": "status", "t", "value"}``: ``online`` / ``offline`` / ``lost``, from the status topic;
 - ``{"kind": "action", "t", "name", "ok", "detail"}``: what a button or the inject box did.
 
+The hub adds, by the rig's own rules, what the page must not work out for itself:
+
+- ``rig_event``, on a console line that is one of the firmware's ``@rig`` lines: the event's
+  name (``rig.events``, the only parser of those lines); the page hides those lines on request;
+- ``echo``, on a message or an injection that is part of the echo loop: its lane's facts
+  (``rig.report.echo_lanes``, the rules the report's plot follows too), which the page's plot
+  draws as they are.
+
 Lifecycle: made once; ``publish`` from any thread; each page ``subscribe``s and gets every event
 kept so far (the newest ``keep``: a page opened late still shows the recent past), then each new
 one; ``close`` ends every subscription. A slow page never slows the rig: its queue is bounded and
@@ -22,6 +30,9 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from rig.events import parse_event
+from rig.report.echo_lanes import EchoLanes
 
 Event = dict[str, Any]
 
@@ -71,11 +82,19 @@ class EventHub:
         self._kept: collections.deque[Event] = collections.deque(maxlen=keep)
         self._subscriptions: list[Subscription] = []
         self._lock = threading.Lock()
+        self._echo = EchoLanes()
         self.closed = False
+
+    def watch_echo_topic(self, topic: str) -> None:
+        """Count ``topic`` as the board's echo topic, whatever its name."""
+        with self._lock:
+            self._echo.watch(topic)
 
     def publish(self, kind: str, t: float | None = None, **fields: Any) -> Event:
         event: Event = {"kind": kind, "t": time.time() if t is None else t, **fields}
         with self._lock:
+            # Under the lock: the lanes see the events in the order the pages get them.
+            annotate(event, self._echo)
             self._kept.append(event)
             subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
@@ -107,3 +126,25 @@ class EventHub:
             subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             subscription.close()
+
+
+def annotate(event: Event, lanes: EchoLanes) -> Event:
+    """Adds ``rig_event`` or ``echo`` to ``event`` where they apply (see the module docstring);
+    ``lanes`` follows the echo loop through the events given, in order. Returns ``event``."""
+    kind = event.get("kind")
+    if kind == "console":
+        parsed = parse_event(str(event.get("text", "")))
+        if parsed is not None:
+            event["rig_event"] = str(parsed.get("ev"))
+        return event
+    inject = kind == "action" and event.get("name") == "inject" and event.get("ok") is True
+    topic, hex_text = event.get("topic"), event.get("hex")
+    if (kind == "mqtt" or inject) and isinstance(topic, str) and isinstance(hex_text, str):
+        try:
+            payload = bytes.fromhex(hex_text)
+        except ValueError:
+            return event
+        facts = lanes.message(float(event["t"]), "out" if inject else "in", topic, payload)
+        if facts is not None:
+            event["echo"] = facts.to_json()
+    return event

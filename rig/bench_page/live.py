@@ -62,6 +62,7 @@ class LiveBench:
     # -- feeds ------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.hub.watch_echo_topic(self.config.echo_topic)
         self.board.capture.add_listener(self._on_line)
         self._attached = True
         self.observer.on_message(self._on_message)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rig.bench_page.actions import ACTIONS, ActionUnavailable
-from rig.bench_page.hub import Event
+from rig.bench_page.hub import Event, annotate
 from rig.evidence.run_folder import RunFolder, TestFolder, open_run, read_run
+from rig.report.echo_lanes import EchoLanes
 from rig.report.text import payload_bytes, payload_label
 
 STATUS_VALUES = ("online", "offline", "lost")
@@ -69,8 +70,9 @@ class ReplaySource:
 
 
 def timeline_events(entries: list[dict[str, Any]]) -> list[Event]:
-    """Timeline entries as hub events (see the module docstring), sorted by time; entries
-    without a usable time are left out."""
+    """Timeline entries as hub events (see the module docstring), sorted by time and annotated
+    as the live hub annotates them (``hub.annotate``); entries without a usable time are left
+    out."""
     events: list[Event] = []
     for entry in entries:
         t = entry.get("t")
@@ -78,7 +80,9 @@ def timeline_events(entries: list[dict[str, Any]]) -> list[Event]:
             continue
         events.extend(_events_of(float(t), entry))
     events.sort(key=lambda e: float(e["t"]))
-    return events
+    # As the live hub does: the page gets the same facts, whether live or replayed.
+    lanes = EchoLanes()
+    return [annotate(event, lanes) for event in events]
 
 
 def _events_of(t: float, entry: dict[str, Any]) -> list[Event]:

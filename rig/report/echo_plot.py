@@ -1,10 +1,12 @@
 """The echo loop of one test as an inline SVG, drawn without a plotting library so the report
 needs no network: this module computes the geometry, ``templates/echo_plot.svg.j2`` draws it.
+Which messages make which lane, the lanes' colours, counts and periods are
+``rig.report.echo_lanes``'s, the rules the bench page's plot follows too.
 
-Top panel: one lane per payload seen on a topic ending in ``/echo``, a dot per arrival at the
-host and a triangle per injection by the host. Bottom panel: the interval between successive
-arrivals of the same payload, at the time of the later arrival, with the median: a healthy loop
-is a flat band at the loop period, a flood hugs zero and a stall leaves a gap.
+Top panel: one lane per payload seen on an echo topic, a dot per arrival at the host and a
+triangle per injection by the host. Bottom panel: the interval between successive arrivals of
+the same payload, at the time of the later arrival, with the median: a healthy loop is a flat
+band at the loop period, a flood hugs zero and a stall leaves a gap.
 
 Arrivals on a topic *below* an echo topic (``…/echo/elsewhere``) are drawn hollow in the lane of
 their payload: a firmware that answers on the wrong topic is then visible at a glance.
@@ -17,12 +19,11 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rig.report.echo_lanes import MAX_LANES, EchoLanes, LaneFacts
 from rig.report.text import payload_label, printable
 from rig.report.traffic import MqttMessage
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#e07b00", "#17becf", "#8c564b", "#e377c2")
-# Beyond these the plot stops being readable (and the page heavy); the timeline has the rest.
-MAX_LANES = 12
+# Beyond this the page gets heavy; the timeline has the rest.
 MAX_MARKS_PER_LANE = 1500
 
 WIDTH = 960
@@ -38,7 +39,11 @@ _XScale = Callable[[float], float]
 
 @dataclass
 class Lane:
+    """One lane's marks, in seconds since the test started, and its facts (``echo_lanes``)
+    after the last message of the test."""
+
     payload: bytes
+    facts: LaneFacts
     arrivals: list[float] = field(default_factory=list)
     injections: list[float] = field(default_factory=list)
     # Arrivals on a sub-topic of an echo topic: not echoes, and not in the intervals.
@@ -50,23 +55,25 @@ class Lane:
 
 
 def echo_lanes(messages: list[MqttMessage], start: float) -> list[Lane]:
-    """One lane per distinct payload on the echo topics, in order of first appearance."""
-    echo_topics = {m.topic for m in messages if m.topic.endswith("/echo")}
-    lanes: dict[bytes, Lane] = {}
+    """One lane per payload of the echo loop, in order of first appearance (``messages`` are in
+    time order)."""
+    model = EchoLanes()
+    lanes: dict[int, Lane] = {}
     for m in messages:
-        if m.topic in echo_topics:
-            lane = lanes.setdefault(m.payload, Lane(m.payload))
-            (lane.arrivals if m.direction == "in" else lane.injections).append(m.t - start)
-        elif m.direction == "in" and any(m.topic.startswith(f"{e}/") for e in echo_topics):
-            lanes.setdefault(m.payload, Lane(m.payload)).strays.append(m.t - start)
+        facts = model.message(m.t, m.direction, m.topic, m.payload)
+        if facts is None:
+            continue
+        lane = lanes.setdefault(facts.lane, Lane(m.payload, facts))
+        lane.facts = facts
+        marks = {"arrival": lane.arrivals, "stray": lane.strays, "injection": lane.injections}
+        marks[facts.role].append(m.t - start)
     return list(lanes.values())
 
 
 def stray_topics(messages: list[MqttMessage]) -> list[str]:
     """The sub-topics of echo topics that messages arrived on, for the plot's note."""
-    echo_topics = {m.topic for m in messages if m.topic.endswith("/echo")}
-    found = {m.topic for m in messages if any(m.topic.startswith(f"{e}/") for e in echo_topics)}
-    return sorted(found)
+    model = EchoLanes()
+    return sorted({m.topic for m in messages if model.is_stray_topic(m.topic)})
 
 
 def nice_ticks(lo: float, hi: float, target: int = 7) -> list[float]:
@@ -167,7 +174,7 @@ def echo_plot(messages: list[MqttMessage], start: float, end: float = 0.0) -> Ec
 
     lanes_bottom = TOP + LANE_H * len(shown)
     panel_top = lanes_bottom + 46
-    gaps = [(t, g, i) for i, lane in enumerate(shown) for t, g in lane.intervals()]
+    gaps = [(t, g, lane.facts.colour) for lane in shown for t, g in lane.intervals()]
     panel_h = INTERVAL_H if gaps else 30
     axis_y = panel_top + panel_h
     strays = stray_topics(messages)
@@ -194,10 +201,9 @@ def echo_plot(messages: list[MqttMessage], start: float, end: float = 0.0) -> Ec
 
 
 def _lane(i: int, lane: Lane, x: _XScale) -> LaneView:
-    colour = PALETTE[i % len(PALETTE)]
+    colour, facts = lane.facts.colour, lane.facts
     mid = TOP + LANE_H * i + LANE_H / 2
-    gaps = [g for _, g in lane.intervals()]
-    summary = f"{len(lane.arrivals)} in" + (f" · med {statistics.median(gaps):.3f} s" if gaps else "")
+    summary = f"{facts.count} in" + (f" · every {facts.period:.3f} s" if facts.period is not None else "")
     if lane.strays:
         summary += f" · {len(lane.strays)} astray"
     return LaneView(
@@ -216,7 +222,7 @@ def _lane(i: int, lane: Lane, x: _XScale) -> LaneView:
 
 
 def _interval_panel(
-    gaps: list[tuple[float, float, int]], top: float, height: float, x: _XScale
+    gaps: list[tuple[float, float, str]], top: float, height: float, x: _XScale
 ) -> IntervalPanel:
     values = [g for _, g, _ in gaps]
     median = statistics.median(values)
@@ -236,7 +242,7 @@ def _interval_panel(
         count=len(values),
         yticks=[Tick(y(v), f"{_fmt(v, ystep)} s") for v in yticks],
         points=[
-            Mark(x(t), y(g), f"+{t:.3f} s: {g:.3f} s since the previous arrival", PALETTE[i % len(PALETTE)])
-            for t, g, i in gaps[: MAX_MARKS_PER_LANE * 2]
+            Mark(x(t), y(g), f"+{t:.3f} s: {g:.3f} s since the previous arrival", colour)
+            for t, g, colour in gaps[: MAX_MARKS_PER_LANE * 2]
         ],
     )

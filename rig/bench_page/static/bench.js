@@ -2,6 +2,12 @@
 // live by the server's event stream (/api/events) or, for a finished run, by one test's
 // timeline (/api/runs/TEST/events) played back. Both feed the same handle(event), so live and
 // after the fact look the same. Every text from the board is set with textContent: never markup.
+//
+// What the rig decides, the page does not work out again: a console line that is one of the
+// firmware's @rig lines comes with its event's name (event.rig_event, from rig/events.py), and a
+// message or injection of the echo loop with its lane's facts (event.echo: lane, colour, count,
+// period, rate, stale_after; from rig/report/echo_lanes.py, the rules of the report's plot too).
+// The plot here only places marks: it has no palette and no lane rule of its own.
 "use strict";
 
 (function () {
@@ -11,10 +17,7 @@
   const MAX_LOG = 50;
   // A console line can be kilobytes of raw-REPL traffic; its start says what it was.
   const MAX_LINE = 2000;
-  // Lanes drawn; payloads followed (a flood of distinct payloads must not grow the page forever);
-  // arrivals kept per payload (its count goes on).
-  const MAX_LANES = 12;
-  const MAX_FOLLOWED = 200;
+  // Arrival times kept per lane for its marks (its count, from the rig, goes on).
   const MAX_ARRIVALS = 5000;
   // The echo plot's time axis: the last PLOT_WINDOW seconds (a replayed test shorter than that:
   // all of it, so that its loop is not squeezed against the right edge).
@@ -22,8 +25,6 @@
   const MIN_WINDOW = 1;
   const PLOT_W = 600;
   const PLOT_H = 22;
-  // The report's palette (rig/report/echo_plot.py), so a payload has the same colour in both.
-  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#e07b00", "#17becf", "#8c564b", "#e377c2"];
   const SVG = "http://www.w3.org/2000/svg";
   // Control characters (tab and newline aside) are invisible: they are shown as \xNN.
   const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
@@ -36,8 +37,10 @@
     echoTopic: "",
     // Server time minus this browser's, from /api/info: the plot's "now" is the rig's clock.
     skew: 0,
-    // hex -> lane, in order of first appearance.
+    // The rig's lane number -> lane, in order of first appearance.
     lanes: new Map(),
+    // Lanes the rig follows but does not have drawn (past its limit of lanes).
+    undrawn: 0,
     pending: [],
     flushTimer: null,
     stream: null,
@@ -108,10 +111,6 @@
     return r ? Math.min(PLOT_WINDOW, Math.max(MIN_WINDOW, r.end - r.start)) : PLOT_WINDOW;
   }
 
-  function isEcho(topic) {
-    return topic === state.echoTopic || topic.endsWith("/echo");
-  }
-
   // -- the panes ----------------------------------------------------------------------------
 
   function receive(event) {
@@ -128,6 +127,7 @@
     for (const event of state.pending.splice(0)) handle(event);
     trim(console_, MAX_CONSOLE, 0);
     trim(messages, MAX_MESSAGES, 1);
+    countHidden();
     if (stick[0]) console_.scrollTop = console_.scrollHeight;
     if (stick[1]) messages.scrollTop = messages.scrollHeight;
     drawPlot();
@@ -150,7 +150,11 @@
     const text = String(event.text ?? "");
     const line = el("div", "line");
     if (event.src === "rig" || text.startsWith("[rig]")) line.classList.add("rig");
-    if (text.startsWith("@rig ")) line.classList.add("ev");
+    if (event.rig_event) {
+      // One of the firmware's @rig lines: hidden unless "@rig lines" is ticked (showEvents).
+      line.classList.add("ev");
+      line.dataset.event = String(event.rig_event);
+    }
     if (/^Traceback|Error\b|Exception\b/.test(text)) line.classList.add("bad");
     const shown =
       text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}… [${text.length - MAX_LINE} more characters]` : text;
@@ -163,7 +167,7 @@
     const shown = payloadLabel(event.payload, event.hex);
     const row = el("div", "msg");
     row.dataset.topic = topic;
-    if (isEcho(topic)) row.classList.add("echo");
+    if (event.echo?.role === "arrival") row.classList.add("echo");
     if (topic === state.info.status_topic || topic.endsWith("/status")) row.classList.add("status-topic");
     const payload = el("span", shown.hex ? "payload hex" : "payload", visible(shown.text.slice(0, 300)));
     if (shown.text.length > 300) payload.title = visible(shown.text.slice(0, 4000));
@@ -175,9 +179,8 @@
       el("span", "retain", event.retain ? "retained" : ""),
     );
     $("messages").append(row);
-    const one = isEcho(topic) ? lane(event.hex || "", event.payload) : null;
+    const one = event.echo?.role === "arrival" ? lane(event.echo, event.hex || "", event.payload) : null;
     if (one) {
-      one.count += 1;
       one.arrivals.push(Number(event.t));
       if (one.arrivals.length > MAX_ARRIVALS) one.arrivals.splice(0, one.arrivals.length - MAX_ARRIVALS);
     }
@@ -203,8 +206,8 @@
     );
     $("action-log").append(item);
     trim($("action-log"), MAX_LOG, 0);
-    if (event.name === "inject" && event.ok && typeof event.hex === "string" && isEcho(String(event.topic ?? ""))) {
-      const one = lane(event.hex, null);
+    if (event.echo?.role === "injection") {
+      const one = lane(event.echo, String(event.hex ?? ""), null);
       if (one) one.injections.push(Number(event.t));
     }
   }
@@ -218,6 +221,8 @@
     $("action-log").replaceChildren();
     showStatus("unknown");
     state.lanes.clear();
+    state.undrawn = 0;
+    countHidden();
     $("plot").replaceChildren(el("p", "empty", "no message on the echo topic yet"));
   }
 
@@ -230,46 +235,21 @@
 
   // -- the echo plot: a row per payload, a tick per arrival on the last minute ---------------
 
-  // The lane of a payload, made on its first arrival; null once too many payloads are followed.
-  function lane(hex, payload) {
-    let found = state.lanes.get(hex);
-    if (!found) {
-      if (state.lanes.size >= MAX_FOLLOWED) return null;
-      const text = typeof payload === "string" && !HAS_CONTROL.test(payload) ? payload : textOfHex(hex);
-      found = {
-        hex,
-        label: text ?? spacedHex(hex),
-        isText: text !== null,
-        count: 0, // every arrival; ``arrivals`` keeps only the newest times
-        arrivals: [],
-        injections: [],
-        row: null,
-      };
-      state.lanes.set(hex, found);
+  // The lane the rig put this message in (facts: its event's ``echo``), made on its first
+  // message; null for a lane the rig follows but does not have drawn.
+  function lane(facts, hex, payload) {
+    if (!facts.drawn) {
+      state.undrawn = Math.max(state.undrawn, facts.lane + 1);
+      return null;
     }
+    let found = state.lanes.get(facts.lane);
+    if (!found) {
+      const text = typeof payload === "string" && !HAS_CONTROL.test(payload) ? payload : textOfHex(hex);
+      found = { hex, label: text ?? spacedHex(hex), isText: text !== null, facts, arrivals: [], injections: [], row: null };
+      state.lanes.set(facts.lane, found);
+    }
+    found.facts = facts;
     return found;
-  }
-
-  function median(values) {
-    if (!values.length) return null;
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  }
-
-  function laneStats(one, end, span) {
-    const count = one.count;
-    const last = one.arrivals.length ? one.arrivals[one.arrivals.length - 1] : null;
-    const recent = one.arrivals.slice(-21);
-    const gaps = recent.slice(1).map((t, i) => t - recent[i]);
-    const period = median(gaps);
-    // Arrivals per second over those on the plot: (n - 1) intervals between the first and last.
-    const shown = one.arrivals.filter((t) => t >= end - span && t <= end);
-    const spread = shown.length > 1 ? shown[shown.length - 1] - shown[0] : 0;
-    const rate = spread > 0 ? (shown.length - 1) / spread : 0;
-    // Circulating: it came back within a few of its own periods (or 5 s before a period is known).
-    const circulating = last !== null && end - last <= Math.max(3 * (period ?? 0), 5);
-    return { count, period, rate, circulating };
   }
 
   function drawPlot() {
@@ -279,20 +259,21 @@
     const span = plotWindow();
     const x = (t) => ((t - (end - span)) / span) * PLOT_W;
     if (plot.querySelector(".empty")) plot.replaceChildren();
-    let index = 0;
-    for (const one of state.lanes.values()) {
-      if (index >= MAX_LANES) break;
-      const colour = PALETTE[index % PALETTE.length];
+    const ordered = [...state.lanes.entries()].sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
+    for (const one of ordered) {
+      const facts = one.facts;
+      const colour = facts.colour;
       if (!one.row) one.row = newLaneRow(one, colour);
-      const stats = laneStats(one, end, span);
+      // Stopped: nothing came back by the moment the rig named (a few of its own periods).
+      const circulating = facts.stale_after !== null && end <= facts.stale_after;
       const row = one.row;
-      row.dataset.count = String(stats.count);
-      row.classList.toggle("stalled", !stats.circulating);
-      row.querySelector(".count").textContent = `${stats.count}×`;
+      row.dataset.count = String(facts.count);
+      row.classList.toggle("stalled", !circulating);
+      row.querySelector(".count").textContent = `${facts.count}×`;
       row.querySelector(".stats").textContent =
-        (stats.period !== null ? `every ${stats.period.toFixed(2)} s · ` : "") +
-        `${stats.rate.toFixed(2)}/s` +
-        (stats.circulating ? "" : " · stopped");
+        (facts.period !== null ? `every ${facts.period.toFixed(2)} s · ` : "") +
+        `${facts.rate.toFixed(2)}/s` +
+        (circulating ? "" : " · stopped");
       const marks = row.querySelector("svg.marks");
       const ticks = [];
       // One tick per unit of width at most: a flood draws a solid bar, not thousands of lines.
@@ -312,10 +293,9 @@
       const baseline = svg("line", { class: "baseline", x1: 0, x2: PLOT_W, y1: mid, y2: mid, "vector-effect": "non-scaling-stroke" });
       marks.replaceChildren(baseline, ...ticks);
       if (row.parentNode !== plot) plot.append(row);
-      index += 1;
     }
-    if (state.lanes.size > MAX_LANES && !plot.querySelector(".more")) {
-      plot.append(el("p", "more", `more payloads than ${MAX_LANES}: see the messages pane`));
+    if (state.undrawn > state.lanes.size && !plot.querySelector(".more")) {
+      plot.append(el("p", "more", `more payloads than ${state.lanes.size}: see the messages pane`));
     }
     drawAxis(plot, span);
   }
@@ -354,6 +334,22 @@
       $("plot-window").textContent = String(Number(span.toFixed(3)));
     }
     plot.append(axis); // last, below every lane
+  }
+
+  // -- the console's @rig lines: hidden unless asked for ------------------------------------------
+
+  // The firmware's @rig lines are for the rig: two per message, they drown the tutorial's own
+  // print. Hidden by a class on the pane (no line is rebuilt); the count says what is hidden.
+  function showEvents(shown) {
+    $("console").classList.toggle("hide-events", !shown);
+    countHidden();
+  }
+
+  function countHidden() {
+    const hidden = $("console").classList.contains("hide-events");
+    const count = hidden ? $("console").querySelectorAll(".line.ev").length : 0;
+    $("hidden-events").textContent = count ? `${count} hidden` : "";
+    $("hidden-events").dataset.count = String(count);
   }
 
   // -- the header, the inject box and the buttons ---------------------------------------------
@@ -592,6 +588,8 @@
 
   async function start() {
     $("inject").addEventListener("submit", inject);
+    $("show-events").addEventListener("change", () => showEvents($("show-events").checked));
+    showEvents($("show-events").checked);
     for (const name of ["soft_reset", "interrupt", "power_cut"]) {
       $(`action-${name}`).addEventListener("click", () => action(name));
     }
