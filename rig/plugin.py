@@ -31,12 +31,13 @@ from rig.board.kinds import kind_of
 from rig.broker import Broker
 from rig.broker.access import HOST
 from rig.broker.factory import broker_version, chosen_kind
+from rig.contract import firmware_contract
 from rig.discovery import BoardNotPresent
 from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.evidence import junit_properties
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
-from rig.fixtures.contract import hello_seen_by, with_contract
+from rig.fixtures.contract import DeclaredSerialLog, hello_seen_by, with_contract
 from rig.health.markers import firmware_overrides
 from rig.host_client import HostClient
 from rig.serialio.capture import SerialLog
@@ -279,7 +280,8 @@ def rig_timeline(rig_artifacts: Path) -> Iterator[Timeline]:
 @pytest.fixture
 def serial_log(rig_session: RigSession, rig_artifacts: Path, rig_timeline: Timeline) -> Iterator[SerialLog]:
     board = _board_or_skip(rig_session)
-    log = SerialLog(board.capture, rig_artifacts / "serial.log", rig_timeline)
+    contract = firmware_contract(rig_session.settings.firmware)
+    log = DeclaredSerialLog(board.capture, rig_artifacts / "serial.log", rig_timeline, contract)
     yield log
     log.close()
 
@@ -290,7 +292,9 @@ def broker_log(
 ) -> Iterator[BrokerLogTap]:
     """This test's lines of the broker log (those naming this run's clients), kept in
     broker.log and the timeline."""
-    tap = BrokerLogTap(broker, rig_session.run_id, rig_artifacts, rig_timeline)
+    contract = firmware_contract(rig_session.settings.firmware)
+    fixed_id = (contract.client_id,) if "{" not in contract.client_id else ()
+    tap = BrokerLogTap(broker, rig_session.run_id, rig_artifacts, rig_timeline, also=fixed_id)
     yield tap
     tap.close()
 

@@ -32,8 +32,13 @@ class BrokerLogTap:
     whose ``records`` say why they are unavailable.
     """
 
-    def __init__(self, broker: Broker, needle: str, folder: Path, timeline: Timeline) -> None:
+    def __init__(
+        self, broker: Broker, needle: str, folder: Path, timeline: Timeline, *, also: tuple[str, ...] = ()
+    ) -> None:
+        """``also``: further client ids to keep, those that do not carry ``needle`` (a firmware
+        with a fixed client id, as the tutorial's ``umqtt_client``)."""
         self.needle = needle
+        self.needles = (needle, *also)
         self.timeline = timeline
         self.path = folder / "broker.log"
         self.records_path = folder / RECORDS_FILE
@@ -70,7 +75,7 @@ class BrokerLogTap:
             return
         now = time.time()
         for line in self._follower.read_new_lines():
-            if self.needle in line:
+            if any(n in line for n in self.needles):
                 self._file.write(line + "\n")
                 self._file.flush()
                 self.timeline.add(now, "broker", line)
@@ -97,7 +102,7 @@ class BrokerLogTap:
         # A refused login carries no client id (mosquitto names the address: it refuses before it
         # keeps the id); on the run's own broker every refusal is one of the run's clients.
         refused = isinstance(record, Connack) and record.return_code != 0
-        return not record.client or self.needle in record.client or refused
+        return not record.client or any(n in record.client for n in self.needles) or refused
 
     def close(self) -> None:
         self._stop.set()

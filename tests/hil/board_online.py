@@ -13,6 +13,7 @@ hello its contract declares, published after the restart.
 from __future__ import annotations
 
 from rig.board import Board
+from rig.fixtures.contract import reset_seen_at
 from rig.host_client import HostClient, Message
 
 
@@ -38,4 +39,6 @@ def wait_online(mqtt: HostClient, board: Board, timeout: float, since: float = 0
     hello = config.contract.hello
     if hello is None or since == 0.0:
         return
-    mqtt.wait_count(config.echo_topic, hello, 1, timeout, since=since)
+    # A hello circulates for good (the tutorial's echo): only one seen after the board's last
+    # reset is the new firmware's, whatever mark the caller took before it.
+    mqtt.wait_count(config.echo_topic, hello, 1, timeout, since=max(since, reset_seen_at(board)))

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -11,13 +12,15 @@ import pytest
 
 from rig.board import Board
 from rig.broker import Broker
+from rig.broker.record_log import RecordLog
+from rig.broker.records import Connect
+from rig.contract import NotDeclared
+from rig.fixtures.contract import console_witness
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
 
 pytestmark = pytest.mark.hil
-
-IDLE_LINE = "other operator"
 
 
 def printed(topic: str, payload: bytes) -> str:
@@ -32,9 +35,17 @@ def printed(topic: str, payload: bytes) -> str:
     ids=["text", "binary"],
 )
 def test_console_prints_every_received_message(
-    board: Board, serial_log: SerialLog, mqtt: HostClient, rig_session: RigSession, payload: bytes
+    board: Board,
+    serial_log: SerialLog,
+    mqtt: HostClient,
+    rig_session: RigSession,
+    payload: bytes,
+    request: pytest.FixtureRequest,
 ) -> None:
     timeout = rig_session.settings.timeout
+    contract = board.config.contract
+    if contract.received_print != "tuple":
+        raise NotDeclared(f"the firmware does not print what it receives ({contract.path})")
     payload += uuid.uuid4().hex[:6].encode()  # circulating once, so each print is this injection's
     topic = board.config.echo_topic
     since = time.time()
@@ -42,6 +53,18 @@ def test_console_prints_every_received_message(
     # Three arrivals at the board: the injected message and two echoes of it.
     mqtt.wait_count(topic, payload, 3, timeout, since=since)
     line = printed(topic, payload)
+    if not console_witness(request.node, contract, "received", what="how many messages arrived"):
+        # The wire says it instead: every echo the board sent proves a message it received. One
+        # more echo later, the prints of the first two are on the console.
+        echoes = len(mqtt.messages(topic, payload, since=since)) - 1
+        mqtt.wait_count(topic, payload, echoes + 2, timeout, since=since)
+        shown = [ln for ln in serial_log.lines() if ln.text == line]
+        assert len(shown) >= echoes, (
+            f"the console does not print every received message: the board echoed {payload!r} "
+            f"{echoes} time(s), so received it as often, but printed {len(shown)} line(s) {line!r}; "
+            f"full log: {serial_log.path}"
+        )
+        return
     # The tutorial's callback prints before the firmware's "received" event line, so every event
     # line captured has its print captured before it.
     events = serial_log.events("received", topic=topic, hex=payload.hex())
@@ -54,23 +77,42 @@ def test_console_prints_every_received_message(
 
 
 def test_console_prints_the_idle_line_when_nothing_arrived(
-    board: Board, broker: Broker, serial_log: SerialLog, rig_session: RigSession
+    board: Board,
+    broker: Broker,
+    serial_log: SerialLog,
+    rig_session: RigSession,
+    broker_records: RecordLog,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Messages circulate for good once injected (the board's own "hello" too), so the board is
     idle only when the circulation is lost: a restarted broker forgets the messages in flight."""
     if broker.kind == "external":
         pytest.skip("an external broker cannot be restarted by the rig, and only that ends the circulation")
     timeout = rig_session.settings.timeout
+    contract = board.config.contract
+    idle_line = contract.idle_line
+    if idle_line is None:
+        raise NotDeclared(f"the firmware declares no idle line ({contract.path})")
+    mark = broker_records.mark()
     serial_log.from_now()
     broker.restart(timeout=timeout)
+    if not console_witness(request.node, contract, "connected", "idle", what="the idle turns"):
+        # The broker's record says when the board is back; from then on it must go on turning
+        # and showing its idle line, a turn after another.
+        broker_records.wait_for(Connect, timeout + 3, client=board.config.client_id, after=mark)
+        serial_log.from_now()
+        exact = re.compile(f"^{re.escape(idle_line)}$")
+        serial_log.expect(exact, timeout)
+        serial_log.expect(exact, timeout)
+        return
     serial_log.expect_event("connected", timeout + 3, reconnect=True)
     serial_log.expect_event("idle", timeout)
     serial_log.expect_event("idle", timeout)  # and a turn later
     # The tutorial prints its line, then the firmware reports the idle turn: every event line
     # captured has its print captured before it.
     events = serial_log.events("idle")
-    shown = [ln for ln in serial_log.lines() if ln.text == IDLE_LINE]
+    shown = [ln for ln in serial_log.lines() if ln.text == idle_line]
     assert len(shown) >= len(events), (
-        f"the console does not show the idle line {IDLE_LINE!r} on every idle turn: {len(events)} "
+        f"the console does not show the idle line {idle_line!r} on every idle turn: {len(events)} "
         f"'idle' events but {len(shown)} such line(s); full log: {serial_log.path}"
     )

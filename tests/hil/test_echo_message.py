@@ -67,16 +67,18 @@ def witness(
 
 
 @pytest.fixture
-def ends_circulation(board: Board, serial_log: SerialLog, rig_session: RigSession) -> Iterator[None]:
+def ends_circulation(board: Board, mqtt: HostClient, rig_session: RigSession) -> Iterator[None]:
     """Restarts the board after the test, ending the circulation of what the test injected.
 
     A power cut rather than Ctrl-C: the unix port raises KeyboardInterrupt asynchronously, even
     inside a garbage collection, and with big payloads circulating the GC runs often enough that
-    Ctrl-C can leave the heap locked and the firmware's own cleanup dies ("heap is locked")."""
+    Ctrl-C can leave the heap locked and the firmware's own cleanup dies ("heap is locked").
+    The board is back when its hello reaches the host (any firmware: no console line needed)."""
     yield
-    serial_log.from_now()
+    since = time.time()
     board.power_cycle()
-    serial_log.expect_event("published", rig_session.settings.timeout, topic=board.config.echo_topic)
+    hello = board.config.contract.hello or b"hello"
+    mqtt.wait_count(board.config.echo_topic, hello, 1, rig_session.settings.timeout, since=since)
 
 
 def inject_and_check(

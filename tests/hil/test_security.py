@@ -22,6 +22,7 @@ from rig.broker import Broker, make_broker
 from rig.broker.access import HOST, NEIGHBOUR, Login, board_role
 from rig.broker.record_log import RecordLog
 from rig.broker.tls import SERVER_NAME, TlsMaterial
+from rig.contract import firmware_contract
 from rig.errors import BrokerError, ConnectRejected
 from rig.host_client import ConnectionRefused, HostClient
 from rig.serialio import SerialLog
@@ -34,7 +35,10 @@ BAD_CREDENTIALS = 134  # "Bad user name or password" (MQTT 3.1.1 return code 4)
 NOT_AUTHORIZED = 135  # "Not authorized" (MQTT 3.1.1 return code 5)
 
 
-def locked(broker: Broker) -> None:
+def locked(broker: Broker, rig_session: RigSession) -> None:
+    contract = firmware_contract(rig_session.settings.firmware)
+    # A firmware that cannot log in gets an open broker (rig.session): nothing to refuse.
+    contract.require_login("the broker's lock-down (the rig runs it open for this firmware)")
     if broker.access is None:
         pytest.skip(f"the {broker.kind} broker is not the rig's to lock down: its access rules are unknown")
 
@@ -51,7 +55,7 @@ def refusal(broker: Broker, client_id: str, login: Login | None) -> ConnectionRe
 
 
 def test_an_anonymous_client_is_refused(broker: Broker, rig_session: RigSession) -> None:
-    locked(broker)
+    locked(broker, rig_session)
     refused = refusal(broker, f"rig-anon-{rig_session.run_id}", None)
     assert refused.code == NOT_AUTHORIZED, f"anonymous client refused with {refused.reason} ({refused.code})"
 
@@ -59,7 +63,7 @@ def test_an_anonymous_client_is_refused(broker: Broker, rig_session: RigSession)
 def test_wrong_credentials_get_a_bad_credentials_connack(
     broker: Broker, rig_session: RigSession, board: Board
 ) -> None:
-    locked(broker)
+    locked(broker, rig_session)
     own = broker.login(board_role(board.name))
     assert own is not None
     wrong = Login(own.user, own.password + "-wrong")
@@ -77,7 +81,7 @@ def test_another_boards_account_can_neither_read_nor_write_this_boards_topics(
     serial_log: SerialLog,
     rig_artifacts: Path,
 ) -> None:
-    locked(broker)
+    locked(broker, rig_session)
     timeout = rig_session.settings.timeout
     topic = board.config.echo_topic
     neighbour = HostClient(
@@ -117,7 +121,7 @@ def test_the_host_account_cannot_reach_beyond_this_runs_boards(
     broker: Broker, rig_session: RigSession, mqtt: HostClient, rig_artifacts: Path
 ) -> None:
     """The host's account is for this run's boards: the neighbour's topics are closed to it."""
-    locked(broker)
+    locked(broker, rig_session)
     timeout = rig_session.settings.timeout
     other = broker.access.account(NEIGHBOUR) if broker.access is not None else None
     assert other is not None
@@ -159,14 +163,13 @@ def test_the_firmware_reports_a_refused_login_and_retries_with_a_backoff(
     """Wrong credentials: the run says so as a config failure (not a timeout), the firmware
     reports each refusal with its CONNACK code and waits longer each time, it never restarts,
     and the broker saw exactly the attempts the board reported: no hammering."""
-    locked(broker)
+    locked(broker, rig_session)
     timeout = rig_session.settings.timeout
     mark = broker_records.mark()
     wrong = dataclasses.replace(
         board.config,
         broker_password="wrong-" + uuid.uuid4().hex,
-        backoff_initial=BACKOFF_INITIAL,
-        backoff_max=BACKOFF_MAX,
+        app={**board.config.app, "backoff_initial": BACKOFF_INITIAL, "backoff_max": BACKOFF_MAX},
     )
     boots = len(serial_log.events("boot"))
     try:
@@ -211,7 +214,7 @@ def test_a_certificate_the_board_must_not_trust_fails_the_connection_naming_why(
     serial_log: SerialLog,
     rig_artifacts: Path,
 ) -> None:
-    locked(broker)
+    locked(broker, rig_session)
     trusted = trustme.CA()
     tls = (
         TlsMaterial.generate("not-the-broker.test", ca=trusted)
@@ -225,8 +228,7 @@ def test_a_certificate_the_board_must_not_trust_fails_the_connection_naming_why(
             broker_port=other.tls_port or 0,
             tls_ca=trusted.cert_pem.bytes().decode(),
             tls_server_name=SERVER_NAME,
-            backoff_initial=BACKOFF_INITIAL,
-            backoff_max=BACKOFF_MAX,
+            app={**board.config.app, "backoff_initial": BACKOFF_INITIAL, "backoff_max": BACKOFF_MAX},
         )
         try:
             rig_session.run_firmware(config)
