@@ -42,6 +42,7 @@ INTEGRATION_FIXTURES = frozenset(
 # missing entry: the test fails there, naming the process it started.
 STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
     "test_bench.py": None,
+    "test_tutorial_contract.py": None,
     "test_bench_page_browser.py": None,
     "test_benchmarks.py": (
         "test_runner_writes_results_json_of_every_figure",
@@ -106,6 +107,7 @@ STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
         "test_strict_fails_the_gate_on_a_missing_board",
     ),
     "test_gate_supervise.py": None,
+    "test_hil_isolation.py": None,
     "test_health_secrets.py": (
         "test_a_virtual_board_on_the_embedded_broker_logs_in_with_its_own_account",
         "test_the_benchs_own_credentials_win_and_a_plain_user_name_is_no_secret",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import subprocess
@@ -26,6 +27,9 @@ def chosen_kind(kind: str) -> str:
     return chosen
 
 
+# Asked once per process: the installed broker does not change during a run, and the pytest runs a
+# test starts in-process (pytester) then print their header without starting mosquitto again.
+@functools.cache
 def broker_version(kind: str) -> str | None:
     """The version of a managed broker ``kind`` (mosquitto's own answer, amqtt's package), or
     None when it cannot be told: results differ between brokers, so a run says which it used."""

@@ -8,10 +8,18 @@ import pytest
 
 from rig.board import Board, VirtualBoard
 from rig.broker import Broker, make_broker
+from rig.broker.factory import broker_version
 from rig.serialio import SerialLog
 from tests.rig.fast_tier_guard import guard_fast_tier
 from tests.rig.inner_pytest import REPO
 from tests.rig.no_network import refuse_network
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The rig's pytest header names mosquitto's version, which takes a process (``mosquitto -h``,
+    # asked once per process): asked here, outside any test, so that the pytest runs the fast tier
+    # starts in-process (pytester) print their header without one.
+    broker_version("mosquitto")
 
 
 @pytest.fixture(autouse=True)
