@@ -206,6 +206,12 @@ OPTIONS = (
         "3000",
         f"echoes a soak test circulates (at least {SOAK_MINIMUM}; the nightly job asks for more)",
     ),
+    Option(
+        "no-unexpected-skips",
+        None,
+        "1 fails the run on a skip that is not expected (rig.skip_policy); unset: on where $CI is set",
+        switch=True,
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -290,6 +296,14 @@ RUN_MAIN = Variable(
     reader="rig/board/mpy/bootstrap.py (on the board)",
 )
 
+CI = Variable(
+    "CI",
+    None,
+    "set by CI services: any value but 0, false or no fails the run on an unexpected skip, unless "
+    "--rig-no-unexpected-skips=0 says otherwise",
+    reader="rig.skip_policy",
+)
+
 VARIABLES = (
     VIRTUAL_NETNS,
     LOCK_DIR,
@@ -301,6 +315,7 @@ VARIABLES = (
     SECRETS_FILE,
     FLASH,
     RUN_MAIN,
+    CI,
 )
 
 

@@ -1,8 +1,10 @@
 """A skip nobody expected fails a CI run: a check that needs mosquitto and skips because
 mosquitto is missing must not pass unseen.
 
-Where it applies: with ``--rig-no-unexpected-skips``, or whenever ``$CI`` is set (as CI services
-set it; blank, ``0`` or ``false`` leave it off). A developer's own run is never failed by it.
+Where it applies: with ``--rig-no-unexpected-skips`` (or ``$RIG_NO_UNEXPECTED_SKIPS=1``), else
+whenever ``$CI`` is set (as CI services set it; blank, ``0``, ``false`` or ``no`` leave it off);
+``--rig-no-unexpected-skips=0`` turns it off even there. Both are in rig/settings.py's table. A
+developer's own run is never failed by it.
 
 A skip is expected when
 - its reason starts with ``not checked:`` (a check the firmware's declared contract gives no
@@ -19,15 +21,17 @@ skips know no allow-list; hence this small module (registered by ``rig.plugin``)
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from rig import settings as rig_settings
+from rig.errors import ConfigError
+
 NOT_CHECKED = "not checked:"
 MARKER = "expected_skip"
-OPTION = "--rig-no-unexpected-skips"
+SETTING = rig_settings.option("no-unexpected-skips")
 
 
 @dataclass(frozen=True)
@@ -62,27 +66,27 @@ EXPECTED_SKIPS = (
 MARKED = (MARKER, "1")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("rig").addoption(
-        OPTION,
-        action="store_true",
-        default=False,
-        help="fail the run on a skip that is not expected (also whenever $CI is set)",
-    )
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(why): a skip of this test is normal, for the reason given (never fails CI)"
     )
+    try:
+        on = enabled(config)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
     # xdist's workers report to the controller, which judges the whole run once.
-    if enabled(config) and not hasattr(config, "workerinput"):
+    if on and not hasattr(config, "workerinput"):
         config.pluginmanager.register(SkipPolicy(), "rig-skip-policy")
 
 
 def enabled(config: pytest.Config) -> bool:
-    ci = os.environ.get("CI", "").strip().lower()
-    return bool(config.getoption(OPTION, False)) or ci not in ("", "0", "false", "no")
+    """The option (flag, else its variable) when given, else whether ``$CI`` is set."""
+    given, source = config.getoption(SETTING.dest, None), SETTING.flag
+    if given is None:
+        given, source = SETTING.from_environment(), f"${SETTING.env}"
+    if given is not None:
+        return rig_settings.parse_flag(str(given), source, SETTING.name)
+    return (rig_settings.CI.read() or "").strip().lower() not in ("", "0", "false", "no")
 
 
 def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -139,5 +143,5 @@ class SkipPolicy:
             f"{len(self.unexpected)} unexpected skip(s). A skip is expected when its reason starts "
             f"with {NOT_CHECKED!r}, the test is marked {MARKER}, or its reason is in "
             f"rig.skip_policy.EXPECTED_SKIPS; else install or start what it names (this run has $CI "
-            f"set, or {OPTION})."
+            f"set, or {SETTING.flag})."
         )

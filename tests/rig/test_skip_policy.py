@@ -66,15 +66,28 @@ def test_the_option_turns_it_on_without_ci_and_a_module_skip_counts(inner: pytes
     result.stdout.fnmatch_lines(["*test_module.py: chromium is missing"])
 
 
-@pytest.mark.parametrize("ci", ["", "0", "false"])
+@pytest.mark.parametrize(
+    ("ci", "args"), [("", ()), ("0", ()), ("false", ()), ("true", ("--rig-no-unexpected-skips=0",))]
+)
 def test_a_developers_run_is_never_failed_by_a_skip(
-    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str, args: tuple[str, ...]
 ) -> None:
     monkeypatch.setenv("CI", ci)
     inner.makepyfile(test_skips=SKIPS)
-    result = inner.runpytest("-p", "no:cacheprovider")
+    result = inner.runpytest("-p", "no:cacheprovider", *args)
     assert result.ret == pytest.ExitCode.OK
     assert "unexpected skips" not in result.stdout.str()
+
+
+def test_a_bad_value_is_a_usage_error_naming_the_variable(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RIG_NO_UNEXPECTED_SKIPS", "maybe")
+    result = inner.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*$RIG_NO_UNEXPECTED_SKIPS: no-unexpected-skips: expected 1 or 0, got 'maybe'*"]
+    )
 
 
 def test_only_expected_skips_pass_under_ci(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
