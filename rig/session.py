@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import secrets
 import time
@@ -12,28 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import rig
-from rig.atomic import write_atomically
-from rig.bench import (
-    AUTO,
-    BenchBoard,
-    NoFreeBoard,
-    RunSecrets,
-    board_config,
-    broker_bind_address,
-    choose_board,
-    claim_board,
-    guarded_secrets,
-    is_board_set,
-    selected_boards,
-)
-from rig.board.board import Board, BoardState
+from rig.bench import AUTO, NoFreeBoard, choose_board, claim_board, is_board_set, selected_boards
+from rig.board.board import Board
 from rig.board.strategy import FirmwareStrategy
-from rig.broker import Broker, make_broker
-from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy, topic_prefix
+from rig.broker import Broker
+from rig.broker.access import AccessPolicy
 from rig.broker.tls import TlsMaterial
 from rig.contract import firmware_contract
-from rig.deploy.step import deploy_firmware
-from rig.errors import InfrastructureError, RigError
+from rig.errors import RigError
 from rig.evidence import junit_properties
 from rig.evidence.run_audit import AuditVerdict, audit_run, hand_over
 from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
@@ -41,10 +26,8 @@ from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
 from rig.settings import RigSettings
+from rig.testbed import Naming, Testbed
 
-# The MQTT keepalive (s) the firmware asks for unless a test says otherwise (the
-# ``keepalive`` marker): long enough that no test's pauses come near it.
-DEFAULT_KEEPALIVE = 30
 # A test session gives a board the rig starts (the virtual board) a network link of its own where
 # this machine allows one, as a board on Wi-Fi has: the faults fixture cuts, blackholes and slows
 # that link. Bench commands (rig deploy, monitor, exec) do not, so that a broker on this machine's
@@ -82,9 +65,6 @@ class RigSession:
         self.worker = worker
         self.controller = controller
         self.run_id = secrets.token_hex(3)
-        # Credentials of this run for a board the bench gives none (see ``RunSecrets``): the same
-        # for every test, or each test would redeploy a new config.json.
-        self.run_secrets = RunSecrets.generate()
         # Read now, so that a bad inventory stops the run before anything starts.
         self.inventory = (
             load_inventory(settings.inventory)
@@ -100,15 +80,7 @@ class RigSession:
         self.dir = self.settings.artifacts / "session"
         if not controller:
             self.dir.mkdir(parents=True, exist_ok=True)
-        self._broker: Broker | None = None
-        self._access: AccessPolicy | None = None
-        self._tls: TlsMaterial | None = None
-        self._secrets: dict[str, str] = {}
-        self._bench: BenchBoard | None = None
-        self._board: Board | None = None
-        self._strategy: FirmwareStrategy | None = None
-        # Why the board cannot be had (absent, busy): every test that needs it is told the same.
-        self._unavailable: Exception | None = None
+        self._testbed: Testbed | None = None
         self.run_record = RunRecord(rig_version=rig.__version__, started=time.time())
         self.run_path = self.settings.artifacts / "run.json"
         self._save_record()
@@ -162,73 +134,57 @@ class RigSession:
             self._spec = choose_board(self.inventory, self.settings.board)
         return self._spec
 
-    def broker(self) -> Broker:
-        if self._broker is None:
-            s = self.settings
-            broker = make_broker(
-                s.broker,
-                self.dir / "broker",
-                s.broker_url,
-                source="--rig-broker",
-                host=broker_bind_address(self.spec(), OWN_NETWORK),
+    def testbed(self) -> Testbed:
+        """The broker and the board of this run (``rig.testbed``), made on first use."""
+        if self._testbed is None:
+            self._testbed = Testbed(
+                self.settings,
+                self.dir,
+                board=self.spec(),
+                purpose=f"pytest run {self.run_id}",
+                naming=Naming(self.run_id),
+                own_network=OWN_NETWORK,
                 # A firmware that declares no login (the tutorial) gets an open broker; the
                 # checks of the broker's lock-down are then "not checked" (rig.contract).
-                access=self.access_policy() if firmware_contract(s.firmware).login else None,
-                tls=self.tls_material(),
+                locked_down=firmware_contract(self.settings.firmware).login,
+                claim=self._claim,
             )
-            broker.start(timeout=max(s.timeout, 10.0))
-            self._broker = broker
-            self._record_pids()
+            self._claim = None  # the testbed releases it from now on
+        return self._testbed
+
+    def broker(self) -> Broker:
+        testbed = self.testbed()
+        started = testbed.broker_started
+        broker = testbed.broker()
+        if not started:
             self.run_record.broker = BrokerInfo(broker.kind, broker.host, broker.port)
             self._save_record()
-        return self._broker
+        return broker
 
     def tls_material(self) -> TlsMaterial | None:
         """With ``--rig-tls``: the run's CA and the broker's certificate (discarded at close)."""
-        if self.settings.tls and self._tls is None:
-            self._tls = TlsMaterial.generate()
-        return self._tls
+        return self.testbed().tls_material()
 
     def access_policy(self) -> AccessPolicy:
         """The accounts of this run's embedded broker: the board's, the host's, the injector's
         and a neighbour's (``rig.broker.access``), the same for the whole run."""
-        if self._access is None:
-            name = self.spec().name
-            self._access = AccessPolicy.generate(
-                {name: topic_prefix(name, self.run_id)}, topic_prefix(NEIGHBOUR_BOARD, self.run_id)
-            )
-        return self._access
+        policy = self.testbed().access_policy()
+        assert policy is not None  # a test session's broker is always locked down
+        return policy
 
     def board(self) -> Board:
         """The board, locked and connected; raises the same error for every caller if it cannot
         be had (``BoardNotPresent``, ``BoardBusy``, ``BoardUnreachable``)."""
-        if self._unavailable is not None:
-            raise self._unavailable
-        if self._board is None:
-            s = self.settings
-            bench = BenchBoard(
-                self.spec(),
-                self.dir,
-                purpose=f"pytest run {self.run_id}",
-                lock_timeout=s.lock_timeout,
-                micropython=s.micropython,
-                own_network=OWN_NETWORK,
-                lock=self._claim,
-            )
-            self._claim = None  # the bench board releases it from now on, at close or on failure
-            try:
-                self._board = bench.open()
-            except InfrastructureError as e:
-                self._unavailable = e
-                raise
-            self._bench = bench
-            self._record_pids()
+        testbed = self.testbed()
+        opened = testbed.board_opened
+        board = testbed.board()
+        if not opened:
             spec = self.spec()
             self.run_record.board = BoardInfo(
-                spec.name, spec.kind, spec.match.serial_number, self._board.transport.port_url
+                spec.name, spec.kind, spec.match.serial_number, board.transport.port_url
             )
             self._save_record()
-        return self._board
+        return board
 
     def config_for(
         self,
@@ -239,26 +195,11 @@ class RigSession:
         keepalive: int | None = None,
         stats_every: int | None = None,
     ) -> FirmwareConfig:
-        """The config.json for ``board`` in this run; what is not given is the run's setting.
-        Its secrets are handed to the board's capture, which hides them and records by name
-        every line that carried one."""
-        spec = self.spec()
-        config = board_config(
-            spec,
-            self.broker(),
-            client_id=f"rig-{board.name}-{self.run_id}",
-            topic_prefix=topic_prefix(board.name, self.run_id),
-            loop_period=loop_period if loop_period is not None else self.settings.loop_period,
-            mode=mode or self.settings.firmware_mode,
-            keepalive=keepalive if keepalive is not None else DEFAULT_KEEPALIVE,
-            stats_every=stats_every,
-            run_secrets=self.run_secrets,
-            own_network=OWN_NETWORK,
-        )
-        guarded = guarded_secrets(spec, config)
-        board.capture.redact(guarded)
-        self._secrets.update(guarded)
-        return config
+        """The config.json for ``board`` in this run; what is not given is the run's setting
+        (``Testbed.config``)."""
+        if board is not self.board():
+            raise RigError(f"{board.name} is not this run's board ({self.spec().name})")
+        return self.testbed().config(loop_period, mode, keepalive=keepalive, stats_every=stats_every)
 
     def audit_secrets(self, extra: Iterable[Path] = ()) -> AuditVerdict:
         """Search this run's artifacts (and ``extra`` files, e.g. the JUnit XML) for every secret
@@ -274,41 +215,20 @@ class RigSession:
         )
 
     def secrets(self) -> dict[str, str]:
-        """Every secret value this run used, by name: the broker's passwords, the TLS keys, and
-        what the board's configs carried. The secrets audit searches the artifacts for them."""
-        found = dict(self._secrets)
-        if self._access is not None:
-            found.update(self._access.secrets())
-        if self._tls is not None:
-            found.update(self._tls.secrets())
-        return found
+        """Every secret value this run used, by name (``Testbed.secrets``)."""
+        return self._testbed.secrets() if self._testbed is not None else {}
 
     # -- firmware ----------------------------------------------------------------------------
 
     def strategy(self) -> FirmwareStrategy:
         """The state machine that brings this session's board to running (connects it first)."""
-        if self._strategy is None:
-            s = self.settings
-            self._strategy = FirmwareStrategy(
-                self.board(),
-                lambda board, config: deploy_firmware(
-                    board,
-                    s.firmware,
-                    config,
-                    cache_dir=s.deps_cache,
-                    offline=s.offline,
-                    index_dir=s.deps_index,
-                ),
-                timeout=s.timeout,
-                record_dir=self.dir,
-            )
-        return self._strategy
+        return self.testbed().strategy()
 
     def run_firmware(self, config: FirmwareConfig) -> Board:
         """The board with the firmware running with ``config`` and past its hello (see
         ``FirmwareStrategy``); what was deployed and what booted goes into ``run.json``."""
+        board = self.testbed().run_firmware(config)
         strategy = self.strategy()
-        strategy.transition(BoardState.RUNNING, config)
         boot = strategy.boot
         firmware = FirmwareInfo(
             tree_hash=strategy.last_deploy.tree_hash if strategy.last_deploy else "",
@@ -320,7 +240,7 @@ class RigSession:
         if firmware != self.run_record.firmware:
             self.run_record.firmware = firmware
             self._save_record()
-        return strategy.board
+        return board
 
     def properties(self) -> dict[str, str]:
         """Per-test properties for JUnit and the report: which board, which firmware."""
@@ -366,45 +286,18 @@ class RigSession:
 
     # -- teardown ----------------------------------------------------------------------------
 
-    def process_ids(self) -> dict[str, list[int]]:
-        pids: dict[str, list[int]] = {}
-        if self._broker is not None and self._broker.pid is not None:
-            pids["broker"] = [self._broker.pid]
-        if self._board is not None:
-            pids["board"] = self._board.transport.process_ids()
-        return pids
-
-    def _record_pids(self) -> None:
-        path = self.dir / "pids.json"
-        known: dict[str, list[int]] = json.loads(path.read_text()) if path.exists() else {}
-        for role, pids in self.process_ids().items():
-            known[role] = sorted(set(known.get(role, [])) | set(pids))
-        write_atomically(path, json.dumps(known))
-
     def close(self) -> None:
-        errors: list[BaseException] = []
-        if self._bench is not None:
-            self._record_pids()
-            try:
-                self._bench.close()
-            except Exception as e:  # every part is stopped; the first failure is reported
-                errors.append(e)
-            self._bench = self._board = self._strategy = None
-        if self._broker is not None:
-            try:
-                self._broker.stop()
-            except Exception as e:
-                errors.append(e)
-            self._broker = None
-        if self._tls is not None:
-            self._tls.discard()  # its private keys; the secrets audit still knows their values
-        if self._claim is not None:  # claimed, but no test ever opened the board
-            self._claim.release()
-            self._claim = None
-        self.run_record.finished = time.time()
-        self._save_record()
-        if errors:
-            raise errors[0]
+        """Stop the testbed (``Testbed.close``: board, broker, TLS, in that order) and release a
+        claim no test used; ``run.json`` gets its end time whatever failed. Idempotent."""
+        try:
+            if self._testbed is not None:
+                self._testbed.close()
+        finally:
+            if self._claim is not None:  # claimed, but no test ever asked for the board
+                self._claim.release()
+                self._claim = None
+            self.run_record.finished = time.time()
+            self._save_record()
 
 
 _SEVERITY = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}

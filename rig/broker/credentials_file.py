@@ -1,7 +1,8 @@
 """The file where a person finds the locked-down broker's accounts: readable by its owner only.
 
 ``rig broker`` (and anything else that runs the embedded broker for a person rather than a
-test) writes it, so that a bench user can still connect with ``mosquitto_sub`` or a web client,
+test) writes it, so that a bench user can still connect with ``mosquitto_sub`` (``rig up`` prints
+the command, ``subscribe_command``) or a web client,
 and ``rig deploy --broker-credentials FILE`` gives a board its own account from it. It lives in a
 private folder outside any artifacts (``$XDG_RUNTIME_DIR``, else the temp folder; mode 0700, the
 file 0600), and is deleted when the broker stops.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,3 +92,28 @@ def read_credentials(path: Path, role: str) -> BrokerCredentials:
         raise ConfigError(str(path), str(e.args[0]), f"is missing (accounts in the file: {known})") from None
     except (ValueError, TypeError, AttributeError) as e:
         raise ConfigError(str(path), "mqtt", f"is not mqtt://HOST:PORT ({e})") from None
+
+
+def subscribe_command(
+    path: Path | None, role: str, topic: str, *, address: tuple[str, int] | None = None
+) -> str:
+    """A ``mosquitto_sub`` command line that a person pastes into a shell to watch ``topic`` as
+    ``role`` (the host's account may read every topic of the bench's boards, and no other). The
+    address and the user come from the credentials file at ``path``; the password is read from
+    it when the command runs, by the ``python3`` the shell finds, so that it is never printed.
+    Without a file (a broker that takes anonymous clients), ``address`` is the broker's and no
+    login is given."""
+    if path is None:
+        if address is None:
+            raise ValueError("a subscribe command needs the credentials file or the broker's address")
+        host, port = address
+        login = ""
+    else:
+        given = read_credentials(path, role)
+        host, port = given.host, given.port
+        # Double quotes in the Python, so that the whole of it is one single-quoted shell word.
+        field = f"[{json.dumps('accounts')}][{json.dumps(role)}][{json.dumps('password')}]"
+        reader = f"import json,sys; print(json.load(open(sys.argv[1])){field})"
+        password = f"$(python3 -c {shlex.quote(reader)} {shlex.quote(str(path))})"
+        login = f' -u {shlex.quote(given.login.user)} -P "{password}"'
+    return f"mosquitto_sub -h {shlex.quote(host)} -p {port}{login} -t {shlex.quote(topic)} -v"

@@ -1,9 +1,10 @@
 """``rig broker``: the rig's embedded MQTT broker in the foreground, until Ctrl-C or SIGTERM.
 
-It is locked down as in a test run (``rig.broker.access``): an account for each board of the
-inventory (topics ``rig/BOARD/#``, what ``rig deploy`` gives a board), one for the host, one for
-a web page (the injector), anonymous clients refused. The accounts go into a file readable by
-this user only (``rig.broker.credentials_file``), whose path is printed, never the passwords;
+It is locked down as in a test run, wired by the same ``rig.testbed.Testbed``: an account for
+each board of the inventory (topics ``rig/BOARD/#``, what ``rig deploy`` gives a board), one for
+the host, one for a web page (the injector), anonymous clients refused. It says which broker
+runs (mosquitto or amqtt, and its version). The accounts go into a file readable by this user
+only (``rig.broker.credentials_file``), whose path is printed, never the passwords;
 ``rig deploy --broker-credentials FILE`` gives a board its own account from it. ``--open`` runs
 the broker the old way: anonymous, every topic open.
 """
@@ -11,17 +12,15 @@ the broker the old way: anonymous, every topic open.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import sys
 import time
+from pathlib import Path
 
 from rig.bench import BUILTIN_VIRTUAL
-from rig.broker import make_broker
-from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
-from rig.broker.credentials_file import write_credentials
-from rig.broker.tls import TlsMaterial
 from rig.cli import common
 from rig.errors import BrokerError
+from rig.testbed import Naming, Testbed, broker_identity, settings_from
 
 HELP = "run the embedded MQTT broker in the foreground until Ctrl-C"
 
@@ -61,44 +60,45 @@ def setup(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def bench_policy(args: argparse.Namespace) -> AccessPolicy:
-    """An account for each board of the inventory (the built-in virtual board without one),
-    on the topic prefix ``rig deploy`` gives it."""
-    boards = common.load(args).boards or [BUILTIN_VIRTUAL]
-    return AccessPolicy.generate({b.name: f"rig/{b.name}" for b in boards}, f"rig/{NEIGHBOUR_BOARD}")
-
-
 def run(args: argparse.Namespace) -> int:
-    access = None if args.open else bench_policy(args)
-    tls = TlsMaterial.generate(addresses=()) if args.tls else None
-    broker = make_broker(
-        args.kind, args.workdir / "broker", source="--kind", host=args.host, access=access, tls=tls
+    # The embedded broker (--kind), whatever $RIG_BROKER_URL says for the test suite.
+    settings = dataclasses.replace(
+        settings_from({"broker": args.kind, "tls": args.tls, "lock-timeout": args.lock_timeout}, Path.cwd()),
+        broker=args.kind,
+        broker_url=None,
     )
-    credentials = None
-    broker.start()
-    try:
+    # An account for each board of the inventory (the built-in virtual board without one), on
+    # the topic prefix rig deploy gives it.
+    boards = common.load(args).boards or [BUILTIN_VIRTUAL]
+    with Testbed(
+        settings,
+        args.workdir,
+        board=None,
+        purpose="rig broker",
+        naming=Naming(),
+        own_network=False,
+        accounts_for=boards,
+        broker_host=args.host,
+        locked_down=not args.open,
+    ) as testbed:
+        broker = testbed.broker()
+        print(f"broker: {broker_identity(broker)}")
         print(f"mqtt://{broker.host}:{broker.port}")
         if broker.ws_port is not None:
             print(f"ws://{broker.host}:{broker.ws_port}/mqtt")
         if broker.tls_port is not None:
             print(f"mqtts://{broker.host}:{broker.tls_port}")
-        if access is not None:
-            credentials = write_credentials(broker)
-            users = ", ".join(f"{a.login.user} ({', '.join(a.patterns)})" for a in access.accounts)
+        credentials = testbed.write_credentials()
+        if broker.access is not None and credentials is not None:
+            users = ", ".join(f"{a.login.user} ({', '.join(a.patterns)})" for a in broker.access.accounts)
             print(f"credentials: {credentials} (readable by you only); accounts: {users}")
         else:
             print("open: anonymous clients may use every topic")
         print(f"{broker.kind} log: {broker.log_path}", flush=True)
         print("rig: broker running; Ctrl-C stops it", file=sys.stderr, flush=True)
-        while broker.is_running():
-            time.sleep(_POLL_S)
-        raise BrokerError(f"{broker.kind} broker exited on its own; see its log: {broker.log_path}")
-    except KeyboardInterrupt:
-        return common.EXIT_OK  # Ctrl-C and SIGTERM are how this command is meant to end
-    finally:
-        broker.stop()
-        if credentials is not None:
-            with contextlib.suppress(FileNotFoundError):
-                credentials.unlink()
-        if tls is not None:
-            tls.discard()
+        try:
+            while broker.is_running():
+                time.sleep(_POLL_S)
+            raise BrokerError(f"{broker.kind} broker exited on its own; see its log: {broker.log_path}")
+        except KeyboardInterrupt:
+            return common.EXIT_OK  # Ctrl-C and SIGTERM are how this command is meant to end

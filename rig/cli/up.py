@@ -2,17 +2,19 @@
 
 It starts the embedded broker (locked down: an account for the board, the host, the page),
 deploys the firmware with a config.json pointing at that broker (only what changed), starts the
-board and waits for its hello, then prints the broker's addresses, the board's topics, where the
-accounts are and the page's URL, and shows the console until Ctrl-C (or SIGTERM). Then the
-firmware is stopped with Ctrl-C over serial, as the suite does, so that it disconnects cleanly
-(the broker keeps its session and publishes no will), and the page, the broker and the board are
-stopped and released: no process is left.
+board and waits for its hello (all of it wired by ``rig.testbed``, as for a test run), then prints
+which broker runs (mosquitto or amqtt, and its version), its addresses, the board's topics, where
+the accounts are, a subscribe command ready to paste, and the page's URL, and shows the console
+until Ctrl-C (or SIGTERM). Then the firmware is stopped with Ctrl-C over serial, as the suite does,
+so that it disconnects cleanly (the broker keeps its session and publishes no will), and the page,
+the board and the broker are stopped and released: no process is left.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import queue
 import secrets
 import sys
@@ -21,22 +23,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rig.bench import board_config, broker_bind_address, guarded_secrets
 from rig.bench_page.hub import EventHub
 from rig.bench_page.live import LiveBench
 from rig.board import Board
-from rig.board.strategy import FirmwareStrategy
-from rig.broker import Broker, make_broker
-from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
-from rig.broker.credentials_file import write_credentials
-from rig.broker.tls import TlsMaterial
+from rig.broker import Broker
+from rig.broker.access import HOST
+from rig.broker.credentials_file import subscribe_command
 from rig.cli import common
 from rig.deadline import Deadline
-from rig.deploy.step import deploy_firmware
 from rig.errors import BrokerError
 from rig.events import parse_event
 from rig.firmware_config import FirmwareConfig
 from rig.serialio.lines import Line
+from rig.settings import RigSettings
+from rig.testbed import Naming, Testbed, broker_identity, settings_from
 
 HELP = "the tutorial in one command: broker, firmware, board, live console and the bench page"
 
@@ -98,46 +98,22 @@ def run(args: argparse.Namespace) -> int:
     # aiohttp loads only for the commands that serve the page.
     from rig.bench_page.server import BenchServer
 
+    # rig up runs the embedded broker (--kind), whatever $RIG_BROKER_URL says for the test suite.
+    settings = dataclasses.replace(_settings(args), broker=args.kind, broker_url=None)
+    spec = common.resolve_board(common.load(args), common.board_name(args))
     with contextlib.ExitStack() as stack:
-        spec, board = stack.enter_context(common.open_board(args, "rig up"))
+        testbed = stack.enter_context(
+            Testbed(settings, args.workdir, board=spec, purpose="rig up", naming=Naming(), own_network=False)
+        )
         name = spec.name
-        prefix = f"rig/{name}"
-        access = AccessPolicy.generate({name: prefix}, f"rig/{NEIGHBOUR_BOARD}")
-        tls = TlsMaterial.generate() if args.tls else None
-        if tls is not None:
-            stack.callback(tls.discard)
-        broker = make_broker(
-            args.kind,
-            args.workdir / "broker",
-            source="--kind",
-            host=broker_bind_address(spec),
-            access=access,
-            tls=tls,
-        )
-        broker.start(timeout=args.timeout)
-        stack.callback(broker.stop)
-        config = board_config(
-            spec, broker, client_id=f"rig-{name}", topic_prefix=prefix, loop_period=args.loop_period
-        )
-        board.capture.redact(guarded_secrets(spec, config))
+        # The board first: one that is absent or busy stops the command before a broker starts.
+        board = testbed.board()
+        broker = testbed.broker()
+        config = testbed.config()
         console = None if args.quiet else stack.enter_context(_console(board, args.show_events))
-        print(f"rig: deploying {args.firmware} to {name} and starting it", file=sys.stderr, flush=True)
-        strategy = FirmwareStrategy(
-            board,
-            lambda b, c: deploy_firmware(
-                b,
-                args.firmware,
-                c,
-                cache_dir=args.deps_cache,
-                offline=args.offline,
-                index_dir=args.deps_index,
-            ),
-            timeout=args.timeout,
-            record_dir=args.workdir,
-        )
-        strategy.transition("running", config)
-        credentials = write_credentials(broker)
-        stack.callback(credentials.unlink, missing_ok=True)
+        print(f"rig: deploying {settings.firmware} to {name} and starting it", file=sys.stderr, flush=True)
+        testbed.run_firmware(config)
+        credentials = testbed.write_credentials()
 
         hub = EventHub()
         stack.callback(hub.close)
@@ -160,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             raise BrokerError(f"{broker.kind} broker exited on its own; see its log: {broker.log_path}")
         except KeyboardInterrupt:
             print(
-                "\nrig: stopping: Ctrl-C to the firmware, then the page, the broker and the board",
+                "\nrig: stopping: Ctrl-C to the firmware, then the page, the board and the broker",
                 file=sys.stderr,
             )
             _goodbye(board, args.timeout)
@@ -181,14 +157,42 @@ def _info(name: str, config: FirmwareConfig, broker: Broker, live: LiveBench) ->
     }
 
 
-def _announce(name: str, config: FirmwareConfig, broker: Broker, credentials: Path, page: str) -> None:
+def _settings(args: argparse.Namespace) -> RigSettings:
+    """This command's settings, read through the settings table as the pytest plugin's are."""
+    return settings_from(
+        {
+            "board": args.board,
+            "lock-timeout": args.lock_timeout,
+            "broker": args.kind,
+            "tls": args.tls,
+            "firmware": args.firmware,
+            "loop-period": args.loop_period,
+            "micropython": args.micropython,
+            "deps-cache": args.deps_cache,
+            "deps-index": args.deps_index,
+            "offline": args.offline,
+            "timeout": args.timeout,
+        },
+        Path.cwd(),
+    )
+
+
+def _announce(name: str, config: FirmwareConfig, broker: Broker, credentials: Path | None, page: str) -> None:
+    """What runs and how to reach it; never a password (the subscribe command reads it from the
+    credentials file when it runs)."""
+    print(f"broker: {broker_identity(broker)}")
     print(f"mqtt: mqtt://{broker.host}:{broker.port}")
     if broker.ws_port is not None:
         print(f"websocket: ws://{broker.host}:{broker.ws_port}/mqtt")
     if broker.tls_port is not None:
         print(f"tls: mqtts://{broker.host}:{broker.tls_port}")
     print(f"board: {name}: echo topic {config.echo_topic}, status topic {config.status_topic}")
-    print(f"credentials: {credentials} (readable by you only)")
+    watch = f"{config.topic_prefix}/#"
+    if credentials is not None:
+        print(f"credentials: {credentials} (readable by you only)")
+        print(f"subscribe: {subscribe_command(credentials, HOST, watch)}")
+    else:
+        print(f"subscribe: {subscribe_command(None, HOST, watch, address=(broker.host, broker.port))}")
     print(f"page: {page}", flush=True)
     print("rig: running; Ctrl-C stops the firmware cleanly, then everything", file=sys.stderr, flush=True)
 

@@ -40,9 +40,10 @@ class Lines:
     """The command's stdout, line by line, every read bounded by a deadline. It reads the raw
     pipe itself: a buffered ``readline`` would hide lines already read from ``select``."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], name: str = "rig broker") -> None:
         assert process.stdout is not None
         self.process = process
+        self.name = name
         self.fd = process.stdout.fileno()
         self.buffer = b""
 
@@ -56,7 +57,7 @@ class Lines:
                 self.process.kill()
                 _, err = self.process.communicate(timeout=STOP_S)
                 what = "exited" if ready else f"printed no whole line within {deadline.timeout}s"
-                pytest.fail(f"rig broker {what} (so far: {self.buffer!r}); stderr:\n{err.decode()}")
+                pytest.fail(f"{self.name} {what} (so far: {self.buffer!r}); stderr:\n{err.decode()}")
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line.decode()
@@ -102,6 +103,10 @@ def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
     try:
         deadline = Deadline(START_S)
         lines = Lines(process)
+        # Which broker runs, first: results differ between them.
+        expected = kind or ("mosquitto" if find_mosquitto() else "amqtt")
+        identity = lines.next(deadline)
+        assert re.fullmatch(rf"broker: {expected} \d[\w.]*", identity), identity
         address = lines.next(deadline)
         match = re.fullmatch(r"mqtt://(127\.0\.0\.1):(\d+)", address)
         assert match, address

@@ -8,6 +8,7 @@ import _thread
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
 from rig.broker.access import Login
+from rig.broker.mosquitto import find_mosquitto
 from rig.deadline import Deadline
 from rig.host_client import HostClient
 from tests.rig.processes_left import processes_naming
@@ -81,12 +83,16 @@ def test_rig_up_runs_the_tutorial_and_ctrl_c_leaves_nothing(workdir: Path) -> No
     )
     try:
         deadline = Deadline(START_S)
-        lines = Lines(process)
+        lines = Lines(process, "rig up")
+        # Which broker runs, with its version: results differ between them.
+        expected = "mosquitto" if find_mosquitto() else "amqtt"
+        read_until(lines, rf"broker: {expected} \d[\w.]*$", deadline)
         mqtt = read_until(lines, r"mqtt: mqtt://([\d.]+):(\d+)$", deadline)
         topics = read_until(lines, r"board: virtual: echo topic (\S+), status topic (\S+)$", deadline)
         credentials = Path(
             read_until(lines, r"credentials: (\S+) \(readable by you only\)$", deadline).group(1)
         )
+        subscribe = read_until(lines, r"subscribe: (mosquitto_sub .*)$", deadline).group(1)
         page = read_until(lines, r"page: (http://\S+/)$", deadline).group(1)
 
         info = json.loads(urllib.request.urlopen(page + "api/info", timeout=10).read())
@@ -104,6 +110,11 @@ def test_rig_up_runs_the_tutorial_and_ctrl_c_leaves_nothing(workdir: Path) -> No
             host.publish(topics.group(1), b"11 22 3311")
             # The board echoes it back: it arrives again after the host's own copy.
             host.wait_count(topics.group(1), b"11 22 3311", 3, 10)
+            # The printed subscribe command, pasted into a shell, sees the board's echo.
+            password = account["password"]
+            assert password not in subscribe, "the subscribe command shows the password"
+            for sub in subscribe_commands(workdir.parent):
+                watch_echo_as_printed(sub, subscribe, host, topics.group(1))
         finally:
             host.close()
 
@@ -120,6 +131,49 @@ def test_rig_up_runs_the_tutorial_and_ctrl_c_leaves_nothing(workdir: Path) -> No
         if process.poll() is None:
             process.kill()
             process.communicate(timeout=STOP_S)
+
+
+def subscribe_commands(scratch: Path) -> list[dict[str, str]]:
+    """The environments to run the printed line in: with the real mosquitto_sub when installed
+    (mosquitto-clients), and always with the paho stand-in in its place, on PATH first."""
+    standin = scratch / "standin-bin"
+    standin.mkdir(exist_ok=True)
+    script = standin / "mosquitto_sub"
+    script.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "{REPO}/tests/rig/mosquitto_sub_standin.py" "$@"\n'
+    )
+    script.chmod(0o755)
+    environments = [{**os.environ, "PATH": f"{standin}{os.pathsep}{os.environ['PATH']}"}]
+    if shutil.which("mosquitto_sub") is not None:
+        environments.insert(0, dict(os.environ))
+    return environments
+
+
+def watch_echo_as_printed(env: dict[str, str], command: str, host: HostClient, echo_topic: str) -> None:
+    """Run ``command`` as a person pastes it (a shell line): it must see a payload the host
+    publishes twice, the host's copy and the board's echo. The same line without its login
+    must be refused by the locked-down broker: the test can tell a refusal."""
+    which = shutil.which("mosquitto_sub", path=env["PATH"])
+    sub = subprocess.Popen(
+        ["sh", "-c", command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=os.setsid
+    )
+    try:
+        lines = Lines(sub, f"the printed subscribe command ({which})")
+        deadline = Deadline(20)
+        # Subscribed once the board's circulating hello comes through.
+        read_until(lines, rf"{re.escape(echo_topic)} hello$", deadline)
+        payload = f"seen by {Path(str(which)).parent.name}"
+        host.publish(echo_topic, payload.encode())
+        read_until(lines, rf"{re.escape(echo_topic)} {payload}$", deadline)
+        read_until(lines, rf"{re.escape(echo_topic)} {payload}$", deadline)  # the board's echo
+    finally:
+        os.killpg(sub.pid, signal.SIGTERM)
+        sub.communicate(timeout=STOP_S)
+    login = re.search(r' -u \S+ -P "\$\(.*\)"', command)
+    assert login is not None, command
+    anonymous = command.replace(login.group(0), "")
+    refused = subprocess.run(["sh", "-c", anonymous], env=env, capture_output=True, timeout=20)
+    assert refused.returncode != 0 and b"Connection" in refused.stderr, refused
 
 
 def test_rig_page_lists_a_finished_runs_tests_and_refuses_another_folder(tmp_path: Path) -> None:
