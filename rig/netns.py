@@ -77,7 +77,12 @@ class NetworkError(InfrastructureError):
 
 
 class OutOfReach(InfrastructureError):
-    """A service the board needs (its broker) cannot be reached from the board's own network."""
+    """A service the board needs (its broker) cannot be reached from the board's own network.
+
+    Every later test would meet it again, so it stops the run (``stops_run``: the plugin ends the
+    session after the test that met it, the message said once)."""
+
+    stops_run = True
 
     def __init__(self, network: BoardNetwork, host: str, port: int, why: str) -> None:
         self.network = network

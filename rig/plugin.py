@@ -228,6 +228,10 @@ def pytest_runtest_makereport(
         for properties in (item.user_properties, report.user_properties):
             if INFRASTRUCTURE_PROPERTY not in properties:
                 properties.append(INFRASTRUCTURE_PROPERTY)
+        # An error every later test would meet again (e.g. a broker the board cannot reach,
+        # rig.netns.OutOfReach) ends the run here: said once, not once per test.
+        if call.excinfo is not None and getattr(call.excinfo.value, "stops_run", False):
+            item.session.shouldstop = f"rig: {call.excinfo.value}"
     session = item.config.stash.get(_SESSION_KEY, None)
     if session is not None and (report.when == "call" or report.outcome != "passed"):
         session.record_result(
