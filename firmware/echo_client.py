@@ -48,6 +48,8 @@ class EchoClient(MQTTClient):
         self.last_sent = time.ticks_ms()  # for keepalive pings
         self.handled = 0  # echoes sent, for the periodic memory report
         self.link = link_watch.LinkWatch()  # a silent broker, found by keepalive
+        # Set from a SUBSCRIBE until its SUBACK: still set, the subscribe did not finish.
+        self.subscribing = False
 
     def connect(self, clean_session=True):
         # The tutorial's connect, tried until the broker takes the board (connect_retry.py): a
@@ -66,17 +68,34 @@ class EchoClient(MQTTClient):
         # connection is carried into the new one.
         for pending in self.per_connection:
             pending.clear()
-        # Not umqtt.robust 1.0's reconnect(): it tries again only after an OSError, so a broker
-        # that refuses the board (restarted with other accounts) or fails its TLS handshake
-        # would end the program; connect_retry waits longer after each such answer instead.
+        while True:
+            present = self.rejoin()
+            if not self.subscribing:
+                return present
+            # The new connection dropped before the SUBACK: a broker that is shutting down
+            # (amqtt, restarted by the rig) still takes the board, then closes. Wait as
+            # umqtt.robust does after a lost connection, then start over on another one.
+            self.delay(0)
+
+    def rejoin(self):
+        # One connection, made and set up as the board needs it; returns the broker's session
+        # present flag. Not umqtt.robust 1.0's reconnect(): it tries again only after an
+        # OSError, so a broker that refuses the board (restarted with other accounts) or fails
+        # its TLS handshake would end the program; connect_retry waits longer after each such
+        # answer instead.
         present = connect_retry.connect(self, False, True)
         self.link.attach(self.sock)
         emit("connected", session_present=bool(present), reconnect=True)
         # umqtt.robust 1.0 (PyPI, the locked version) reconnects with clean_session=False but
         # never subscribes again, nor does 1.0.3 (the newest). When the broker lost our session
-        # (it restarted), nothing would ever arrive: subscribe again.
+        # (it restarted), nothing would ever arrive: subscribe again. Also when our last
+        # SUBSCRIBE got no SUBACK: the session the broker kept may not hold it.
+        if self.subscribing:
+            present = False
         if not present:
             self.subscribe(settings.ECHO_TOPIC)
+        if self.subscribing:
+            return present  # it failed, and closed the connection: reconnect() starts over
         # The broker may have published our will ("lost") meanwhile: we are back.
         self.announce_online()
         return present
@@ -114,8 +133,29 @@ class EchoClient(MQTTClient):
                 break
         return len(self.inbox)
 
+    def wait_msg(self):
+        # What umqtt.simple's subscribe reads its SUBACK with (see subscribe).
+        if self.subscribing:
+            return bounded_read.wait_msg(self)  # this connection only
+        return super().wait_msg()  # umqtt.robust's: reconnects when the read fails
+
     def subscribe(self, topic, qos=0):
-        super().subscribe(topic, qos)
+        # umqtt.simple 1.3.4's subscribe waits for its SUBACK with self.wait_msg(), which is
+        # umqtt.robust 1.0's: when the read fails, that one reconnects and reads on. The
+        # subscribe then waited, on the new connection, for the answer to the SUBSCRIBE sent
+        # on the old one: forever, while every message that came was read but never echoed
+        # (the broker restarted just after taking the board). So until the SUBACK, wait_msg
+        # reads this connection only. If it drops (or the SUBSCRIBE cannot be sent: OSError 32,
+        # EPIPE), the subscribe ends unfinished, with `subscribing` still set; the connection is
+        # closed, so the next read or write fails and reconnect() subscribes again.
+        self.subscribing = True
+        try:
+            super().subscribe(topic, qos)
+        except OSError as e:
+            self.log(False, e)
+            connect_retry.close(self.sock)
+            return
+        self.subscribing = False
         emit("subscribed", topic=topic.decode())
 
     def publish(self, topic, msg, retain=False, qos=0):
