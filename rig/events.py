@@ -1,6 +1,9 @@
 """The firmware's machine-readable serial lines: ``@rig {"ev": "...", ...}``.
 
 The firmware side is ``firmware/serial_events.py``; this is the only place that knows the format.
+A firmware declares which of these events it prints in its contract (``rig-contract.yaml``,
+``rig.contract``); a check that needs one it does not print is "not checked", and a firmware
+that prints none (the tutorial's program) is judged on the broker's and the wire's word alone.
 """
 
 from __future__ import annotations
