@@ -147,6 +147,22 @@ def test_a_replay_hides_rig_lines_the_same_way(browser: BenchBrowser, tmp_path: 
 
 
 @pytest.mark.integration
+def test_a_replay_says_what_it_could_not_read(browser: BenchBrowser, tmp_path: Path) -> None:
+    run = run_with_events(tmp_path)
+    doc = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    del doc["tests"][0]["outcome"]
+    (run / "run.json").write_text(json.dumps(doc), encoding="utf-8")
+    source = ReplaySource(run)
+    with BenchServer(EventHub(), ReplayActions(), source.info(), replay=source) as server:
+        browser.driver.get(server.url)
+        said = f"could not read: {run / 'run.json'}: tests[0]: missing key(s) outcome"
+        browser.wait_for("the problem in the replay's note", lambda d: browser.text("#replay-note") == said)
+        # Its timeline is still there to replay, without its outcome.
+        choose(browser, ONE)
+        browser.wait_for("the two prints", lambda d: len(console_lines(browser)) == 2)
+
+
+@pytest.mark.integration
 def test_the_pages_plot_shows_the_rigs_lane_facts(browser: BenchBrowser, tmp_path: Path) -> None:
     source = ReplaySource(write_run(tmp_path))
     _, events = source.test_events(ONE)

@@ -483,6 +483,12 @@
   async function setupReplay() {
     $("replay-bar").hidden = false;
     setConnection("replay", "replay of a finished run");
+    // What the rig could not read of the run (a broken run.json, naming the file and the key).
+    const problems = state.info.problems ?? [];
+    if (problems.length) {
+      $("replay-note").textContent = problems.map((p) => `could not read: ${p}`).join("\n");
+      $("replay-note").dataset.outcome = "problem";
+    }
     const answer = await (await fetch("/api/runs")).json();
     const select = $("replay-test");
     for (const test of answer.tests) {
