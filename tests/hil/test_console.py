@@ -19,6 +19,7 @@ from rig.fixtures.contract import console_witness
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from tests.hil.board_online import wait_online
 
 pytestmark = pytest.mark.hil
 
@@ -48,6 +49,8 @@ def test_console_prints_every_received_message(
         raise NotDeclared(f"the firmware does not print what it receives ({contract.path})")
     payload += uuid.uuid4().hex[:6].encode()  # circulating once, so each print is this injection's
     topic = board.config.echo_topic
+    # Never inject into a board that is still booting: the message would be lost, not echoed.
+    wait_online(mqtt, board, timeout)
     since = time.time()
     mqtt.publish(topic, payload)
     # Three arrivals at the board: the injected message and two echoes of it.

@@ -17,6 +17,7 @@ from rig.fixtures.contract import console_witness, not_checked
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from tests.hil.board_online import wait_online
 
 pytestmark = pytest.mark.hil
 
@@ -36,6 +37,7 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
     timeout = rig_session.settings.timeout
     client = board.config.client_id
     # Let messages circulate first: the RST trap only bites with echoes in flight.
+    wait_online(mqtt, board, timeout)
     since = time.time()
     mqtt.publish(board.config.echo_topic, b"11 22 3311")
     mqtt.wait_count(board.config.echo_topic, b"11 22 3311", 2, timeout, since=since)
@@ -98,6 +100,8 @@ def test_power_cut_fires_the_will(
     serial_log.from_now()
     board.power_cycle()
     will = mqtt.wait_count(board.config.status_topic, b"lost", 1, timeout, since=since)[0]
+    # Back before any record is asked for (see tests/hil/board_online.py).
+    wait_online(mqtt, board, timeout, since=will.t)
     ended = broker_records.wait_for(Ended, timeout, client=client, after=mark)
     said_goodbye = [d.describe() for d in broker_records.of(Disconnect, client, after=mark)]
     assert not ended.clean and not said_goodbye, (
