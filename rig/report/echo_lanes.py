@@ -38,8 +38,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-# A colour-blind-safe categorical palette (matplotlib's "tab10", reordered): lane i gets
-# PALETTE[i % len(PALETTE)] in the report and on the page.
+# Eight distinct colours, mostly matplotlib's "tab10" (its orange darkened to read on white):
+# lane i gets PALETTE[i % len(PALETTE)], in the report and on the page alike.
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#e07b00", "#17becf", "#8c564b", "#e377c2")
 ECHO_SUFFIX = "/echo"
 # Beyond these a plot stops being readable (and a page heavy); the timeline has the rest.
