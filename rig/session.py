@@ -17,7 +17,6 @@ from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker
 from rig.broker.access import AccessPolicy
 from rig.broker.tls import TlsMaterial
-from rig.contract import firmware_contract
 from rig.errors import RigError
 from rig.evidence import junit_properties
 from rig.evidence.run_audit import AuditVerdict, audit_run, hand_over
@@ -144,9 +143,6 @@ class RigSession:
                 purpose=f"pytest run {self.run_id}",
                 naming=Naming(self.run_id),
                 own_network=OWN_NETWORK,
-                # A firmware that declares no login (the tutorial) gets an open broker; the
-                # checks of the broker's lock-down are then "not checked" (rig.contract).
-                locked_down=firmware_contract(self.settings.firmware).login,
                 claim=self._claim,
             )
             self._claim = None  # the testbed releases it from now on
@@ -169,7 +165,11 @@ class RigSession:
         """The accounts of this run's embedded broker: the board's, the host's, the injector's
         and a neighbour's (``rig.broker.access``), the same for the whole run."""
         policy = self.testbed().access_policy()
-        assert policy is not None  # a test session's broker is always locked down
+        if policy is None:
+            raise RigError(
+                f"this run's broker admits anonymous clients: the firmware declares no login "
+                f"({self.testbed().contract().path})"
+            )
         return policy
 
     def board(self) -> Board:

@@ -11,9 +11,7 @@ the settings table (``rig.settings.RigSettings``), and stops what it started.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import json
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +26,9 @@ from rig.broker import Broker, make_broker
 from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
 from rig.broker.access import topic_prefix as run_topic_prefix
 from rig.broker.credentials_file import write_credentials
+from rig.broker.factory import broker_version
 from rig.broker.tls import TlsMaterial
+from rig.contract import FirmwareContract, firmware_contract
 from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
@@ -101,7 +101,7 @@ class Testbed:
         own_network: bool,
         accounts_for: Sequence[BoardSpec] | None = None,
         broker_host: str | None = None,
-        locked_down: bool = True,
+        locked_down: bool | None = None,
         claim: BoardLock | None = None,
         broker: Broker | None = None,
     ) -> None:
@@ -109,7 +109,11 @@ class Testbed:
         a board the rig starts gets a network link of its own (a test session), which decides
         where the broker listens and how the board sees it. ``accounts_for``: the boards given
         an account (default: ``board``). ``broker_host``: where the broker listens (default:
-        where ``board`` can reach it). ``locked_down=False``: anonymous clients on every topic.
+        where ``board`` can reach it). ``locked_down``: accounts and an ACL (True), or anonymous
+        clients on every topic (False); by default, as the firmware's contract says
+        (``rig.contract``: a firmware that declares no login, as the tutorial's, gets an open
+        broker, and the checks of the lock-down are then "not checked"), locked down for a
+        broker alone.
         ``claim``: the board's lock, held by the caller (``rig.bench.claim_board``); released at
         close like one taken here. ``broker``: a broker the caller made (an external one); it
         is used as it is, neither started nor stopped here."""
@@ -121,6 +125,8 @@ class Testbed:
         self.own_network = own_network
         self._accounts_for = list(accounts_for) if accounts_for is not None else [b for b in [board] if b]
         self._broker_host = broker_host
+        if locked_down is None:
+            locked_down = self.contract().login if board is not None else True
         self._locked_down = locked_down
         self._claim = claim
         self._given_broker = broker
@@ -138,6 +144,11 @@ class Testbed:
         self._guarded: dict[str, str] = {}
         self._credentials: Path | None = None
         self._closed = False
+
+    def contract(self) -> FirmwareContract:
+        """What the firmware (``settings.firmware``) declares: its topics, client id, login,
+        config keys and events (``rig.contract``); a ``ConfigError`` naming the file if it has none."""
+        return firmware_contract(self.settings.firmware)
 
     # -- the broker ---------------------------------------------------------------------------
 
@@ -248,7 +259,8 @@ class Testbed:
         keepalive: int | None = None,
         stats_every: int | None = None,
     ) -> FirmwareConfig:
-        """The board's config.json, pointing at the broker (started if it was not); what is not
+        """The board's config, in the shape its contract declares, pointing at the broker (started
+        if it was not); what is not
         given is the setting's (``keepalive``: ``DEFAULT_KEEPALIVE``). Its secrets
         are handed to the board's capture, which hides them and records by name every line
         that carried one."""
@@ -264,6 +276,7 @@ class Testbed:
             stats_every=stats_every,
             run_secrets=self.run_secrets,
             own_network=self.own_network,
+            contract=self.contract(),
         )
         guarded = guarded_secrets(spec, config)
         self._guarded.update(guarded)
@@ -381,23 +394,12 @@ class Testbed:
 
 
 def broker_identity(broker: Broker) -> str:
-    """Which broker this is, for a person: ``mosquitto 2.0.11``, ``amqtt 0.12.1``, or an
-    external one's address. Results differ between brokers (amqtt enforces no keepalive, speaks
-    MQTT 3.1.1 only), so ``rig up`` says which one runs. mosquitto's version is what the running
-    broker wrote in its log; amqtt's is the installed package's, which the broker's child runs."""
-    if broker.kind == "mosquitto" and broker.log_path is not None:
-        with contextlib.suppress(OSError):
-            said = re.findall(
-                r"mosquitto version (\S+) starting", broker.log_path.read_text(errors="replace")
-            )
-            if said:
-                return f"mosquitto {said[-1]}"
-        return "mosquitto (version not in its log)"
-    if broker.kind == "amqtt":
-        try:
-            return f"amqtt {importlib.metadata.version('amqtt')}"
-        except importlib.metadata.PackageNotFoundError:
-            return "amqtt (version unknown)"
+    """Which broker this is, for a person: ``mosquitto 2.0.11``, ``amqtt 0.12.1`` (the version
+    as ``rig.broker.factory.broker_version`` tells it, as the pytest header does), or an external
+    one's address. Results differ between brokers (amqtt enforces no keepalive and speaks MQTT
+    3.1.1 only), so ``rig up`` and ``rig broker`` say which one runs."""
+    if broker.kind in ("mosquitto", "amqtt"):
+        return f"{broker.kind} {broker_version(broker.kind) or '(version unknown)'}"
     return f"{broker.kind} broker at {broker.host}:{broker.port}"
 
 

@@ -20,6 +20,7 @@ import json
 import os
 import shlex
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,9 +96,9 @@ def read_credentials(path: Path, role: str) -> BrokerCredentials:
 
 
 def subscribe_command(
-    path: Path | None, role: str, topic: str, *, address: tuple[str, int] | None = None
+    path: Path | None, role: str, topics: Sequence[str], *, address: tuple[str, int] | None = None
 ) -> str:
-    """A ``mosquitto_sub`` command line that a person pastes into a shell to watch ``topic`` as
+    """A ``mosquitto_sub`` command line that a person pastes into a shell to watch ``topics`` as
     ``role`` (the host's account may read every topic of the bench's boards, and no other). The
     address and the user come from the credentials file at ``path``; the password is read from
     it when the command runs, by the ``python3`` the shell finds, so that it is never printed.
@@ -116,4 +117,5 @@ def subscribe_command(
         reader = f"import json,sys; print(json.load(open(sys.argv[1])){field})"
         password = f"$(python3 -c {shlex.quote(reader)} {shlex.quote(str(path))})"
         login = f' -u {shlex.quote(given.login.user)} -P "{password}"'
-    return f"mosquitto_sub -h {shlex.quote(host)} -p {port}{login} -t {shlex.quote(topic)} -v"
+    filters = "".join(f" -t {shlex.quote(topic)}" for topic in topics)
+    return f"mosquitto_sub -h {shlex.quote(host)} -p {port}{login}{filters} -v"

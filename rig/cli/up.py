@@ -148,7 +148,7 @@ def _info(name: str, config: FirmwareConfig, broker: Broker, live: LiveBench) ->
         "mode": "live",
         "board": name,
         "echo_topic": config.echo_topic,
-        "status_topic": config.status_topic,
+        "status_topic": config.status_topic if config.has_status else None,
         "topic_prefix": config.topic_prefix,
         "mqtt": f"mqtt://{broker.host}:{broker.port}",
         "websocket": f"ws://{broker.host}:{broker.ws_port}/mqtt" if broker.ws_port is not None else None,
@@ -186,8 +186,10 @@ def _announce(name: str, config: FirmwareConfig, broker: Broker, credentials: Pa
         print(f"websocket: ws://{broker.host}:{broker.ws_port}/mqtt")
     if broker.tls_port is not None:
         print(f"tls: mqtts://{broker.host}:{broker.tls_port}")
-    print(f"board: {name}: echo topic {config.echo_topic}, status topic {config.status_topic}")
-    watch = f"{config.topic_prefix}/#"
+    status = config.status_topic if config.has_status else "none (the firmware declares none)"
+    print(f"board: {name}: echo topic {config.echo_topic}, status topic {status}")
+    # The board's own filters, which the host's account may read (the ACL refuses it the rest).
+    watch = config.watch_filters()
     if credentials is not None:
         print(f"credentials: {credentials} (readable by you only)")
         print(f"subscribe: {subscribe_command(credentials, HOST, watch)}")

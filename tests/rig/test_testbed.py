@@ -8,6 +8,7 @@ processes show: the board's echo seen by a client, the processes gone by PID aft
 from __future__ import annotations
 
 import json
+import shlex
 import stat
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from rig.bench import BUILTIN_VIRTUAL
 from rig.broker.access import HOST, board_role
 from rig.broker.amqtt import amqtt_available
+from rig.broker.credentials_file import subscribe_command
 from rig.broker.mosquitto import find_mosquitto
 from rig.discovery import BoardNotPresent
 from rig.errors import RigError
@@ -177,3 +179,21 @@ def test_a_board_that_cannot_be_had_gives_every_caller_the_same_error_and_starts
             testbed.board()
         assert second.value is first.value
         assert not testbed.broker_started
+
+
+@pytest.mark.fast
+def test_the_subscribe_command_reads_the_password_when_it_runs_and_never_shows_it(tmp_path: Path) -> None:
+    path = tmp_path / "it's here" / "broker.json"
+    path.parent.mkdir()
+    accounts = {"host": {"user": "rig-host", "password": "s3cr3t-value", "topics": ["rig/virtual/#"]}}
+    path.write_text(json.dumps({"mqtt": "mqtt://127.0.0.1:1884", "accounts": accounts}))
+    command = subscribe_command(path, HOST, ["rig/virtual/#", "foo topic"])
+    assert "s3cr3t-value" not in command
+    # The shell's own reading of the line, as mosquitto_sub gets it (a quote in the path too).
+    words = shlex.split(command.replace('"$(', "").replace(')"', ""))
+    assert words[:7] == ["mosquitto_sub", "-h", "127.0.0.1", "-p", "1884", "-u", "rig-host"]
+    reader = words[words.index("-c") + 1]
+    assert words[words.index("-c") + 2] == str(path) and '"host"' in reader, words
+    assert words[-5:] == ["-t", "rig/virtual/#", "-t", "foo topic", "-v"]
+    anonymous = subscribe_command(None, HOST, ["foo_topic"], address=("10.0.0.2", 1883))
+    assert anonymous == "mosquitto_sub -h 10.0.0.2 -p 1883 -t foo_topic -v"
