@@ -36,8 +36,8 @@ class AmqttBroker(ManagedBroker):
     """A private amqtt broker, run by ``rig.broker.amqtt_runner`` in a child Python process.
 
     Lifecycle as ``ManagedBroker``. Each start rewrites ``workdir/amqtt.json`` (and, with an
-    access policy, the hashes in ``workdir/amqtt-passwd``); all runs log at DEBUG level to
-    ``workdir/amqtt.log`` and write their broker records (``rig.broker.records``) to
+    access policy, the hashes in ``workdir/amqtt-passwd``); all runs log to ``workdir/amqtt.log``
+    (at INFO; at DEBUG with ``RIG_AMQTT_DEBUG=1``) and write their broker records (``rig.broker.records``) to
     ``workdir/amqtt-records.jsonl``. Sessions live in the child's memory: they survive client
     reconnects, not broker restarts. amqtt speaks MQTT 3.1.1 only and does not enforce keepalive.
 
