@@ -12,6 +12,7 @@ restart the broker run on their own, after the others.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -98,7 +99,9 @@ def _expected(test: str) -> tuple[str, str | tuple[str, ...]]:
     return EXPECTED[test]
 
 
-def run_suite(tmp_path: Path, name: str, *args: str) -> dict[str, tuple[str, str, list[str]]]:
+def run_suite(
+    tmp_path: Path, name: str, *args: str, firmware: Path = TUTORIAL
+) -> dict[str, tuple[str, str, list[str]]]:
     """The inner run's outcome per test: (outcome, message, its not_checked properties)."""
     xml = tmp_path / f"{name}.xml"
     env = dict(os.environ, RIG_TIMEOUT="10")
@@ -112,7 +115,7 @@ def run_suite(tmp_path: Path, name: str, *args: str) -> dict[str, tuple[str, str
             "-p",
             "no:cacheprovider",
             "-q",
-            f"--rig-firmware={TUTORIAL}",
+            f"--rig-firmware={firmware}",
             f"--rig-artifacts={tmp_path / name}",
             f"--junitxml={xml}",
             *args,
@@ -160,3 +163,19 @@ def test_the_suite_gives_the_tutorial_its_verdicts(tmp_path: Path) -> None:
     # Where a check ran on the wire alone, the report says which second witness it lacked.
     hello = results["test_echo_loop::test_boots_connects_and_publishes_hello"][2]
     assert any("second witness" in p for p in hello) and any("status topic" in p for p in hello), hello
+
+
+def test_a_tutorial_that_does_not_print_what_it_receives_fails_on_the_wires_word(tmp_path: Path) -> None:
+    """The console check of a firmware without event lines can fail: the echoes on the wire say
+    how often the board received a message, and each needs its printed line."""
+    firmware = tmp_path / "tutorial"
+    shutil.copytree(TUTORIAL, firmware, ignore=shutil.ignore_patterns("__pycache__"))
+    main = firmware / "main.py"
+    source = main.read_text()
+    assert source.count("        print((topic, msg))\n") == 1, "the mutant no longer applies"
+    main.write_text(source.replace("        print((topic, msg))\n", "        pass\n"))
+    test = "tests/hil/test_console.py::test_console_prints_every_received_message[text]"
+    results = run_suite(tmp_path, "no-print", test, firmware=firmware)
+    outcome, message, _ = results["test_console::test_console_prints_every_received_message[text]"]
+    assert outcome == "failed" and "the console does not print every received message" in message, message
+    assert "echoed" in message and "printed 0 line(s)" in message, message
