@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from rig import netaddr, settings
-from rig.bench import board_config
 from rig.board.kinds import kind_of
 from rig.broker import ExternalBroker
 from rig.broker.access import HOST, board_role
@@ -17,6 +16,8 @@ from rig.broker.credentials_file import read_credentials
 from rig.broker.external import login_from_env
 from rig.cli import common
 from rig.deploy.step import deploy_firmware
+from rig.settings import RigSettings
+from rig.testbed import Naming, Testbed, settings_from
 
 HELP = "deploy the firmware and its config to a board and leave it running"
 
@@ -102,26 +103,38 @@ def run(args: argparse.Namespace) -> int:
     broker = ExternalBroker(
         args.broker_host or default.host, args.broker_port or default.port, login=default.login(HOST)
     )
-    with common.open_board(args, "rig deploy") as (spec, board):
-        if args.broker_credentials is not None:
-            # rig broker's own accounts: this board's, and the address it printed.
-            given = read_credentials(args.broker_credentials, board_role(spec.name))
-            broker = ExternalBroker(
-                args.broker_host or given.host, args.broker_port or given.port, login=given.login
-            )
-        if args.broker_host:
-            # Stated on the command line: it beats the inventory's broker_host (and its "auto").
-            spec = dataclasses.replace(
-                spec, network=dataclasses.replace(spec.network, broker_host=args.broker_host)
-            )
-        config = board_config(
-            spec,
-            broker,
-            client_id=args.client_id or f"rig-{spec.name}",
-            topic_prefix=args.topic_prefix or f"rig/{spec.name}",
-            loop_period=args.loop_period,
+    spec = common.resolve_board(common.load(args), common.board_name(args))
+    if args.broker_credentials is not None:
+        # rig broker's own accounts: this board's, and the address it printed.
+        given = read_credentials(args.broker_credentials, board_role(spec.name))
+        broker = ExternalBroker(
+            args.broker_host or given.host, args.broker_port or given.port, login=given.login
         )
-        board.capture.redact(config.secrets())
+    if args.broker_host:
+        # Stated on the command line: it beats the inventory's broker_host (and its "auto").
+        spec = dataclasses.replace(
+            spec, network=dataclasses.replace(spec.network, broker_host=args.broker_host)
+        )
+    # The board and its config wired as for rig up and a test run (rig.testbed), with the broker
+    # given here: it is neither started nor stopped.
+    testbed = Testbed(
+        _settings(args),
+        args.workdir,
+        board=spec,
+        purpose="rig deploy",
+        naming=Naming(),
+        own_network=False,
+        broker=broker,
+    )
+    with testbed:
+        board = testbed.board()
+        config = testbed.config()
+        if args.client_id or args.topic_prefix:
+            config = dataclasses.replace(
+                config,
+                client_id=args.client_id or config.client_id,
+                topic_prefix=args.topic_prefix or config.topic_prefix,
+            )
         if not ExternalBroker(config.broker_host, config.broker_port).is_running():
             # Not an error: the broker may be started later, or be reachable from the board only.
             print(
@@ -142,13 +155,14 @@ def run(args: argparse.Namespace) -> int:
         def progress(path: str, done: int, total: int) -> None:
             print(f"[{done}/{total}] {path}", flush=True)
 
+        s = testbed.settings
         report = deploy_firmware(
             board,
-            firmware,
+            s.firmware,
             config,
-            cache_dir=args.deps_cache,
-            offline=args.offline,
-            index_dir=args.deps_index,
+            cache_dir=s.deps_cache,
+            offline=s.offline,
+            index_dir=s.deps_index,
             progress=progress,
         )
         print(report.summary())
@@ -156,6 +170,23 @@ def run(args: argparse.Namespace) -> int:
         if note is not None:
             print(note)
     return common.EXIT_OK
+
+
+def _settings(args: argparse.Namespace) -> RigSettings:
+    """This command's settings, read through the settings table as the pytest plugin's are."""
+    return settings_from(
+        {
+            "board": args.board,
+            "lock-timeout": args.lock_timeout,
+            "firmware": args.firmware,
+            "loop-period": args.loop_period,
+            "micropython": args.micropython,
+            "deps-cache": args.deps_cache,
+            "deps-index": args.deps_index,
+            "offline": args.offline,
+        },
+        Path.cwd(),
+    )
 
 
 def default_broker() -> ExternalBroker:
