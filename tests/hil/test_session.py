@@ -6,6 +6,7 @@ firmware's console lines are a second witness.
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from rig.broker import Broker
 from rig.broker.access import HOST
 from rig.broker.record_log import RecordLog
 from rig.broker.records import BrokerStarted, Connack, Connect, Subscribe
+from rig.deadline import Deadline
+from rig.errors import WaitTimeout
 from rig.fixtures.contract import console_witness
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
@@ -133,3 +136,136 @@ def test_broker_restart_loses_session_and_firmware_resubscribes(
         f"the firmware subscribed more than once to the restarted broker: {subscribes}; "
         f"records: {broker_records.path}"
     )
+
+
+class HangsUpBeforeSuback:
+    """A broker that misbehaves on purpose, on the rig's broker's own address while that one is
+    stopped: it takes the board's CONNECT, answers "no session", reads its SUBSCRIBE and closes
+    the connection without a SUBACK, as a broker that is shutting down does (amqtt did so when
+    the rig restarted it). Any other client is hung up on at once.
+
+    Lifecycle: listening from creation; ``serve(timeout)`` returns once the board's SUBSCRIBE
+    came (WaitTimeout otherwise); ``close()`` frees the address for the real broker."""
+
+    def __init__(self, host: str, port: int, client_id: str) -> None:
+        self.client_id = client_id
+        self.seen: list[str] = []
+        self._listener = socket.create_server((host, port))
+
+    def serve(self, timeout: float) -> None:
+        deadline = Deadline(timeout)
+        while True:
+            self._listener.settimeout(max(deadline.remaining_or(timeout), 0.01))
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                awaited = f"the SUBSCRIBE of {self.client_id!r} at a broker that hangs up before the SUBACK"
+                raise WaitTimeout(awaited, timeout, self.seen, None) from None
+            with conn:
+                conn.settimeout(max(deadline.remaining_or(timeout), 0.01))
+                try:
+                    if self._board_subscribed(conn):
+                        return
+                except (OSError, ValueError) as e:  # a client that left, or spoke no MQTT
+                    self.seen.append(f"a connection ended: {e!r}")
+
+    def _board_subscribed(self, conn: socket.socket) -> bool:
+        client = _connect_client_id(_read_packet(conn))
+        self.seen.append(f"CONNECT {client}")
+        if client != self.client_id:
+            return False
+        conn.sendall(b"\x20\x02\x00\x00")  # CONNACK: no session present, accepted
+        first = _read_packet(conn)[:1]
+        self.seen.append(f"packet 0x{first.hex()} from {client}, then hung up")
+        return first == b"\x82"  # SUBSCRIBE
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _read_packet(conn: socket.socket) -> bytes:
+    """One MQTT packet: its first byte and its body."""
+    first = _read(conn, 1)
+    size, shift = 0, 0
+    while True:
+        byte = _read(conn, 1)[0]
+        size |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return first + _read(conn, size)
+
+
+def _read(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the client closed the connection")
+        data += chunk
+    return data
+
+
+def _connect_client_id(packet: bytes) -> str:
+    # MQTT 3.1.1 CONNECT: protocol name (2 + 4 bytes), level, flags, keepalive, then the client id.
+    if packet[:1] != b"\x10":
+        raise ValueError(f"not a CONNECT: {packet[:8].hex()}")
+    body = packet[1:]
+    start = 2 + 4 + 1 + 1 + 2
+    size = int.from_bytes(body[start : start + 2], "big")
+    return body[start + 2 : start + 2 + size].decode()
+
+
+def test_a_connection_lost_before_the_suback_is_made_again_and_subscribed(
+    board: Board,
+    broker: Broker,
+    broker_records: RecordLog,
+    rig_session: RigSession,
+    rig_artifacts: Path,
+) -> None:
+    """The firmware subscribes on the connection it just made; when that one drops before the
+    SUBACK, it connects again and subscribes there. (umqtt.robust's own wait for the SUBACK
+    reconnected underneath the subscribe, which then waited on the new connection for the
+    answer to the SUBSCRIBE it sent on the old one: forever, echoing nothing; or the SUBSCRIBE
+    could not be sent, OSError 32, and the firmware died.)"""
+    if broker.kind == "external":
+        pytest.skip("an external broker cannot be stopped by the rig to free its address")
+    if board.config.tls_ca is not None:
+        pytest.skip("the broker that hangs up speaks plain MQTT: the board connects over TLS")
+    timeout = rig_session.settings.timeout
+    client = board.config.client_id
+    since = broker_records.mark()
+    broker.stop(timeout=timeout)
+    fake = HangsUpBeforeSuback(broker.host, board.config.broker_port, client)
+    try:
+        # umqtt.robust waits 2 s between attempts that find nobody listening.
+        fake.serve(timeout + 3)
+    finally:
+        fake.close()
+    broker.start(timeout=timeout)
+    run = broker_records.wait_for(BrokerStarted, timeout, after=since).epoch
+    connack = broker_records.wait_for(Connack, timeout + 3, client=client, epoch=run)
+    assert not connack.session_present, f"a restarted broker still had a session: {connack.describe()}"
+    broker_records.wait_for(
+        Subscribe,
+        timeout,
+        client=client,
+        after=connack,
+        where=lambda s: board.config.echo_topic in [f.topic for f in s.topics],
+        what=f"topic {board.config.echo_topic!r} (the one whose SUBACK never came, sent again)",
+    )
+    host = HostClient(
+        broker.host,
+        broker.port,
+        f"rig-host2-{rig_session.run_id}",
+        trace_path=rig_artifacts / "mqtt-after-hang-up.jsonl",
+        login=broker.login(HOST),
+    )
+    host.connect(timeout)
+    try:
+        for topics in board.config.watch_filters():
+            host.subscribe(topics)
+        sent = time.time()
+        host.publish(board.config.echo_topic, b"11 22 3311")
+        host.wait_count(board.config.echo_topic, b"11 22 3311", 3, timeout, since=sent)
+    finally:
+        host.close()
