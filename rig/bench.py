@@ -165,7 +165,7 @@ class BenchBoard:
         workdir: Path,
         *,
         purpose: str,
-        lock_timeout: float = 60.0,
+        lock_timeout: float,  # the settings table's --rig-lock-timeout, as each caller has it
         micropython: str | None = None,
         lister: PortLister = list_ports,
         lock_dir: Path | None = None,
