@@ -15,8 +15,10 @@ from rig.broker.base import Broker
 from rig.broker.external import ExternalBroker, login_from_env
 from rig.broker.tls import TlsMaterial
 from rig.errors import BrokerError, ConfigError
+from rig.settings import BROKERS
 
-KINDS = ("auto", "mosquitto", "amqtt", "external")
+# The names a broker is chosen by: the settings table's, which --rig-broker and rig gate take.
+KINDS = BROKERS
 
 
 def chosen_kind(kind: str) -> str:
