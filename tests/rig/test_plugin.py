@@ -111,7 +111,9 @@ def test_a_wedged_board_fails_within_its_timeout_and_nothing_hangs(inner: pytest
         """
     )
     result = inner.runpytest_subprocess(*rig_args(inner, "--rig-timeout=2", "-rs"), timeout=120)
-    result.assert_outcomes(failed=2, errors=1, skipped=1)
+    # test_1 left its payload circulating, so test_2's board is restarted first (HIL isolation):
+    # the wedged board is met there, in the set-up, and the two tests after it are skipped.
+    result.assert_outcomes(failed=1, errors=1, skipped=2)
     result.stdout.fnmatch_lines(["*timed out after 2.0s waiting for serial event 'received'*"])
     result.stdout.fnmatch_lines(["*no REPL prompt within 2s after Ctrl-C*"])
     result.stdout.fnmatch_lines(["*board virtual is broken, not testing firmware on it*"])
