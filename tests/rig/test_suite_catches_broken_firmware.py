@@ -73,6 +73,16 @@ MUTANTS = [
         "waiting for serial event 'subscribed'",
     ),
     Mutant(
+        # robust 1.0's wait_msg then reads the SUBACK: it reconnects underneath the subscribe,
+        # which waits on the new connection for the answer sent on the old one, forever.
+        "waits for its SUBACK with a read that reconnects",
+        "echo_client.py",
+        "            return bounded_read.wait_msg(self)  # this connection only\n",
+        "            return super().wait_msg()\n",
+        "tests/hil/test_session.py::test_a_connection_lost_before_the_suback_is_made_again_and_subscribed",
+        "b'11 22 3311' on 'rig/virtual/",
+    ),
+    Mutant(
         # robust 1.0's own check_msg then runs: after reconnecting it waits on a blocking socket.
         "blocks in check_msg after a reconnect",
         "echo_client.py",
