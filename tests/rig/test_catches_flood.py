@@ -41,7 +41,7 @@ MUTANTS = [
         SLEEP,
         '        print("x" * 100)\n',
         TESTS[0],
-        "is not about the loop period",
+        "is not the loop period",
     ),
     # Waits at boot for a network that never comes, printing each try, and its bare except
     # swallows KeyboardInterrupt: no Ctrl-C reaches a REPL, nor after a hard reset. The hello
