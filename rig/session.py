@@ -1,4 +1,4 @@
-"""What one test session is: its broker, its board, and the records of what ran on them."""
+"""What one test session is: its testbed (broker and board), and the records of what ran on them."""
 
 from __future__ import annotations
 
@@ -40,7 +40,10 @@ def artifact_dir(root: Path, nodeid: str) -> Path:
 
 
 class RigSession:
-    """The broker and the board of one pytest session, started on first use.
+    """The broker and the board of one pytest session, started on first use, and the records of
+    what ran on them. The wiring of broker, accounts, TLS, the board's config and its firmware
+    strategy is the testbed's (``rig.testbed.Testbed``, the same as ``rig up``'s); this class
+    adds what is pytest's: claiming a board, ``run.json``, JUnit properties, the secrets audit.
 
     Lifecycle: ``broker()`` and ``board()`` start their part the first time they are called;
     ``run_firmware(config)`` brings the firmware to running with that config through the
