@@ -186,14 +186,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     rig = session.config.stash.get(_SESSION_KEY, None)
     if rig is None or rig.controller or rig.no_board is not None:
         return
-    if not any(_SETUP_FIXTURES & set(getattr(item, "fixturenames", ())) for item in session.items):
+    used = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
+    if not _SETUP_FIXTURES & used:
         return
-    problem = _setup_problem(rig)
+    # fixturenames is the closure: "board" is there for every test that needs the firmware.
+    problem = _setup_problem(rig, deploys="board" in used)
     if problem is not None:
         raise pytest.UsageError(problem)
 
 
-def _setup_problem(rig: RigSession) -> str | None:
+def _setup_problem(rig: RigSession, *, deploys: bool) -> str | None:
     try:
         rig.spec()
     except ConfigError as e:
@@ -201,7 +203,7 @@ def _setup_problem(rig: RigSession) -> str | None:
     except RigError:
         return None  # absent or busy: each test says so when it asks (a skip, not a mistake)
     firmware = rig.settings.firmware
-    if not firmware.is_dir():
+    if deploys and not firmware.is_dir():
         return str(ConfigError(rig.settings.source("firmware"), "firmware", f"{firmware} is not a directory"))
     return None
 

@@ -33,6 +33,7 @@ from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec
+from rig.inventory.spec import Secret
 from rig.lock import BoardLock
 from rig.settings import OPTIONS, RigSettings, resolve
 
@@ -240,7 +241,11 @@ class Testbed:
             self._claim = None  # the bench board releases it from now on, at close or on failure
             # Before anything is read from the port: a firmware that prints its config must not
             # show the inventory's secrets, nor those of a config already made.
-            bench.board.capture.redact([s.value for s in spec.secrets() if s.value])
+            # The SSID may come from a ${VAR} too, but it is a network's name, which the firmware
+            # may print (its wifi event does): only what guarded_secrets guards is hidden.
+            net = spec.network
+            hidden = (net.wifi_password, net.broker_password, net.broker_user)
+            bench.board.capture.redact([v.value for v in hidden if isinstance(v, Secret) and v.value])
             bench.board.capture.redact(self._guarded)
             try:
                 self._board = bench.open()

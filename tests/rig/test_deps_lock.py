@@ -256,7 +256,7 @@ def test_cli_index_from_the_environment(
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("no firmware directory", "--firmware: firmware: "),
+        ("no firmware directory", "--firmware: "),
         ("no index directory", "--deps-index: deps_index: "),  # --index is its short alias
         ("unpinned", "not pinned"),
         ("bad package.json", "package.json: deps[0][1]: expected 'latest' or a version"),
