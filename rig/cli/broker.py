@@ -18,13 +18,15 @@ import time
 from pathlib import Path
 
 from rig.bench import BUILTIN_VIRTUAL
+from rig.broker.factory import KINDS as BROKER_KINDS
 from rig.cli import common
 from rig.errors import BrokerError
 from rig.testbed import Naming, Testbed, broker_identity, settings_from
 
 HELP = "run the embedded MQTT broker in the foreground until Ctrl-C"
 
-KINDS = ("auto", "mosquitto", "amqtt")
+# The brokers rig broker can run itself: the settings table's, but an external one.
+KINDS = tuple(kind for kind in BROKER_KINDS if kind != "external")
 _POLL_S = 0.5
 
 

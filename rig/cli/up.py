@@ -29,6 +29,7 @@ from rig.board import Board
 from rig.broker import Broker
 from rig.broker.access import HOST
 from rig.broker.credentials_file import subscribe_command
+from rig.broker.factory import KINDS as BROKER_KINDS
 from rig.cli import common
 from rig.deadline import Deadline
 from rig.errors import BrokerError
@@ -40,7 +41,8 @@ from rig.testbed import Naming, Testbed, broker_identity, settings_from
 
 HELP = "the tutorial in one command: broker, firmware, board, live console and the bench page"
 
-KINDS = ("auto", "mosquitto", "amqtt")
+# The brokers rig up can run itself: the settings table's, but an external one.
+KINDS = tuple(kind for kind in BROKER_KINDS if kind != "external")
 # How long the firmware gets to say goodbye after Ctrl-C before the board is closed anyway.
 GOODBYE_S = 5.0
 _POLL_S = 0.5
@@ -54,9 +56,6 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "bench's buttons. Ctrl-C stops the firmware cleanly, then everything else."
     )
     common.add_board_argument(parser)
-    # Unlike rig deploy, nothing named means the obvious board: the one USB board plugged in,
-    # else the virtual one (the tutorial in one command).
-    parser.set_defaults(board=common.env("RIG_BOARD") or "auto")
     parser.add_argument("--kind", choices=KINDS, default="auto", help="the broker (default: %(default)s)")
     parser.add_argument("--tls", action="store_true", help="the board connects over TLS (a CA made now)")
     parser.add_argument(

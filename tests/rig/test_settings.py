@@ -23,7 +23,7 @@ ON_THE_BOARD = REPO / "rig" / "board" / "mpy"
 NOT_VARIABLES = {"RIG_NAME", "RIG_VALUES", "RIG_WIFI_PASSWORD"}
 # Left to its owner (rig up is being rewired now): this line repeats what common.add_board_argument
 # already does from the table (RIG_BOARD, else auto) and is to go; then drop it from here.
-PENDING = {'rig/cli/up.py: parser.set_defaults(board=common.env("RIG_BOARD") or "auto")'}
+PENDING: set[str] = set()
 
 
 @pytest.fixture(autouse=True)
