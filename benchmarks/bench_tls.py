@@ -53,9 +53,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from benchmarks import stats
 from benchmarks.runner import BenchContext, Figure
-from rig.bench import board_config, guarded_secrets
 from rig.board.board import Board
 from rig.board.virtual_supervisor import CRASH_LOOP_SECONDS
+from rig.board_choice import board_config, guarded_secrets
 from rig.broker import Broker, make_broker
 from rig.broker.access import HOST, NEIGHBOUR_BOARD, AccessPolicy, Login, topic_prefix
 from rig.broker.tls import TlsMaterial

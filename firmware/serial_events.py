@@ -1,7 +1,7 @@
 # One machine-readable line on the serial console per event the rig waits for:
 #   @rig {"ev": "received", "topic": "...", "hex": "..."}
 # Payloads are binary-safe hex; the rest of the console stays free for people. The host reads
-# these lines with rig/events.py: an event's name and fields are a contract with it.
+# these lines with rig/serial_events.py: an event's name and fields are a contract with it.
 import binascii
 import json
 import sys

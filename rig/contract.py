@@ -28,7 +28,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from rig.errors import ConfigError
-from rig.events import KNOWN_EVENTS
+from rig.serial_events import KNOWN_EVENTS
 
 CONTRACT_FILE = "rig-contract.yaml"
 

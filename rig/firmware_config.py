@@ -61,9 +61,7 @@ class FirmwareConfig:
         object.__setattr__(self, "client_id", self._render(self.contract.client_id))
         unknown = sorted(set(self.app) - set(self.contract.app))
         if unknown:
-            raise NotDeclared(
-                f"the firmware has no {unknown[0]!r} setting ({self.contract.path} config.app)"
-            )
+            raise NotDeclared(f"the firmware has no {unknown[0]!r} setting ({self.contract.path} config.app)")
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log or a report."""

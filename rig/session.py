@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import rig
-from rig.bench import AUTO, NoFreeBoard, choose_board, claim_board, is_board_set, selected_boards
 from rig.board.board import Board
-from rig.board.strategy import FirmwareStrategy
+from rig.board_choice import AUTO, NoFreeBoard, choose_board, claim_board, is_board_set, selected_boards
 from rig.broker import Broker
 from rig.broker.access import AccessPolicy
 from rig.broker.tls import TlsMaterial
@@ -25,6 +24,7 @@ from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
 from rig.settings import RigSettings
+from rig.strategy import FirmwareStrategy
 from rig.testbed import Naming, Testbed
 
 # A test session gives a board the rig starts (the virtual board) a network link of its own where
@@ -47,7 +47,7 @@ class RigSession:
 
     Lifecycle: ``broker()`` and ``board()`` start their part the first time they are called;
     ``run_firmware(config)`` brings the firmware to running with that config through the
-    board's strategy (``rig.board.strategy``), redeploying only what changed; ``close()`` stops
+    board's strategy (``rig.strategy``), redeploying only what changed; ``close()`` stops
     everything that was started, by PID, and raises the first error so that a teardown failure
     reaches the report (the plugin calls it from a session fixture's finalizer). What ran is
     recorded in ``run.json``; every process started is listed in ``artifacts/session/pids.json``
@@ -55,7 +55,7 @@ class RigSession:
 
     Claiming: given a set of boards (``--rig-board a,b`` or ``tag:NAME``), and in every
     pytest-xdist worker (``worker``, its id), the session claims its board when it is made
-    (``rig.bench.claim_board``: the first free one, no waiting) and keeps its artifacts under
+    (``rig.board_choice.claim_board``: the first free one, no waiting) and keeps its artifacts under
     ``ARTIFACTS/<board>/``, so that workers never share a board nor a file. When none is free,
     ``no_board`` says why and every test that uses the rig is skipped with that reason
     (artifacts under ``ARTIFACTS/no-board-<worker>/``). The pytest-xdist controller

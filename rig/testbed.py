@@ -2,9 +2,9 @@
 
 The pytest plugin's session (``rig.session``), ``rig up``, ``rig broker`` and ``rig deploy`` all
 need some of the same parts: the embedded broker, locked down (``rig.broker.access``) and, with
-``tls``, over TLS (``rig.broker.tls``); a board, locked and connected (``rig.bench.BenchBoard``);
-its config.json pointing at that broker (``rig.bench.board_config``); and the strategy that brings
-its firmware to running (``rig.board.strategy``). ``Testbed`` makes each of them, in one way, from
+``tls``, over TLS (``rig.broker.tls``); a board, locked and connected (``rig.board_choice.BenchBoard``);
+its config.json pointing at that broker (``rig.board_choice.board_config``); and the strategy that brings
+its firmware to running (``rig.strategy``). ``Testbed`` makes each of them, in one way, from
 the settings table (``rig.settings.RigSettings``), and stops what it started.
 """
 
@@ -19,9 +19,8 @@ from pathlib import Path
 from types import TracebackType
 
 from rig.atomic import write_atomically
-from rig.bench import BenchBoard, RunSecrets, board_config, broker_bind_address, guarded_secrets
 from rig.board.board import Board, BoardState
-from rig.board.strategy import FirmwareStrategy
+from rig.board_choice import BenchBoard, RunSecrets, board_config, broker_bind_address, guarded_secrets
 from rig.broker import Broker, make_broker
 from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
 from rig.broker.access import topic_prefix as run_topic_prefix
@@ -36,6 +35,7 @@ from rig.inventory import BoardSpec
 from rig.inventory.spec import Secret
 from rig.lock import BoardLock
 from rig.settings import OPTIONS, RigSettings, resolve
+from rig.strategy import FirmwareStrategy
 
 # A broker gets at least this long (s) to start, however short the bound of a wait on the board:
 # a loaded machine takes seconds to start amqtt's Python, and a failed start says why anyway.
@@ -115,7 +115,7 @@ class Testbed:
         (``rig.contract``: a firmware that declares no login, as the tutorial's, gets an open
         broker, and the checks of the lock-down are then "not checked"), locked down for a
         broker alone.
-        ``claim``: the board's lock, held by the caller (``rig.bench.claim_board``); released at
+        ``claim``: the board's lock, held by the caller (``rig.board_choice.claim_board``); released at
         close like one taken here. ``broker``: a broker the caller made (an external one); it
         is used as it is, neither started nor stopped here."""
         self.settings = settings

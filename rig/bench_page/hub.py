@@ -12,7 +12,7 @@ Events are JSON-ready dicts with a ``kind`` and a wall-clock ``t``:
 The hub adds, by the rig's own rules, what the page must not work out for itself:
 
 - ``rig_event``, on a console line that is one of the firmware's ``@rig`` lines: the event's
-  name (``rig.events``, the only parser of those lines); the page hides those lines on request;
+  name (``rig.serial_events``, the only parser of those lines); the page hides those lines on request;
 - ``echo``, on a message or an injection that is part of the echo loop: its lane's facts
   (``rig.report.echo_lanes``, the rules the report's plot follows too), which the page's plot
   draws as they are.
@@ -31,8 +31,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from rig.events import parse_event
 from rig.report.echo_lanes import EchoLanes
+from rig.serial_events import parse_event
 
 Event = dict[str, Any]
 

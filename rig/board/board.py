@@ -51,7 +51,7 @@ class Board:
     leaves it ``stopped`` so that the next test restarts it.
 
     The board owns its state: its own actions change it, and the strategy that brings it to
-    running (``rig.board.strategy``) reports a deploy (``record_deploy``) or a failure of the
+    running (``rig.strategy``) reports a deploy (``record_deploy``) or a failure of the
     rig (``mark_broken``) through methods; nothing else assigns it.
     """
 

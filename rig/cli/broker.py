@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from rig.bench import BUILTIN_VIRTUAL
+from rig.board_choice import BUILTIN_VIRTUAL
 from rig.broker.factory import KINDS as BROKER_KINDS
 from rig.cli import common
 from rig.errors import BrokerError

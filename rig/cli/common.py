@@ -16,8 +16,8 @@ from pathlib import Path
 from serial.tools.list_ports_common import ListPortInfo
 
 from rig import settings
-from rig.bench import AUTO, BUILTIN_VIRTUAL, BenchBoard, choose_board
 from rig.board.board import Board
+from rig.board_choice import AUTO, BUILTIN_VIRTUAL, BenchBoard, choose_board
 from rig.discovery import ports as discovery_ports
 from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.inventory import BoardSpec, Inventory, default_inventory_path, load_inventory

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig.bench import BUILTIN_VIRTUAL
 from rig.board.kinds import kind_of
+from rig.board_choice import BUILTIN_VIRTUAL
 from rig.cli import common
 from rig.errors import RigError
 from rig.inventory import BoardSpec, Inventory

@@ -18,7 +18,7 @@ from rig.board.board import Board
 from rig.cli import common
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable
-from rig.events import parse_event
+from rig.serial_events import parse_event
 from rig.serialio.capture import Line, format_line
 
 HELP = "show the board's serial output with timestamps and send it what you type (Ctrl-] quits)"

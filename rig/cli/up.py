@@ -33,8 +33,8 @@ from rig.broker.factory import KINDS as BROKER_KINDS
 from rig.cli import common
 from rig.deadline import Deadline
 from rig.errors import BrokerError
-from rig.events import parse_event
 from rig.firmware_config import FirmwareConfig
+from rig.serial_events import parse_event
 from rig.serialio.lines import Line
 from rig.settings import RigSettings
 from rig.testbed import Naming, Testbed, broker_identity, settings_from

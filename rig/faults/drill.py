@@ -27,9 +27,9 @@ from typing import Any
 from rig.board.board import Board
 from rig.deadline import Deadline
 from rig.errors import WaitTimeout
-from rig.events import parse_event
 from rig.faults.base import Fault
 from rig.host_client import HostClient
+from rig.serial_events import parse_event
 from rig.serialio.capture import Line, SerialLog
 
 # umqtt.robust 1.0 waits this long (s) between two reconnect attempts (its DELAY).

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig.bench import list_ports
+from rig.board_choice import list_ports
 from rig.discovery import BoardNotPresent, find_port
 from rig.errors import ConfigError
 from rig.inventory import BoardSpec, Inventory

@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rig.events import parse_event
 from rig.health.failures import UnrequestedReboot
+from rig.serial_events import parse_event
 from rig.serialio.capture import Line, format_line
 
 SOFT_REBOOT = "soft reboot"

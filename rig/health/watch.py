@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rig.events import parse_event
 from rig.health.console_secrets import check_secrets
 from rig.health.failures import HealthFailure
 from rig.health.heap import HeapSample, samples_from
 from rig.health.reboots import check_reboots
+from rig.serial_events import parse_event
 from rig.serialio.capture import SerialCapture
 
 

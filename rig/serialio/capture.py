@@ -13,8 +13,8 @@ from typing import IO, Any
 
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, WaitTimeout
-from rig.events import KNOWN_EVENTS, describe, event_matches, parse_event
 from rig.evidence.timeline import Timeline
+from rig.serial_events import KNOWN_EVENTS, describe, event_matches, parse_event
 from rig.serialio.errors import CaptureFailed
 from rig.serialio.line_store import LINE_OVERHEAD, LineBatch, LineStore, Span
 from rig.serialio.lines import Line, decode_line, format_line, format_lines, split_lines, write_flushed

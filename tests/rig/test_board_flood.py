@@ -25,7 +25,6 @@ from mpremote.transport_serial import SerialTransport
 
 from rig.board import Board
 from rig.board.board import BoardState, BoardUnresponsive
-from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker
 from rig.deadline import Deadline
 from rig.deploy.step import deploy_firmware
@@ -35,6 +34,7 @@ from rig.firmware_config import FirmwareConfig
 from rig.serialio import port as port_module
 from rig.serialio.port import BoardPort
 from rig.serialio.tap import Tap, TapExpired, TapOverflow
+from rig.strategy import FirmwareStrategy
 from tests.rig.fake_pty import FakeBoardEnd
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,12 +12,12 @@ import pytest
 
 from rig.board import Board
 from rig.board.board import BoardState
-from rig.board.strategy import FirmwareStrategy
 from rig.broker import Broker
 from rig.deploy.step import deploy_firmware
 from rig.deploy.sync import DeployReport
 from rig.errors import BoardUnreachable
 from rig.firmware_config import FirmwareConfig
+from rig.strategy import FirmwareStrategy
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 10.0

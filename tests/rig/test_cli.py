@@ -15,8 +15,8 @@ import pytest
 import yaml
 from serial.tools.list_ports_common import ListPortInfo
 
-from rig.bench import BUILTIN_VIRTUAL
 from rig.board.kinds import kind_of
+from rig.board_choice import BUILTIN_VIRTUAL
 from rig.broker import Broker
 from rig.cli import COMMANDS, main
 from rig.discovery import ports as discovery_ports

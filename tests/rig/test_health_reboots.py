@@ -10,9 +10,9 @@ import pytest
 
 from rig.board import Board
 from rig.deadline import Deadline
-from rig.events import parse_event
 from rig.health import UnrequestedReboot
 from rig.health.reboots import check_reboots, classify
+from rig.serial_events import parse_event
 from rig.serialio.capture import Line
 
 BOOT = '@rig {"ev": "boot", "fw": "1.0.0"}'

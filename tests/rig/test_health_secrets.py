@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.bench import BUILTIN_VIRTUAL, RunSecrets, board_config, guarded_secrets
+from rig.board_choice import BUILTIN_VIRTUAL, RunSecrets, board_config, guarded_secrets
 from rig.broker import make_broker
 from rig.broker.access import AccessPolicy, board_role
 from rig.broker.external import PASSWORD_ENV, USER_ENV, ExternalBroker, login_from_env

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.bench import board_lock, flash_dir
+from rig.board_choice import board_lock, flash_dir
 from rig.inventory import InventoryError, load_inventory
 
 

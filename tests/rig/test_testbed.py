@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rig.bench import BUILTIN_VIRTUAL
+from rig.board_choice import BUILTIN_VIRTUAL
 from rig.broker.access import HOST, board_role
 from rig.broker.amqtt import amqtt_available
 from rig.broker.credentials_file import subscribe_command

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rig import settings as rig_settings
-from rig.bench import NoFreeBoard, claim_board, selected_boards
+from rig.board_choice import NoFreeBoard, claim_board, selected_boards
 from rig.errors import ConfigError
 from rig.inventory import Inventory, load_inventory
 from rig.session import RigSession

@@ -27,9 +27,9 @@ from rig.board.board import Board, BoardState, BoardUnresponsive
 from rig.deadline import Deadline
 from rig.deploy.sync import DeployReport
 from rig.errors import BoardUnreachable, ConnectRejected, DeployError, InfrastructureError, WaitTimeout
-from rig.events import event_matches, parse_event
 from rig.evidence.run_record import DependencyInfo
 from rig.firmware_config import FirmwareConfig
+from rig.serial_events import event_matches, parse_event
 from rig.serialio.capture import TAIL_LINES
 
 # Puts the firmware and ``config`` on the board, then soft-resets it (``deploy_firmware``).
