@@ -8,8 +8,8 @@
 # the same until someone changes its accounts or its certificate, and each attempt costs it a
 # login check, under TLS a handshake. So each kind of failure gets its own answer:
 #
-#   the broker out of reach (OSError)   robust's log and DELAY (2 s), as before: trying costs
-#                                       the broker nothing, and the board is back as soon as it is
+#   the broker out of reach (OSError,   robust's log and DELAY (2 s), as before: trying costs
+#   or it hung up before its CONNACK)   the broker nothing, and the board is back as soon as it is
 #   refused (CONNACK 1..5)              a "connect_refused" event,
 #   TLS handshake failed (ussl.py)      a "tls_error" event,
 #                                       then a wait of backoff_initial s, twice as long after
@@ -50,7 +50,10 @@ def connect(c, clean_session, reconnect):
             emit("connect_refused", code=code, reason=reason, **waiting(attempt, backoff, reconnect))
         except ussl.TlsError as e:
             emit("tls_error", detail=str(e), **waiting(attempt, backoff, reconnect))
-        except OSError as e:  # out of reach: robust's answer, a fixed wait
+        except (OSError, IndexError) as e:
+            # Out of reach: robust's answer, a fixed wait. IndexError too: umqtt.simple 1.3.4
+            # reads the CONNACK without checking that one came, so a broker that closes before
+            # answering (amqtt does while it shuts down) gives an empty read, then resp[0].
             c.log(reconnect, e)
             close(c.sock)
             c.delay(attempt)

@@ -138,42 +138,51 @@ def test_broker_restart_loses_session_and_firmware_resubscribes(
     )
 
 
-class HangsUpBeforeSuback:
+class HangsUp:
     """A broker that misbehaves on purpose, on the rig's broker's own address while that one is
-    stopped: it takes the board's CONNECT, answers "no session", reads its SUBSCRIBE and closes
-    the connection without a SUBACK, as a broker that is shutting down does (amqtt did so when
-    the rig restarted it). Any other client is hung up on at once.
+    stopped, as a broker that is shutting down does (amqtt did both when the rig restarted it):
+    ``before="CONNACK"`` reads the board's CONNECT and closes the connection unanswered;
+    ``before="SUBACK"`` answers "no session", reads the board's SUBSCRIBE and closes without a
+    SUBACK. Any other client is hung up on at once.
 
-    Lifecycle: listening from creation; ``serve(timeout)`` returns once the board's SUBSCRIBE
-    came (WaitTimeout otherwise); ``close()`` frees the address for the real broker."""
+    Lifecycle: listening from creation; ``serve(timeout)`` returns once the board's packet came
+    (WaitTimeout otherwise); ``close()`` frees the address for the real broker."""
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
+    def __init__(self, host: str, port: int, client_id: str, before: str) -> None:
+        assert before in ("CONNACK", "SUBACK"), before
         self.client_id = client_id
+        self.before = before
         self.seen: list[str] = []
         self._listener = socket.create_server((host, port))
 
     def serve(self, timeout: float) -> None:
         deadline = Deadline(timeout)
+        awaited = "CONNECT" if self.before == "CONNACK" else "SUBSCRIBE"
         while True:
             self._listener.settimeout(max(deadline.remaining_or(timeout), 0.01))
             try:
                 conn, _ = self._listener.accept()
             except TimeoutError:
-                awaited = f"the SUBSCRIBE of {self.client_id!r} at a broker that hangs up before the SUBACK"
-                raise WaitTimeout(awaited, timeout, self.seen, None) from None
+                what = (
+                    f"the {awaited} of {self.client_id!r} at a broker that hangs up before the {self.before}"
+                )
+                raise WaitTimeout(what, timeout, self.seen, None) from None
             with conn:
                 conn.settimeout(max(deadline.remaining_or(timeout), 0.01))
                 try:
-                    if self._board_subscribed(conn):
+                    if self._board_reached_the_hang_up(conn):
                         return
                 except (OSError, ValueError) as e:  # a client that left, or spoke no MQTT
                     self.seen.append(f"a connection ended: {e!r}")
 
-    def _board_subscribed(self, conn: socket.socket) -> bool:
+    def _board_reached_the_hang_up(self, conn: socket.socket) -> bool:
         client = _connect_client_id(_read_packet(conn))
         self.seen.append(f"CONNECT {client}")
         if client != self.client_id:
             return False
+        if self.before == "CONNACK":
+            self.seen.append(f"hung up on {client} before the CONNACK")
+            return True
         conn.sendall(b"\x20\x02\x00\x00")  # CONNACK: no session present, accepted
         first = _read_packet(conn)[:1]
         self.seen.append(f"packet 0x{first.hex()} from {client}, then hung up")
@@ -227,6 +236,32 @@ def test_a_connection_lost_before_the_suback_is_made_again_and_subscribed(
     reconnected underneath the subscribe, which then waited on the new connection for the
     answer to the SUBSCRIBE it sent on the old one: forever, echoing nothing; or the SUBSCRIBE
     could not be sent, OSError 32, and the firmware died.)"""
+    _comes_back_after_a_hang_up("SUBACK", board, broker, broker_records, rig_session, rig_artifacts)
+
+
+def test_a_connection_lost_before_the_connack_is_made_again_and_subscribed(
+    board: Board,
+    broker: Broker,
+    broker_records: RecordLog,
+    rig_session: RigSession,
+    rig_artifacts: Path,
+) -> None:
+    """A broker that closes the connection before its CONNACK is out of reach, not a reason to
+    die: the firmware tries again and subscribes at the broker that answers. (umqtt.simple
+    1.3.4 reads the CONNACK without checking that one came, so the empty read ends in an
+    IndexError, which umqtt.robust's reconnect does not catch: seen once in 20 runs on amqtt,
+    which accepts connections while it shuts down.)"""
+    _comes_back_after_a_hang_up("CONNACK", board, broker, broker_records, rig_session, rig_artifacts)
+
+
+def _comes_back_after_a_hang_up(
+    before: str,
+    board: Board,
+    broker: Broker,
+    broker_records: RecordLog,
+    rig_session: RigSession,
+    rig_artifacts: Path,
+) -> None:
     if broker.kind == "external":
         pytest.skip("an external broker cannot be stopped by the rig to free its address")
     if board.config.tls_ca is not None:
@@ -235,7 +270,7 @@ def test_a_connection_lost_before_the_suback_is_made_again_and_subscribed(
     client = board.config.client_id
     since = broker_records.mark()
     broker.stop(timeout=timeout)
-    fake = HangsUpBeforeSuback(broker.host, board.config.broker_port, client)
+    fake = HangsUp(broker.host, board.config.broker_port, client, before)
     try:
         # umqtt.robust waits 2 s between attempts that find nobody listening.
         fake.serve(timeout + 3)
@@ -251,7 +286,7 @@ def test_a_connection_lost_before_the_suback_is_made_again_and_subscribed(
         client=client,
         after=connack,
         where=lambda s: board.config.echo_topic in [f.topic for f in s.topics],
-        what=f"topic {board.config.echo_topic!r} (the one whose SUBACK never came, sent again)",
+        what=f"topic {board.config.echo_topic!r} (sent again after the hang-up before the {before})",
     )
     host = HostClient(
         broker.host,

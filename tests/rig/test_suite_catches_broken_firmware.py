@@ -83,6 +83,16 @@ MUTANTS = [
         "b'11 22 3311' on 'rig/virtual/",
     ),
     Mutant(
+        # umqtt.simple 1.3.4 reads the CONNACK without checking one came: an empty read, then
+        # an IndexError that umqtt.robust's reconnect lets through.
+        "dies when the broker hangs up before its CONNACK",
+        "connect_retry.py",
+        "        except (OSError, IndexError) as e:\n",
+        "        except OSError as e:\n",
+        "tests/hil/test_session.py::test_a_connection_lost_before_the_connack_is_made_again_and_subscribed",
+        "waiting for the broker's CONNACK record of client 'rig-virtual-",
+    ),
+    Mutant(
         # robust 1.0's own check_msg then runs: after reconnecting it waits on a blocking socket.
         "blocks in check_msg after a reconnect",
         "echo_client.py",

@@ -29,6 +29,7 @@ RESTARTS_BROKER = (
     "tests/hil/test_keepalive.py::test_idle_board_stays_connected_over_several_keepalives",
     "tests/hil/test_session.py::test_broker_restart_loses_session_and_firmware_resubscribes",
     "tests/hil/test_session.py::test_a_connection_lost_before_the_suback_is_made_again_and_subscribed",
+    "tests/hil/test_session.py::test_a_connection_lost_before_the_connack_is_made_again_and_subscribed",
 )
 
 # Each payload comes back every other turn (2.0 s), or, with a third message circulating, not
@@ -59,6 +60,12 @@ EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
     "test_session::test_a_connection_lost_before_the_suback_is_made_again_and_subscribed": (
         "failed",
         "waiting for the SUBSCRIBE of 'umqtt_client' at a broker that hangs up before the SUBACK",
+    ),
+    # umqtt.simple 1.3.4 reads the CONNACK without checking one came: the empty read's
+    # IndexError goes through umqtt.robust's reconnect and ends the program.
+    "test_session::test_a_connection_lost_before_the_connack_is_made_again_and_subscribed": (
+        "failed",
+        "waiting for the broker's CONNACK record of client 'umqtt_client'",
     ),
     # What needs a witness the tutorial does not give.
     "test_broker_records::test_board_connects_with_a_persistent_session_its_keepalive_and_its_will": (
