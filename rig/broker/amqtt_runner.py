@@ -174,6 +174,13 @@ async def _serve(config: dict[str, Any]) -> int:
     _log.info("amqtt broker running")
     await stop.wait()
     _log.info("amqtt broker stopping")
+    # amqtt 0.12.1 closes its listeners last, after cleaning up every session, and takes new
+    # connections meanwhile: a board reconnecting then got a CONNACK from a broker about to go,
+    # or a hang-up before it, and the process then outlived its stop bound. Stop accepting
+    # first, as mosquitto does (the websocket listener closes with amqtt's own shutdown).
+    for server in broker._servers.values():
+        if isinstance(server.instance, asyncio.Server):
+            server.instance.close()
     try:
         await asyncio.wait_for(broker.shutdown(), _SHUTDOWN_BOUND_S)
     except Exception:  # asyncio.TimeoutError included: either way, exit now
