@@ -4,7 +4,7 @@
 # socket that holds unread bytes makes the kernel send RST instead of FIN: the broker discards
 # the DISCONNECT it had not read yet and publishes the will ("lost"). So: say goodbye, read until
 # the broker closes its side, then close.
-from umqtt import simple
+import whole_packet
 
 from serial_events import emit
 
@@ -13,9 +13,10 @@ EOF_TIMEOUT = 2
 
 
 def disconnect(c, status_topic):
-    # umqtt.simple's publish, not robust's: robust would try to reconnect forever.
+    # Not robust's publish: robust would try to reconnect forever. Written whole
+    # (whole_packet.py), as the echoes are.
     try:
-        simple.MQTTClient.publish(c, status_topic, b"offline", True)
+        whole_packet.publish(c, status_topic, b"offline", True)
         c.sock.write(b"\xe0\0")  # DISCONNECT
     except OSError as e:
         emit("disconnected", clean=False, detail=str(e))

@@ -9,13 +9,13 @@ import json
 import sys
 import time
 
-from umqtt import simple
 from umqtt.robust import MQTTClient
 
 import bounded_read
 import clean_disconnect
 import connect_retry
 import link_watch
+import whole_packet
 import settings
 from serial_events import PREFIX, emit, hexlify
 
@@ -196,10 +196,11 @@ class EchoClient(MQTTClient):
         self.last_sent = time.ticks_ms()
 
     def echo(self, topic, msg):
-        # umqtt.simple's publish, not robust's: robust would reconnect and send the echo into the
-        # new session. An echo belongs to the connection its message came on (see reconnect).
+        # Not robust's publish: robust would reconnect and send the echo into the new session. An
+        # echo belongs to the connection its message came on (see reconnect). Written whole
+        # (whole_packet.py), so a Ctrl-C never leaves half an echo before the goodbye.
         try:
-            simple.MQTTClient.publish(self, topic, msg)
+            whole_packet.publish(self, topic, msg)
         except OSError as e:
             self.log(False, e)
             self.reconnect()

@@ -14,7 +14,7 @@ from tests.rig.mutation import Mutant, assert_caught, ids
 # Each test runs the suite against broken firmware, in a pytest of its own: the mutation tier.
 pytestmark = pytest.mark.mutation
 
-ECHO_PUBLISH = "            simple.MQTTClient.publish(self, topic, msg)\n"
+ECHO_PUBLISH = "            whole_packet.publish(self, topic, msg)\n"
 SIZES = "tests/hil/test_echo_message.py::test_echo_is_the_same_message_across_the_one_byte_length_boundary"
 STATUS = "tests/hil/test_status.py::test_status_is_retained_after_each_change"
 
@@ -23,7 +23,7 @@ MUTANTS = [
         "echoes retained",
         "echo_client.py",
         ECHO_PUBLISH,
-        "            simple.MQTTClient.publish(self, topic, msg, True)\n",
+        "            whole_packet.publish(self, topic, msg, True)\n",
         SIZES,
         "retain: the board's echo was published retained",
     ),
@@ -31,7 +31,7 @@ MUTANTS = [
         "echoes with QoS 1",
         "echo_client.py",
         ECHO_PUBLISH,
-        "            simple.MQTTClient.publish(self, topic, msg, False, 1)\n",
+        "            MQTTClient.publish(self, topic, msg, False, 1)\n",
         SIZES,
         "qos: injected with QoS 0, echoed with QoS 1",
     ),
@@ -39,7 +39,7 @@ MUTANTS = [
         "truncates payloads above 127 bytes",
         "echo_client.py",
         ECHO_PUBLISH,
-        "            simple.MQTTClient.publish(self, topic, msg[:127])\n",
+        "            whole_packet.publish(self, topic, msg[:127])\n",
         SIZES,
         "payload bytes: injected 128 bytes",
     ),
@@ -80,8 +80,8 @@ MUTANTS = [
     Mutant(
         "publishes offline not retained",
         "clean_disconnect.py",
-        'simple.MQTTClient.publish(c, status_topic, b"offline", True)',
-        'simple.MQTTClient.publish(c, status_topic, b"offline", False)',
+        'whole_packet.publish(c, status_topic, b"offline", True)',
+        'whole_packet.publish(c, status_topic, b"offline", False)',
         STATUS,
         "'offline' was not retained",
     ),

@@ -43,7 +43,7 @@ MUTANTS = [
         "echo_client.py",
         # One attempt, no retry: connect_retry is what keeps trying until the broker is back.
         "        present = connect_retry.connect(self, False, True)\n",
-        "        present = simple.MQTTClient.connect(self, False)  # one attempt, no retry\n",
+        "        present = MQTTClient.connect(self, False)  # umqtt.simple's: one attempt, no retry\n",
         FAULTS + "test_link_down_is_detected_and_the_board_comes_back",
         "the board did not reconnect within",
     ),
