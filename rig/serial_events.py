@@ -37,13 +37,23 @@ KNOWN_EVENTS = frozenset(
 def parse_event(text: str) -> dict[str, Any] | None:
     """The event on a serial line, or None if the line is not an event.
 
-    The prefix may appear mid-line, after bytes the REPL left on the same line.
+    The prefix may appear mid-line, after bytes the REPL left on the same line, or after an
+    event line a Ctrl-C cut short (``@rig {"ev": "received", "hex": "@rig {"ev": "disconnected"...``):
+    the last event that parses on the line is the one.
     """
-    at = text.find(PREFIX + "{")
-    if at < 0:
-        return None
+    marker = PREFIX + "{"
+    at = text.rfind(marker)
+    while at >= 0:
+        event = _event_at(text[at + len(PREFIX) :])
+        if event is not None:
+            return event
+        at = text.rfind(marker, 0, at)
+    return None
+
+
+def _event_at(text: str) -> dict[str, Any] | None:
     try:
-        event = json.loads(text[at + len(PREFIX) :])
+        event = json.loads(text)
     except ValueError:
         return None
     if not isinstance(event, dict) or "ev" not in event:
