@@ -97,7 +97,9 @@ def test_a_secret_in_the_artifacts_fails_the_run_naming_file_and_key(tmp_path: P
     (suite / "conftest.py").write_text('pytest_plugins = ["rig.plugin"]\n')
     (suite / "test_leaky.py").write_text(LEAKY_SUITE)
     artifacts = tmp_path / "artifacts"
-    done = run_pytest(tmp_path, str(suite), f"--rig-artifacts={artifacts}")
+    done = run_pytest(
+        tmp_path, str(suite), f"--rig-artifacts={artifacts}", f"--rig-firmware={REPO / 'firmware'}"
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output[-3000:]
     assert "1 passed" in output, output[-3000:]  # the test passed: the audit failed the run
