@@ -84,21 +84,23 @@ def run(args: argparse.Namespace) -> int:
         locked_down=not args.open,
     ) as testbed:
         broker = testbed.broker()
-        print(f"broker: {broker_identity(broker)}")
-        print(f"mqtt://{broker.host}:{broker.port}")
-        if broker.ws_port is not None:
-            print(f"ws://{broker.host}:{broker.ws_port}/mqtt")
-        if broker.tls_port is not None:
-            print(f"mqtts://{broker.host}:{broker.tls_port}")
-        credentials = testbed.write_credentials()
-        if broker.access is not None and credentials is not None:
-            users = ", ".join(f"{a.login.user} ({', '.join(a.patterns)})" for a in broker.access.accounts)
-            print(f"credentials: {credentials} (readable by you only); accounts: {users}")
-        else:
-            print("open: anonymous clients may use every topic")
-        print(f"{broker.kind} log: {broker.log_path}", flush=True)
-        print("rig: broker running; Ctrl-C stops it", file=sys.stderr, flush=True)
+        # From here an interrupt is how this command ends, whenever it comes: while the
+        # broker is announced too (a SIGTERM right after the log line exited 130).
         try:
+            print(f"broker: {broker_identity(broker)}")
+            print(f"mqtt://{broker.host}:{broker.port}")
+            if broker.ws_port is not None:
+                print(f"ws://{broker.host}:{broker.ws_port}/mqtt")
+            if broker.tls_port is not None:
+                print(f"mqtts://{broker.host}:{broker.tls_port}")
+            credentials = testbed.write_credentials()
+            if broker.access is not None and credentials is not None:
+                users = ", ".join(f"{a.login.user} ({', '.join(a.patterns)})" for a in broker.access.accounts)
+                print(f"credentials: {credentials} (readable by you only); accounts: {users}")
+            else:
+                print("open: anonymous clients may use every topic")
+            print(f"{broker.kind} log: {broker.log_path}", flush=True)
+            print("rig: broker running; Ctrl-C stops it", file=sys.stderr, flush=True)
             while broker.is_running():
                 time.sleep(_POLL_S)
             raise BrokerError(f"{broker.kind} broker exited on its own; see its log: {broker.log_path}")
