@@ -62,10 +62,16 @@ EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
         "waiting for the SUBSCRIBE of 'umqtt_client' at a broker that hangs up before the SUBACK",
     ),
     # umqtt.simple 1.3.4 reads the CONNACK without checking one came: the empty read's
-    # IndexError goes through umqtt.robust's reconnect and ends the program.
+    # IndexError goes through umqtt.robust's reconnect and ends the program. Where it meets the
+    # empty read varies: at the broker that hangs up on purpose (then no CONNACK at the restarted
+    # broker), or already at the rig's broker while it stops, which can accept a connection and
+    # close it unanswered (then the program is gone before the broker that hangs up listens).
     "test_session::test_a_connection_lost_before_the_connack_is_made_again_and_subscribed": (
         "failed",
-        "waiting for the broker's CONNACK record of client 'umqtt_client'",
+        (
+            "waiting for the broker's CONNACK record of client 'umqtt_client'",
+            "waiting for the CONNECT of 'umqtt_client' at a broker that hangs up before the CONNACK",
+        ),
     ),
     # What needs a witness the tutorial does not give.
     "test_broker_records::test_board_connects_with_a_persistent_session_its_keepalive_and_its_will": (
