@@ -57,6 +57,11 @@ _SECRET_KEYS = ("wifi_password", "broker_password")
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _NAME_RULE = "letters, digits, '_', '.' and '-'"
+# A board name is a folder name (the gate's OUT/NAME, the session's ARTIFACTS/NAME, the flash) and
+# an argument (--rig-board=NAME): '.' and '..' would be the folder itself or its parent, a leading
+# '-' reads as an option, a leading '.' hides the folder. The characters are _NAME's.
+_BOARD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_BOARD_NAME_RULE = f"{_NAME_RULE}, and does not start with '.' or '-'"
 # ``count: N`` on a board the rig starts: a bound that catches a typo (count: 400), not a limit
 # of the rig's (each copy is a MicroPython, a broker and a pytest when they all run).
 _MAX_COUNT = 64
@@ -218,8 +223,8 @@ class _Reader:
 
     def name(self, entry: Entry) -> str:
         name = self.text(entry, "a board name")
-        if name is None or not _NAME.fullmatch(name):
-            raise self.fail(entry, f"a board name is made of {_NAME_RULE}, got {describe(entry.node)}")
+        if name is None or not _BOARD_NAME.fullmatch(name):
+            raise self.fail(entry, f"a board name is made of {_BOARD_NAME_RULE}, got {describe(entry.node)}")
         return name
 
     def kind(self, entry: Entry) -> BoardKind:

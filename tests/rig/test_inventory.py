@@ -407,6 +407,30 @@ def test_wrong_types_name_the_value(tmp_path: Path, text: str, line: int, key: s
     assert shown in problem(tmp_path, text, line, key)
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ('"."', "'.'"),
+        ('".."', "'..'"),
+        ('".hidden"', "'.hidden'"),
+        ('"-rf"', "'-rf'"),
+        ('"../out"', "'../out'"),
+        ('"a/b"', "'a/b'"),
+        (r'"a\\b"', r"'a\\b'"),  # a backslash, shown escaped
+        (r'"a\0b"', r"'a\x00b'"),  # NUL
+    ],
+)
+def test_a_board_name_that_is_no_plain_folder_name_is_refused(tmp_path: Path, name: str, shown: str) -> None:
+    # A board name is a folder (the gate's OUT/NAME): "out/.." would be the gate's parent folder.
+    message = problem(tmp_path, USB.replace("name: bit", f"name: {name}"), 2, "boards[0].name")
+    assert shown in message
+    assert "does not start with '.' or '-'" in message
+
+
+def test_a_board_name_may_hold_dots_and_dashes_inside(tmp_path: Path) -> None:
+    assert load(tmp_path, USB.replace("name: bit", "name: esp32-c3.v1_a")).names() == ["esp32-c3.v1_a"]
+
+
 def test_bare_decimal_usb_id_is_refused_as_ambiguous(tmp_path: Path) -> None:
     # lsusb's 1a86:7523 copied as "pid: 7523" would otherwise silently mean 0x1d63.
     message = problem(tmp_path, USB.replace("0xea60", "7523"), 4, "boards[0].match.pid")
