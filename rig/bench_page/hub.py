@@ -19,16 +19,22 @@ The hub adds, by the rig's own rules, what the page must not work out for itself
 
 Lifecycle: made once; ``publish`` from any thread; each page ``subscribe``s and gets every event
 kept so far (the newest ``keep``: a page opened late still shows the recent past), then each new
-one; ``close`` ends every subscription. A slow page never slows the rig: its queue is bounded and
-it loses the oldest events (counted in ``dropped``), not the newest.
+one; ``close`` ends every subscription.
+
+A slow page never slows the rig. ``publish`` runs on the rig's threads (the serial reader's, for
+a console line) and does the same small work however many pages are open: it appends the event
+to the one bounded list of kept events and wakes the readers. Each subscription is a read
+position in that list, moved by the page's own thread. A page that falls more than ``keep``
+events behind has lost the ones it skipped: ``lost`` counts them, and the server ends that page's
+stream with a note (the page reconnects and starts again from the history).
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from rig.report.echo_lanes import EchoLanes
@@ -37,42 +43,30 @@ from rig.serial_events import parse_event
 Event = dict[str, Any]
 
 KEEP = 5000
-QUEUE = 10000
+# The most events one read hands a page at once: one write to its socket.
+BATCH = 500
 
 
 class Subscription:
-    """One page's feed: ``next(timeout)`` returns the next event, or None after ``timeout``
-    (the caller may send a keep-alive) or once the hub closed (``closed`` then says so)."""
+    """One page's read position in the hub's kept events.
 
-    def __init__(self, backlog: list[Event]) -> None:
-        self._events: collections.deque[Event] = collections.deque(backlog, maxlen=QUEUE)
-        self._cond = threading.Condition()
+    ``take(timeout)`` returns the events published since the last take (at most ``BATCH``), or
+    an empty list after ``timeout`` (the caller may send a keep-alive) or once the subscription
+    or the hub closed (``closed`` then says so). ``lost`` counts the events this page never got
+    because it fell more than the hub's ``keep`` behind.
+    """
+
+    def __init__(self, hub: EventHub, position: int) -> None:
+        self._hub = hub
+        self.position = position
         self.closed = False
-        self.dropped = 0
+        self.lost = 0
 
-    def put(self, event: Event) -> None:
-        with self._cond:
-            if len(self._events) == self._events.maxlen:
-                self.dropped += 1
-            self._events.append(event)
-            self._cond.notify_all()
+    def take(self, timeout: float, limit: int = BATCH) -> list[Event]:
+        return self._hub._take(self, timeout, limit)
 
     def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def next(self, timeout: float) -> Event | None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._events or self.closed, timeout)
-            return self._events.popleft() if self._events else None
-
-    def drain(self) -> Iterator[Event]:
-        """The events waiting now, without blocking."""
-        with self._cond:
-            pending = list(self._events)
-            self._events.clear()
-        return iter(pending)
+        self._hub.unsubscribe(self)
 
 
 class EventHub:
@@ -80,8 +74,10 @@ class EventHub:
 
     def __init__(self, keep: int = KEEP) -> None:
         self._kept: collections.deque[Event] = collections.deque(maxlen=keep)
-        self._subscriptions: list[Subscription] = []
+        # Events published so far: the kept ones are the last len(_kept) of them.
+        self._published = 0
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._echo = EchoLanes()
         self.closed = False
 
@@ -92,40 +88,51 @@ class EventHub:
 
     def publish(self, kind: str, t: float | None = None, **fields: Any) -> Event:
         event: Event = {"kind": kind, "t": time.time() if t is None else t, **fields}
-        with self._lock:
+        with self._changed:
             # Under the lock: the lanes see the events in the order the pages get them.
             annotate(event, self._echo)
             self._kept.append(event)
-            subscriptions = list(self._subscriptions)
-        for subscription in subscriptions:
-            subscription.put(event)
+            self._published += 1
+            # No work per page here: each page's own thread copies what it has not sent yet.
+            self._changed.notify_all()
         return event
 
     def subscribe(self) -> Subscription:
         with self._lock:
-            subscription = Subscription(list(self._kept))
-            if self.closed:
-                subscription.close()
-            else:
-                self._subscriptions.append(subscription)
+            subscription = Subscription(self, self._published - len(self._kept))
+            subscription.closed = self.closed
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
-        subscription.close()
+        with self._changed:
+            subscription.closed = True
+            self._changed.notify_all()
 
     def history(self) -> list[Event]:
         with self._lock:
             return list(self._kept)
 
     def close(self) -> None:
-        with self._lock:
+        with self._changed:
             self.closed = True
-            subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
-            subscription.close()
+            self._changed.notify_all()
+
+    def _take(self, subscription: Subscription, timeout: float, limit: int) -> list[Event]:
+        with self._changed:
+            self._changed.wait_for(
+                lambda: subscription.position < self._published or subscription.closed or self.closed,
+                timeout,
+            )
+            if self.closed:
+                subscription.closed = True
+            oldest = self._published - len(self._kept)
+            if subscription.position < oldest:
+                subscription.lost += oldest - subscription.position
+                subscription.position = oldest
+            start = subscription.position - oldest
+            events = list(itertools.islice(self._kept, start, start + limit))
+            subscription.position += len(events)
+        return events
 
 
 def annotate(event: Event, lanes: EchoLanes) -> Event:

@@ -21,13 +21,18 @@ Routes::
     GET  /api/runs                  replay: the tests of the finished run
     GET  /api/runs/TEST/events      replay: that test's timeline as hub-shaped events
 
+Every request must name this server in ``Host`` (421 if not), come from its origin when it says
+where it comes from (403), and carry the run's token (401 without, 403 with a wrong one): see
+``rig.bench_page.access``. ``GET /?token=TOKEN``, the URL the command prints (``page_url``), sets
+the token's cookie and redirects to ``/``. At most ``max_streams`` event streams are open at once
+(503 beyond); a stream that falls too far behind is ended with an ``behind`` event.
+
 Answers to the posts: 200 ``{"ok": true, "detail"}``; 400 bad input (the message names the
 field), 403 the action is unavailable here, 404 an unknown action, 502 the rig failed doing it:
 ``{"ok": false, "error"}``. An action that was tried (200, 403, 502) is also published to the
 hub as an ``action`` event, so every open page sees it; bad input is only answered.
 
-Posts must be JSON and, when the browser says where they come from, from this page's origin: a
-web page elsewhere cannot make the bench cut its board's power.
+Posts must be JSON: a cross-site form cannot send that without a preflight, never granted.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from rig.bench_page.access import TOKEN_PARAM, PageAccess, new_token
 from rig.bench_page.actions import ACTIONS, ActionUnavailable, BenchActions
 from rig.bench_page.hub import Event, EventHub, Subscription
 from rig.bench_page.replay import ReplaySource
@@ -64,8 +70,12 @@ _POLL = 0.5
 MAX_PAYLOAD = 16 * 1024
 # How long a stopping server lets open requests finish before aborting them.
 _SHUTDOWN = 0.5
-# Pages open at once, each holding one thread while it waits for the hub.
-_STREAM_THREADS = 32
+# Event streams open at once, each holding one thread while it waits for the hub: a few browser
+# tabs and scripts, not a crowd that could slow the rig.
+MAX_STREAMS = 8
+# How long a write to a page may wait for the page to read before its stream is dropped: a
+# stalled reader must not keep one of the MAX_STREAMS for ever.
+WRITE_TIMEOUT = 30.0
 # Actions run one after another on the bench anyway; a few threads let an inject pass a reset.
 _ACTION_THREADS = 4
 
@@ -167,7 +177,11 @@ class BenchServer:
         host: str = "127.0.0.1",
         port: int = 0,
         replay: ReplaySource | None = None,
+        max_streams: int = MAX_STREAMS,
+        token: str | None = None,
     ) -> None:
+        if max_streams < 1:
+            raise ValueError(f"max_streams: {max_streams}: at least one event stream must be allowed")
         self.hub = hub
         self.actions = actions
         self.info = info
@@ -175,6 +189,11 @@ class BenchServer:
         self.port = port
         self.replay = replay
         self.keepalive_interval = KEEPALIVE
+        self.write_timeout = WRITE_TIMEOUT
+        self.max_streams = max_streams
+        # The run's secret: printed in page_url, never logged (the server keeps no access log).
+        self.token = token if token is not None else new_token()
+        self._access: PageAccess | None = None
         self._url: str | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -186,7 +205,7 @@ class BenchServer:
         self._in_flight: list[str] = []
         self._idle = threading.Condition()
         self._static = _static_files()
-        self._streams = concurrent.futures.ThreadPoolExecutor(_STREAM_THREADS, "bench-page-stream")
+        self._streams = concurrent.futures.ThreadPoolExecutor(max_streams, "bench-page-stream")
         self._workers = concurrent.futures.ThreadPoolExecutor(_ACTION_THREADS, "bench-page-action")
 
     @property
@@ -194,6 +213,11 @@ class BenchServer:
         if self._url is None:
             raise PageServerError("the bench page is not listening: start() it first")
         return self._url
+
+    @property
+    def page_url(self) -> str:
+        """The URL to open: ``url`` with the token. For the terminal only, never for a file."""
+        return f"{self.url}?{TOKEN_PARAM}={self.token}"
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -278,6 +302,7 @@ class BenchServer:
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         host, port = runner.addresses[0][:2]
+        self._access = PageAccess([str(a[0]) for a in runner.addresses], int(port), self.host, self.token)
         shown = f"[{host}]" if ":" in host else host
         self._url = f"http://{shown}:{port}/"
 
@@ -286,7 +311,7 @@ class BenchServer:
             subscription.close()
 
     def _app(self) -> web.Application:
-        app = web.Application(middlewares=[_security_headers])
+        app = web.Application(middlewares=[_security_headers, self._guard])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._asset)
         app.router.add_get("/api/info", self._info)
@@ -296,6 +321,41 @@ class BenchServer:
         app.router.add_get("/api/runs", self._runs)
         app.router.add_get("/api/runs/{test:.+}/events", self._run_events)
         return app
+
+    # -- who may ask (rig.bench_page.access decides) ------------------------------------------
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        access = self._access
+        if access is None:  # not listening yet: nobody can be asking
+            return _answer(503, error="the bench page is starting")
+        host = request.headers.get("Host")
+        if not access.host_allowed(host):
+            return _answer(
+                421,
+                error=f"this server is the bench page at {self.url}; it does not answer for Host "
+                f"{host!r} (a page elsewhere whose name points here is refused: DNS rebinding)",
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and not access.origin_allowed(origin):
+            return _answer(403, error=f"cross-origin request from {origin} refused")
+        how = "open the page's URL with its token, as rig up or rig page printed it (…/?token=…)"
+        query_token = request.query.get(TOKEN_PARAM)
+        if request.path == "/" and request.method == "GET" and query_token is not None:
+            if not access.token_ok(query_token):
+                return _answer(403, error=f"wrong token: {how}")
+            # The token leaves the address bar (and the history) at once: it is kept as a cookie.
+            response = web.Response(status=303, headers={"Location": "/"})
+            response.set_cookie(access.cookie, access.token, httponly=True, samesite="Strict", path="/")
+            return response
+        given = access.bearer(request.headers.get("Authorization"))
+        if given is None:
+            given = request.cookies.get(access.cookie)
+        if given is None:
+            return _answer(401, error=f"the bench page needs this run's token: {how}")
+        if not access.token_ok(given):
+            return _answer(403, error=f"wrong token (from another run?): {how}")
+        return await handler(request)
 
     # -- the page -----------------------------------------------------------------------------
 
@@ -326,6 +386,12 @@ class BenchServer:
     # -- events -------------------------------------------------------------------------------
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        if len(self._subscriptions) >= self.max_streams:
+            return _answer(
+                503,
+                error=f"{len(self._subscriptions)} event streams are open, the most this page serves "
+                f"(max_streams {self.max_streams}; rig up and rig page: --page-streams): close a tab",
+            )
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -333,28 +399,44 @@ class BenchServer:
                 "X-Accel-Buffering": "no",
             }
         )
-        await response.prepare(request)
+        # Counted before the first await: no other stream can slip in between check and count.
         subscription = self.hub.subscribe()
         self._subscriptions.add(subscription)
         if self._closing:
             subscription.close()
         loop = asyncio.get_running_loop()
+
+        async def write(data: bytes) -> None:
+            await asyncio.wait_for(response.write(data), self.write_timeout)
+
         try:
+            await response.prepare(request)
             # A page that lost its stream asks again after this many milliseconds.
-            await response.write(b"retry: 2000\n\n")
+            await write(b"retry: 2000\n\n")
             quiet_since = loop.time()
             while request.transport is not None and not request.transport.is_closing():
-                # Subscription.next blocks: it waits on a thread of its own, never on the loop.
-                event = await loop.run_in_executor(self._streams, subscription.next, _POLL)
-                if event is not None:
-                    await response.write(_sse([event, *subscription.drain()]))
+                # Subscription.take blocks: it waits on a thread of its own, never on the loop.
+                events = await loop.run_in_executor(self._streams, subscription.take, _POLL)
+                if subscription.lost:
+                    # The page fell behind and missed events: it cannot show a true picture. End
+                    # its stream with a note; it reconnects and starts again from the history.
+                    note = {"lost": subscription.lost, "detail": _behind(subscription.lost)}
+                    await write(f"event: behind\ndata: {_dumps(note)}\n\n".encode())
+                    break
+                if events:
+                    await write(_sse(events))
                     quiet_since = loop.time()
                 elif subscription.closed:
-                    await response.write(b"event: end\ndata: {}\n\n")
+                    await write(b"event: end\ndata: {}\n\n")
                     break
                 elif loop.time() - quiet_since >= self.keepalive_interval:
-                    await response.write(b": keep-alive\n\n")
+                    await write(b": keep-alive\n\n")
                     quiet_since = loop.time()
+        except TimeoutError:
+            # The page stopped reading: drop it, so that it neither holds a stream nor a write.
+            log.warning("bench page: an event stream read nothing for %gs: dropped", self.write_timeout)
+            if request.transport is not None:
+                request.transport.abort()
         except (ConnectionError, RuntimeError):
             pass  # the page went away (a closed tab, a reload): nothing to tell it
         finally:
@@ -445,14 +527,19 @@ class BenchServer:
 
 @web.middleware
 async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method == "POST":
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
-            return _answer(403, error=f"cross-origin request from {origin} refused")
     response = await handler(request)
     response.headers.setdefault("Content-Security-Policy", _CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Nothing the page links to learns its address (nor, before the redirect, its token).
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
+
+
+def _behind(lost: int) -> str:
+    return (
+        f"this page fell behind the bench and missed {lost} events: its stream ends here; it "
+        "reconnects and starts again from the recent history"
+    )
 
 
 async def _json_body(request: web.Request) -> object:

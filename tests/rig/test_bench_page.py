@@ -33,9 +33,16 @@ Json = dict[str, Any]
 # -- talking to the server ------------------------------------------------------------------------
 
 
+def opened(server: BenchServer, path: str) -> Any:
+    """``path`` of the server opened with the run's token, as a script does (the browser's cookie
+    is tested in test_bench_page_access.py and the browser tests)."""
+    request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {server.token}"})
+    return urllib.request.urlopen(request, timeout=TIMEOUT)
+
+
 def get(server: BenchServer, path: str) -> tuple[int, Json]:
     try:
-        with urllib.request.urlopen(server.url + path, timeout=TIMEOUT) as response:
+        with opened(server, path) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
@@ -54,7 +61,7 @@ def post(
         server.url + path,
         data=data,
         method="POST",
-        headers={"Content-Type": content_type, **(headers or {})},
+        headers={"Content-Type": content_type, "Authorization": f"Bearer {server.token}", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
@@ -63,8 +70,8 @@ def post(
         return e.code, json.loads(e.read() or b"{}")
 
 
-def get_text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+def get_text(server: BenchServer, path: str) -> str:
+    with opened(server, path) as response:
         return str(response.read().decode())
 
 
@@ -72,7 +79,7 @@ class Stream:
     """One page's event stream, read a block at a time; each read bounded by TIMEOUT."""
 
     def __init__(self, server: BenchServer) -> None:
-        self.response = urllib.request.urlopen(server.url + "api/events", timeout=TIMEOUT)
+        self.response = opened(server, "api/events")
         self.blocks: list[list[str]] = []
 
     def block(self, awaited: str) -> list[str]:
@@ -143,14 +150,14 @@ def test_info_names_board_topics_mode_and_why_actions_are_unavailable(server: Be
 def test_info_never_shows_a_password(hub: EventHub, actions: FakeActions) -> None:
     info = {**INFO, "mqtt": "mqtt://board:s3cret-pw@127.0.0.1:1883", "more": ["ws://u:pw2@h:1/mqtt"]}
     with BenchServer(hub, actions, info) as running:
-        raw = get_text(running.url + "api/info")
+        raw = get_text(running, "api/info")
     assert "s3cret-pw" not in raw and "pw2" not in raw
     assert "mqtt://board:***@127.0.0.1:1883" in raw
     assert without_passwords({"a": ("x://h/p", 1)}) == {"a": ["x://h/p", 1]}
 
 
 def test_page_and_its_assets_are_served_and_load_nothing_from_elsewhere(server: BenchServer) -> None:
-    with urllib.request.urlopen(server.url, timeout=TIMEOUT) as response:
+    with opened(server, "") as response:
         page = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/html")
         csp = response.headers["Content-Security-Policy"]
@@ -158,7 +165,7 @@ def test_page_and_its_assets_are_served_and_load_nothing_from_elsewhere(server: 
     for element in ('id="console"', 'id="messages"', 'id="status"', 'id="plot"', 'id="inject-topic"'):
         assert element in page
     for name, kind in (("bench.js", "text/javascript"), ("bench.css", "text/css")):
-        with urllib.request.urlopen(f"{server.url}static/{name}", timeout=TIMEOUT) as response:
+        with opened(server, f"static/{name}") as response:
             assert response.headers["Content-Type"].startswith(kind)
             text = response.read().decode()
         # The SVG namespace is a name, not a request; any other address would be one.
@@ -167,7 +174,7 @@ def test_page_and_its_assets_are_served_and_load_nothing_from_elsewhere(server: 
     assert "://" not in page
     for missing in ("static/nothing.js", "static/..%2Fserver.py", "static/%2E%2E/server.py"):
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(server.url + missing, timeout=TIMEOUT)
+            opened(server, missing)
         assert refused.value.code == 404
 
 
@@ -203,7 +210,7 @@ def test_stream_sends_keepalives_and_ends_when_the_hub_closes(server: BenchServe
 
 
 def test_open_streams_do_not_hold_up_the_server(server: BenchServer, hub: EventHub) -> None:
-    # Subscription.next blocks: were it called on the server's loop, nothing else would answer.
+    # Subscription.take blocks: were it called on the server's loop, nothing else would answer.
     streams = [Stream(server) for _ in range(4)]
     try:
         for stream in streams:
@@ -375,7 +382,7 @@ def test_actions_run_and_errors_map_to_status_codes(
 def test_live_server_has_no_runs(server: BenchServer) -> None:
     for path in ("api/runs", f"api/runs/{ONE}/events"):
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(server.url + path, timeout=TIMEOUT)
+            opened(server, path)
         assert refused.value.code == 404
 
 

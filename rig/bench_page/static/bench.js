@@ -470,6 +470,11 @@
       stream.close();
       setConnection("ended", "the bench stopped");
     });
+    // The page fell too far behind the bench: the server ended its stream; the browser
+    // reconnects by itself, and the history that comes first rebuilds the panes.
+    stream.addEventListener("behind", (message) => {
+      setConnection("reconnecting", JSON.parse(message.data).detail ?? "fell behind: reconnecting…");
+    });
     stream.onerror = () => {
       if (stream.readyState === EventSource.CLOSED) setConnection("lost", "disconnected");
       else setConnection("reconnecting", "reconnecting…");
@@ -602,7 +607,13 @@
     $("plot-window").textContent = String(PLOT_WINDOW);
     let info;
     try {
-      info = await (await fetch("/api/info")).json();
+      const response = await fetch("/api/info");
+      info = await response.json();
+      // Refused (no token, or another run's): the server says how to get in.
+      if (!response.ok) {
+        setConnection("lost", info.error ?? `${response.status} ${response.statusText}`);
+        return;
+      }
     } catch (e) {
       setConnection("lost", `the page's server did not answer: ${e}`);
       return;
