@@ -29,5 +29,17 @@ def prepare_out(out: Path) -> None:
 
 
 def run_folder(out: Path, board: str, retry: int) -> Path:
-    """``OUT/NAME`` for the first attempt, ``OUT/NAME-retryN`` for a retry."""
-    return out / (board if retry == 0 else f"{board}-retry{retry}")
+    """``OUT/NAME`` for the first attempt, ``OUT/NAME-retryN`` for a retry; a ``ConfigError``
+    for a name that would put it anywhere but right inside ``out``.
+
+    The inventory refuses such names already (``rig.inventory.loader``); this is the second
+    line, because the gate writes into that folder and removes per-test folders in it: with
+    ``..`` it would be the parent of the marked folder, which nobody allowed it to empty."""
+    folder = out / (board if retry == 0 else f"{board}-retry{retry}")
+    if folder.resolve().parent != out.resolve():
+        raise ConfigError(
+            "rig gate",
+            "board name",
+            f"{board!r} is no plain folder name: its run folder would be outside {out}",
+        )
+    return folder

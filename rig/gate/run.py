@@ -56,6 +56,8 @@ def run_gate(
     time."""
     config = config.absolute()
     config.check()
+    for board in planned:  # every name, before anything is emptied or started
+        run_folder(config.out, board.name, 0)
     prepare_out(config.out)
     results = [BoardResult(board, config.strict) for board in planned]
     present = [r for r in results if r.planned.present]
