@@ -245,6 +245,14 @@ CACHE_DIR = Variable(
     "$XDG_CACHE_HOME/micropython-mqtt-rig, else ~/.cache/micropython-mqtt-rig",
     reader="rig.deploy.cache",
 )
+STATE_DIR = Variable(
+    "RIG_STATE_DIR",
+    None,
+    "the rig's private state: the virtual boards' flash, which holds the run's secrets and is "
+    "kept outside the artifacts, under flash/ (mode 0700); unset: "
+    "$XDG_STATE_HOME/micropython-mqtt-rig, else ~/.local/state/micropython-mqtt-rig",
+    reader="rig.board.virtual_flash",
+)
 BROKER_USER = Variable(
     "RIG_BROKER_USER",
     None,
@@ -308,6 +316,7 @@ VARIABLES = (
     VIRTUAL_NETNS,
     LOCK_DIR,
     CACHE_DIR,
+    STATE_DIR,
     AMQTT_DEBUG,
     BROKER_USER,
     BROKER_PASSWORD,
