@@ -41,6 +41,8 @@ TAIL_LINES = 15
 MEMORY_BYTES = 64 * 1024 * 1024
 # A board that prints without newlines still makes lines: one this long is cut and goes on in
 # the next, so that the unfinished line (kept, split and decoded on every chunk) stays small.
+# Never through a secret: the cut waits for the longest secret's bytes past it and moves back
+# to the start of a secret that spans it (``Redactor.safe_cut``), so each piece is redacted whole.
 LONGEST_LINE = 16 * 1024
 
 
@@ -50,17 +52,19 @@ class SerialCapture:
     Lifecycle: attached to a ``BoardPort`` for the whole session. It keeps the newest
     ``MEMORY_BYTES`` of lines in memory (for ``expect``; indexes go on counting, older lines are
     forgotten, never renumbered) and appends every line to ``session_log``. A line longer than
-    ``LONGEST_LINE`` is cut in pieces. Listeners (``add_listener``: one call per line, e.g. a
-    monitor; ``add_batch_listener``: one call per chunk, the per-test ``SerialLog`` files) are
-    called on the reader thread.
+    ``LONGEST_LINE`` is cut in pieces, never through a secret. Every line and the unfinished
+    last one are shown with their secrets hidden (``redact``), wherever they are shown: logs,
+    waits, ``tail`` and so the timeouts' "last lines seen". Listeners (``add_listener``: one
+    call per line, e.g. a monitor; ``add_batch_listener``: one call per chunk, the per-test
+    ``SerialLog`` files) are called on the reader thread.
 
     Nothing is lost from the session log, in this sense: when ``feed`` returns, that is before
     the reader reads the next chunk and before any wait can return one of its lines, every line
     the chunk completed is in the session log, written and flushed to the operating system in
     one write per chunk. A run killed at any moment (SIGKILL, the OOM killer) thus leaves a log
     with every complete line the reader had read; it lacks only the unfinished last line (no
-    newline yet, at most ``LONGEST_LINE`` bytes; ``partial()`` shows it) and what was still
-    unread in the port. Flushed, not fsynced: a power cut of the host itself can lose more.
+    newline yet, at most ``LONGEST_LINE`` bytes and a secret's length; ``partial()`` shows it)
+    and what was still unread in the port. Flushed, not fsynced: a power cut of the host itself can lose more.
     The same holds for each ``SerialLog``.
 
     If storing a line fails (the session log's disk is full, a listener raises), the port's
@@ -78,6 +82,7 @@ class SerialCapture:
         self._store = LineStore()
         self._partial = b""
         self._partial_t = 0.0
+        self._partial_shown: str | None = None  # ``_partial`` redacted, made when first asked
         self._listeners: list[Callable[[Line], None]] = []
         self._batch_listeners: list[Callable[[LineBatch], None]] = []
         self._redactor = Redactor()
@@ -102,10 +107,13 @@ class SerialCapture:
             cut = data.rfind(b"\n")
             texts = split_lines(data[:cut]) if cut >= 0 else []
             rest = data[cut + 1 :]
-            while len(rest) > LONGEST_LINE:
-                texts.append(decode_line(rest[:LONGEST_LINE]))
-                rest = rest[LONGEST_LINE:]
+            carry = self._redactor.carry
+            while len(rest) > LONGEST_LINE + carry:
+                piece = self._redactor.safe_cut(rest, LONGEST_LINE)
+                texts.append(decode_line(rest[:piece]))
+                rest = rest[piece:]
             self._partial = rest
+            self._partial_shown = None
             if texts:
                 # Logged before any waiter wakes: a test that saw a line finds it in its log.
                 self._add(texts, self._partial_t, t)
@@ -160,6 +168,7 @@ class SerialCapture:
         naming the secret without showing it."""
         with self._cond:
             self._redactor.add(secrets)
+            self._partial_shown = None
 
     def secret_sightings(self, start: int = 0) -> list[SecretSighting]:
         """Every line at or after capture index ``start`` that carried a secret, oldest first."""
@@ -224,15 +233,24 @@ class SerialCapture:
         return span.lines()
 
     def partial(self) -> str:
+        """The unfinished last line, redacted as lines are (``Redactor.unfinished``)."""
         with self._cond:
-            return self._partial.decode("utf-8", errors="backslashreplace")
+            return self._unfinished()
+
+    def _unfinished(self) -> str:
+        """``partial()``, made once per change of the line or of the secrets; under the lock."""
+        if self._partial_shown is None:
+            self._partial_shown = self._redactor.unfinished(self._partial)
+        return self._partial_shown
 
     def tail(self, n: int = TAIL_LINES, start: int = 0) -> list[str]:
+        """The last ``n`` lines from ``start`` on, and the unfinished one, all redacted: what a
+        timeout shows in the terminal and the CI log."""
         with self._cond:
             store = self._store
             shown = store.texts[max(start - store.first, len(store.texts) - n, 0) :]
             if self._partial:
-                shown.append(self._partial.decode("utf-8", errors="backslashreplace") + "  <no newline yet>")
+                shown.append(self._unfinished() + "  <no newline yet>")
             return shown
 
     def wait(
@@ -281,7 +299,7 @@ class SerialCapture:
                     raise self.failed
                 new = self._store.span(scanned)
                 end = self._store.end
-                partial = self._partial if include_partial else b""
+                partial = self._unfinished() if include_partial and self._partial else ""
                 partial_t = self._partial_t
                 seen = self._changes
             found = scan(new)
@@ -289,7 +307,8 @@ class SerialCapture:
                 return found
             scanned = max(scanned, end)
             if partial:
-                candidate = Line(end, partial_t, partial.decode(errors="replace"))
+                # Redacted: a match on it is handed to the test, which may print it.
+                candidate = Line(end, partial_t, partial)
                 if test(candidate):
                     return candidate
             with self._cond:
