@@ -3,9 +3,10 @@
 Its main use is one test run per board at a time, across processes and users (``BoardLock``):
 the bench user, the nightly job and the release gate share the same boards. Anything else the
 rig must do one process at a time on this machine takes a ``NamedLock`` of its own here (the
-virtual boards' network allocation in ``rig.netns``), so that every wait on a lock is bounded and
-names its holder. Each lock has a file in a directory shared by every user of the machine
-(``$RIG_LOCK_DIR``, else ``/tmp/micropython-mqtt-rig-locks``). The lock is ``flock(LOCK_EX)`` on
+virtual boards' network allocation in ``rig.netns``, a private lock in a folder of root's), so
+that every wait on a lock is bounded and names its holder. Each lock has a file in a directory
+shared by every user of the machine (``$RIG_LOCK_DIR``, else ``/tmp/micropython-mqtt-rig-locks``),
+which must be theirs or root's and sticky (``rig.shared_folder``). The lock is ``flock(LOCK_EX)`` on
 that file, so the kernel drops it when the holder dies however it dies (SIGKILL included) and the
 next run simply takes it.
 
@@ -42,6 +43,7 @@ from typing import TypeVar
 from rig.deadline import Deadline
 from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.settings import LOCK_DIR
+from rig.shared_folder import private_folder, shared_folder
 
 DEFAULT_LOCK_DIR = Path(str(LOCK_DIR.default))
 LOCK_DIR_ENV = LOCK_DIR.env
@@ -193,10 +195,14 @@ class NamedLock:
         subject: str | None = None,
         purpose: str = "",
         timeout: float = 30.0,
+        private: bool = False,
     ) -> None:
         """``subject`` names what the lock guards in messages (default: the identity);
-        ``purpose`` goes into the holder record; ``timeout`` is what ``with`` waits."""
+        ``purpose`` goes into the holder record; ``timeout`` is what ``with`` waits. A
+        ``private`` lock is for the current user's processes only: its folder is private
+        (``rig.shared_folder``) and its file 0600; else both are open to every user."""
         self.identity = identity
+        self.private = private
         self.subject = subject or identity
         self.lock_dir = lock_dir if lock_dir is not None else default_lock_dir()
         self.path = self.lock_dir / lock_file_name(identity)
@@ -215,8 +221,9 @@ class NamedLock:
 
         Raises ``LockBusy`` (``BoardBusy`` for a ``BoardLock``) naming the holder when it is
         still held after ``timeout`` seconds (``timeout=0`` tries once), ``AlreadyHeld`` when
-        this object holds it already, ``BoardLockError`` when the lock directory or file cannot
-        be used.
+        this object holds it already, ``UntrustedFolder`` when the lock directory is someone
+        else's or lacks its sticky bit (``rig.shared_folder``), ``BoardLockError`` when the
+        lock directory or file cannot be used otherwise.
         """
         if timeout < 0 or poll <= 0:
             raise ValueError(f"timeout must be >= 0 and poll > 0, got timeout={timeout}, poll={poll}")
@@ -315,18 +322,15 @@ class NamedLock:
     # -- files ----------------------------------------------------------------------------------
 
     def _ensure_dir(self) -> None:
+        # A folder someone else made under the fixed name is refused (UntrustedFolder): in a
+        # folder they own, or one without the sticky bit, they could remove a held lock's file
+        # and let a second holder in.
         d = self.lock_dir
         try:
-            d.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.mkdir(d, 0o1777)
-            except FileExistsError:
-                if not d.is_dir():
-                    raise BoardLockError(f"lock directory {d} exists but is not a directory") from None
-                return  # someone else's directory: its mode is theirs to choose
-            # Every user of the machine creates lock files here, like /tmp; the umask has
-            # stripped those bits from mkdir's mode.
-            os.chmod(d, 0o1777)
+            if self.private:
+                private_folder(d)
+            else:
+                shared_folder(d, hint=f"(or set ${LOCK_DIR_ENV} to another folder)")
         except OSError as e:
             raise BoardLockError(f"cannot create lock directory {d}: {e}") from e
 
@@ -361,7 +365,7 @@ class NamedLock:
                 raise BoardLockError(f"cannot create lock file {self.path}: {e}") from e
             try:
                 # Another user must be able to take over after we die; the umask stripped 0o066.
-                os.fchmod(fd, 0o666)
+                os.fchmod(fd, 0o600 if self.private else 0o666)
             except OSError as e:
                 os.close(fd)
                 raise BoardLockError(f"cannot make lock file {self.path} shareable: {e}") from e

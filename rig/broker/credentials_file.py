@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rig import shared_folder
 from rig.atomic import write_atomically
 from rig.broker.access import Login
 from rig.broker.base import Broker
@@ -31,12 +32,11 @@ from rig.errors import ConfigError
 
 
 def private_folder() -> Path:
-    """This user's private folder for broker credentials (created 0700)."""
+    """This user's private folder for broker credentials (created 0700). Its name is fixed, so
+    another user may have made it first, to read the passwords: one that is not this user's
+    alone raises ``UntrustedFolder`` (``rig.shared_folder``) before anything is written there."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    folder = base / f"micropython-mqtt-rig-{os.getuid()}"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)  # an existing folder too: it must not be readable by others
-    return folder
+    return shared_folder.private_folder(base / f"micropython-mqtt-rig-{os.getuid()}")
 
 
 def write_credentials(broker: Broker, path: Path | None = None) -> Path:
