@@ -157,9 +157,11 @@ class Testbed:
         """The accounts of this testbed's broker (``rig.broker.access``), made once; None when
         it admits anonymous clients (``locked_down=False``)."""
         if self._locked_down and self._access is None:
+            names = [spec.name for spec in self._accounts_for]
             self._access = AccessPolicy.generate(
-                {spec.name: self.naming.topic_prefix(spec.name) for spec in self._accounts_for},
+                {name: self.naming.topic_prefix(name) for name in names},
                 self.naming.topic_prefix(NEIGHBOUR_BOARD),
+                client_ids={name: self.naming.client_id(name) for name in [*names, NEIGHBOUR_BOARD]},
             )
         return self._access
 

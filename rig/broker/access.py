@@ -12,6 +12,14 @@ its status and so its will); the host's and the injector's may do the same on th
 this run's boards. The brokers enforce it: mosquitto through a password file and an ACL file
 (``rig.broker.mosquitto_access``), amqtt through its plugins (``rig.broker.amqtt_access``).
 
+Each board's account (and the neighbour's) is bound to the board's client id: a CONNECT with
+that login and any other client id is refused (CONNACK 5, not authorized) before the broker
+looks at the session of the id it named. Without that, board X's login could connect as
+``rig-Y`` and take over Y's session, cutting Y off its broker. The host's and the injector's
+accounts are not bound: they are the rig's own logins (never in a board's config.json), and the
+rig gives their clients a new id per test, fixture and page. mosquitto binds them through its
+dynamic security plugin, amqtt through the rig's auth plugin (``rig.broker.amqtt_auth``).
+
 Passwords are random for every run, never logged (``repr`` hides them) and audited out of every
 artifact at the end of the run (``secrets()`` names them for ``rig.evidence.secrets_audit``).
 """
@@ -52,11 +60,17 @@ class Login:
 
 @dataclass(frozen=True)
 class Account:
-    """One login and the topic prefixes it may read and write (each ``PREFIX/#``)."""
+    """One login, the topic prefixes it may read and write (each ``PREFIX/#``), and the one
+    client id it must connect with (None: any client id)."""
 
     role: str
     login: Login
     prefixes: tuple[str, ...]
+    client_id: str | None = None
+
+    def may_connect_as(self, client_id: str) -> bool:
+        """True if this account may open a session with ``client_id``."""
+        return self.client_id is None or client_id == self.client_id
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -80,20 +94,42 @@ class AccessPolicy:
     accounts: tuple[Account, ...]
 
     @classmethod
-    def generate(cls, boards: Mapping[str, str], neighbour_prefix: str) -> AccessPolicy:
+    def generate(
+        cls,
+        boards: Mapping[str, str],
+        neighbour_prefix: str,
+        *,
+        client_ids: Mapping[str, str] | None = None,
+    ) -> AccessPolicy:
         """Accounts with fresh random passwords: one per board of ``boards`` (name -> topic
         prefix), the host's and the injector's on all those prefixes, and the neighbour's on
-        ``neighbour_prefix``."""
+        ``neighbour_prefix``.
+
+        ``client_ids`` (board name, or ``NEIGHBOUR_BOARD``, -> client id) binds each of those
+        accounts to its board's client id; a board without one may use any id (a unit test's
+        bare policy). A run's testbed gives every board's."""
         if NEIGHBOUR_BOARD in boards:
             raise ConfigError("boards", NEIGHBOUR_BOARD, "the name is the rig's neighbour account")
+        ids = dict(client_ids or {})
+        unknown = sorted(set(ids) - set(boards) - {NEIGHBOUR_BOARD})
+        if unknown:
+            raise ConfigError("client_ids", unknown[0], "is not a board of this policy")
+        taken = [cid for cid in ids.values() if list(ids.values()).count(cid) > 1]
+        if taken:
+            # Two accounts on one client id would take each other's session: exactly what the
+            # binding is there to prevent.
+            raise ConfigError("client_ids", taken[0], "is given to two boards")
         prefixes = tuple(boards.values())
         accounts = [
-            Account(board_role(name), _login(f"board-{name}"), (prefix,)) for name, prefix in boards.items()
+            Account(board_role(name), _login(f"board-{name}"), (prefix,), ids.get(name))
+            for name, prefix in boards.items()
         ]
         accounts += [
             Account(HOST, _login("rig-host"), prefixes),
             Account(INJECTOR, _login("rig-injector"), prefixes),
-            Account(NEIGHBOUR, _login(f"board-{NEIGHBOUR_BOARD}"), (neighbour_prefix,)),
+            Account(
+                NEIGHBOUR, _login(f"board-{NEIGHBOUR_BOARD}"), (neighbour_prefix,), ids.get(NEIGHBOUR_BOARD)
+            ),
         ]
         return cls(tuple(accounts))
 
@@ -114,9 +150,16 @@ class AccessPolicy:
         """Every password by a name that says whose it is, never by its value."""
         return {f"broker_password[{a.login.user}]": a.login.password for a in self.accounts}
 
+    def bound_client_ids(self) -> dict[str, str]:
+        """User name -> the only client id it may connect with, for the accounts that have one."""
+        return {a.login.user: a.client_id for a in self.accounts if a.client_id is not None}
+
     def describe(self) -> list[dict[str, object]]:
         """The accounts without their passwords: for run.json and the report."""
-        return [{"role": a.role, "user": a.login.user, "topics": list(a.patterns)} for a in self.accounts]
+        return [
+            {"role": a.role, "user": a.login.user, "topics": list(a.patterns), "client_id": a.client_id}
+            for a in self.accounts
+        ]
 
     def with_accounts(self, extra: Iterable[Account]) -> AccessPolicy:
         return AccessPolicy(self.accounts + tuple(extra))

@@ -12,6 +12,10 @@ hashes only, and verifies them synchronously on the broker's event loop: about 1
 on the bench, during which every other client of the broker waits. The rig's passwords are 128
 random bits, so a cheap salted hash is as good as a slow one against guessing.
 
+Client ids: beside the password file, ``amqtt-client-ids.json`` maps each bound user to the one
+client id it may connect with (``AccessPolicy.bound_client_ids``); the auth plugin reads it from
+the password file's folder, so the broker's config names one file, as before.
+
 This module imports nothing of amqtt: the host uses it without amqtt installed.
 """
 
@@ -21,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +34,7 @@ from rig.broker.access import AccessPolicy
 from rig.broker.mosquitto_access import password_file_text
 
 PASSWORD_FILE = "amqtt-passwd"
+CLIENT_ID_FILE = "amqtt-client-ids.json"
 # mosquitto_passwd's tag for PBKDF2 with SHA-512 (the only form mosquitto_access writes).
 _PBKDF2_SHA512 = "7"
 
@@ -84,10 +90,31 @@ def read_password_file(path: Path) -> dict[str, PasswordHash]:
 
 
 def write_password_file(policy: AccessPolicy, workdir: Path) -> Path:
-    """Write the hashes of ``policy``'s logins into ``workdir`` (mode 0600); return the path."""
+    """Write the hashes of ``policy``'s logins into ``workdir`` (mode 0600), and beside them the
+    client id bindings (``CLIENT_ID_FILE``); return the password file's path."""
     path = workdir / PASSWORD_FILE
     write_atomically(path, password_file_text(policy).encode(), mode=0o600)
+    bindings = json.dumps(policy.bound_client_ids(), indent=2, sort_keys=True) + "\n"
+    write_atomically(client_id_file(path), bindings.encode())
     return path
+
+
+def client_id_file(password_file: Path) -> Path:
+    """Where the client id bindings of ``password_file`` are."""
+    return password_file.with_name(CLIENT_ID_FILE)
+
+
+def read_client_ids(path: Path) -> dict[str, str]:
+    """User -> the one client id it may use; BadPasswordFile naming ``path`` if it is not that."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BadPasswordFile(f"{path}: {type(e).__name__}: {e}") from None
+    if not isinstance(document, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in document.items()
+    ):
+        raise BadPasswordFile(f"{path}: not an object of user name -> client id strings")
+    return document
 
 
 def topic_acl(policy: AccessPolicy) -> dict[str, list[str]]:

@@ -6,7 +6,8 @@ Loaded by amqtt inside the broker child (``rig.broker.amqtt_runner``), named in 
 
 - without an ``AccessPolicy``: ``AdmitAllAuthPlugin`` and no topic plugin, so every client and
   every topic is admitted, like mosquitto with ``allow_anonymous true``;
-- with one: ``PolicyAuthPlugin`` (the password file of ``rig.broker.amqtt_access``) and
+- with one: ``PolicyAuthPlugin`` (the password file of ``rig.broker.amqtt_access``, and the client
+  id each bound user must connect with) and
   ``PrefixAclPlugin`` (each user its prefixes, to subscribe, to publish and to receive).
 
 Neither auth plugin marks a session anonymous. amqtt's own ``AnonymousAuthPlugin`` (with
@@ -39,7 +40,7 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.plugins.topic_checking import TopicAccessControlListPlugin
 
-from rig.broker.amqtt_access import read_password_file
+from rig.broker.amqtt_access import client_id_file, read_client_ids, read_password_file
 
 # The CONNACK code of a refusal: amqtt's only one for a plugin's "no", and mosquitto 2.0's for an
 # MQTT 3.1.1 client that is anonymous or gave a wrong password alike.
@@ -54,11 +55,13 @@ class AdmitAllAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships n
 
 
 class PolicyAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
-    """Admits a client whose user name is in the password file and whose password matches its
-    hash; refuses anonymous clients and everyone else.
+    """Admits a client whose user name is in the password file, whose password matches its
+    hash, and whose client id is the one its user is bound to (if it is bound: the boards'
+    accounts are, so board X's login cannot take over board Y's session); refuses anonymous
+    clients and everyone else.
 
-    Lifecycle: amqtt creates it when the broker starts; it reads the file then, once (the rig
-    rewrites the file before each start, never while the broker runs)."""
+    Lifecycle: amqtt creates it when the broker starts; it reads the files then, once (the rig
+    rewrites them before each start, never while the broker runs)."""
 
     @dataclass
     class Config:
@@ -66,8 +69,12 @@ class PolicyAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
-        self._hashes = read_password_file(Path(self.config.password_file))
-        self.context.logger.info("%d account(s) loaded", len(self._hashes))
+        password_file = Path(self.config.password_file)
+        self._hashes = read_password_file(password_file)
+        self._client_ids = read_client_ids(client_id_file(password_file))
+        self.context.logger.info(
+            "%d account(s) loaded, %d bound to a client id", len(self._hashes), len(self._client_ids)
+        )
 
     async def authenticate(self, *, session: Any = None, **_: Any) -> bool:
         user = getattr(session, "username", None)
@@ -79,6 +86,13 @@ class PolicyAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
             # Never the password in the log: not even a wrong one, which may be a mistyped right one.
             why = "unknown user" if known is None else "wrong password"
             self.context.logger.info("refused: user %r, %s", user, why)
+            return False
+        bound = self._client_ids.get(user)
+        client_id = getattr(session, "client_id", None)
+        if bound is not None and client_id != bound:
+            self.context.logger.info(
+                "refused: user %r with client id %r, bound to %r", user, client_id, bound
+            )
             return False
         return True
 

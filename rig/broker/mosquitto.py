@@ -9,7 +9,7 @@ from pathlib import Path
 from rig.broker.access import AccessPolicy
 from rig.broker.base import BrokerKind
 from rig.broker.managed import ManagedBroker
-from rig.broker.mosquitto_access import write_access_files
+from rig.broker.mosquitto_access import access_config_lines
 from rig.broker.record_source import MosquittoRecordFollower, RecordFollower, file_mark
 from rig.broker.tls import TlsMaterial
 from rig.errors import BrokerError
@@ -127,6 +127,5 @@ class MosquittoBroker(ManagedBroker):
     def _access_lines(self) -> list[str]:
         if self.access is None:
             return ["allow_anonymous true"]
-        # Hashes and topic grants only: the passwords themselves are never written here.
-        passwd, acl = write_access_files(self.access, self.workdir)
-        return ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]
+        # Hashes, topic grants and client id bindings only: the passwords are never written here.
+        return access_config_lines(self.access, self.workdir, self._binary())

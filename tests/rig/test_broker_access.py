@@ -12,6 +12,7 @@ auth plugin's no (``rig.broker.amqtt_auth``). paho reports 5 as its MQTT 5 reaso
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import stat
@@ -39,15 +40,22 @@ from rig.broker.access import (
     topic_prefix,
 )
 from rig.broker.amqtt import amqtt_available
-from rig.broker.amqtt_access import BadPasswordFile, PasswordHash, read_password_file, topic_acl
+from rig.broker.amqtt_access import (
+    BadPasswordFile,
+    PasswordHash,
+    read_client_ids,
+    read_password_file,
+    topic_acl,
+)
 from rig.broker.amqtt_runner import DEBUG_ENV
 from rig.broker.logfile import LogFile
 from rig.broker.mosquitto import find_mosquitto
-from rig.broker.mosquitto_access import password_line
+from rig.broker.mosquitto_access import client_id_bindings_text, password_line
 from rig.broker.record_source import RecordFollower
 from rig.broker.records import BrokerRecord, Connack, Connect
 from rig.broker.tls import TlsMaterial
 from rig.deadline import Deadline
+from rig.errors import ConfigError
 from rig.host_client import ConnectionRefused, HostClient
 
 WAIT_S = 5.0
@@ -485,9 +493,9 @@ def test_the_neighbour_cannot_publish_to_a_board(locked: Broker, policy: AccessP
 def test_a_session_resumed_by_the_neighbour_gets_nothing_of_the_board(
     locked: Broker, policy: AccessPolicy
 ) -> None:
-    """Client ids are not tied to accounts on either broker: the neighbour may resume the
-    board's persistent session. It must get neither what was queued for it nor what its
-    subscriptions match from then on."""
+    """With a policy that binds no client id (``policy``), the neighbour may resume the board's
+    persistent session. It must get neither what was queued for it nor what its subscriptions
+    match from then on: the topic ACL holds even where the binding is absent."""
     board = _peer(locked, policy, board_role("b1"), "hijack-b1", clean_session=False)
     board.subscribe(f"{B1}/#")
     board.close()
@@ -531,6 +539,143 @@ def test_a_refused_connect_leaves_the_session_of_its_client_id_alone(
     finally:
         host.close()
         board.close()
+
+
+# -- client ids bound to accounts ---------------------------------------------------------------------
+
+# The client ids a run's testbed binds (``Naming.client_id``): each board its own, the neighbour too.
+BOUND_IDS = {"b1": "rig-b1-r1", "b2": "rig-b2-r1", NEIGHBOUR_BOARD: "rig-neighbour-r1"}
+
+
+@pytest.fixture(scope="module")
+def bound_policy() -> AccessPolicy:
+    return AccessPolicy.generate(BOARDS, NEIGHBOUR_PREFIX, client_ids=BOUND_IDS)
+
+
+@pytest.fixture(params=KINDS)
+def bound(request: pytest.FixtureRequest, tmp_path: Path, bound_policy: AccessPolicy) -> Iterator[Broker]:
+    """A broker of the kind given, enforcing ``bound_policy``: the boards' accounts bound to their ids."""
+    kind: str = request.param
+    skip_unless_available(kind)
+    with make_broker(kind, tmp_path / kind, access=bound_policy) as running:
+        yield running
+
+
+@pytest.mark.integration  # a real broker each
+def test_each_account_connects_with_its_own_client_id(bound: Broker, bound_policy: AccessPolicy) -> None:
+    """The boards and the neighbour with their bound ids, the host with any id of its own."""
+    host = _peer(bound, bound_policy, HOST, "rig-host-r1-test_own_ids")
+    peers = [host]
+    try:
+        for board in ("b1", "b2"):
+            peers.append(_peer(bound, bound_policy, board_role(board), BOUND_IDS[board]))
+        peers.append(_peer(bound, bound_policy, NEIGHBOUR, BOUND_IDS[NEIGHBOUR_BOARD]))
+        b1 = peers[1]
+        b1.subscribe(f"{B1}/#")
+        host.subscribe(f"{B1}/#")
+        host.publish(f"{B1}/echo", b"to the board")
+        b1.wait_for(f"{B1}/echo", b"to the board")
+        b1.publish(f"{B1}/status", b"from the board")
+        host.wait_for(f"{B1}/status", b"from the board")
+    finally:
+        for peer in reversed(peers):
+            peer.close()
+
+
+@pytest.mark.integration  # a real broker each
+@pytest.mark.parametrize("thief", [board_role("b1"), NEIGHBOUR])
+@pytest.mark.parametrize("clean_session", [True, False])
+def test_a_login_with_another_boards_client_id_is_refused_and_that_board_keeps_its_session(
+    bound: Broker, bound_policy: AccessPolicy, thief: str, clean_session: bool
+) -> None:
+    """Board b1's login (or the neighbour's) with b2's client id: CONNACK 5, and b2 stays
+    connected, subscribed, and finds its session when it comes back. Before the binding, the
+    broker handed b2's session to the thief and closed b2's connection."""
+    victim = _peer(bound, bound_policy, board_role("b2"), BOUND_IDS["b2"], clean_session=False)
+    host = _peer(bound, bound_policy, HOST, "rig-host-r1-thief")
+    b2 = BOARDS["b2"]
+    try:
+        victim.subscribe(f"{b2}/#")
+        rc = _refused(bound, BOUND_IDS["b2"], bound_policy.login(thief), clean_session=clean_session)
+        assert rc.value == NOT_AUTHORIZED, (
+            f"{bound.kind} answered {thief}'s login with b2's client id with {rc} ({rc.value}), "
+            f"expected CONNACK 5, not authorized ({NOT_AUTHORIZED})"
+        )
+        host.publish(f"{b2}/echo", b"after the thief")
+        victim.wait_for(f"{b2}/echo", b"after the thief")
+        assert victim.disconnects == 0, f"{bound.kind} closed b2's connection for {thief}'s refused CONNECT"
+        victim.close()
+        back = Peer(bound, BOUND_IDS["b2"], bound_policy.login(board_role("b2")), clean_session=False)
+        try:
+            assert back.connect(), f"{bound.kind} lost b2's session to {thief}'s refused CONNECT"
+        finally:
+            back.close()
+    finally:
+        host.close()
+        victim.close()
+
+
+@pytest.mark.integration  # a real broker each
+@pytest.mark.parametrize("client_id", ["rig-b1-r1-2", "rig-b1", "hijack-host", ""])
+def test_a_bound_login_with_any_other_client_id_is_refused(
+    bound: Broker, bound_policy: AccessPolicy, client_id: str
+) -> None:
+    """Not only another board's id: a longer or shorter id, a host's, none at all (the broker
+    would make one up). The binding is exact."""
+    rc = _refused(bound, client_id, bound_policy.login(board_role("b1")))
+    assert rc.value == NOT_AUTHORIZED, f"{bound.kind} answered {client_id!r} with {rc} ({rc.value})"
+
+
+@pytest.mark.integration  # a real broker each
+def test_no_client_may_rewrite_mosquittos_bindings(tmp_path: Path, bound_policy: AccessPolicy) -> None:
+    """mosquitto's dynamic security plugin takes commands on ``$CONTROL/dynamic-security/v1``.
+    The host's account, the widest, sends one deleting b1's binding; b1's login with b2's id
+    must still be refused (the ACL file grants no one that topic)."""
+    skip_unless_available("mosquitto")
+    with make_broker("mosquitto", tmp_path / "mosquitto", access=bound_policy) as running:
+        host = _peer(running, bound_policy, HOST, "rig-host-r1-control")
+        try:
+            host.subscribe(f"{B1}/#")
+            user = bound_policy.login(board_role("b1")).user
+            command = f'{{"commands": [{{"command": "deleteClient", "username": "{user}"}}]}}'
+            host.publish("$CONTROL/dynamic-security/v1", command.encode())
+            host.round_trip(f"{B1}/marker")  # the command, if taken, was handled before the marker
+        finally:
+            host.close()
+        rc = _refused(running, BOUND_IDS["b2"], bound_policy.login(board_role("b1")))
+        assert rc.value == NOT_AUTHORIZED
+
+
+def test_client_ids_bind_only_the_boards_of_the_policy() -> None:
+    policy = AccessPolicy.generate(BOARDS, NEIGHBOUR_PREFIX, client_ids=BOUND_IDS)
+    assert policy.account(board_role("b1")).client_id == "rig-b1-r1"
+    assert policy.account(HOST).client_id is None, "the host's clients take a new id per test"
+    assert policy.bound_client_ids() == {
+        policy.login(board_role("b1")).user: "rig-b1-r1",
+        policy.login(board_role("b2")).user: "rig-b2-r1",
+        policy.login(NEIGHBOUR).user: "rig-neighbour-r1",
+    }
+    with pytest.raises(ConfigError, match="b3: is not a board"):
+        AccessPolicy.generate(BOARDS, NEIGHBOUR_PREFIX, client_ids={"b3": "rig-b3"})
+    with pytest.raises(ConfigError, match="rig-x: is given to two boards"):
+        AccessPolicy.generate(BOARDS, NEIGHBOUR_PREFIX, client_ids={"b1": "rig-x", "b2": "rig-x"})
+
+
+def test_mosquittos_binding_file_holds_user_and_client_id_only(bound_policy: AccessPolicy) -> None:
+    document = json.loads(client_id_bindings_text(bound_policy))
+    assert {(c["username"], c["clientid"]) for c in document["clients"]} == set(
+        bound_policy.bound_client_ids().items()
+    )
+    assert all(set(c) == {"username", "clientid"} for c in document["clients"]), "no password, no role"
+    # true would make the plugin grant every topic to every user, over the ACL file.
+    assert not any(document["defaultACLAccess"].values())
+
+
+def test_a_bad_client_id_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "amqtt-client-ids.json"
+    path.write_text('["board-b1"]\n')
+    with pytest.raises(BadPasswordFile, match=str(path)):
+        read_client_ids(path)
 
 
 # -- without a policy ---------------------------------------------------------------------------------
