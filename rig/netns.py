@@ -40,6 +40,7 @@ import re
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 from rig.errors import InfrastructureError
 from rig.lock import NamedLock
@@ -61,6 +62,11 @@ _COMMAND_S = 10.0
 # finishes in well under a second; a minute means it is stuck, and the error names it.
 ALLOCATION_WAIT_S = 60.0
 ALLOCATION_LOCK = "netns-allocation"
+# The allocation lock's folder: private to root, which alone makes namespaces, so no other user
+# can plant, hold or replace its file (in the board locks' folder, open to every user, one
+# could). Beside /run/netns, where `ip netns` keeps the names it guards, and not under
+# $RIG_LOCK_DIR: the subnets are this kernel's, shared by every run whatever lock folder it uses.
+ALLOCATION_LOCK_DIR = Path("/run/micropython-mqtt-rig")
 # A one-byte bucket passes no packet: tbf drops what is larger than its burst.
 _BLACKHOLE = ["tbf", "rate", "8bit", "burst", "1", "limit", "1"]
 # Whether a broker on every interface answers on the link's host end: a local connect, at once.
@@ -349,9 +355,13 @@ def _free_subnet() -> ipaddress.IPv4Network:
 def allocation_lock(timeout: float | None = None) -> NamedLock:
     """The lock that two runs on one machine take to make their boards' networks: without it,
     both could pick the same subnet between look and assign. Taken with ``with``; a holder that
-    keeps it past ``timeout`` (default ``ALLOCATION_WAIT_S``) raises ``LockBusy`` naming it."""
+    keeps it past ``timeout`` (default ``ALLOCATION_WAIT_S``) raises ``LockBusy`` naming it.
+    Its file is in ``ALLOCATION_LOCK_DIR``, root's alone; a folder there that is not raises
+    ``UntrustedFolder``."""
     return NamedLock(
         ALLOCATION_LOCK,
+        ALLOCATION_LOCK_DIR,
+        private=True,
         subject="the virtual boards' network allocation (rig.netns)",
         purpose="making a virtual board's network",
         timeout=ALLOCATION_WAIT_S if timeout is None else timeout,

@@ -4,9 +4,12 @@ judged by real TCP connections from inside the namespace to a listener on the ho
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,10 +140,13 @@ def test_what_a_killed_run_left_is_removed_at_the_next_start() -> None:
     assert name not in namespaces()
 
 
-# Holds the network allocation lock until its stdin closes; says HELD once it has it.
+# Holds the network allocation lock (its folder moved to argv[1], so that the test holds no
+# other run's) until its stdin closes; says HELD once it has it.
 HOLDER = """
 import sys
+from pathlib import Path
 from rig import netns
+netns.ALLOCATION_LOCK_DIR = Path(sys.argv[1])
 with netns.allocation_lock(timeout=10):
     print("HELD", flush=True)
     sys.stdin.read()
@@ -150,13 +156,16 @@ with netns.allocation_lock(timeout=10):
 def test_a_held_allocation_lock_is_a_bounded_error_naming_its_holder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path))
+    # The two runs keep their board locks apart, yet share this kernel's subnets: the allocation
+    # lock is the machine's, whatever $RIG_LOCK_DIR says.
+    monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path / "my-locks"))
+    monkeypatch.setattr(netns, "ALLOCATION_LOCK_DIR", tmp_path / "allocation")
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER],
+        [sys.executable, "-c", HOLDER, str(tmp_path / "allocation")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        env=dict(os.environ, PYTHONPATH=str(ROOT), RIG_LOCK_DIR=str(tmp_path / "other-locks")),
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "HELD\n"
@@ -173,6 +182,49 @@ def test_a_held_allocation_lock_is_a_bounded_error_naming_its_holder(
         holder.wait(timeout=10)
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+@pytest.fixture
+def reachable_by_all() -> Iterator[Path]:
+    """A folder of the temp folder that every user reaches (pytest's tmp_path sits in one of
+    root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="rig-test-netns-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_no_other_user_can_plant_or_hold_the_allocation_lock(
+    reachable_by_all: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real folder, as every run uses it. Board locks in a folder any user reaches, so that
+    # the allocation lock would be within their reach too if it were kept with them.
+    monkeypatch.setenv("RIG_LOCK_DIR", str(reachable_by_all / "locks"))
+    lock = netns.allocation_lock(timeout=10)
+    with lock:
+        folder = os.lstat(lock.path.parent)
+        file_mode = stat.S_IMODE(os.lstat(lock.path).st_mode)
+    # What another user (nobody) meets: neither the lock file (to hold it) nor the folder (to
+    # plant a FIFO or a symlink under a lock's name before root makes it). A shell: this
+    # interpreter may sit where nobody can run it.
+    attempt = (
+        'if (exec 3<"$1") 2>/dev/null; then echo "opened $1"; else echo "refused $1"; fi; '
+        'if (exec 3>>"$2") 2>/dev/null; then echo "created $2"; else echo "refused $2"; fi'
+    )
+    planted = lock.path.with_name("planted.lock")
+    done = subprocess.run(
+        ["sh", "-c", attempt, "sh", str(lock.path), str(planted)],
+        user=65534,
+        group=65534,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [f"refused {lock.path}", f"refused {planted}"]
+    assert lock.path.parent == netns.ALLOCATION_LOCK_DIR
+    assert (folder.st_uid, stat.S_IMODE(folder.st_mode), file_mode) == (0, 0o700, 0o600)
 
 
 # -- what the board reaches -------------------------------------------------------------------
