@@ -234,8 +234,9 @@ VIRTUAL_NETNS = Variable(
 LOCK_DIR = Variable(
     "RIG_LOCK_DIR",
     "/tmp/micropython-mqtt-rig-locks",
-    "where board locks (and the network namespaces' allocation lock) live, shared by every user "
-    "of the machine",
+    "where board locks live, shared by every user of the machine: it must be theirs or root's, and "
+    "sticky if others may write it (the network namespaces' allocation lock is root's, in "
+    "/run/micropython-mqtt-rig)",
     reader="rig.lock",
 )
 CACHE_DIR = Variable(
