@@ -161,9 +161,20 @@ class Testbed:
             self._access = AccessPolicy.generate(
                 {name: self.naming.topic_prefix(name) for name in names},
                 self.naming.topic_prefix(NEIGHBOUR_BOARD),
-                client_ids={name: self.naming.client_id(name) for name in [*names, NEIGHBOUR_BOARD]},
+                client_ids={
+                    **{name: self._client_id(name) for name in names},
+                    NEIGHBOUR_BOARD: self.naming.client_id(NEIGHBOUR_BOARD),
+                },
             )
         return self._access
+
+    def _client_id(self, board: str) -> str:
+        """The client id ``board``'s config.json carries: the rig's, or the one the firmware fixes."""
+        given = self.naming.client_id(board)
+        if self.spec is None:  # a broker alone (rig broker): no firmware of its own to ask
+            return given
+        contract = self.contract()
+        return contract.render(contract.client_id, prefix=self.naming.topic_prefix(board), client_id=given)
 
     def tls_material(self) -> TlsMaterial | None:
         """With ``settings.tls``: the CA and the broker's certificate, made once (deleted at close)."""
