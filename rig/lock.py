@@ -335,7 +335,11 @@ class NamedLock:
             raise BoardLockError(f"cannot create lock directory {d}: {e}") from e
 
     def _open(self, flags: int) -> int:
-        """Open the lock file without following a symlink or blocking on a planted FIFO."""
+        """Open the lock file without following a symlink or blocking on a planted FIFO, and
+        refuse what another user could have planted under its name: anything but a regular
+        file; a hard link, whose other name may be a file the holder would truncate to write its
+        record (where fs.protected_hardlinks is off, any file root can write); in a private
+        lock's folder, a file that is not the current user's."""
         try:
             fd = os.open(self.path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -343,9 +347,17 @@ class NamedLock:
         except OSError as e:
             hint = " (a symlink?)" if e.errno == errno.ELOOP else ""
             raise BoardLockError(f"cannot open lock file {self.path}{hint}: {e}") from e
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        seen = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(seen.st_mode):
+            problem = "is not a regular file"
+        elif seen.st_nlink > 1:
+            problem = f"has {seen.st_nlink} names (a hard link to another file?)"
+        elif self.private and seen.st_uid != os.geteuid():
+            problem = f"belongs to uid {seen.st_uid}, yet its folder is private to uid {os.geteuid()}"
+        if problem is not None:
             os.close(fd)
-            raise BoardLockError(f"lock file {self.path} is not a regular file")
+            raise BoardLockError(f"lock file {self.path} {problem}: remove it once you have seen what it is")
         return fd
 
     def _open_for_locking(self) -> int:

@@ -284,6 +284,37 @@ def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
     assert target.read_text() == "precious"
 
 
+def test_a_planted_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    lock = BoardLock(IDENTITY, tmp_path)
+    os.mkfifo(lock.path)
+    with pytest.raises(rig.lock.BoardLockError, match="is not a regular file"):
+        lock.acquire(timeout=0)
+
+
+def test_a_hard_link_is_refused_and_its_other_name_left_alone(tmp_path: Path) -> None:
+    # Another user links a file the holder can write under the lock's name (where
+    # fs.protected_hardlinks is off, any of root's): taking the lock would truncate it.
+    target = tmp_path / "victim"
+    target.write_text("precious")
+    lock = BoardLock(IDENTITY, tmp_path)
+    os.link(target, lock.path)
+    with pytest.raises(rig.lock.BoardLockError, match=r"has 2 names \(a hard link"):
+        lock.acquire(timeout=0)
+    assert target.read_text() == "precious"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="faking another owner needs root (chown)")
+def test_a_private_lock_is_the_users_alone(tmp_path: Path) -> None:
+    lock = NamedLock("allocation", tmp_path / "private", private=True)
+    with lock:
+        pass
+    assert (lock.lock_dir.stat().st_mode & 0o7777, lock.path.stat().st_mode & 0o7777) == (0o700, 0o600)
+    # A file of someone else's under its name (made while the folder was open, say) is refused.
+    os.chown(lock.path, 1000, -1)
+    with pytest.raises(rig.lock.BoardLockError, match=r"belongs to uid 1000, yet its folder is private"):
+        lock.acquire(timeout=0)
+
+
 def test_identity_sanitising(tmp_path: Path) -> None:
     identities = [
         "usb-10c4-0001",
