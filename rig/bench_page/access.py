@@ -45,6 +45,8 @@ def new_token() -> str:
 
 def is_loopback(host: str) -> bool:
     """Whether every address ``host`` names is this machine's loopback (127.0.0.0/8, ::1)."""
+    if not host:  # every address of the machine, as a wildcard
+        return False
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:

@@ -31,6 +31,7 @@ from rig.broker.access import HOST
 from rig.broker.credentials_file import subscribe_command
 from rig.broker.factory import KINDS as BROKER_KINDS
 from rig.cli import common
+from rig.cli.page import add_page_options, check_page_options
 from rig.deadline import Deadline
 from rig.errors import BrokerError
 from rig.firmware_config import FirmwareConfig
@@ -65,19 +66,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="the firmware's loop period (default: 1 s)",
     )
-    parser.add_argument(
-        "--page-host",
-        default="127.0.0.1",
-        metavar="ADDR",
-        help="where the page listens (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--page-port",
-        type=int,
-        default=8420,
-        metavar="PORT",
-        help="the page's port; 0: any free one (default: 8420)",
-    )
+    add_page_options(parser, port=8420)
     parser.add_argument(
         "--quiet", action="store_true", help="do not show the console here (the page still does)"
     )
@@ -97,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     # aiohttp loads only for the commands that serve the page.
     from rig.bench_page.server import BenchServer
 
+    check_page_options(args)
     # rig up runs the embedded broker (--kind), whatever $RIG_BROKER_URL says for the test suite.
     settings = dataclasses.replace(_settings(args), broker=args.kind, broker_url=None)
     spec = common.resolve_board(common.load(args), common.board_name(args))
@@ -122,11 +112,17 @@ def run(args: argparse.Namespace) -> int:
         live.start()
         stack.callback(live.stop)
         server = BenchServer(
-            hub, live, _info(name, config, broker, live), host=args.page_host, port=args.page_port
+            hub,
+            live,
+            _info(name, config, broker, live),
+            host=args.page_host,
+            port=args.page_port,
+            max_streams=args.page_streams,
         )
         server.start(timeout=args.timeout)
         stack.callback(server.stop)
-        _announce(name, config, broker, credentials, server.url)
+        # The token's only way out: this terminal (never a file, never a log).
+        _announce(name, config, broker, credentials, server.page_url)
         if console is not None:
             console.show_from_now()
         try:

@@ -103,7 +103,7 @@ def test_panes_show_console_messages_status_and_the_echo_plot(
         message(hub, ECHO, b"hello", t=now - ago)
     message(hub, ECHO, BINARY)
     driver = browser.driver
-    driver.get(live.url)
+    driver.get(live.page_url)
 
     browser.wait_for("the status badge to say online", lambda d: browser.text("#status") == "online")
     browser.wait_for("hello's plot row to count 3", lambda d: browser.plot_count("hello") == 3)
@@ -139,7 +139,7 @@ def test_inject_box_posts_what_was_typed(
     live: BenchServer, actions: FakeActions, browser: BenchBrowser
 ) -> None:
     driver = browser.driver
-    driver.get(live.url)
+    driver.get(live.page_url)
     browser.wait_for(
         "the topic field to default to the echo topic",
         lambda d: attribute(d, "#inject-topic", "value") == ECHO,
@@ -181,7 +181,7 @@ def test_buttons_do_the_actions_and_unavailable_ones_say_why(
 ) -> None:
     actions.failures["interrupt"] = BoardUnreachable("vtest: the port vanished")
     driver = browser.driver
-    driver.get(live.url)
+    driver.get(live.page_url)
     power = driver.find_element(By.ID, "action-power_cut")
     browser.wait_for("the power-cut button to be disabled", lambda d: not power.is_enabled())
     assert "no power switch on this bench" in (power.get_attribute("title") or "")
@@ -220,7 +220,7 @@ def test_screenshot_has_content_in_the_expected_colours(
     for i in range(40):
         hub.publish("console", now - 20 + i * 0.5, text=f"(b'{ECHO}', b'hello') turn {i}")
         message(hub, ECHO, b"hello", t=now - 20 + i * 0.5)
-    browser.driver.get(live.url)
+    browser.driver.get(live.page_url)
     browser.wait_for("hello's plot row to count 40", lambda d: browser.plot_count("hello") == 40)
     browser.wait_for("the status badge to say online", lambda d: browser.text("#status") == "online")
     shot = tmp_path / "bench.png"
@@ -265,7 +265,7 @@ def test_replay_shows_the_chosen_tests_console_and_messages(
     replay: BenchServer, browser: BenchBrowser
 ) -> None:
     driver = browser.driver
-    driver.get(replay.url)
+    driver.get(replay.page_url)
     browser.wait_for("the page to be in replay mode", lambda d: browser.text("#mode") == "replay")
     assert driver.find_element(By.ID, "replay-bar").is_displayed()
     for button in ("action-soft_reset", "action-interrupt", "action-power_cut", "inject-button"):
@@ -306,7 +306,7 @@ def test_replay_of_a_real_run_shows_the_tutorial_circulating(real_run: Path, bro
     source = ReplaySource(real_run)
     (tutorial,) = [t for t in source.tests() if t.nodeid.endswith("[tutorial]")]
     with BenchServer(EventHub(), ReplayActions(), source.info(), replay=source) as server:
-        browser.driver.get(server.url)
+        browser.driver.get(server.page_url)
         choose(browser, tutorial.id)
         browser.wait_for("the tutorial payload circulating", lambda d: browser.plot_count(TUTORIAL) >= 3)
         browser.wait_for("the payload in the console", lambda d: TUTORIAL in browser.text("#console"))

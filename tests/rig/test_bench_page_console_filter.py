@@ -80,7 +80,7 @@ def test_the_page_hides_rig_lines_by_default_and_shows_them_on_request(browser: 
             hub.publish("console", text=RECEIVED)
             hub.publish("console", text=f"{PRINTED} turn {i}")
             hub.publish("console", text=PUBLISHED)
-        browser.driver.get(server.url)
+        browser.driver.get(server.page_url)
         browser.wait_for("the tutorial's three lines", lambda d: len(console_lines(browser)) == 3)
         assert all(PRINTED in line and "@rig" not in line for line in console_lines(browser))
         browser.wait_for("a count of 6 hidden lines", lambda d: hidden_count(browser) == "6 hidden")
@@ -136,7 +136,7 @@ def choose(browser: BenchBrowser, test_id: str) -> None:
 def test_a_replay_hides_rig_lines_the_same_way(browser: BenchBrowser, tmp_path: Path) -> None:
     source = ReplaySource(run_with_events(tmp_path))
     with BenchServer(EventHub(), ReplayActions(), source.info(), replay=source) as server:
-        browser.driver.get(server.url)
+        browser.driver.get(server.page_url)
         choose(browser, ONE)
         browser.wait_for("the two prints", lambda d: len(console_lines(browser)) == 2)
         assert all(PRINTED in line for line in console_lines(browser))
@@ -154,7 +154,7 @@ def test_a_replay_says_what_it_could_not_read(browser: BenchBrowser, tmp_path: P
     (run / "run.json").write_text(json.dumps(doc), encoding="utf-8")
     source = ReplaySource(run)
     with BenchServer(EventHub(), ReplayActions(), source.info(), replay=source) as server:
-        browser.driver.get(server.url)
+        browser.driver.get(server.page_url)
         said = f"could not read: {run / 'run.json'}: tests[0]: missing key(s) outcome"
         browser.wait_for("the problem in the replay's note", lambda d: browser.text("#replay-note") == said)
         # Its timeline is still there to replay, without its outcome.
@@ -168,7 +168,7 @@ def test_the_pages_plot_shows_the_rigs_lane_facts(browser: BenchBrowser, tmp_pat
     _, events = source.test_events(ONE)
     facts = {e["echo"]["lane"]: e["echo"] for e in events if e.get("echo", {}).get("role") == "arrival"}
     with BenchServer(EventHub(), ReplayActions(), source.info(), replay=source) as server:
-        browser.driver.get(server.url)
+        browser.driver.get(server.page_url)
         choose(browser, ONE)
         browser.wait_for("two lanes", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#plot .lane")) == 2)
         rows = browser.driver.find_elements(By.CSS_SELECTOR, "#plot .lane")
@@ -265,12 +265,11 @@ def test_rig_up_shows_the_tutorials_print_without_rig_lines(tmp_path: Path) -> N
     try:
         output = Output(process)
         deadline = Deadline(90)
-        page = output.wait_for(r"^page: (http://\S+/)$", deadline).group(1)
+        page = output.wait_for(r"^page: (http://\S+/)\?token=([\w-]+)$", deadline)
         echo = output.wait_for(r"echo topic (\S+),", deadline).group(1)
         body = json.dumps({"topic": echo, "payload": TUTORIAL}).encode()
-        request = urllib.request.Request(
-            page + "api/inject", body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {page.group(2)}"}
+        request = urllib.request.Request(page.group(1) + "api/inject", body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=15) as answer:
             assert json.loads(answer.read())["ok"]
         # The tutorial's print of the message, several times round the loop.

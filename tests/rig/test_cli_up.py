@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
@@ -26,11 +27,13 @@ from rig.broker.access import Login
 from rig.broker.mosquitto import find_mosquitto
 from rig.deadline import Deadline
 from rig.host_client import HostClient
+from tests.rig.bench_browser import write_run
 from tests.rig.processes_left import processes_naming
 from tests.rig.test_cli_broker import Lines
 
 REPO = Path(__file__).resolve().parents[2]
 START_S = 60.0
+TOKEN = "token-of-this-test"
 STOP_S = 20.0
 
 
@@ -77,6 +80,23 @@ def read_until(lines: Lines, pattern: str, deadline: Deadline) -> re.Match[str]:
             pytest.fail(f"no line matching {pattern!r} in the first 200: {seen[-10:]}")
 
 
+# The page's URL as the commands print it: the run's token in it (rig.bench_page.access).
+PAGE = r"page: (http://\S+/)\?token=([\w-]+)$"
+
+
+def read_page(lines: Lines, deadline: Deadline) -> tuple[str, str]:
+    """(the page's address, its token) from the command's output."""
+    found = read_until(lines, PAGE, deadline)
+    return found.group(1), found.group(2)
+
+
+def api(page: tuple[str, str], path: str, timeout: float = 10) -> Any:
+    """``path`` of the page opened as a script does: the token as a bearer."""
+    address, token = page
+    request = urllib.request.Request(address + path, headers={"Authorization": f"Bearer {token}"})
+    return urllib.request.urlopen(request, timeout=timeout)
+
+
 def test_rig_up_runs_the_tutorial_and_ctrl_c_leaves_nothing(workdir: Path) -> None:
     process = start(
         ["up", "virtual", "--workdir", str(workdir), "--page-port", "0", "--loop-period", "0.2"], REPO
@@ -93,9 +113,9 @@ def test_rig_up_runs_the_tutorial_and_ctrl_c_leaves_nothing(workdir: Path) -> No
             read_until(lines, r"credentials: (\S+) \(readable by you only\)$", deadline).group(1)
         )
         subscribe = read_until(lines, r"subscribe: (mosquitto_sub .*)$", deadline).group(1)
-        page = read_until(lines, r"page: (http://\S+/)$", deadline).group(1)
+        page = read_page(lines, deadline)
 
-        info = json.loads(urllib.request.urlopen(page + "api/info", timeout=10).read())
+        info = json.loads(api(page, "api/info").read())
         assert info["mode"] == "live" and info["echo_topic"] == topics.group(1), info
         account = json.loads(credentials.read_text())["accounts"]["host"]
         host = HostClient(
@@ -199,8 +219,8 @@ def test_rig_page_lists_a_finished_runs_tests_and_refuses_another_folder(tmp_pat
     process = start(["page", str(artifacts), "--page-port", "0"], tmp_path)
     try:
         lines = Lines(process)
-        page = read_until(lines, r"page: (http://\S+/)$", Deadline(START_S)).group(1)
-        runs = json.loads(urllib.request.urlopen(page + "api/runs", timeout=10).read())
+        page = read_page(lines, Deadline(START_S))
+        runs = json.loads(api(page, "api/runs").read())
         assert len(runs["tests"]) == 3 and all("test_console" in t["nodeid"] for t in runs["tests"]), runs
         process.send_signal(signal.SIGINT)
         assert process.wait(STOP_S) == 0
@@ -211,6 +231,41 @@ def test_rig_page_lists_a_finished_runs_tests_and_refuses_another_folder(tmp_pat
     refused = start(["page", str(tmp_path / "nothing-here")], tmp_path)
     _, err = refused.communicate(timeout=STOP_S)
     assert refused.returncode == 2 and b"no such folder" in err, err
+
+
+def test_the_page_listens_beyond_loopback_only_when_told_and_says_what_that_exposes(
+    tmp_path: Path, workdir: Path
+) -> None:
+    artifacts = write_run(tmp_path)
+    for command, cwd in (
+        (["page", str(artifacts), "--page-host", "0.0.0.0", "--page-port", "0"], tmp_path),
+        # Refused before anything starts: no broker, no deploy.
+        (["up", "virtual", "--workdir", str(workdir), "--page-host", "0.0.0.0", "--page-port", "0"], REPO),
+    ):
+        refused = start(command, cwd)
+        out, err = refused.communicate(timeout=STOP_S)
+        assert refused.returncode == 2, (command, out, err)
+        assert b"--page-host: '0.0.0.0' is not a loopback address" in err and b"--page-expose" in err, err
+        assert b"deploying" not in err and b"page:" not in out, err
+    process = start(
+        ["page", str(artifacts), "--page-host", "0.0.0.0", "--page-expose", "--page-port", "0"], tmp_path
+    )
+    try:
+        lines = Lines(process)
+        address, token = read_page(lines, Deadline(START_S))
+        # Listening on every address, it is reached on loopback too; the token still decides.
+        page = ("http://127.0.0.1:" + address.rsplit(":", 1)[1], token)
+        assert json.loads(api(page, "api/runs").read())["tests"]
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=STOP_S)
+        assert process.returncode == 0
+        warning = err.decode()
+        for what in ("0.0.0.0", "console", "MQTT history", "inject", "cut its power", "token"):
+            assert what in warning, f"the warning does not say {what!r}: {warning}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=STOP_S)
 
 
 def test_rig_up_takes_a_usb_board_found_by_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,6 +292,8 @@ def test_rig_up_takes_a_usb_board_found_by_discovery(tmp_path: Path, monkeypatch
         for name in [k for k in os.environ if k.startswith("RIG_")]:
             monkeypatch.delenv(name)
         monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path / "locks"))
+        # The token rig up prints, known here: this test reads no stdout.
+        monkeypatch.setattr("rig.bench_page.server.new_token", lambda: TOKEN)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -249,7 +306,7 @@ def test_rig_up_takes_a_usb_board_found_by_discovery(tmp_path: Path, monkeypatch
                 while not deadline.expired:
                     try:
                         seen["info"] = json.loads(
-                            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2).read()
+                            api((f"http://127.0.0.1:{port}/", TOKEN), "api/info", timeout=2).read()
                         )
                         break
                     except OSError:
@@ -297,7 +354,7 @@ def test_rig_up_keeps_the_board_going_when_nobody_reads_its_stdout(workdir: Path
         mqtt = read_until(lines, r"mqtt: mqtt://([\d.]+):(\d+)$", deadline)
         echo = read_until(lines, r"board: virtual: echo topic (\S+),", deadline).group(1)
         credentials = Path(read_until(lines, r"credentials: (\S+) ", deadline).group(1))
-        page = read_until(lines, r"page: (http://\S+/)$", deadline).group(1)
+        page = read_page(lines, deadline)
         account = json.loads(credentials.read_text())["accounts"]["host"]
         host = HostClient(
             mqtt.group(1),
@@ -329,9 +386,9 @@ def test_rig_up_keeps_the_board_going_when_nobody_reads_its_stdout(workdir: Path
             process.communicate(timeout=STOP_S)
 
 
-def fresh_console_line(page: str, since: float, deadline: Deadline) -> bool:
+def fresh_console_line(page: tuple[str, str], since: float, deadline: Deadline) -> bool:
     """True once the page's event stream carries a console line stamped after ``since``."""
-    with urllib.request.urlopen(page + "api/events", timeout=5) as stream:
+    with api(page, "api/events", timeout=5) as stream:
         while not deadline.expired:
             line = stream.readline()
             if not line:
