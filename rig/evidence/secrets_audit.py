@@ -51,9 +51,24 @@ How the rig's artifacts encode text, so how a leaked secret looks there:
 =========================  ================================================================
 
 A form is searched only when it differs from the forms above it. Not found: a secret broken by
-a line break (a 76-column MIME body), encrypted or otherwise transformed. Secrets shorter than
-``MIN_SECRET_CHARS`` characters are not searched (they would match by chance): each gives a
-``SecretTooShort`` warning, and ``too_short()`` lists them for the caller to report.
+a line break (a 76-column MIME body), encrypted or otherwise transformed.
+
+Short secrets
+-------------
+A secret shorter than ``MIN_SECRET_CHARS`` characters (a 4-digit PIN as a Wi-Fi password) can
+occur by chance, so the audit cannot vouch for it either way, and says so; it neither skips it
+silently nor refuses it (the capture hides it on the console all the same):
+
+- it is searched as written: its plain and text-escaped forms whatever their length, its hex
+  form where that is ``MIN_SECRET_CHARS`` long; every hit is a ``Leak`` with ``possible`` set
+  (and ``POSSIBLE`` in its form), reported like any leak (file, setting, form), for a person to
+  look at;
+- its base64 forms are not searched (a few characters that any base64 data holds);
+- the audit is incomplete: ``audit_artifacts`` raises ``AuditIncomplete`` naming the setting
+  (``too_short`` lists them), never clean. The setting is among the ``unaudited``
+  (``Unaudited.short_secret``), beside the files that could not be read, so that whoever takes
+  an unread file for "not clean" (``rig.evidence.run_audit``, the gate) takes it so too. The
+  remedy is a longer secret.
 
 How it searches
 ---------------
@@ -89,7 +104,6 @@ import json
 import os
 import stat
 import urllib.parse
-import warnings
 import zipfile
 import zlib
 from base64 import b64encode, urlsafe_b64encode
@@ -132,7 +146,9 @@ class _Stream(Protocol):
 
 @dataclass(frozen=True)
 class Leak:
-    """One secret found in one file: the first hit of one form of it. Holds no value."""
+    """One secret found in one file: the first hit of one form of it. Holds no value.
+    ``possible``: the secret is shorter than ``MIN_SECRET_CHARS``, so the hit may be chance;
+    its ``form`` says so too (``"plain; possible leak: ..."``)."""
 
     path: Path  # the file, relative to ``root`` when inside it (a root that is a file: as given)
     key: str  # the secret's name, e.g. "broker_password[board-virtual]"
@@ -140,6 +156,7 @@ class Leak:
     offset: int  # byte offset of the first hit, in the member's decompressed bytes if ``member``
     member: str = ""  # inside an archive: "serial.log" of serial.log.gz, "a.tar!x.log" nested
     root: Path | None = None  # the audited root, as the caller gave it
+    possible: bool = False
 
     @property
     def where(self) -> str:
@@ -153,54 +170,49 @@ class Leak:
 
 @dataclass(frozen=True)
 class Unaudited:
-    """A file, archive member or root that could not be read to its end: the audit cannot
-    vouch for it. ``reason`` is an error's name or ``strerror``, never file content."""
+    """What the audit cannot vouch for: a file, archive member or root that could not be read
+    to its end, or a secret too short to tell a leak from chance (``short_secret``: ``path`` is
+    then the secret's key, so that ``path: reason`` reads right wherever it is shown).
+    ``reason`` is an error's name or ``strerror`` or the short secret's, never content."""
 
     path: Path
     member: str
     reason: str
     root: Path | None = None
 
+    @classmethod
+    def short_secret(cls, key: str) -> Unaudited:
+        return cls(Path(key), "", _NOT_VOUCHED)
+
     def __str__(self) -> str:
         shown = str(self.root / self.path if self.root is not None else self.path)
         return f"{shown}{'!' + self.member if self.member else ''}: {self.reason}"
 
 
-class SecretTooShort(UserWarning):
-    """A secret too short to search for without false hits: it was not searched."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(
-            f"secret {key} is shorter than {MIN_SECRET_CHARS} characters: not searched for in the "
-            f"artifacts (too short to search without false hits)"
-        )
+# Said in a short secret's ``Leak.form``, so that every reader that shows the form says it too.
+POSSIBLE = f"possible leak: secret under {MIN_SECRET_CHARS} characters"
+_NOT_VOUCHED = (
+    f"secret shorter than {MIN_SECRET_CHARS} characters, so not fully audited (searched as "
+    f"written, where a hit may be chance; not in base64): use a longer secret"
+)
 
 
 class SecretsLeaked(RigError):
     """Secrets were found in the artifacts. ``leaks`` says where; the message names each file
-    and key, never a value. ``unaudited`` and ``not_searched`` say what the audit could not
-    cover, for the report."""
+    and key, never a value. ``unaudited`` says what the audit could not cover (files it could
+    not read, secrets too short to vouch for), for the report."""
 
     SHOWN = 50  # leaks listed in the message; all are in ``leaks``
 
-    def __init__(
-        self,
-        leaks: list[Leak],
-        unaudited: Iterable[Unaudited] = (),
-        not_searched: Iterable[str] = (),
-    ) -> None:
+    def __init__(self, leaks: list[Leak], unaudited: Iterable[Unaudited] = ()) -> None:
         self.leaks = list(leaks)
         self.unaudited = list(unaudited)
-        self.not_searched = list(not_searched)
         keys = sorted({leak.key for leak in self.leaks})
         files = {leak.where for leak in self.leaks}
         lines = [f"  - {leak}" for leak in self.leaks[: self.SHOWN]]
         if len(self.leaks) > self.SHOWN:
             lines.append(f"  ... and {len(self.leaks) - self.SHOWN} more")
         lines += [f"  not audited: {u}" for u in self.unaudited]
-        if self.not_searched:
-            lines.append(f"  too short to search: {', '.join(self.not_searched)}")
         super().__init__(
             f"secrets {', '.join(keys)} found in {len(files)} artifact file(s) "
             f"(the values are not shown):\n" + "\n".join(lines)
@@ -208,21 +220,26 @@ class SecretsLeaked(RigError):
 
 
 class AuditIncomplete(RigError):
-    """Some artifacts could not be read to their end, so the audit cannot say they are clean.
-    ``leaks`` holds what was found nonetheless (``check_artifacts`` raises ``SecretsLeaked``
-    instead when there is any)."""
+    """The audit cannot say the artifacts are clean: some could not be read to their end
+    (``unaudited``), or some secrets are too short to tell a leak from chance (``too_short``,
+    their keys). ``leaks`` holds what was found nonetheless, possible leaks of short secrets
+    among them (``check_artifacts`` raises ``SecretsLeaked`` instead when there is any)."""
 
-    def __init__(self, unaudited: list[Unaudited], leaks: Iterable[Leak] = ()) -> None:
-        self.unaudited = list(unaudited)
+    def __init__(
+        self, unaudited: list[Unaudited], leaks: Iterable[Leak] = (), too_short: Iterable[str] = ()
+    ) -> None:
+        self.too_short = list(too_short)
+        self.unaudited = list(unaudited) + [Unaudited.short_secret(key) for key in self.too_short]
         self.leaks = list(leaks)
         lines = "\n".join(f"  - {u}" for u in self.unaudited)
-        found = f"\n  and {len(self.leaks)} leak(s) found elsewhere" if self.leaks else ""
-        super().__init__(f"secrets audit incomplete: {len(self.unaudited)} unread\n{lines}{found}")
+        found = f"\n  and {len(self.leaks)} leak(s) found" if self.leaks else ""
+        super().__init__(f"secrets audit incomplete: {len(self.unaudited)} not audited\n{lines}{found}")
 
 
 def too_short(secrets: Mapping[str, str]) -> list[str]:
-    """The keys of the secrets the audit does not search for, sorted."""
-    return sorted(key for key, value in secrets.items() if len(value) < MIN_SECRET_CHARS)
+    """The keys of the secrets the audit cannot vouch for (shorter than ``MIN_SECRET_CHARS``),
+    sorted. An empty value is no secret: there is nothing to leak."""
+    return sorted(key for key, value in secrets.items() if 0 < len(value) < MIN_SECRET_CHARS)
 
 
 def audit_artifacts(
@@ -234,17 +251,18 @@ def audit_artifacts(
 ) -> list[Leak]:
     """Every leak under ``roots``, in root order, then by file path and offset.
 
-    Warns ``SecretTooShort`` for each secret not searched. Raises ``AuditIncomplete`` when a
-    root is missing or a file or archive could not be read to its end (a file that vanishes
-    during the audit is not an artifact any more and is passed over). ``chunk_bytes`` is for
-    tests that put a secret across many chunk borders.
+    Raises ``AuditIncomplete`` when a root is missing, a file or archive could not be read to
+    its end (a file that vanishes during the audit is not an artifact any more and is passed
+    over), or a secret is too short to vouch for (see "Short secrets"); its ``leaks`` are what
+    was found. ``chunk_bytes`` is for tests that put a secret across many chunk borders.
     """
     leaks, unaudited = _audit(roots, secrets, skip, chunk_bytes)
+    short = too_short(secrets)
     # pytest shows the arguments (and with -l the locals) of every frame of a failure's
     # traceback: the values must not be among this frame's.
     del secrets
-    if unaudited:
-        raise AuditIncomplete(unaudited, leaks)
+    if unaudited or short:
+        raise AuditIncomplete(unaudited, leaks, short)
     return leaks
 
 
@@ -256,14 +274,15 @@ def check_artifacts(
     chunk_bytes: int = CHUNK_BYTES,
 ) -> None:
     """Raise ``SecretsLeaked`` when any secret is found under ``roots`` (even where some file
-    could not be read), ``AuditIncomplete`` when none is but some file could not be read."""
+    could not be read, possible leaks of short secrets included), ``AuditIncomplete`` when none
+    is but some file could not be read or some secret is too short to vouch for."""
     leaks, unaudited = _audit(roots, secrets, skip, chunk_bytes)
-    not_searched = too_short(secrets)
+    short = too_short(secrets)
     del secrets  # not shown in a traceback (see audit_artifacts)
     if leaks:
-        raise SecretsLeaked(leaks, unaudited, not_searched)
-    if unaudited:
-        raise AuditIncomplete(unaudited)
+        raise SecretsLeaked(leaks, unaudited + [Unaudited.short_secret(key) for key in short])
+    if unaudited or short:
+        raise AuditIncomplete(unaudited, too_short=short)
 
 
 # -- the forms ---------------------------------------------------------------------------------
@@ -323,16 +342,20 @@ def _base64_middles(data: bytes, encode: Callable[[bytes], bytes]) -> list[bytes
 
 
 def _forms(value: str) -> list[tuple[str, bytes, bool]]:
-    """(form name, bytes, any case) of every way ``value`` is searched, first name per bytes."""
+    """(form name, bytes, any case) of every way ``value`` is searched, first name per bytes.
+    An encoded form shorter than ``MIN_SECRET_CHARS`` is left out (a few hex or base64
+    characters occur in any such data); the text forms are kept whatever their length, so that
+    a short secret is searched as written."""
     data = value.encode("utf-8")
     forms = [(name, text.encode("utf-8"), False) for name, text in _text_forms(value)]
+    kept = len(forms)
     forms.append(("hex", data.hex().encode("ascii"), True))
     forms += [("base64", m, False) for m in _base64_middles(data, b64encode)]
     forms += [("base64url", m, False) for m in _base64_middles(data, urlsafe_b64encode)]
     seen: set[bytes] = set()
     unique = []
-    for name, needle, any_case in forms:
-        if needle not in seen and len(needle) >= MIN_SECRET_CHARS:
+    for i, (name, needle, any_case) in enumerate(forms):
+        if needle and needle not in seen and (i < kept or len(needle) >= MIN_SECRET_CHARS):
             seen.add(needle)
             unique.append((name, needle, any_case))
     return unique
@@ -346,6 +369,7 @@ class _Form:
     needle: bytes
     folded: bytes
     any_case: bool  # hex: equal once folded is enough
+    possible: bool  # a short secret's: a hit may be chance
 
     def at(self, window: bytes, folded: bytes, i: int) -> bool:
         if self.any_case:
@@ -372,11 +396,10 @@ class _Needles:
         groups: dict[bytes, list[_Form]] = {}
         count = 0
         for key, value in secrets.items():
-            if len(value) < MIN_SECRET_CHARS:
-                continue
+            short = len(value) < MIN_SECRET_CHARS
             for name, needle, any_case in _forms(value):
                 folded = needle.translate(FOLD)
-                form = _Form(count, key, name, needle, folded, any_case)
+                form = _Form(count, key, name, needle, folded, any_case, short)
                 groups.setdefault(folded[:PREFIX_BYTES], []).append(form)
                 count += 1
         # Searched for: the longest start the group's forms share (a longer needle is a faster
@@ -615,12 +638,15 @@ class _Audit:
         self.unaudited.append(Unaudited(shown, member, reason, root))
 
     def _record(self, found: dict[int, int], shown: Path, member: str, root: Path | None) -> None:
-        first: dict[tuple[str, str], int] = {}
+        first: dict[tuple[str, str, bool], int] = {}
         for form_id, offset in found.items():
             form = self.needles.forms[form_id]
-            ident = (form.key, form.name)
+            ident = (form.key, form.name, form.possible)
             first[ident] = min(offset, first.get(ident, offset))
-        leaks = [Leak(shown, key, name, offset, member, root) for (key, name), offset in first.items()]
+        leaks = [
+            Leak(shown, key, f"{name}; {POSSIBLE}" if possible else name, offset, member, root, possible)
+            for (key, name, possible), offset in first.items()
+        ]
         # Python's sort is stable: the root's final sort by path keeps this order within a file.
         self.leaks += sorted(leaks, key=lambda leak: (leak.offset, leak.key, leak.form))
 
@@ -642,8 +668,6 @@ def _audit(
 ) -> tuple[list[Leak], list[Unaudited]]:
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
-    for key in too_short(secrets):
-        warnings.warn(SecretTooShort(key), stacklevel=3)
     audit = _Audit(_Needles(secrets), {Path(p).resolve() for p in skip}, chunk_bytes)
     if audit.needles.needles:
         for root in roots:

@@ -27,10 +27,10 @@ from rig.evidence import run_record
 from rig.evidence.secrets_audit import (
     CHUNK_BYTES,
     MAX_UNCONFIRMED,
+    POSSIBLE,
     AuditIncomplete,
     Leak,
     SecretsLeaked,
-    SecretTooShort,
     audit_artifacts,
     check_artifacts,
     too_short,
@@ -420,16 +420,54 @@ def test_messages_name_the_file_and_key_never_the_value(tmp_path: Path) -> None:
             assert not any(form in words for words in said)
 
 
-def test_short_secrets_are_not_searched_but_said(tmp_path: Path) -> None:
+def test_a_short_secret_is_searched_as_written_and_never_audited_clean(tmp_path: Path) -> None:
     (tmp_path / "log").write_text("pin 1234 and the hunter2\n")
+    (tmp_path / "dump.txt").write_text("payload 0x31323334\n")  # the PIN's bytes, in hex
+    secrets = {"pin": "1234", "empty": "", "pw": "hunter2"}
 
-    with pytest.warns(SecretTooShort) as warned:
-        leaks = audit_artifacts([tmp_path], {"pin": "1234", "empty": "", "pw": "hunter2"})
+    with pytest.raises(AuditIncomplete) as incomplete:
+        audit_artifacts([tmp_path], secrets)
 
-    assert found(leaks) == {("log", "pw", "plain")}
-    assert sorted(w.message.key for w in warned if isinstance(w.message, SecretTooShort)) == ["empty", "pin"]
-    assert all("1234" not in str(w.message) for w in warned)
-    assert too_short({"pin": "1234", "empty": "", "pw": "hunter2"}) == ["empty", "pin"]
+    error = incomplete.value
+    assert error.too_short == ["pin"]
+    assert [str(u) for u in error.unaudited] == [
+        "pin: secret shorter than 6 characters, so not fully audited (searched as written, where a "
+        "hit may be chance; not in base64): use a longer secret"
+    ]
+    shown = {(leak.path.name, leak.key, leak.form, leak.possible) for leak in error.leaks}
+    assert shown == {
+        ("log", "pin", f"plain; {POSSIBLE}", True),
+        ("dump.txt", "pin", f"hex; {POSSIBLE}", True),
+        ("log", "pw", "plain", False),
+    }
+    [possible] = [leak for leak in error.leaks if leak.path.name == "log" and leak.possible]
+    assert (
+        str(possible)
+        == f"{tmp_path / 'log'}: pin (plain; possible leak: secret under 6 characters) at byte 4"
+    )
+    text = str(error)
+    assert "pin: secret shorter than 6 characters" in text
+    assert "1234" not in text and "31323334" not in text
+    assert too_short(secrets) == ["pin"], "an empty value is no secret"
+
+
+def test_a_short_secret_found_nowhere_still_leaves_the_audit_incomplete(tmp_path: Path) -> None:
+    (tmp_path / "log").write_text("nothing of it here\n")
+    with pytest.raises(AuditIncomplete, match="wifi_password: secret shorter than 6") as incomplete:
+        audit_artifacts([tmp_path], {"wifi_password": "abc12", "pw": "hunter2"})
+    assert incomplete.value.leaks == [] and incomplete.value.too_short == ["wifi_password"]
+    with pytest.raises(AuditIncomplete, match="1 not audited"):
+        check_artifacts([tmp_path], {"wifi_password": "abc12"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert audit_artifacts([tmp_path], {"pw": "hunter2!"}) == []  # no warning without cause
+        assert audit_artifacts([tmp_path], {"pw": "hunter2!", "none": ""}) == []  # clean as before
+
+
+def test_a_possible_leak_of_a_short_secret_fails_the_check(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text(json.dumps({"message": 'login pw=ab"c'}))
+    with pytest.raises(SecretsLeaked) as leaked:
+        check_artifacts([tmp_path], {"broker_password": 'ab"c'})
+    text = str(leaked.value)
+    assert f"broker_password (json-escaped; {POSSIBLE})" in text
+    assert "not audited: broker_password: secret shorter than 6 characters" in text
+    assert 'ab"c' not in text and 'ab\\"c' not in text
