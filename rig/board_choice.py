@@ -16,6 +16,7 @@ from pathlib import Path
 
 from serial.tools.list_ports_common import ListPortInfo
 
+from rig.board import virtual_flash
 from rig.board.board import Board
 from rig.board.kinds import LOOPBACK, PortLister, kind_of
 from rig.broker import Broker
@@ -56,14 +57,14 @@ def choose_board(inventory: Inventory, name: str, lister: PortLister = list_port
 
 
 def flash_dir(workdir: Path, spec: BoardSpec) -> Path:
-    """Where a board the rig starts keeps its flash, under a session's ``workdir``."""
-    return workdir / f"flash-{spec.name}"
+    """Where a board the rig starts keeps its flash when used from the session folder
+    ``workdir``: a private folder outside the artifacts (``rig.board.virtual_flash``)."""
+    return virtual_flash.flash_dir(workdir, spec.name)
 
 
 def board_lock(spec: BoardSpec, workdir: Path, purpose: str, lock_dir: Path | None = None) -> BoardLock:
     """The lock of ``spec`` as used from ``workdir`` (a virtual board is keyed by its flash)."""
-    identity = kind_of(spec).lock_identity(spec, flash_dir(workdir, spec))
-    return BoardLock(identity, lock_dir, purpose=purpose)
+    return BoardLock(kind_of(spec).lock_identity(spec, workdir), lock_dir, purpose=purpose)
 
 
 def is_board_set(selection: str) -> bool:
@@ -180,7 +181,7 @@ class BenchBoard:
         self.lock = lock if lock is not None else board_lock(spec, workdir, purpose, lock_dir)
         self.lock_timeout = lock_timeout
         self._transport = kind.make_transport(
-            spec, self.flash_dir, micropython, lister, own_network, busy_wait=lock_timeout
+            spec, workdir, micropython, lister, own_network, busy_wait=lock_timeout
         )
         self.board = Board(self._transport, session_log=workdir / f"serial-{spec.name}.log")
 

@@ -8,7 +8,11 @@ gate) goes through ``ChildProcess``, so that each of them
   KeyboardInterrupt traceback over the user's terminal);
 - dies with the rig on Linux (``PR_SET_PDEATHSIG``), which covers a SIGKILLed pytest where no
   teardown or atexit hook runs;
-- is stopped by an atexit hook if nothing else stopped it.
+- is stopped by an atexit hook if nothing else stopped it;
+- sees only the part of the host environment it needs (``child_environment``): the host's may
+  hold ``RIG_BROKER_PASSWORD``, ``RIG_WIFI_PASSWORD`` and a CI service's tokens, and a broker or
+  a firmware has no use for them (they would show in ``/proc/<pid>/environ`` and in whatever
+  the child dumps on a crash).
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import fnmatch
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -38,6 +43,29 @@ _ATEXIT_STOP = 2.0
 _POLL = 0.05
 
 File = int | IO[Any] | None
+
+# What a child may take over from the host environment, as names or fnmatch patterns; anything
+# else (secrets, CI tokens) stays with the rig. Each caller names the groups its child needs.
+# Any program: where to find programs, whose it is, its language and time zone, its temp folder.
+SYSTEM_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "TERM")
+# A Python child: the interpreter's own settings and the virtual environment it runs from.
+PYTHON_ENV = ("PYTHON*", "VIRTUAL_ENV", "COVERAGE_*")
+# A labgrid client: its settings (LG_PROXY, LG_USERNAME...) and gRPC's fork handling.
+LABGRID_ENV = ("LG_*", "GRPC_*")
+
+
+def child_environment(
+    *groups: Iterable[str], add: Mapping[str, str] | None = None, host: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables of ``host`` (default: this process's environment) that match a pattern of
+    ``groups`` (e.g. ``SYSTEM_ENV``), then ``add`` on top. What matches none stays behind."""
+    source = os.environ if host is None else host
+    patterns = [pattern for group in groups for pattern in group]
+    env = {
+        name: value for name, value in source.items() if any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    }
+    env.update(add or {})
+    return env
 
 
 class ProcessWouldNotStop(InfrastructureError):
@@ -126,12 +154,16 @@ class ChildProcess:
         die_with_parent: bool = True,
     ) -> ChildProcess:
         """Start ``argv`` in a new session. ``log_path``: stdout and stderr are appended there
-        (O_APPEND keeps every run of a restarted process in one file). Raises OSError when the
-        program cannot be started."""
+        (O_APPEND keeps every run of a restarted process in one file). ``env``: the child's whole
+        environment; None gives it the system, Python and labgrid groups of ours
+        (``child_environment``), never all of it. Raises OSError when the program cannot be
+        started."""
+        if env is None:
+            env = child_environment(SYSTEM_ENV, PYTHON_ENV, LABGRID_ENV)
         options: dict[str, Any] = {
             "stdin": stdin,
             "cwd": cwd,
-            "env": None if env is None else dict(env),
+            "env": dict(env),
             "start_new_session": True,
             "preexec_fn": _die_with_parent_hook() if die_with_parent else None,
         }

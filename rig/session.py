@@ -207,15 +207,11 @@ class RigSession:
     def audit_secrets(self, extra: Iterable[Path] = ()) -> AuditVerdict:
         """Search this run's artifacts (and ``extra`` files, e.g. the JUnit XML) for every secret
         it used; hand the secrets over to the gate when it asks (``rig.evidence.run_audit``).
-        The virtual board's flash is skipped: it is the board's storage, not an artifact."""
+        Everything under the artifacts is searched: the virtual board's flash, which holds the
+        secrets in its config.json, lives outside them (``rig.board.virtual_flash``)."""
         secrets = self.secrets()
         hand_over(secrets)
-        return audit_run(
-            [self.settings.artifacts, *extra],
-            secrets,
-            skip=sorted(self.dir.glob("flash-*")),
-            verdict_dir=self.settings.artifacts,
-        )
+        return audit_run([self.settings.artifacts, *extra], secrets, verdict_dir=self.settings.artifacts)
 
     def secrets(self) -> dict[str, str]:
         """Every secret value this run used, by name (``Testbed.secrets``)."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from serial.tools.list_ports_common import ListPortInfo
 
+from rig.board import virtual_flash
 from rig.board.reset import HARD_RESETS, no_hard_reset
 from rig.board.transport import BoardTransport
 from rig.board.usb import UsbBoard
@@ -40,22 +42,25 @@ class KindBehaviour(Protocol):
     def make_transport(
         self,
         spec: BoardSpec,
-        flash_dir: Path,
+        workdir: Path,
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
         busy_wait: float | None = None,
     ) -> BoardTransport:
-        """The transport that makes this board present (``flash_dir`` and ``micropython`` are
-        for a board the rig starts itself; ``lister`` for one found among the serial ports).
+        """The transport that makes this board present. ``workdir``: the session folder (in the
+        artifacts) the board's logs go to; a virtual board's flash is kept outside it, in a
+        private folder keyed by it (``rig.board.virtual_flash``). ``micropython`` is for a board
+        the rig starts itself; ``lister`` for one found among the serial ports.
         ``own_network``: a board the rig starts gets a network link of its own where this machine
         allows it (a test session asks for it, so that faults can be made on the link; a bench
         command does not, so that a broker on this machine's loopback stays reachable).
         ``busy_wait``: how long a board that another user holds outside the rig's own locks (a
         labgrid place) is waited for; ``None``: ``$RIG_LOCK_TIMEOUT``, else 60 s."""
 
-    def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
-        """The key of the board's lock: two users of the same board must get the same key."""
+    def lock_identity(self, spec: BoardSpec, workdir: Path) -> str:
+        """The key of the board's lock, used from the session folder ``workdir``: two users of
+        the same board must get the same key."""
 
     def broker_bind_address(self, spec: BoardSpec, own_network: bool = False) -> str:
         """Where the embedded broker listens so that this board can reach it."""
@@ -88,18 +93,22 @@ class VirtualKind:
     def make_transport(
         self,
         spec: BoardSpec,
-        flash_dir: Path,
+        workdir: Path,
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
         busy_wait: float | None = None,
     ) -> BoardTransport:
-        return VirtualBoard(spec.name, flash_dir, micropython, _network(spec, own_network))
+        flash, note = virtual_flash.prepare(workdir, spec.name)
+        if note is not None:
+            warnings.warn(note, virtual_flash.OldFlashMoved, stacklevel=2)
+        return VirtualBoard(spec.name, flash, micropython, _network(spec, own_network))
 
-    def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
+    def lock_identity(self, spec: BoardSpec, workdir: Path) -> str:
         # A virtual board is one flash directory: two checkouts may each run their own, but not
         # share one.
-        digest = hashlib.sha256(str(flash_dir.resolve()).encode()).hexdigest()[:10]
+        flash = virtual_flash.flash_dir(workdir, spec.name)
+        digest = hashlib.sha256(str(flash.resolve()).encode()).hexdigest()[:10]
         return f"{spec.identity}-{digest}"
 
     def broker_bind_address(self, spec: BoardSpec, own_network: bool = False) -> str:
@@ -138,7 +147,7 @@ class SerialKind:
     def make_transport(
         self,
         spec: BoardSpec,
-        flash_dir: Path,
+        workdir: Path,
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
@@ -146,7 +155,7 @@ class SerialKind:
     ) -> BoardTransport:
         return UsbBoard(spec, lister)  # its network is the bench's Wi-Fi, not the rig's to make
 
-    def lock_identity(self, spec: BoardSpec, flash_dir: Path) -> str:
+    def lock_identity(self, spec: BoardSpec, workdir: Path) -> str:
         return spec.identity  # one physical thing wherever it is used from
 
     def broker_bind_address(self, spec: BoardSpec, own_network: bool = False) -> str:
@@ -191,7 +200,7 @@ class LabgridKind(SerialKind):
     def make_transport(
         self,
         spec: BoardSpec,
-        flash_dir: Path,
+        workdir: Path,
         micropython: str | None,
         lister: PortLister,
         own_network: bool = False,
@@ -199,7 +208,7 @@ class LabgridKind(SerialKind):
     ) -> BoardTransport:
         from rig.board.labgrid import LabgridPlace  # the lab layer loads only for a place
 
-        return LabgridPlace(spec, flash_dir.parent, wait=busy_wait)
+        return LabgridPlace(spec, workdir, wait=busy_wait)
 
     def found_by(self, spec: BoardSpec) -> str:
         return spec.labgrid.describe() if spec.labgrid is not None else "labgrid"

@@ -6,7 +6,6 @@ import contextlib
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from pathlib import Path
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, ConfigError
 from rig.netns import BoardNetwork
-from rig.processes import ChildProcess, is_running
+from rig.processes import PYTHON_ENV, SYSTEM_ENV, ChildProcess, child_environment
 from rig.serialio.port import BoardPort
 
 
@@ -44,8 +43,13 @@ class VirtualBoard:
 
     Lifecycle: ``start()`` launches the supervisor process and waits (bounded) until its port
     exists and MicroPython has booted; ``power_cycle()`` kills MicroPython with no cleanup and
-    boots it again; ``stop()`` ends both processes by PID and raises if they would not die.
+    boots it again; ``stop()`` ends the supervisor by PID and raises if it would not die.
     The flash directory is the board's ``/`` and survives power cycles, as flash does.
+
+    MicroPython is the supervisor's child, and only the supervisor signals it: it kills it on a
+    power cut, on ``quit``, at end of its stdin and on SIGTERM, and the kernel kills it when the
+    supervisor dies (``PR_SET_PDEATHSIG``). The rig never does: once the supervisor is gone,
+    ``firmware_pid`` may already name an unrelated process (PID reuse).
     """
 
     kind = "virtual"
@@ -179,18 +183,16 @@ class VirtualBoard:
         process, self._process = self._process, None
         if process is None:
             return
-        firmware_pid = self.firmware_pid
         try:
             with contextlib.suppress(OSError):
                 if process.popen.stdin is not None:
                     process.popen.stdin.close()  # end of stdin: the supervisor kills MicroPython and exits
             process.wait_exited(timeout)
-            process.stop(timeout)  # reaps it; SIGTERM, then SIGKILL, if end of stdin was not enough
+            # Reaps it; SIGTERM (the supervisor kills MicroPython, then exits), then SIGKILL (the
+            # kernel kills MicroPython: its parent-death signal) if end of stdin was not enough.
+            # MicroPython is never signalled from here: see the class docstring.
+            process.stop(timeout)
         finally:
-            # MicroPython runs in its own session, so make sure it went with its supervisor.
-            if firmware_pid is not None and is_running(firmware_pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(firmware_pid, signal.SIGKILL)
             self._port = None
             self.firmware_pid = None
             if self.network is not None:
@@ -199,8 +201,9 @@ class VirtualBoard:
 
 def _env_with_rig_importable() -> dict[str, str]:
     # The supervisor runs as ``python -m``; make this very copy of the rig importable there,
-    # whether it is installed or used from a checkout.
+    # whether it is installed or used from a checkout. Nothing else of ours: the host's
+    # environment may hold the run's secrets, and MicroPython inherits from the supervisor.
     root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
+    env = child_environment(SYSTEM_ENV, PYTHON_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env

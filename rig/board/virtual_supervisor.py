@@ -6,6 +6,13 @@ It reads commands on stdin, one per line: ``power-cut`` (kill without cleanup, t
 ``power-off``, ``power-on``, ``unplug`` (the port goes away, the board runs on), ``plug`` (it
 comes back under a new name: ``PORT <path>`` again) and ``quit``. End of stdin means its owner
 died: it kills MicroPython and exits, so a killed test run never leaves a board process behind.
+SIGTERM does the same. MicroPython is signalled by this process only, its parent, which alone
+knows when its PID is free for reuse; if this process is SIGKILLed, the kernel kills MicroPython
+(its parent-death signal). ``GONE <pid>`` says that MicroPython was killed and reaped on the way
+out.
+
+Files MicroPython writes into the flash are private to the user (umask 077): with an external
+broker its ``config.json`` holds the broker's password.
 
 Two ptys, because a USB port outlives the firmware it talks to:
 
@@ -35,9 +42,13 @@ import time
 from pathlib import Path
 
 from rig.board.virtual_port import Outbox, open_port, write_dropping
+from rig.processes import SYSTEM_ENV, child_environment
 from rig.settings import FLASH, RUN_MAIN
 
 BOOTSTRAP = Path(__file__).parent / "mpy" / "bootstrap.py"
+# What MicroPython takes over from the supervisor's environment, besides the system's: the unix
+# port's module path. Never the rest: a firmware has no business with the host's secrets.
+MICROPYTHON_ENV = ("MICROPYPATH",)
 
 SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -90,7 +101,9 @@ class _Firmware:
         self.master, slave = pty.openpty()
         os.set_blocking(self.master, False)
         _console_termios(slave)
-        env = dict(os.environ, **{FLASH.env: str(flash), RUN_MAIN.env: "1" if run_main else "0"})
+        env = child_environment(
+            SYSTEM_ENV, MICROPYTHON_ENV, add={FLASH.env: str(flash), RUN_MAIN.env: "1" if run_main else "0"}
+        )
         # MicroPython only turns Ctrl-C into KeyboardInterrupt if the pty is its controlling
         # terminal, hence a new session that then claims the slave as ctty.
         argv = [micropython, "-i", str(BOOTSTRAP)]
@@ -314,8 +327,11 @@ class Supervisor:
                         return 0
         finally:
             if self.firmware is not None:
+                pid = self.firmware.process.pid
                 self.firmware.kill()
                 self._forget_firmware()
+                with contextlib.suppress(OSError):  # an owner that died reads no more
+                    _report(f"GONE {pid}")
 
     def unplug(self) -> None:
         """The port goes away, as a USB device pulled out: its users get an error."""
@@ -376,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Die with the owner even if it is SIGKILLed and never closes our stdin.
     _die_with_parent(signal.SIGTERM)
+    # What MicroPython writes to the flash (config.json with the broker's password) is the
+    # user's alone, whatever the umask of the shell that started the rig.
+    os.umask(0o077)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     return Supervisor(args.micropython, args.flash.resolve(), args.netns).run()
 

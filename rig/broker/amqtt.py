@@ -14,6 +14,8 @@ from rig.broker.base import BrokerKind
 from rig.broker.managed import ManagedBroker
 from rig.broker.record_source import JsonRecordFollower, RecordFollower, file_mark
 from rig.errors import BrokerError
+from rig.processes import PYTHON_ENV, SYSTEM_ENV, child_environment
+from rig.settings import AMQTT_DEBUG
 
 INSTALL_HINT = "install it with `pip install amqtt` or `pip install 'micropython-mqtt-rig[amqtt]'`"
 _RUNNER = "rig.broker.amqtt_runner"
@@ -85,7 +87,8 @@ class AmqttBroker(ManagedBroker):
         return [sys.executable, "-m", _RUNNER, str(self.config_path)]
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # A Python child, told where the rig is and whether to log at DEBUG; nothing else of ours.
+        env = child_environment(SYSTEM_ENV, PYTHON_ENV, (AMQTT_DEBUG.env,))
         inherited = [part for part in env.get("PYTHONPATH", "").split(os.pathsep) if part]
         env["PYTHONPATH"] = os.pathsep.join([str(_RIG_ROOT), *inherited])
         return env

@@ -14,6 +14,7 @@ from rig.broker.process import BrokerProcess
 from rig.broker.tls import TlsMaterial
 from rig.deadline import Deadline
 from rig.errors import BrokerError
+from rig.processes import SYSTEM_ENV, child_environment
 
 # One connection attempt must not eat the whole start bound.
 _PROBE_S = 0.2
@@ -79,9 +80,10 @@ class ManagedBroker(Broker):
     def _prepare(self, port: int, ws_port: int) -> list[str]:
         """Write the config for these ports into ``workdir``; return the command line."""
 
-    def _env(self) -> dict[str, str] | None:
-        """The child's environment; None inherits ours."""
-        return None
+    def _env(self) -> dict[str, str]:
+        """The child's environment: what any program needs of ours (``SYSTEM_ENV``), never the
+        rest, which may hold the run's secrets and a CI service's tokens."""
+        return child_environment(SYSTEM_ENV)
 
     # -- Broker ---------------------------------------------------------------------------------
 

@@ -271,11 +271,6 @@ def resolve_board(inventory: Inventory, name: str) -> BoardSpec:
     return choose_board(inventory, name, list_ports)
 
 
-def flash_dir(spec: BoardSpec, workdir: Path) -> Path:
-    # BenchBoard's naming: `list` must find the same lock as the command holding the board.
-    return workdir / f"flash-{spec.name}"
-
-
 def secret_values(spec: BoardSpec) -> list[str]:
     return [s.value for s in spec.secrets() if s.value]
 

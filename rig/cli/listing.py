@@ -63,7 +63,7 @@ def status(
 ) -> str:
     kind = kind_of(spec)
     parts = [kind.presence(spec, ports)]
-    lock = BoardLock(kind.lock_identity(spec, common.flash_dir(spec, args.workdir)))
+    lock = BoardLock(kind.lock_identity(spec, args.workdir))  # as BenchBoard's: the same lock
     if lock.is_locked():
         holder = lock.holder()
         locked = f"locked by {holder.describe()}" if holder else "locked (holder record unreadable)"

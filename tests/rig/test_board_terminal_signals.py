@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from rig.board_choice import BUILTIN_VIRTUAL, flash_dir
 from rig.deadline import Deadline
 from rig.processes import is_running
 
@@ -38,7 +39,7 @@ def board_processes(flash: Path) -> list[int]:
 
 def test_ctrl_c_in_monitor_stops_the_virtual_board_without_a_traceback(tmp_path: Path) -> None:
     workdir = tmp_path / "work"
-    flash = (workdir / "flash-virtual").resolve()
+    flash = flash_dir(workdir, BUILTIN_VIRTUAL).resolve()
     output = tmp_path / "output.txt"
     with output.open("wb") as out:
         process = subprocess.Popen(

@@ -16,7 +16,7 @@ import yaml
 from serial.tools.list_ports_common import ListPortInfo
 
 from rig.board.kinds import kind_of
-from rig.board_choice import BUILTIN_VIRTUAL
+from rig.board_choice import BUILTIN_VIRTUAL, flash_dir
 from rig.broker import Broker
 from rig.cli import COMMANDS, main
 from rig.discovery import ports as discovery_ports
@@ -315,7 +315,7 @@ def test_list_shows_present_port_and_lock_holder(
     path = write_inventory(tmp_path, USB_INVENTORY.replace('"0042"', '"0001"'))
     ports.append(CP210X)
     virtual_lock = BoardLock(
-        kind_of(BUILTIN_VIRTUAL).lock_identity(BUILTIN_VIRTUAL, workdir / "flash-virtual"), purpose="a test"
+        kind_of(BUILTIN_VIRTUAL).lock_identity(BUILTIN_VIRTUAL, workdir), purpose="a test"
     )
     with virtual_lock:
         assert main(["list", "--inventory", str(path), "--workdir", str(workdir)]) == 0
@@ -439,7 +439,7 @@ def test_missing_secret_exits_2(tmp_path: Path, workdir: Path, capsys: pytest.Ca
 
 def test_busy_board_exits_3_naming_the_holder(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lock = BoardLock(
-        kind_of(BUILTIN_VIRTUAL).lock_identity(BUILTIN_VIRTUAL, workdir / "flash-virtual"),
+        kind_of(BUILTIN_VIRTUAL).lock_identity(BUILTIN_VIRTUAL, workdir),
         purpose="someone else",
     )
     with lock:
@@ -483,7 +483,7 @@ def test_deploy_then_exec_on_the_virtual_board(
     assert re.search(r"^\[1/\d+\] \S+\.py$", out, re.M), out
     assert re.search(r"^\[\d+/\d+\] main\.py$", out, re.M), out
     assert re.search(r"^deployed \d+ file\(s\)", out, re.M)
-    assert (workdir / "flash-virtual" / "config.json").exists()
+    assert (flash_dir(workdir, BUILTIN_VIRTUAL) / "config.json").exists()
 
     result = rig("exec", "virtual", "print(6*7)", "--workdir", str(workdir))
     assert (result.returncode, result.stdout) == (0, "42\n"), result.stderr

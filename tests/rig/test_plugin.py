@@ -127,8 +127,10 @@ def test_a_board_running_other_files_than_deployed_is_a_clear_failure(inner: pyt
         """
         import json
 
+        from rig.board_choice import flash_dir
+
         def test_1_tamper(board, rig_session):
-            manifest = rig_session.dir / "flash-virtual" / "rig_manifest.json"
+            manifest = flash_dir(rig_session.dir, rig_session.spec()) / "rig_manifest.json"
             doc = json.loads(manifest.read_text())
             doc["tree"] = "0" * 64
             manifest.write_text(json.dumps(doc))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ from rig.board import Board, VirtualBoard
 from rig.board.virtual_supervisor import CRASH_LOOP_LIMIT
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable
-from rig.processes import is_running
+from rig.processes import ChildProcess, is_running
 from rig.serialio import SerialLog
 
 LOOP_MAIN = """\
@@ -145,6 +147,69 @@ def test_a_killed_supervisor_takes_micropython_with_it(flash: Path) -> None:
             time.sleep(0.05)  # nothing to wait on: the process is not ours to reap
         assert not is_running(firmware), "MicroPython outlived its supervisor"
     finally:
+        vb.stop()
+
+
+def _exited(pidfd: int, bound: float) -> bool:
+    """Whether the process behind ``pidfd`` exits within ``bound``: a pidfd turns readable when
+    its process ends, whoever its parent is."""
+    return bool(select.select([pidfd], [], [], bound)[0])
+
+
+def test_the_rig_never_signals_micropython_by_a_pid_that_may_be_reused(
+    flash: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MicroPython is the supervisor's child: once the supervisor is gone, its PID may name an
+    unrelated process. Here it does: the PID the rig knows is handed to a bystander (what PID
+    reuse would do). Stopping the board must send no signal to it (every signal this process
+    sends is recorded, then sent), while MicroPython itself is gone, killed by its supervisor."""
+    vb = VirtualBoard("reuse", flash)
+    vb.start()
+    firmware = vb.firmware_pid
+    assert firmware is not None
+    pidfd = os.pidfd_open(firmware)
+    bystander = ChildProcess.spawn(["sleep", "60"], name="bystander")
+    sent: list[tuple[str, int, int]] = []
+    kill, killpg = os.kill, os.killpg
+
+    def recorded_kill(pid: int, signum: int) -> None:
+        sent.append(("kill", pid, signum))
+        kill(pid, signum)
+
+    def recorded_killpg(pgid: int, signum: int) -> None:
+        sent.append(("killpg", pgid, signum))
+        killpg(pgid, signum)
+
+    try:
+        vb.firmware_pid = bystander.pid  # the firmware's PID, reused by an unrelated process
+        supervisor = vb.supervisor_pid
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "kill", recorded_kill)
+            patch.setattr(os, "killpg", recorded_killpg)
+            vb.stop()
+        stale = [s for s in sent if s[1] in (bystander.pid, firmware)]
+        assert not stale, f"stopping the board signalled by a PID that was not its own child's: {stale}"
+        assert {pid for _, pid, _ in sent} <= {supervisor}, sent
+        assert _exited(pidfd, 5), f"MicroPython (pid {firmware}) outlived its stopped supervisor"
+        assert bystander.poll() is None
+    finally:
+        os.close(pidfd)
+        bystander.stop()
+        vb.stop()
+
+
+def test_a_terminated_supervisor_kills_micropython_itself(flash: Path) -> None:
+    vb = VirtualBoard("term", flash)
+    vb.start()
+    supervisor, firmware = vb.supervisor_pid, vb.firmware_pid
+    assert supervisor is not None and firmware is not None
+    pidfd = os.pidfd_open(firmware)
+    try:
+        os.kill(supervisor, signal.SIGTERM)  # the supervisor is our child, not reaped yet
+        assert _exited(pidfd, 10), "MicroPython outlived its SIGTERMed supervisor"
+        vb._await("GONE", Deadline(10))  # it said so: killed and reaped by the supervisor
+    finally:
+        os.close(pidfd)
         vb.stop()
 
 
