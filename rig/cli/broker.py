@@ -4,7 +4,9 @@ It is locked down as in a test run, wired by the same ``rig.testbed.Testbed``: a
 each board of the inventory (topics ``rig/BOARD/#``, what ``rig deploy`` gives a board), one for
 the host, one for a web page (the injector), anonymous clients refused. It says which broker
 runs (mosquitto or amqtt, and its version). The accounts go into a file readable by this user
-only (``rig.broker.credentials_file``), whose path is printed, never the passwords;
+only (``rig.broker.credentials_file``), whose path is printed, never the passwords; each board's
+account is bound to the board's client id (``rig-BOARD``, printed with it), so one board's login
+cannot take over another board's session;
 ``rig deploy --broker-credentials FILE`` gives a board its own account from it. ``--open`` runs
 the broker the old way: anonymous, every topic open.
 """
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 from rig.board_choice import BUILTIN_VIRTUAL
+from rig.broker.access import Account
 from rig.broker.factory import KINDS as BROKER_KINDS
 from rig.cli import common
 from rig.errors import BrokerError
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"mqtts://{broker.host}:{broker.tls_port}")
             credentials = testbed.write_credentials()
             if broker.access is not None and credentials is not None:
-                users = ", ".join(f"{a.login.user} ({', '.join(a.patterns)})" for a in broker.access.accounts)
+                users = ", ".join(_describe(a) for a in broker.access.accounts)
                 print(f"credentials: {credentials} (readable by you only); accounts: {users}")
             else:
                 print("open: anonymous clients may use every topic")
@@ -106,3 +109,9 @@ def run(args: argparse.Namespace) -> int:
             raise BrokerError(f"{broker.kind} broker exited on its own; see its log: {broker.log_path}")
         except KeyboardInterrupt:
             return common.EXIT_OK  # Ctrl-C and SIGTERM are how this command is meant to end
+
+
+def _describe(account: Account) -> str:
+    """An account as the accounts line shows it: user, topics, and the client id it is bound to."""
+    bound = f", client id {account.client_id}" if account.client_id is not None else ""
+    return f"{account.login.user} ({', '.join(account.patterns)}{bound})"

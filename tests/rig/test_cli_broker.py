@@ -118,6 +118,8 @@ def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
         assert stat.S_IMODE(credentials.parent.stat().st_mode) == 0o700
         accounts = json.loads(credentials.read_text())["accounts"]
         assert "rig-host" in found.group(2) and "board-virtual" in found.group(2)
+        # Each board's account says the client id it is bound to (rig deploy gives it rig-BOARD).
+        assert "board-virtual (rig/virtual/#, client id rig-virtual)" in found.group(2), found.group(2)
         log_line = lines.next(deadline)
         # The workdir is the default one, made absolute under the directory it was run from.
         assert str(fresh_dir / "artifacts" / "cli" / "broker") in log_line, log_line
@@ -127,6 +129,7 @@ def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
         host = accounts["host"]
         assert connack(match, None).is_failure, "an anonymous client was admitted"
         assert not (reason := connack(match, (host["user"], host["password"]))).is_failure, reason
+        _another_boards_login_cannot_take_over(match, accounts)
 
         process.send_signal(signal.SIGINT)
         assert process.wait(STOP_S) == 0
@@ -142,10 +145,38 @@ def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
         process.communicate(timeout=STOP_S)
 
 
-def connack(address: re.Match[str], login: tuple[str, str] | None) -> Any:
+def _another_boards_login_cannot_take_over(address: re.Match[str], accounts: dict[str, Any]) -> None:
+    """The issue as a user met it: another board's login (the neighbour's, a board of the lab
+    outside this bench) with ``rig-virtual`` took the board's session and cut it off. Now it is
+    refused with CONNACK 5, and the board, connected meanwhile, stays connected."""
+    board, other = accounts["board:virtual"], accounts["neighbour"]
+    gone: queue.Queue[Any] = queue.Queue()
+    connected: queue.Queue[Any] = queue.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="rig-virtual", clean_session=False)
+    client.username_pw_set(board["user"], board["password"])
+    client.on_connect = lambda _c, _u, _f, reason, _p: connected.put(reason)
+    client.on_disconnect = lambda _c, _u, _f, reason, _p: gone.put(reason)
+    client.connect(address.group(1), int(address.group(2)), keepalive=30)
+    client.loop_start()
+    try:
+        assert not (reason := connected.get(timeout=10)).is_failure, f"the board was refused: {reason}"
+        refused = connack(address, (other["user"], other["password"]), client_id="rig-virtual")
+        assert refused.is_failure and refused.value == 135, f"the neighbour took rig-virtual: {refused}"
+        # A QoS 1 round trip after the refusal: the board's connection is still the broker's.
+        info = client.publish("rig/virtual/echo", b"still here", qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published(), "the board's PUBACK did not come after the neighbour's CONNECT"
+        assert gone.empty(), f"the broker closed the board's connection: {gone.get()}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def connack(address: re.Match[str], login: tuple[str, str] | None, client_id: str | None = None) -> Any:
     """The CONNACK reason a client gets from the broker at ``address``, with ``login`` or none."""
     connected: queue.Queue[Any] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"new-user-{bool(login)}")
+    client_id = client_id or f"new-user-{bool(login)}"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     if login is not None:
         client.username_pw_set(*login)
     client.on_connect = lambda _c, _u, _f, reason, _p: connected.put(reason)
