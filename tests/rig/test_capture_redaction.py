@@ -3,6 +3,8 @@ timeout prints), not in a secret still arriving, not across the cut of an over-l
 
 from __future__ import annotations
 
+import gzip
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,9 @@ import pytest
 
 from rig.deadline import Deadline
 from rig.errors import WaitTimeout
+from rig.evidence.secrets_audit import ACROSS_LINES, CHUNK_BYTES, HEAD_BYTES, audit_artifacts
 from rig.serialio import BoardPort, SerialCapture, SerialLog
-from rig.serialio.capture import LONGEST_LINE
+from rig.serialio.capture import LONGEST_LINE, Line, format_lines
 from tests.rig.fake_pty import FakeBoardEnd
 
 WIFI = "wifi-fedcba9876543210"
@@ -131,3 +134,48 @@ def test_without_secrets_an_over_long_line_is_cut_where_it_always_was() -> None:
     capture.feed(1.0, b"z" * (LONGEST_LINE * 2 + 5))
     assert [len(line.text) for line in capture.lines()] == [LONGEST_LINE, LONGEST_LINE]
     assert capture.partial() == "z" * 5
+
+
+# -- the audit's side: a secret the capture was not told of, cut with its line ------------------
+
+
+def cut_log(tmp_path: Path, secret: str) -> Path:
+    """A session log as the capture writes it, of a board that printed ``secret`` (which the
+    capture was not told of) without newlines, across where the line is cut."""
+    capture = SerialCapture("b", tmp_path / "session.log")
+    capture.feed(time.time(), b"boot\n")
+    capture.feed(time.time(), ("x" * (LONGEST_LINE - 5 - len("boot\n")) + secret).encode())
+    capture.feed(time.time(), b"y" * 100 + b"\nidle\n")
+    capture.close()
+    return tmp_path / "session.log"
+
+
+def test_the_audit_finds_a_secret_cut_with_its_line(tmp_path: Path) -> None:
+    log = cut_log(tmp_path, BROKER)
+    assert BROKER not in log.read_text(), "the capture cut it"
+    for chunk in (CHUNK_BYTES, 4096, 7, 1):
+        [leak] = audit_artifacts([log], {"neighbour_password": BROKER}, chunk_bytes=chunk)
+        assert (leak.key, leak.form) == ("neighbour_password", f"plain; {ACROSS_LINES}"), chunk
+        # In the joined text: the first line's stamp, "boot", the x's.
+        assert leak.offset == HEAD_BYTES - 1 + len("boot") + LONGEST_LINE - 5 - len("boot\n"), chunk
+
+
+def test_the_audit_finds_a_cut_secret_in_a_gzipped_log_and_in_hex(tmp_path: Path) -> None:
+    log = cut_log(tmp_path, BROKER.encode().hex())
+    packed = tmp_path / "serial.log.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+    log.unlink()
+    leaks = audit_artifacts([tmp_path], {"neighbour_password": BROKER})
+    assert {(leak.member, leak.form) for leak in leaks} == {("serial.log", f"hex; {ACROSS_LINES}")}
+
+
+def test_the_stamp_the_audit_joins_lines_at_is_the_one_the_capture_writes() -> None:
+    # The audit knows the log's line format by a pattern: kept in step with the writer here.
+    lines = format_lines([Line(0, time.time(), "a"), Line(1, time.time() + 1.5, "b")])
+    assert len(lines.split("a")[0]) + 1 == HEAD_BYTES
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} a\n\S+ b\n", lines)
+
+
+def test_lines_of_other_files_are_not_joined(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text(f"{BROKER[:9]}\n{BROKER[9:]}\n")
+    assert audit_artifacts([tmp_path], {"neighbour_password": BROKER}) == []
