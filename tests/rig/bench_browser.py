@@ -61,10 +61,14 @@ def missing() -> str | None:
 class BenchBrowser:
     """One headless Chromium. Lifecycle: ``start()`` opens it (``driver`` is then usable),
     ``quit()`` closes it and kills whatever of it is left; both are bounded, ``quit`` is
-    idempotent. ``home`` is this browser's own folder: its profile, HOME and logs go there."""
+    idempotent. ``home`` is this browser's own folder: its profile, HOME and logs go there.
+    ``aliases``: names it resolves to 127.0.0.1, as a DNS rebinding attacker's DNS would."""
 
-    def __init__(self, home: Path, width: int = 1280, height: int = 1000) -> None:
+    def __init__(
+        self, home: Path, width: int = 1280, height: int = 1000, aliases: tuple[str, ...] = ()
+    ) -> None:
         self.home = home
+        self.aliases = aliases
         self.size = (width, height)
         self.driver_log = home / "chromedriver.log"
         self._driver: WebDriver | None = None
@@ -85,7 +89,9 @@ class BenchBrowser:
         # No name resolves but the local ones: the page cannot load anything from elsewhere, and
         # Debian's new-tab page (the search engine's start page, from the internet) fails at once
         # instead of holding up the first get() while it times out.
-        options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost")
+        rebound = "".join(f"MAP {alias} 127.0.0.1, " for alias in self.aliases)
+        rules = f"{rebound}MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"
+        options.add_argument(f"--host-resolver-rules={rules}")
         # The page's JavaScript errors, read by js_errors().
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self._service = Service(
@@ -194,9 +200,11 @@ class BenchBrowser:
 
 
 @contextlib.contextmanager
-def bench_browser(home: Path, width: int = 1280, height: int = 1000) -> Iterator[BenchBrowser]:
+def bench_browser(
+    home: Path, width: int = 1280, height: int = 1000, aliases: tuple[str, ...] = ()
+) -> Iterator[BenchBrowser]:
     """A started browser, quit afterwards; fails the test if any of its processes is left."""
-    browser = BenchBrowser(home, width, height)
+    browser = BenchBrowser(home, width, height, aliases)
     browser.start()
     try:
         yield browser
