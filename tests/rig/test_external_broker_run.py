@@ -11,7 +11,10 @@ The suite must pass here, and each skip must name what an external broker cannot
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from rig import netns
+from rig.board_choice import BUILTIN_VIRTUAL, flash_dir
 from rig.broker.external import ExternalBroker
 from rig.broker.mosquitto import find_mosquitto
 from rig.broker.ports import accepts_connections, pick_free_ports
@@ -41,17 +45,22 @@ class PlainMosquitto:
     """A mosquitto as a user starts one: TCP and WebSocket listeners on 127.0.0.1 only, no
     password file, no ACL. Started and stopped by this test, by PID."""
 
-    def __init__(self, folder: Path, host: str = LOOPBACK) -> None:
+    def __init__(self, folder: Path, host: str = LOOPBACK, password_file: Path | None = None) -> None:
+        """``password_file``: accounts (mosquitto_passwd's format); anonymous clients are then
+        refused, as on a broker that CI reaches with a password."""
         self.host = host
         self.port, self.ws_port = pick_free_ports(host, 2)
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "mosquitto.conf"
         self.log = folder / "mosquitto.log"
+        # As root, mosquitto would become user "mosquitto", who cannot read this test's folder.
+        access = (
+            f"allow_anonymous false\npassword_file {password_file}\nuser root\n"
+            if password_file
+            else "allow_anonymous true\n"
+        )
         self.config.write_text(
-            f"listener {self.port} {host}\n"
-            f"listener {self.ws_port} {host}\n"
-            "protocol websockets\n"
-            "allow_anonymous true\n"
+            f"listener {self.port} {host}\nlistener {self.ws_port} {host}\nprotocol websockets\n" + access
         )
         self.process: ChildProcess | None = None
 
@@ -159,3 +168,80 @@ def test_an_external_broker_that_accepts_nothing_is_named_at_start() -> None:
         BrokerError, match=rf"the external broker 127.0.0.1:{port} accepted no connection within 0.3s"
     ):
         ExternalBroker(LOOPBACK, port).start(timeout=0.3)
+
+
+# The secrets of a CI run: the external broker's login, and a token of the CI service that the rig
+# never uses but that its processes would inherit.
+CI_USER = "rig-ci"
+CI_PASSWORD = "ci-broker-pw-5b7e19d2"
+CI_TOKEN = "ghs_fakeCiServiceToken4c1f"
+
+
+def accounts(folder: Path, user: str, password: str) -> Path:
+    """A mosquitto password file holding one account, made by mosquitto_passwd itself."""
+    mosquitto_passwd = shutil.which("mosquitto_passwd")
+    if mosquitto_passwd is None:
+        pytest.skip("mosquitto_passwd is not installed")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "passwd"
+    done = subprocess.run(
+        [mosquitto_passwd, "-b", "-c", str(path), user, password], capture_output=True, text=True, timeout=10
+    )
+    assert done.returncode == 0, f"mosquitto_passwd failed: {done.stderr}"
+    return path
+
+
+def test_a_ci_run_against_a_broker_with_a_password_uploads_no_secret(
+    bare_project: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17's "done when": a CI-style run (``CI=true``) on an external broker whose password
+    is set, then the upload of its artifacts folder as the CI recipe does it (docs/lab.md:
+    ``upload-artifact`` of the folder). What would be uploaded holds no secret: the run's own
+    audit says so, and so does a plain ``grep -r`` of each secret, which knows nothing of the rig.
+    The password did reach the board (its flash's config.json has it), so the search could have
+    found it: the flash is kept outside the artifacts."""
+    mosquitto = mosquitto_or_skip()
+    broker = PlainMosquitto(
+        tmp_path / "ci-broker", password_file=accounts(tmp_path / "ci-broker", CI_USER, CI_PASSWORD)
+    )
+    broker.start(mosquitto)
+    state = tmp_path / "state"
+    for name, value in {
+        "CI": "true",
+        "RIG_BROKER_USER": CI_USER,
+        "RIG_BROKER_PASSWORD": CI_PASSWORD,
+        "GITHUB_TOKEN": CI_TOKEN,
+        "RIG_STATE_DIR": str(state),
+    }.items():
+        monkeypatch.setenv(name, value)
+    try:
+        result = bare_project.runpytest_subprocess(
+            str(REPO / "tests" / "hil" / "test_echo_message.py"),
+            *rig_args(bare_project, f"--rig-broker-url={broker.url}", "-rs", "-p", "no:cacheprovider"),
+            timeout=INNER_RUN_S,
+        )
+    finally:
+        broker.stop()
+    output = result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes.get("passed", 0) > 0, (
+        f"the CI-style run against {broker.url} with a password did not pass (outcomes {outcomes}; "
+        f"broker log {broker.log}):\n{output[-6000:]}"
+    )
+    artifacts = bare_project.path / "artifacts"
+    flash = flash_dir(artifacts / "session", BUILTIN_VIRTUAL)
+    assert CI_PASSWORD in (flash / "config.json").read_text(), f"the board never got the password ({flash})"
+    # The upload: the artifacts folder as it is, links followed (upload-artifact's way).
+    uploaded = tmp_path / "uploaded"
+    shutil.copytree(artifacts, uploaded)
+    verdict = json.loads((uploaded / "secrets-audit.json").read_text())
+    assert verdict["clean"] is True and verdict["searched"] >= 1, f"the run's secrets audit: {verdict}"
+    for name, secret in {"RIG_BROKER_PASSWORD": CI_PASSWORD, "GITHUB_TOKEN": CI_TOKEN}.items():
+        # -a: binary files too; -F: the secret as bytes, not a pattern; exit 1: not found.
+        grep = subprocess.run(
+            ["grep", "-r", "-a", "-F", "-l", "--", secret, str(uploaded)], capture_output=True
+        )
+        found = grep.stdout.decode(errors="replace").split()
+        assert grep.returncode == 1, (
+            f"{name} is in what CI would upload: {found} (grep exit {grep.returncode})"
+        )
