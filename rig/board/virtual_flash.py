@@ -7,9 +7,11 @@ folder, so the flash must never be in it. It lives in
     $RIG_STATE_DIR/flash/<hash of the session folder>/<board>
     (unset: $XDG_STATE_HOME/micropython-mqtt-rig, else ~/.local/state/micropython-mqtt-rig)
 
-The folder is the user's alone (mode 0700, checked: a folder owned by someone else is refused)
-and persists between runs, as a board's flash does: deploy sends only what changed. The hash
-keys it by the session folder it serves (``artifacts/session``), so two checkouts, or two
+Each part of the path from the state folder down is the user's alone (mode 0700, made so or
+checked by ``rig.shared_folder.private_folder``: a folder of someone else's, or one open to
+others, is refused, naming it). The flash persists between runs, as a board's flash does: deploy
+sends only what changed. The hash keys it by the session folder it serves
+(``artifacts/session``), so two checkouts, or two
 ``--rig-artifacts`` folders, each have a flash of their own, and a board's lock stays one per
 flash (``VirtualKind.lock_identity``). Each hash folder records the session folder it serves;
 a flash whose session folder is gone is removed when the next one is made, so that test runs in
@@ -21,20 +23,18 @@ removed if the private one already exists, so that no secret stays behind in the
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import stat
 from pathlib import Path
 
-from rig.errors import ConfigError
 from rig.settings import STATE_DIR
+from rig.shared_folder import PRIVATE_MODE, private_folder
 
 APP = "micropython-mqtt-rig"
 # The session folder a hash folder serves, written when it is made.
 SERVES = "serves"
-PRIVATE_MODE = 0o700
+_HINT = f"(or set {STATE_DIR.env} to a folder of your own)"
 
 
 class OldFlashMoved(UserWarning):
@@ -70,34 +70,22 @@ def _key(workdir: Path) -> str:
 def prepare(workdir: Path, name: str) -> tuple[Path, str | None]:
     """Make the private flash of ``name`` for ``workdir`` (see the module docstring) and return
     it, with a note when an old flash was found in the session folder (moved or removed).
-    Raises ``ConfigError`` naming the folder when one of its parts is not the user's own."""
+    Raises ``UntrustedFolder`` (``rig.shared_folder``) naming the folder when one of its parts
+    is not the user's alone."""
     flash = flash_dir(workdir, name)
     root = state_dir()
-    _private_folder(root)
-    _private_folder(root / "flash")
+    for folder in (root, root / "flash"):
+        private_folder(folder, hint=_HINT)
     _prune(root / "flash", keep=flash.parent)
-    _private_folder(flash.parent)
+    private_folder(flash.parent, hint=_HINT)
     serves = flash.parent / SERVES
     if not serves.exists():
         serves.write_text(str(workdir.absolute().resolve()) + "\n", encoding="utf-8")
     note = _take_over_legacy(legacy_flash_dir(workdir, name), flash)
-    _private_folder(flash)
+    if note is not None and note.startswith("moved"):
+        os.chmod(flash, PRIVATE_MODE)  # the old flash was made under the shell's umask; ours now
+    private_folder(flash, hint=_HINT)
     return flash, note
-
-
-def _private_folder(path: Path) -> None:
-    """``path`` as a folder of this user's that only this user can enter; made if missing."""
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=PRIVATE_MODE, parents=True)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigError(str(path), STATE_DIR.env, "is not a folder (a link or a file is refused)")
-    if info.st_uid != os.geteuid():
-        raise ConfigError(
-            str(path), STATE_DIR.env, f"belongs to uid {info.st_uid}, not to this user ({os.geteuid()})"
-        )
-    if stat.S_IMODE(info.st_mode) != PRIVATE_MODE:
-        os.chmod(path, PRIVATE_MODE)  # ours: make it private (an older rig, or a loose umask)
 
 
 def _take_over_legacy(old: Path, flash: Path) -> str | None:

@@ -18,8 +18,8 @@ from rig.board import virtual_flash
 from rig.board.kinds import kind_of
 from rig.board.virtual import VirtualBoard
 from rig.board_choice import BUILTIN_VIRTUAL, board_lock, flash_dir
-from rig.errors import ConfigError
 from rig.session import RigSession
+from rig.shared_folder import UntrustedFolder
 
 PASSWORD = "hunter2-broker-pw"
 
@@ -69,25 +69,27 @@ def test_without_a_setting_the_flash_is_in_the_users_state_folder(
     assert virtual_flash.state_dir() == tmp_path / "home" / ".local" / "state" / "micropython-mqtt-rig"
 
 
-def test_a_loose_state_folder_of_ours_is_made_private(tmp_path: Path, state: Path) -> None:
-    (state / "flash").mkdir(parents=True, mode=0o755)
+def test_a_state_folder_open_to_others_is_refused_naming_it(tmp_path: Path, state: Path) -> None:
+    state.mkdir(mode=0o700)
     os.chmod(state, 0o755)
-    virtual_flash.prepare(tmp_path, "virtual")
-    assert mode(state) == mode(state / "flash") == 0o700
+    with pytest.raises(
+        UntrustedFolder, match=rf"folder {state} .*open to its group or to others.*RIG_STATE_DIR"
+    ):
+        virtual_flash.prepare(tmp_path, "virtual")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user takes root")
 def test_a_state_folder_of_another_user_is_refused_naming_it(tmp_path: Path, state: Path) -> None:
     state.mkdir(mode=0o700)
     os.chown(state, 65534, 65534)
-    with pytest.raises(ConfigError, match=rf"{state}: RIG_STATE_DIR: belongs to uid 65534, not to this user"):
+    with pytest.raises(UntrustedFolder, match=rf"folder {state} .*belongs to someone else"):
         virtual_flash.prepare(tmp_path, "virtual")
 
 
 def test_a_link_in_place_of_the_state_folder_is_refused(tmp_path: Path, state: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     state.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(ConfigError, match="is not a folder"):
+    with pytest.raises(UntrustedFolder, match="is a symlink"):
         virtual_flash.prepare(tmp_path, "virtual")
 
 
@@ -103,6 +105,7 @@ def test_an_old_flash_in_the_artifacts_is_moved_out_of_them(tmp_path: Path, stat
     assert isinstance(transport, VirtualBoard)
     assert not old.exists(), "the old flash, with its secrets, stayed in the artifacts"
     assert PASSWORD in (transport.flash_dir / "config.json").read_text(), "the flash's content was lost"
+    assert mode(transport.flash_dir) == 0o700
     # A second old flash next to a private one that exists already: removed, not merged.
     old.mkdir()
     (old / "config.json").write_text(PASSWORD)
