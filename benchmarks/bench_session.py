@@ -130,7 +130,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     base_setup: list[float] = []
     rig_cycle: list[float] = []
     plain_cycle: list[float] = []
-    # The first run deploys to an empty flash (artifacts/session/flash-virtual); later runs
+    # The first run deploys to an empty flash (artifacts/session's, rig.board.virtual_flash); later runs
     # find the tree there and rewrite only config.json and the manifest, as on a dev machine.
     for i in range(runs + 1):
         t0, found = pytest_run(ctx, project, ["tests"], marks)

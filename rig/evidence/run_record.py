@@ -4,7 +4,8 @@ Layout of a run's artifact folder (``--rig-artifacts``)::
 
     run.json                      this record
     junit.xml                     when pytest ran with --junitxml there (rig gate does)
-    session/                      serial-<board>.log, broker/, deploy.json, pids.json, flash-*/
+    session/                      serial-<board>.log, broker/, deploy.json, pids.json (the virtual
+                                  board's flash is not here: rig.board.virtual_flash)
     <test folder>/                serial.log, mqtt.jsonl, broker.log, timeline.jsonl, timeline.txt
 
 ``run.json``::
