@@ -128,7 +128,7 @@ def test_the_host_account_cannot_reach_beyond_this_runs_boards(
     neighbour = HostClient(
         broker.host,
         broker.port,
-        f"rig-neighbour-own-{rig_session.run_id}",
+        other.client_id or f"rig-neighbour-own-{rig_session.run_id}",  # its bound id, if it has one
         trace_path=rig_artifacts / "mqtt-neighbour.jsonl",
         login=other.login,
     )
