@@ -158,6 +158,7 @@ class RigSession:
         if not started:
             self.run_record.broker = BrokerInfo(broker.kind, broker.host, broker.port)
             self._save_record()
+            hand_over(self.secrets())  # now, not at the end: a run killed on timeout has none
         return broker
 
     def tls_material(self) -> TlsMaterial | None:
@@ -202,7 +203,9 @@ class RigSession:
         (``Testbed.config``)."""
         if board is not self.board():
             raise RigError(f"{board.name} is not this run's board ({self.spec().name})")
-        return self.testbed().config(loop_period, mode, keepalive=keepalive, stats_every=stats_every)
+        config = self.testbed().config(loop_period, mode, keepalive=keepalive, stats_every=stats_every)
+        hand_over(self.secrets())  # its passwords, before the board is given them
+        return config
 
     def audit_secrets(self, extra: Iterable[Path] = ()) -> AuditVerdict:
         """Search this run's artifacts (and ``extra`` files, e.g. the JUnit XML) for every secret
