@@ -153,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         result = gate.run_gate(config, planned, display.on_event)
     for board in result.boards:
         print(verdict_line(board))
+        if board.attempts:
+            print(audit_line(board))
     if result.report_problem is not None:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
     if result.secrets_leaked is not None:
@@ -187,6 +189,16 @@ def verdict_line(board: gate.BoardResult) -> str:
     retried = "retried once; " if board.retried else ""
     log = gate.show_path(final.log)
     return f"{name}: FAIL infrastructure: {final.infrastructure_reason} ({retried}see {log})"
+
+
+def audit_line(board: gate.BoardResult) -> str:
+    """``  secrets audit: virtual clean (4 secret(s) searched for); virtual-retry1 ...``: the
+    verdict of every run folder the gate keeps for ``board``, the first attempt's too."""
+    verdicts = [
+        f"{folder.name} {audit.summary if audit is not None else 'not audited'}"
+        for folder, audit in board.audits
+    ]
+    return "  secrets audit: " + "; ".join(verdicts)
 
 
 def overall_line(result: gate.GateResult) -> str:

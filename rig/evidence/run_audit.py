@@ -8,8 +8,13 @@ the secrets' names, never a value.
 
 The gate runs each board's pytest in a process of its own, so it cannot know the secrets those
 runs made up. Each run hands them over through a file the gate names in ``$RIG_SECRETS_FILE``
-(``hand_over``): private to the user (0600, in a 0700 folder outside the artifacts), read by the
-gate to audit what it wrote itself (the merged JUnit and the report), and deleted after.
+(``hand_over``) as soon as it makes them (its broker's accounts when the broker starts, the
+board's config when it is made), not only at its end: a run killed on timeout never gets to its
+end. The file is private to the user (0600, in a 0700 folder outside the artifacts), read by the
+gate to audit every run folder it keeps itself (``audit_folder``: killed runs, first attempts
+next to their retry) and what it wrote itself (the merged JUnit and the report), and deleted
+after. ``read_verdict`` is how the gate reads a folder's verdict back: a folder without one was
+not audited, which never counts as clean.
 """
 
 from __future__ import annotations
@@ -118,10 +123,63 @@ def hand_over(secrets: Mapping[str, str], environ: Mapping[str, str] | None = No
 
 
 def taken_over(path: Path) -> SecretValues:
-    """Every secret the runs handed over in ``path`` (none if it does not exist)."""
+    """Every secret the runs handed over in ``path`` (none if it does not exist). Runs share the
+    file and name their secrets alike (every board has a ``broker_password``): a second value
+    under a name already taken is kept as ``NAME (2)``, so that no run's secret replaces
+    another's. Raises ``ValueError`` for a torn line (a run killed as it wrote)."""
     found: dict[str, str] = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                found.update(json.loads(line))
+                for key, value in json.loads(line).items():
+                    _keep(found, str(key), str(value))
     return SecretValues(found)
+
+
+def _keep(found: dict[str, str], key: str, value: str) -> None:
+    if not value or value in found.values():
+        return
+    name, n = key, 1
+    while name in found:
+        n += 1
+        name = f"{key} ({n})"
+    found[name] = value
+
+
+def audit_folder(folder: Path, secrets: Mapping[str, str]) -> AuditVerdict:
+    """Audit a run folder another process wrote (the gate's board runs, finished or killed) for
+    ``secrets``, every file in it (a virtual board's flash lives outside the artifacts); the
+    verdict replaces the run's own ``secrets-audit.json`` there: it searched the same files, for
+    the secrets the run handed over and any others the caller knows."""
+    return audit_run([folder], secrets, verdict_dir=folder)
+
+
+@dataclass(frozen=True)
+class FolderVerdict:
+    """A folder's verdict as read back from its ``secrets-audit.json``, in one line for a person."""
+
+    clean: bool
+    summary: str
+
+
+def read_verdict(folder: Path) -> FolderVerdict:
+    """What ``folder/secrets-audit.json`` says. Missing, unreadable or of another shape, it is
+    "not audited", never clean: an audit that did not happen must not pass for one that found
+    nothing."""
+    path = folder / VERDICT_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return FolderVerdict(False, f"not audited: {path} is missing")
+    except (OSError, ValueError) as e:
+        return FolderVerdict(False, f"not audited: {path} cannot be read ({e})")
+    if not isinstance(record, dict) or not isinstance(record.get("clean"), bool):
+        return FolderVerdict(False, f"not audited: {path} holds no verdict")
+    if record["clean"]:
+        return FolderVerdict(True, f"clean ({record.get('searched', 0)} secret(s) searched for)")
+    leaks = ", ".join(f"{leak.get('file')}: {leak.get('key')}" for leak in record.get("leaks", []))
+    if leaks:
+        return FolderVerdict(False, f"secrets found in the artifacts: {leaks}")
+    return FolderVerdict(
+        False, "not audited: the secrets audit could not read: " + "; ".join(record.get("unread", []))
+    )

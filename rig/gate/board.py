@@ -1,6 +1,7 @@
-"""One attempt on one board: the pytest command line, its environment, the bounded run and its
-classification. The gate's loop (``rig.gate.run``) calls ``run_board`` once per attempt, from
-the thread of one of its jobs; nothing here knows about the other boards."""
+"""One attempt on one board: the pytest command line, its environment, the bounded run, the
+secrets audit of its folder and its classification. The gate's loop (``rig.gate.run``) calls
+``run_board`` once per attempt, from the thread of one of its jobs; nothing here knows about the
+other boards but the secrets they handed over."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from rig.evidence.run_audit import HANDOFF_ENV, audit_folder, taken_over
 from rig.gate.classify import classify
 from rig.gate.config import GateConfig
 from rig.gate.progress import OPTION as PROGRESS_OPTION
@@ -57,18 +59,34 @@ def run_board(
     retry: int = 0,
     cancel: threading.Event | None = None,
     env: Mapping[str, str] | None = None,
+    secrets_file: Path | None = None,
 ) -> Attempt:
     """One run of the suite on ``spec`` into ``folder``, bounded by ``config.timeout``; raises
-    ``RunCancelled`` once ``cancel`` is set."""
+    ``RunCancelled`` once ``cancel`` is set.
+
+    The run hands its secrets over into ``secrets_file`` as it makes them
+    (``rig.evidence.run_audit``); once it ended, however it ended (killed on timeout too), the
+    folder is audited here for every secret in that file, and the verdict is written into it."""
     folder.mkdir(parents=True, exist_ok=True)
     command = pytest_command(config, spec.name, folder)
     (folder / "command.json").write_text(json.dumps(command, indent=1))
+    handoff = {HANDOFF_ENV: str(secrets_file)} if secrets_file is not None else {}
     started = time.monotonic()
     returncode, timed_out = run_bounded(
-        command, folder / "pytest.log", config.timeout, {**_subprocess_env(), **(env or {})}, cancel
+        command,
+        folder / "pytest.log",
+        config.timeout,
+        {**_subprocess_env(), **(env or {}), **handoff},
+        cancel,
     )
     attempt = Attempt(spec.name, folder, retry, returncode, time.monotonic() - started, timed_out)
-    classify(attempt, config.timeout)
+    unaudited = None
+    if secrets_file is not None:
+        try:
+            audit_folder(folder, taken_over(secrets_file))
+        except (OSError, ValueError) as e:  # unreadable folder or hand-over file: fails closed
+            unaudited = f"not audited: {type(e).__name__}: {e}"
+    classify(attempt, config.timeout, unaudited)
     return attempt
 
 

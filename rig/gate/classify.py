@@ -1,4 +1,5 @@
-"""Judging one attempt from what it left: run.json, else pytest's JUnit XML, else its exit code.
+"""Judging one attempt from what it left: run.json, else pytest's JUnit XML, else its exit code;
+and its folder's secrets audit, from ``secrets-audit.json`` (missing: not audited, a failure).
 
 A failed test is an infrastructure failure when the run says so by type: run.json's
 ``infrastructure`` flag, or the JUnit testcase property ``infrastructure`` the rig plugin
@@ -8,13 +9,12 @@ a verdict.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 from collections import Counter
 from pathlib import Path
 
-from rig.evidence.run_audit import VERDICT_NAME
+from rig.evidence.run_audit import VERDICT_NAME, FolderVerdict, read_verdict
 from rig.evidence.run_record import RunRecord
 from rig.gate.junit import junit_outcomes, load_junit
 from rig.gate.results import PASS, Attempt, CaseOutcome, FailedTest
@@ -26,10 +26,11 @@ _PYTEST_USAGE_ERROR = 4
 _PYTEST_NO_TESTS = 5
 
 
-def classify(attempt: Attempt, timeout: float) -> None:
+def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> None:
     """Fill ``attempt``'s counts and failures from its run.json, else its JUnit XML, else
     pytest's exit code. A run that left no run.json is an infrastructure failure whatever else
-    it shows: the rig plugin did not get to record it."""
+    it shows: the rig plugin did not get to record it. Its secrets audit is what its folder's
+    ``secrets-audit.json`` says, or ``unaudited`` (why the audit could not be made)."""
     code = attempt.returncode
     if attempt.timed_out:
         attempt.run_problems.append(f"timed out after {timeout:g}s, killed")
@@ -57,10 +58,11 @@ def classify(attempt: Attempt, timeout: float) -> None:
         if test.outcome in ("failed", "error"):
             failures = attempt.infrastructure_failures if test.infrastructure else attempt.firmware_failures
             failures.append(FailedTest(test.nodeid, test.name, first_line(test.message)))
-    leaked = _secrets_leaked(attempt.folder / VERDICT_NAME)
-    if leaked is not None:
-        # A secret in the artifacts is never retried: another run would write it again.
-        attempt.firmware_failures.append(FailedTest(VERDICT_NAME, "secrets audit", leaked))
+    attempt.audit = read_verdict(attempt.folder) if unaudited is None else FolderVerdict(False, unaudited)
+    if not attempt.audit.clean:
+        # Never retried: another run would write the secret again, and this folder is kept
+        # (uploaded) whatever a retry does. A missing verdict is "not audited", never clean.
+        attempt.firmware_failures.append(FailedTest(VERDICT_NAME, "secrets audit", attempt.audit.summary))
     if attempt.timed_out or code < 0:
         return
     if code in (_PYTEST_USAGE_ERROR, _PYTEST_NO_TESTS):
@@ -81,20 +83,6 @@ def classify(attempt: Attempt, timeout: float) -> None:
         skips = [first_line(test.message) for test in tests if test.outcome == "skipped"]
         why = f": {skips[0]}" if skips and skips[0] else ""
         attempt.run_problems.append(f"no test ran ({len(skips)} skipped{why})")
-
-
-def _secrets_leaked(path: Path) -> str | None:
-    """What the run's secrets audit found (files and keys), or None when it was clean or absent."""
-    try:
-        verdict = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(verdict, dict) or verdict.get("clean", True):
-        return None
-    leaks = ", ".join(f"{leak.get('file')}: {leak.get('key')}" for leak in verdict.get("leaks", []))
-    if not leaks:
-        return "the secrets audit could not read: " + "; ".join(verdict.get("unread", []))
-    return f"secrets found in the artifacts: {leaks}"
 
 
 def _load_run_record(path: Path) -> RunRecord | None:

@@ -50,8 +50,10 @@ def junit_outcomes(suites: Iterable[ET.Element]) -> Iterable[CaseOutcome]:
 def write_junit(path: Path, results: Sequence[BoardResult], out: Path) -> None:
     """One ``<testsuite name="NAME">`` per board inside ``<testsuites>``: the final attempt's
     testcases as pytest wrote them (properties and system-out kept), plus a ``board-present``
-    testcase for a missing board and a ``board-run`` error for a run that failed as a whole, so
-    that CI shows a failure wherever the gate saw one."""
+    testcase for a missing board, a ``board-run`` error for a run that failed as a whole and a
+    ``secrets-audit[FOLDER]`` failure for a kept run folder that holds a secret or was not
+    audited (a ``secrets_audit`` property gives every folder's verdict), so that CI shows a
+    failure wherever the gate saw one."""
     root = ET.Element("testsuites", name="rig gate")
     for result in results:
         root.append(_board_suite(result, out))
@@ -91,6 +93,14 @@ def _board_suite(result: BoardResult, out: Path) -> ET.Element:
                 else:
                     suite.append(child)
         suite.set("time", f"{seconds:.3f}")
+        for folder, audit in result.audits:
+            # Every kept folder's verdict, the first attempt's too: CI uploads them all.
+            where = os.path.relpath(folder, out)
+            summary = audit.summary if audit is not None else "not audited"
+            _property(props, "secrets_audit", f"{where}: {summary}")
+            if audit is None or not audit.clean:
+                case = ET.SubElement(suite, "testcase", classname="rig.gate", name=f"secrets-audit[{where}]")
+                ET.SubElement(case, "failure", message=summary).text = summary
         problem = final.config_problem or (final.run_problems[0] if final.run_problems else None)
         if problem is not None:
             case = ET.SubElement(suite, "testcase", classname="rig.gate", name="board-run", time="0")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rig.evidence.run_audit import FolderVerdict
 from rig.gate.plan import PlannedBoard
 
 Category = Literal["pass", "firmware", "infrastructure", "config", "skipped"]
@@ -63,6 +64,10 @@ class Attempt:
     infrastructure_failures: list[FailedTest] = field(default_factory=list)
     run_problems: list[str] = field(default_factory=list)
     config_problem: str | None = None
+    # The folder's secrets audit as its secrets-audit.json says (the gate audits every folder it
+    # keeps, killed runs too; a missing verdict is "not audited"); None only for an attempt
+    # that was never classified.
+    audit: FolderVerdict | None = None
 
     @property
     def category(self) -> Category:
@@ -106,7 +111,17 @@ class BoardResult:
         return len(self.attempts) > 1
 
     @property
+    def audits(self) -> list[tuple[Path, FolderVerdict | None]]:
+        """Every run folder of this board the gate keeps (the first attempt's stays next to its
+        retry) and its secrets audit."""
+        return [(attempt.folder, attempt.audit) for attempt in self.attempts]
+
+    @property
     def category(self) -> Category:
+        if any(audit is not None and not audit.clean for _, audit in self.audits):
+            # A kept folder that holds a secret, or that nobody could vouch for, fails the
+            # board whatever the retry did: it is uploaded with the rest.
+            return FIRMWARE
         if self.final is not None:
             return self.final.category
         # A board that is not plugged in fails the release gate (--strict) as the bench's fault.

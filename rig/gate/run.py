@@ -18,10 +18,10 @@ from __future__ import annotations
 import queue
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from rig.evidence.run_audit import HANDOFF_ENV, audit_run, taken_over
+from rig.evidence.run_audit import audit_run, taken_over
 from rig.gate.board import run_board
 from rig.gate.config import GateConfig
 from rig.gate.junit import write_junit
@@ -64,12 +64,13 @@ def run_gate(
     with tempfile.TemporaryDirectory(prefix="rig-gate-secrets-") as private:  # 0700, never an artifact
         handoff = Path(private) / "secrets.jsonl"
         if present:
-            _run_jobs(config, present, _one_at_a_time(progress), {HANDOFF_ENV: str(handoff)})
+            _run_jobs(config, present, _one_at_a_time(progress), handoff)
         junit = config.out / "junit.xml"
         write_junit(junit, results, config.out)
         runs = [r.final.folder for r in results if r.final is not None]
         report, problem = write_report(runs, config.out / "report.html", config.title or "rig gate")
-        # Each run audited its own folder; this audits what the gate made of them.
+        # Each run folder was audited when its run ended (``run_board``); this audits what the
+        # gate made of them.
         verdict = audit_run(
             [p for p in (junit, report) if p is not None], taken_over(handoff), verdict_dir=config.out
         )
@@ -88,7 +89,7 @@ def _one_at_a_time(progress: Progress | None) -> Progress:
 
 
 def _run_jobs(
-    config: GateConfig, boards: Sequence[BoardResult], notify: Progress, env: Mapping[str, str]
+    config: GateConfig, boards: Sequence[BoardResult], notify: Progress, secrets_file: Path
 ) -> None:
     todo: queue.Queue[tuple[int, BoardResult]] = queue.Queue()
     for position, result in enumerate(boards, 1):
@@ -103,7 +104,7 @@ def _run_jobs(
             except queue.Empty:
                 return
             try:
-                _run_board_attempts(config, result, position, len(boards), notify, cancel, env)
+                _run_board_attempts(config, result, position, len(boards), notify, cancel, secrets_file)
             except RunCancelled:
                 return
             except BaseException as e:  # recorded, and raised by the main thread
@@ -138,12 +139,12 @@ def _run_board_attempts(
     total: int,
     notify: Progress,
     cancel: threading.Event,
-    env: Mapping[str, str],
+    secrets_file: Path,
 ) -> None:
     for retry in range(RETRIES + 1):
         folder = run_folder(config.out, result.name, retry)
         notify(BoardStarted(result.name, folder, retry, position, total))
-        attempt = run_board(config, result.planned.spec, folder, retry, cancel, env)
+        attempt = run_board(config, result.planned.spec, folder, retry, cancel, secrets_file=secrets_file)
         result.attempts.append(attempt)
         # A firmware failure is never retried, not even when the run also had an
         # infrastructure failure: rerunning cannot change the firmware's verdict.

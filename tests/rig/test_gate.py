@@ -19,6 +19,7 @@ import pytest
 from rig import gate
 from rig.cli import main
 from rig.discovery import ports as discovery_ports
+from rig.evidence.run_audit import VERDICT_NAME
 from rig.processes import is_running
 from tests.rig.gate_inventory import write_gate_inventory
 from tests.rig.processes_left import processes_naming
@@ -308,9 +309,16 @@ def test_out_folder_not_written_by_the_gate_is_never_emptied(
 # -- classification from what a run left -------------------------------------------------------
 
 
-def test_classification_falls_back_to_junit_and_exit_code(tmp_path: Path) -> None:
-    folder = tmp_path / "run"
+def audited_clean(folder: Path) -> Path:
+    """A run folder the gate's secrets audit found clean (a folder without a verdict fails:
+    test_gate_audit)."""
     folder.mkdir()
+    (folder / VERDICT_NAME).write_text('{"clean": true, "searched": 3}')
+    return folder
+
+
+def test_classification_falls_back_to_junit_and_exit_code(tmp_path: Path) -> None:
+    folder = audited_clean(tmp_path / "run")
     (folder / "junit.xml").write_text(
         """<testsuites><testsuite name="pytest" tests="3">
         <testcase classname="t" name="test_fw">
@@ -331,8 +339,7 @@ def test_classification_falls_back_to_junit_and_exit_code(tmp_path: Path) -> Non
     assert attempt.run_problems == ["no run.json: the rig plugin did not record the run"]
     assert attempt.category == gate.FIRMWARE  # both: a firmware failure is never retried
 
-    empty = tmp_path / "crashed"
-    empty.mkdir()
+    empty = audited_clean(tmp_path / "crashed")
     crashed = gate.Attempt("virtual", empty, 0, returncode=-9, duration=1.0)
     gate.classify(crashed, timeout=60)
     assert crashed.source == "exit code"
@@ -343,8 +350,7 @@ def test_classification_falls_back_to_junit_and_exit_code(tmp_path: Path) -> Non
 def test_junit_classification_goes_by_the_property_not_the_message(tmp_path: Path) -> None:
     """A message that merely names an infrastructure class is not a verdict: only the
     ``infrastructure`` property the plugin writes (from the exception's type) is."""
-    folder = tmp_path / "run"
-    folder.mkdir()
+    folder = audited_clean(tmp_path / "run")
     (folder / "junit.xml").write_text(
         """<testsuite name="pytest" tests="2">
         <testcase classname="t" name="test_says_unreachable">

@@ -107,7 +107,11 @@ def test_boards_run_at_once_unless_jobs_says_otherwise(
 
     lines = printed.out.splitlines()
     # The verdicts and the merged JUnit are what they were, in inventory order.
-    assert lines[-3:-1] == ["vb-1: PASS 2 passed", "vb-2: PASS 2 passed"]
+    assert lines[-5:-1:2] == ["vb-1: PASS 2 passed", "vb-2: PASS 2 passed"]
+    # Each board's folder, audited by the gate with the secrets the runs handed over as they
+    # started their brokers and made their boards' configs.
+    audits = [line.split(" (")[0] for line in lines[-4:-1:2]]
+    assert audits == ["  secrets audit: vb-1 clean", "  secrets audit: vb-2 clean"], lines
     assert lines[-1].startswith("GATE: PASS")
     root = ET.parse(out / "junit.xml").getroot()
     assert [s.get("name") for s in root.findall("testsuite")] == ["vb-1", "vb-2"]
