@@ -177,7 +177,8 @@ def common_options() -> argparse.ArgumentParser:
         type=Path,
         default=DEFAULT_WORKDIR,
         metavar="DIR",
-        help="where virtual-board flash, serial logs and the broker's files live (default: %(default)s)",
+        help="where serial logs and the broker's files live; a virtual board's flash is kept for it in "
+        "a private folder outside it ($RIG_STATE_DIR) (default: %(default)s)",
     )
     table_argument(
         group,

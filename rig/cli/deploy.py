@@ -51,8 +51,8 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "broker answers, and after a refused login or a failed TLS handshake it waits longer each "
         "time (backoff_initial, doubling up to backoff_max), so a broker may be started before or "
         "after (rig broker). Nothing named: the one USB board of the inventory plugged in, else "
-        "the virtual board (as rig up). A virtual board stops when rig exits; its flash stays in "
-        "WORKDIR and the firmware boots again at the next command on it."
+        "the virtual board (as rig up). A virtual board stops when rig exits; its flash stays (in a "
+        "private folder kept for WORKDIR) and the firmware boots again at the next command on it."
     )
     common.add_board_argument(parser)
     parser.add_argument(
