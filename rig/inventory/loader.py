@@ -37,14 +37,17 @@ from rig.inventory.yamltree import (
     sequence,
     yaml_int,
 )
+from rig.runtime.pin import PIN_KEYS, PinError, RuntimePin, parse_pin
 from rig.settings import option
 
 INVENTORY = option("inventory")
 INVENTORY_ENV = INVENTORY.env
 
-_TOP_KEYS = ("defaults", "boards")
-_BOARD_KEYS = ("name", "kind", "match", "tags", "network", "baudrate", "labgrid", "count")
-_DEFAULT_KEYS = ("kind", "tags", "network", "baudrate", "labgrid")
+_TOP_KEYS = ("defaults", "tags", "boards")
+_BOARD_KEYS = ("name", "kind", "match", "tags", "network", "baudrate", "labgrid", "count", "runtime")
+_DEFAULT_KEYS = ("kind", "tags", "network", "baudrate", "labgrid", "runtime")
+# What a tag may set for the boards that carry it (top-level ``tags: {NAME: {...}}``).
+_TAG_KEYS = ("runtime",)
 _NOT_IN_DEFAULTS = {
     "name": "a name belongs to one board; give it on the board",
     "match": "match identifies one physical board; give it on each board",
@@ -98,6 +101,8 @@ class _Reader:
     def __init__(self, path: Path, env: Mapping[str, str]) -> None:
         self.path = path
         self.env = env
+        # The ``tags:`` section's pins, by tag (read before the boards that carry them).
+        self.tag_runtimes: dict[str, tuple[Entry, RuntimePin]] = {}
 
     def fail(self, entry: Entry, problem: str) -> InventoryError:
         return InventoryError(self.path, entry.line, entry.key, problem)
@@ -115,6 +120,7 @@ class _Reader:
                 self.path, line_of(top.node), "boards", "missing; list the bench's boards under it"
             )
         defaults = self.read_defaults(sections.get("defaults"))
+        self.tag_runtimes = self.read_tag_runtimes(sections.get("tags"))
 
         boards: list[_Board] = []
         first_seen: dict[str, Entry] = {}
@@ -148,7 +154,24 @@ class _Reader:
         if "network" in defaults:
             for field in mapping(self.path, defaults["network"], _NETWORK_KEYS).values():
                 self.network_field(field)
+        if "runtime" in defaults:
+            self.runtime(defaults["runtime"])
         return defaults
+
+    def read_tag_runtimes(self, entry: Entry | None) -> dict[str, tuple[Entry, RuntimePin]]:
+        """``tags: {NAME: {runtime: ...}}``: the pins of the boards that carry a tag."""
+        pins: dict[str, tuple[Entry, RuntimePin]] = {}
+        if entry is None:
+            return pins
+        # Any tag may be a key: the names are checked below, the map's shape by ``mapping``.
+        names = [str(k.value) for k, _ in entry.node.value] if isinstance(entry.node, MappingNode) else []
+        for name, settings in mapping(self.path, entry, names).items():
+            if not _NAME.fullmatch(name):
+                raise self.fail(settings, f"a tag is made of {_NAME_RULE}, got {name!r}")
+            own = mapping(self.path, settings, _TAG_KEYS)
+            if "runtime" in own:
+                pins[name] = (own["runtime"], self.runtime(own["runtime"]))
+        return pins
 
     def read_board(self, item: Entry, defaults: dict[str, Entry]) -> _Board:
         own = mapping(self.path, item, _BOARD_KEYS)
@@ -182,6 +205,7 @@ class _Reader:
             baudrate=self.baudrate(baud_entry) if baud_entry is not None else BoardSpec.baudrate,
             origin=f"{self.path}:{item.line}",
             labgrid=labgrid,
+            runtime=self.board_runtime(item, kind, own.get("runtime"), tags_entry, defaults.get("runtime")),
         )
         return _Board(spec, missing, own["name"])
 
@@ -208,6 +232,44 @@ class _Reader:
             _Board(replace(spec, name=f"{spec.name}-{i}"), board.missing, board.name_entry)
             for i in range(1, yaml_int(node) + 1)
         ]
+
+    def board_runtime(
+        self, item: Entry, kind: BoardKind, own: Entry | None, tags: Entry | None, inherited: Entry | None
+    ) -> RuntimePin | None:
+        """The board's pin: its own, else its tag's (one tag at most may pin it), else defaults'.
+        A pin is taken whole, never merged key by key: a version from one and an image from
+        another would pin a runtime nobody described."""
+        carried = sorted(self.tags(tags)) if tags is not None else []
+        pinned = [(tag, *self.tag_runtimes[tag]) for tag in carried if tag in self.tag_runtimes]
+        if own is None and len(pinned) > 1:
+            named = ", ".join(f"{tag} (line {entry.line})" for tag, entry, _ in pinned)
+            raise self.fail(
+                tags or item, f"the tags {named} each pin a runtime; give the board a runtime of its own"
+            )
+        if own is not None:
+            where, pin = own, self.runtime(own)
+        elif pinned:
+            _, where, pin = pinned[0]
+        elif inherited is not None:
+            where, pin = inherited, self.runtime(inherited)
+        else:
+            return None
+        if pin.micropython is not None and not KIND_TRAITS[kind].started_here:
+            raise self.fail(
+                where,
+                f"runtime.micropython is the unix port a virtual board runs; a {kind} board runs its own",
+            )
+        return pin
+
+    def runtime(self, entry: Entry) -> RuntimePin:
+        """A ``runtime:`` pin (``rig.runtime.pin``), its problems pointed at the line of the key."""
+        fields = mapping(self.path, entry, PIN_KEYS)
+        values = {name: self.text(field, f"a {name}") for name, field in fields.items()}
+        try:
+            return parse_pin(values, f"{self.path}:{entry.line}", entry.key, base=self.path.parent)
+        except PinError as e:
+            at = fields.get(e.field or "", entry)
+            raise self.fail(at, e.problem) from None
 
     # -- one function per field ---------------------------------------------------------------
 

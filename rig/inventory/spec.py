@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rig.runtime.pin import RuntimePin
+
 BoardKind = Literal["esp32", "generic", "virtual", "labgrid"]
 BOARD_KINDS: tuple[BoardKind, ...] = ("esp32", "generic", "virtual", "labgrid")
 
@@ -130,6 +132,8 @@ class BoardSpec:
     origin: str = ""
     # Set for (and only for) a board of kind "labgrid".
     labgrid: LabgridSpec | None = None
+    # The MicroPython it must run (``runtime:`` of the board, of one of its tags, or of defaults).
+    runtime: RuntimePin | None = None
 
     @property
     def traits(self) -> KindTraits:

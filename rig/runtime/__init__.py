@@ -2,5 +2,17 @@
 pins it to (``pin``)."""
 
 from rig.runtime.identity import MpyAbi, RuntimeIdentity, RuntimeReadError, read_runtime
+from rig.runtime.pin import PinError, RuntimeMismatch, RuntimePin, check_runtime, mismatches, parse_pin
 
-__all__ = ["MpyAbi", "RuntimeIdentity", "RuntimeReadError", "read_runtime"]
+__all__ = [
+    "MpyAbi",
+    "PinError",
+    "RuntimeIdentity",
+    "RuntimeMismatch",
+    "RuntimePin",
+    "RuntimeReadError",
+    "check_runtime",
+    "mismatches",
+    "parse_pin",
+    "read_runtime",
+]
