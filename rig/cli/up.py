@@ -34,6 +34,7 @@ from rig.cli import common
 from rig.cli.page import add_page_options, check_page_options
 from rig.deadline import Deadline
 from rig.errors import BrokerError
+from rig.evidence.run_audit import ArtifactsAudit
 from rig.firmware_config import FirmwareConfig
 from rig.serial_events import parse_event
 from rig.serialio.lines import Line
@@ -91,9 +92,12 @@ def run(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(_settings(args), broker=args.kind, broker_url=None)
     spec = common.resolve_board(common.load(args), common.board_name(args))
     with contextlib.ExitStack() as stack:
-        testbed = stack.enter_context(
-            Testbed(settings, args.workdir, board=spec, purpose="rig up", naming=Naming(), own_network=False)
+        testbed = Testbed(
+            settings, args.workdir, board=spec, purpose="rig up", naming=Naming(), own_network=False
         )
+        # Entered first, so it leaves last: the artifacts are audited once everything stopped.
+        audit = stack.enter_context(ArtifactsAudit(args.workdir, testbed.secrets))
+        stack.enter_context(testbed)
         name = spec.name
         # The board first: one that is absent or busy stops the command before a broker starts.
         board = testbed.board()
@@ -135,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             _goodbye(board, args.timeout)
-    return common.EXIT_OK
+    print(audit.message(), flush=True)
+    return common.EXIT_OK if audit.clean else common.EXIT_FAILED
 
 
 def _info(name: str, config: FirmwareConfig, broker: Broker, live: LiveBench) -> dict[str, object]:

@@ -15,16 +15,21 @@ gate to audit every run folder it keeps itself (``audit_folder``: killed runs, f
 next to their retry) and what it wrote itself (the merged JUnit and the report), and deleted
 after. ``read_verdict`` is how the gate reads a folder's verdict back: a folder without one was
 not audited, which never counts as clean.
+
+``rig up`` audits its workdir the same way when it ends (``ArtifactsAudit``), with the secrets
+of its testbed: the broker's accounts, the TLS keys, what the board's config carried.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 from rig.atomic import write_atomically
 from rig.evidence.secrets_audit import AuditIncomplete, Leak, audit_artifacts, too_short
@@ -183,3 +188,38 @@ def read_verdict(folder: Path) -> FolderVerdict:
     return FolderVerdict(
         False, "not audited: the secrets audit could not read: " + "; ".join(record.get("unread", []))
     )
+
+
+class ArtifactsAudit:
+    """The secrets audit of a command's artifacts at its very end (``rig up``): a context entered
+    before the command starts anything, so that it leaves last, once everything it started has
+    stopped and written its last line, however the command ends.
+
+    ``secrets`` is asked at the end: the command's accounts and configs are made along the way.
+    The verdict is written to ``root/secrets-audit.json``; ``verdict`` holds it for the caller to
+    show and to choose the exit code. When the command failed, the verdict of a failed audit
+    also goes with its error, as a note, so that it is not lost behind it.
+    """
+
+    def __init__(self, root: Path, secrets: Callable[[], Mapping[str, str]]) -> None:
+        self.root = root
+        self._secrets = secrets
+        self.verdict: AuditVerdict | None = None
+
+    def __enter__(self) -> ArtifactsAudit:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.verdict = audit_run([self.root], self._secrets(), verdict_dir=self.root)
+        if error is not None and not self.verdict.clean and sys.version_info >= (3, 11):
+            error.add_note(self.verdict.message())
+
+    @property
+    def clean(self) -> bool:
+        """True once the audit ran and found nothing; an audit that did not run is never clean."""
+        return self.verdict is not None and self.verdict.clean
+
+    def message(self) -> str:
+        return self.verdict.message() if self.verdict is not None else "secrets audit: not audited"
