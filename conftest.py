@@ -59,6 +59,7 @@ STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
         "test_filled_cache_works_without_network",
     ),
     "test_deps_lock.py": ("test_cli_configuration_errors_exit_2",),
+    "test_release.py": None,
     "test_broker.py": (
         "test_start_failure_reports_exit_code_and_log",
         "test_relative_workdir_is_resolved_by_the_broker",

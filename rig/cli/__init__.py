@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, deps, gate, lab, listing, monitor, page, scan, up
+from rig.cli import broker, common, deploy, deps, gate, lab, listing, monitor, page, release, scan, up
 from rig.cli import exec as exec_command
 from rig.errors import ConfigError, RigError
 
@@ -39,6 +39,7 @@ COMMANDS: dict[str, Command] = {
     "exec": Command(exec_command.run, exec_command.setup, exec_command.HELP),
     "gate": Command(gate.run, gate.setup, gate.HELP),
     "lab": Command(lab.run, lab.setup, lab.HELP),
+    "release": Command(release.run, release.setup, release.HELP),
 }
 # Commands that open a board take the board options too.
 _BOARD_COMMANDS = ("up", "deploy", "monitor", "exec")
