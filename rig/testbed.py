@@ -32,7 +32,6 @@ from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec
-from rig.inventory.spec import Secret
 from rig.lock import BoardLock
 from rig.settings import OPTIONS, RigSettings, resolve
 from rig.strategy import FirmwareStrategy
@@ -253,12 +252,9 @@ class Testbed:
             )
             self._claim = None  # the bench board releases it from now on, at close or on failure
             # Before anything is read from the port: a firmware that prints its config must not
-            # show the inventory's secrets, nor those of a config already made.
-            # The SSID may come from a ${VAR} too, but it is a network's name, which the firmware
-            # may print (its wifi event does): only what guarded_secrets guards is hidden.
-            net = spec.network
-            hidden = (net.wifi_password, net.broker_password, net.broker_user)
-            bench.board.capture.redact([v.value for v in hidden if isinstance(v, Secret) and v.value])
+            # show the inventory's secrets (an SSID given as ${VAR} too: ``PRINTABLE_SECRETS``),
+            # nor those of a config already made.
+            bench.board.capture.redact(spec.secret_values())
             bench.board.capture.redact(self._guarded)
             try:
                 self._board = bench.open()
@@ -333,7 +329,7 @@ class Testbed:
     def secrets(self) -> dict[str, str]:
         """Every secret value this testbed used, by name: the broker's passwords, the TLS keys,
         and what the board's configs carried. The secrets audit searches the artifacts for them."""
-        found = dict(self._guarded)
+        found = {**(self.spec.secret_values() if self.spec is not None else {}), **self._guarded}
         if self._access is not None:
             found.update(self._access.secrets())
         if self._tls is not None:

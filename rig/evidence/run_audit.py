@@ -33,6 +33,7 @@ from types import TracebackType
 
 from rig.atomic import write_atomically
 from rig.evidence.secrets_audit import AuditIncomplete, Leak, audit_artifacts, too_short
+from rig.inventory.spec import PRINTABLE_SECRETS
 from rig.settings import SECRETS_FILE
 
 HANDOFF_ENV = SECRETS_FILE.env
@@ -98,11 +99,16 @@ def audit_run(
     skip: Iterable[Path] = (),
     verdict_dir: Path | None = None,
 ) -> AuditVerdict:
-    """Search ``roots`` for every value of ``secrets``; write the verdict into ``verdict_dir``."""
-    values = SecretValues(secrets)
+    """Search ``roots`` for every value of ``secrets``; write the verdict into ``verdict_dir``.
+
+    A secret the firmware may print (``PRINTABLE_SECRETS``: an SSID from ``${VAR}``) that is too
+    short to tell from chance is left out and named in ``not_searched``: a three-letter network
+    name would otherwise leave every audit incomplete, and the console hides it all the same."""
+    printable_short = set(too_short(secrets)) & {k for k in secrets if _base_key(k) in PRINTABLE_SECRETS}
+    values = SecretValues({k: v for k, v in secrets.items() if k not in printable_short})
     skipped = [Path(p) for p in skip]
     verdict = AuditVerdict(searched=len(values), skipped=[str(p) for p in skipped])
-    verdict.not_searched = too_short(values)
+    verdict.not_searched = sorted([*too_short(values), *printable_short])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the short keys are in not_searched
         try:
@@ -115,6 +121,11 @@ def audit_run(
     if verdict_dir is not None:
         write_atomically(verdict_dir / VERDICT_NAME, json.dumps(verdict.to_record(), indent=1) + "\n")
     return verdict
+
+
+def _base_key(key: str) -> str:
+    """``wifi_ssid`` of ``wifi_ssid (2)``, the name ``taken_over`` gives a second value."""
+    return key.split(" (", 1)[0]
 
 
 def hand_over(secrets: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:

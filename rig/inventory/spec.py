@@ -38,6 +38,12 @@ KIND_TRAITS: dict[BoardKind, KindTraits] = {
 }
 
 
+# Secrets the firmware may print: hidden in every log and searched for by the audit like the
+# others, but a console line that carried one fails no test. The firmware's wifi event names the
+# network it joins, and an SSID kept in the environment is still that network's name.
+PRINTABLE_SECRETS = frozenset({"wifi_ssid"})
+
+
 @dataclass(frozen=True)
 class Secret:
     """A value taken from an environment variable, never from the inventory file itself.
@@ -161,3 +167,17 @@ class BoardSpec:
         net = self.network
         values = (net.wifi_ssid, net.wifi_password, net.broker_user, net.broker_password)
         return [v for v in values if isinstance(v, Secret)]
+
+    def secret_values(self) -> dict[str, str]:
+        """The values of this board's ``${VAR}`` settings that are set, by key: what the board's
+        console hides and the secrets audit searches for. An SSID given as ``${VAR}`` is one too:
+        whoever wrote it so keeps the network's name out of the inventory, so it stays out of the
+        artifacts as well (see ``PRINTABLE_SECRETS``)."""
+        net = self.network
+        named = {
+            "wifi_ssid": net.wifi_ssid,
+            "wifi_password": net.wifi_password,
+            "broker_user": net.broker_user,
+            "broker_password": net.broker_password,
+        }
+        return {key: v.value for key, v in named.items() if isinstance(v, Secret) and v.value}
