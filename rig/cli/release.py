@@ -9,6 +9,7 @@ from rig.board.virtual import find_micropython
 from rig.cli import common
 from rig.deploy.cache import default_cache_dir
 from rig.deploy.dependencies import SourceSet
+from rig.errors import ConfigError
 from rig.release.build import build_bundle
 from rig.release.bundle import open_bundle
 from rig.release.on_board import verify_release
@@ -91,6 +92,10 @@ def _runtime(args: argparse.Namespace, given: str) -> RuntimeIdentity:
     if Path(given).is_file():
         return executable_runtime(given)
     board_args = argparse.Namespace(**{**vars(args), "board": given})
+    try:
+        common.resolve_board(common.load(board_args), given)
+    except ConfigError as e:
+        raise ConfigError("--runtime", given, f"neither a file nor a board of the inventory ({e})") from e
     with common.open_board(board_args, "rig release build") as (_spec, board):
         identity = read_runtime(board)
         board.soft_reset()  # reading it stopped the firmware; leave the board running as found

@@ -61,6 +61,11 @@ for p in {paths!r}:
     os.remove(p)
 """
 
+# What a deploy removes when the bundle does not have it: modules, which an import could pick up
+# instead of the bundle's. Other files (a log, a certificate put there by hand) are reported as
+# extra and left alone: a deploy does not delete data it did not write.
+CODE_SUFFIXES = (".py", ".mpy")
+
 # The walk reads every byte on the board once, at flash speed; the bound leaves room for a
 # board with a full filesystem.
 WALK_BOUND = 120.0
@@ -113,8 +118,9 @@ class ReleaseCheck:
 
 @dataclass
 class ReleaseDeploy:
-    """What deploying a bundle did: the transfer (``rig.deploy.sync``'s report), the files
-    removed because the bundle does not have them, and what the board held afterwards."""
+    """What deploying a bundle did: the transfer (``rig.deploy.sync``'s report), the modules
+    removed because the bundle does not have them, and how the board differs from the bundle
+    afterwards (empty: it holds exactly the bundle, besides its board-local files)."""
 
     bundle_hash: str
     runtime: RuntimeIdentity
@@ -170,10 +176,10 @@ def deploy_release(board: Board, bundle: Bundle, config: FirmwareConfig) -> Rele
 
     Refused (``RuntimeRefused``, before anything is written) when the board runs a runtime the
     bundle is not built for. Only files whose hash differs are sent (``rig.deploy.sync``, the
-    rig's one file transfer); files the bundle does not have are removed; then every file is
-    hashed on the board again and the differences left, if any, are in the result (the caller
-    decides: the gate stops that board). ``rig_manifest.json`` names the bundle, so the
-    firmware's boot line reports the bundle's tree."""
+    rig's one file transfer); modules the bundle does not have are removed (``CODE_SUFFIXES``);
+    then every file is hashed on the board again and the differences left, if any, are in the
+    result (other extra files, say): the caller decides (the gate stops that board).
+    ``rig_manifest.json`` names the bundle, so the firmware's boot line reports the bundle's tree."""
     identity = read_runtime(board)
     check_runtime(board.name, identity, bundle.manifest.runtime, bundle.hash)
     if config.file_name not in bundle.manifest.board_local:
@@ -185,15 +191,16 @@ def deploy_release(board: Board, bundle: Bundle, config: FirmwareConfig) -> Rele
     transfer = sync(board, plan, reset=False)
     with board.repl(work=WALK_BOUND + work_bound(plan)) as transport:
         before = compare(bundle, board_files(transport))
-        if before.extra:
+        stale = [p for p in before.extra if p.endswith(CODE_SUFFIXES)]
+        if stale:
             try:
-                transport.exec(REMOVE_SCRIPT.format(paths=["/" + p for p in before.extra]))
+                transport.exec(REMOVE_SCRIPT.format(paths=["/" + p for p in stale]))
             except TransportError as e:
-                raise DeployError(f"could not remove files the bundle does not have: {e}") from e
-        after = compare(bundle, board_files(transport)) if before.extra else before
+                raise DeployError(f"could not remove modules the bundle does not have: {e}") from e
+        after = compare(bundle, board_files(transport)) if stale else before
     board.soft_reset()
     board.record_deploy(config)
-    return ReleaseDeploy(bundle.hash, identity, transfer, list(before.extra), after)
+    return ReleaseDeploy(bundle.hash, identity, transfer, stale, after)
 
 
 def release_plan(bundle: Bundle, identity: RuntimeIdentity, config: FirmwareConfig) -> DeployPlan:

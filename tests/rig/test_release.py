@@ -20,7 +20,7 @@ from rig.deploy.dependencies import SourceSet
 from rig.firmware_config import FirmwareConfig
 from rig.release.build import build_bundle
 from rig.release.bundle import Bundle, open_bundle
-from rig.release.on_board import deploy_release, verify_release
+from rig.release.on_board import Differences, deploy_release, verify_release
 from rig.release.target import RuntimeRefused, executable_runtime, runtime_key, target_for
 from rig.runtime.identity import RuntimeIdentity
 from rig.serialio import SerialLog
@@ -100,15 +100,19 @@ def test_verify_names_each_file_that_differs(bundle: Bundle, virtual_board: Boar
     (flash / "wifi.mpy").write_bytes(b"M\x06\x00\x1f not the bundle's")
     (flash / "settings.mpy").unlink()
     (flash / "lib" / "extra.py").write_text("X = 1\n")
+    (flash / "notes.txt").write_text("kept by hand\n")
     check = verify_release(virtual_board, bundle, reset=False)
     assert not check.matches and check.runtime_problem is None
     assert check.differences.missing == ("settings.mpy",)
     assert [c.path for c in check.differences.changed] == ["wifi.mpy"]
-    assert check.differences.extra == ("lib/extra.py",)
+    assert check.differences.extra == ("lib/extra.py", "notes.txt")
 
     again = deploy_release(virtual_board, bundle, CONFIG)
     assert sorted(again.transfer.written) == ["settings.mpy", "wifi.mpy"]
-    assert again.removed == ["lib/extra.py"] and not again.differences
+    # A module the bundle lacks could be imported instead of its own: removed. Data is not the
+    # deploy's to delete: left, and named.
+    assert again.removed == ["lib/extra.py"]
+    assert again.differences == Differences(extra=("notes.txt",))
 
 
 def test_a_bundle_for_another_runtime_is_refused_naming_both(
