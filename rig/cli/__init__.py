@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, deps, gate, lab, listing, monitor, page, release, scan, up
+from rig.cli import broker, common, deploy, deps, flash, gate, lab, listing, monitor, page, release, scan, up
 from rig.cli import exec as exec_command
 from rig.errors import ConfigError, RigError
 
@@ -34,6 +34,7 @@ COMMANDS: dict[str, Command] = {
     "list": Command(listing.run, listing.setup, listing.HELP),
     "deploy": Command(deploy.run, deploy.setup, deploy.HELP),
     "deps": Command(deps.run, deps.setup, deps.HELP),
+    "flash": Command(flash.run, flash.setup, flash.HELP),
     "monitor": Command(monitor.run, monitor.setup, monitor.HELP),
     "broker": Command(broker.run, broker.setup, broker.HELP),
     "exec": Command(exec_command.run, exec_command.setup, exec_command.HELP),

@@ -1,0 +1,138 @@
+"""Runtime images checked offline, before anything touches a board.
+
+An image is the file a runtime pin names (``boards.yaml``'s ``runtime: image:``, or
+``rig flash --image``): a MicroPython ``.bin`` for an Espressif chip, the ``micropython``
+executable for the virtual board. Every check here reads only the file: its sha256 against the
+pin's, and for an Espressif image its header, segments, checksum and appended SHA-256 digest
+through esptool's own image classes (``esptool.bin_image``), so that a corrupt download, a
+truncated copy or an image built for another chip is refused naming the file before a single
+byte is written to a board.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from esptool.bin_image import ESP32FirmwareImage, LoadFirmwareImage
+from esptool.targets import CHIP_DEFS
+from esptool.util import FatalError
+
+from rig.errors import ConfigError
+
+# A MicroPython firmware .bin for an ESP32 is the bootloader, the partition table and the app
+# merged into one file, written at the chip's bootloader offset (esptool's
+# ``BOOTLOADER_FLASH_OFFSET``: 0x1000 on the ESP32, 0x0 on the S3 and C3): its first bytes are
+# the bootloader's image header, which is what is checked here.
+
+
+class ImageRejected(ConfigError):
+    """An image that must not be flashed: unreadable, another sha256 than its pin, corrupt, or
+    for another chip. Bad input (exit 2), named by file: the board is not at fault."""
+
+    def __init__(self, path: Path, problem: str, source: str = "image") -> None:
+        self.path = path
+        super().__init__(str(path), source, problem)
+
+
+@dataclass(frozen=True)
+class Image:
+    """A runtime image as read from disk: its bytes' sha256 and where it goes on the board.
+
+    ``chip`` and ``offset`` are set for an Espressif image (esptool's chip name, the flash
+    address); a virtual board's image (an executable) has neither."""
+
+    path: Path
+    sha256: str
+    size: int
+    chip: str | None = None
+    offset: int | None = None
+
+    def describe(self) -> str:
+        where = f" for {self.chip} at {self.offset:#x}" if self.chip and self.offset is not None else ""
+        return f"{self.path} ({self.size} bytes{where}, sha256 {self.sha256[:12]})"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 16), b""):
+                digest.update(block)
+    except OSError as e:
+        raise ImageRejected(path, f"cannot be read: {e.strerror or e}") from e
+    return digest.hexdigest()
+
+
+def check_pin(path: Path, pinned: str | None) -> str:
+    """The file's sha256, which must be ``pinned`` when a pin gives one (case and a
+    ``sha256:`` prefix ignored). Refused naming the file and both hashes otherwise."""
+    actual = sha256_of(path)
+    if pinned is not None:
+        expected = pinned.lower().removeprefix("sha256:").strip()
+        if actual != expected:
+            raise ImageRejected(
+                path, f"sha256 is {actual}, the pin says {expected}: not the pinned image", "sha256"
+            )
+    return actual
+
+
+def esp_chips() -> tuple[str, ...]:
+    """The chip names esptool knows (``esp32``, ``esp32s3``, ...), for messages and options."""
+    return tuple(CHIP_DEFS)
+
+
+def load_esp_image(path: Path, chip: str, pinned_sha256: str | None = None) -> Image:
+    """The Espressif image at ``path`` for ``chip``, checked offline by esptool's classes:
+    the header's magic and segments, the checksum over the segments, the appended SHA-256
+    digest (when the header says one is appended) and the chip id the header was built for.
+    Raises ``ImageRejected`` naming the file and what is wrong."""
+    if chip not in CHIP_DEFS:
+        raise ConfigError(
+            "rig flash", "chip", f"{chip!r} is not a chip esptool knows ({', '.join(esp_chips())})"
+        )
+    sha256 = check_pin(path, pinned_sha256)
+    data = path.read_bytes()
+    rom = CHIP_DEFS[chip]
+    try:
+        image = LoadFirmwareImage(chip, data)
+    except FatalError as e:
+        raise ImageRejected(path, f"not a valid {rom.CHIP_NAME} image: {e}") from e
+    except (struct.error, ValueError, IndexError, TypeError) as e:
+        # A file that ends inside a header or a segment ends inside esptool's struct.unpack.
+        raise ImageRejected(
+            path, f"not a valid {rom.CHIP_NAME} image: truncated ({len(data)} bytes; {e})"
+        ) from e
+    if image.checksum != image.calculate_checksum():
+        raise ImageRejected(
+            path,
+            f"corrupt: checksum {image.checksum:#04x} in the file, {image.calculate_checksum():#04x} "
+            "computed over its segments",
+        )
+    if isinstance(image, ESP32FirmwareImage):
+        if image.chip_id != rom.IMAGE_CHIP_ID:
+            raise ImageRejected(path, f"built for {_chip_of(image.chip_id)}, not {rom.CHIP_NAME}", "chip")
+        if image.append_digest and image.stored_digest != image.calc_digest:
+            raise ImageRejected(
+                path,
+                f"corrupt: the appended SHA-256 digest is {image.stored_digest.hex()}, the image's "
+                f"bytes give {image.calc_digest.hex()}",
+            )
+    return Image(path, sha256, len(data), chip=chip, offset=rom.BOOTLOADER_FLASH_OFFSET)
+
+
+def load_executable(path: Path, pinned_sha256: str | None = None) -> Image:
+    """A virtual board's runtime: an executable file, checked against its pin's sha256."""
+    if not path.is_file():
+        raise ImageRejected(path, "is not a file")
+    sha256 = check_pin(path, pinned_sha256)
+    return Image(path, sha256, path.stat().st_size)
+
+
+def _chip_of(chip_id: int) -> str:
+    for rom in CHIP_DEFS.values():
+        if getattr(rom, "IMAGE_CHIP_ID", None) == chip_id:
+            return str(rom.CHIP_NAME)
+    return f"an unknown chip (chip id {chip_id})"
