@@ -33,6 +33,7 @@ from rig.errors import InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec
 from rig.lock import BoardLock
+from rig.runtime import RuntimeIdentity, check_runtime, read_runtime
 from rig.settings import OPTIONS, RigSettings, resolve
 from rig.strategy import FirmwareStrategy
 
@@ -141,6 +142,8 @@ class Testbed:
         # Why the board cannot be had (absent, busy): every caller is told the same.
         self._unavailable: Exception | None = None
         self._strategy: FirmwareStrategy | None = None
+        # What the board runs, once ``runtime()`` read it (kept when it does not meet the pin).
+        self.runtime_found: RuntimeIdentity | None = None
         self._guarded: dict[str, str] = {}
         self._credentials: Path | None = None
         self._closed = False
@@ -241,12 +244,14 @@ class Testbed:
         if self._board is None:
             spec = self.board_spec()
             s = self.settings
+            # A virtual board pinned to another unix port runs that one (``runtime.micropython``).
+            pinned = spec.runtime.executable() if spec.runtime is not None else None
             bench = BenchBoard(
                 spec,
                 self.workdir,
                 purpose=self.purpose,
                 lock_timeout=s.lock_timeout,
-                micropython=s.micropython,
+                micropython=pinned or s.micropython,
                 own_network=self.own_network,
                 lock=self._claim,
             )
@@ -264,6 +269,23 @@ class Testbed:
             self._bench = bench
             self._record_pids()
         return self._board
+
+    def runtime(self) -> RuntimeIdentity:
+        """What MicroPython the board runs (``rig.runtime.read_runtime``), read once, when first
+        asked, and checked against the board's pin (``runtime:`` in boards.yaml). Reading
+        interrupts what runs, as a deploy does. A board that does not meet its pin, or does not
+        say what it runs, is not tested: the error (``RuntimeMismatch``, an infrastructure error
+        that names the pin and what was found) is raised here and by every later ``board()``.
+        ``runtime_found`` keeps what was read, matching or not."""
+        board = self.board()
+        if self.runtime_found is None:
+            try:
+                self.runtime_found = read_runtime(board, timeout=self.settings.timeout)
+                check_runtime(board.name, self.board_spec().runtime, self.runtime_found)
+            except InfrastructureError as e:
+                self._unavailable = e
+                raise
+        return self.runtime_found
 
     def config(
         self,

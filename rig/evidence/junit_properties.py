@@ -3,6 +3,10 @@
 One place for both ends, so that the writer and the readers cannot disagree on a name.
 """
 
+from __future__ import annotations
+
+from rig.runtime.identity import RuntimeIdentity
+
 # Written with the value "true" on a test that failed because the rig did (an
 # InfrastructureError), not the firmware: the gate retries such a board, and never reads the
 # failure's message text to decide.
@@ -10,3 +14,26 @@ INFRASTRUCTURE = "infrastructure"
 INFRASTRUCTURE_TRUE = "true"
 # The locked firmware dependencies that ran: "umqtt.simple 1.3.4 (pypi), umqtt.robust 1.0 (pypi)".
 FIRMWARE_DEPENDENCIES = "firmware_dependencies"
+# The MicroPython runtime the board runs (``rig.runtime``): its one-line description, then the
+# fields a CI filter or the gate's matrix groups by, and the pin it was checked against.
+RUNTIME = "runtime"
+RUNTIME_VERSION = "runtime_version"
+RUNTIME_PORT = "runtime_port"
+RUNTIME_VARIANT = "runtime_variant"
+RUNTIME_MPY = "runtime_mpy"
+RUNTIME_PIN = "runtime_pin"
+
+
+def runtime_properties(identity: RuntimeIdentity | None, pin: str = "") -> dict[str, str]:
+    """The runtime's properties of a test; empty ones left out (none before it was read)."""
+    if identity is None:
+        return {}
+    props = {
+        RUNTIME: identity.describe(),
+        RUNTIME_VERSION: identity.version,
+        RUNTIME_PORT: identity.port,
+        RUNTIME_VARIANT: identity.variant,
+        RUNTIME_MPY: identity.mpy.describe() if identity.mpy is not None else "",
+        RUNTIME_PIN: pin,
+    }
+    return {k: v for k, v in props.items() if v}

@@ -15,12 +15,19 @@ Layout of a run's artifact folder (``--rig-artifacts``)::
      "firmware": {"tree_hash": "…", "version": "1.0.0", "mpy": "1.29.0", "platform": "linux",
                   "dependencies": [{"package": "umqtt.simple", "version": "1.3.4", "source": "pypi"}]},
      "broker": {"kind": "mosquitto", "host": "127.0.0.1", "port": 40000},
+     "runtime": {"implementation": "micropython", "version": "1.29.0-preview",
+                 "build": "9458e3a23f on 2026-07-05", "port": "linux", "machine": "linux [GCC …",
+                 "variant": "standard", "mpy": {"raw": 2822, "version": 6, "sub_version": 3,
+                 "arch": "x64", "arch_flags": 0}, "release": null, "uname_version": null} | null,
+     "runtime_pin": "version 1.29 (boards.yaml:3 (boards[0].runtime))" | "",
      "tests": [{"nodeid": "tests/hil/test_x.py::test_y", "name": "test_y",
                 "outcome": "passed" | "failed" | "error" | "skipped",
                 "infrastructure": false, "duration": 1.23, "message": "first lines of the failure",
                 "artifacts": "tests_hil_test_x.py_test_y", "started": 1700000001.0,
                 "properties": {"board": "virtual", ...}}]}
 
+``runtime`` is what MicroPython the board said it runs when the rig connected
+(``rig.runtime.RuntimeIdentity``), null until then; ``runtime_pin`` what the bench pinned it to.
 ``artifacts`` is relative to the run folder. ``infrastructure`` is true when the rig, not the
 firmware, failed (port vanished, board unreachable, broker down): a gate may retry those.
 
@@ -39,6 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rig.atomic import write_atomically
+from rig.runtime.identity import RuntimeIdentity
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
@@ -105,6 +113,8 @@ class RunRecord:
     board: BoardInfo = field(default_factory=BoardInfo)
     firmware: FirmwareInfo = field(default_factory=FirmwareInfo)
     broker: BrokerInfo = field(default_factory=BrokerInfo)
+    runtime: RuntimeIdentity | None = None
+    runtime_pin: str = ""
     tests: list[TestRecord] = field(default_factory=list)
 
     def save(self, path: Path) -> None:

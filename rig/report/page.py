@@ -29,6 +29,9 @@ class Header:
     tests: int
     # The boards' names, joined here: every value goes through the templates' finalize alone.
     boards: str
+    # The MicroPython runtimes the boards ran (``rig.runtime``), each once: "1.29.0-preview
+    # (linux, standard) on virtual-1, virtual-2; ...", "unknown" when no run read one.
+    runtimes: str
     when: str
     rig: str
     incomplete: int
@@ -68,6 +71,9 @@ class Page:
     generated: str
     header: Header
     columns: list[str]
+    # Under each column's board name: the runtime it ran ("" when unknown), so that a run on
+    # two runtimes shows a column for each.
+    column_runtimes: list[str]
     grid: list[GridRow]
     runs: list[RunSection]
 
@@ -80,6 +86,7 @@ def page(runs: list[RunView], base: Path, title: str, generated: float) -> Page:
         generated=when(generated),
         header=_header(runs, entries),
         columns=[r.board_name for r in runs],
+        column_runtimes=[runtime_label(r) for r in runs],
         grid=_grid(runs, entries),
         runs=[
             _run_section(i, run, [e for e in entries if e.run_index == i], base) for i, run in enumerate(runs)
@@ -126,10 +133,29 @@ def _header(runs: list[RunView], entries: list[Entry]) -> Header:
         ],
         tests=len(entries),
         boards=", ".join(r.board_name for r in runs) or "none",
+        runtimes=_runtimes(runs),
         when=when(min(starts)) if starts else "unknown",
         rig=", ".join(versions) or "unknown",
         incomplete=len(incomplete),
     )
+
+
+def runtime_label(run: RunView) -> str:
+    """``1.29.0-preview (linux, standard)``: the runtime a run's board ran, "" when unknown."""
+    found = run.record.runtime if run.record is not None else None
+    if found is None:
+        return ""
+    build = ", ".join(part for part in (found.port, found.variant) if part)
+    return f"{found.version} ({build})" if build else found.version
+
+
+def _runtimes(runs: list[RunView]) -> str:
+    boards: dict[str, list[str]] = {}
+    for run in runs:
+        label = runtime_label(run)
+        if label:
+            boards.setdefault(label, []).append(run.board_name)
+    return "; ".join(f"{label} on {', '.join(names)}" for label, names in boards.items()) or "unknown"
 
 
 def _grid(runs: list[RunView], entries: list[Entry]) -> list[GridRow]:
@@ -171,6 +197,9 @@ def _run_section(index: int, run: RunView, entries: list[Entry], base: Path) -> 
         # The locked library versions the firmware ran with, one "package version (source)" each.
         facts.append(("firmware dependencies", record.firmware.dependency_summary()))
         facts += [(f"broker {k}", v) for k, v in asdict(record.broker).items()]
+        # What MicroPython the board ran, as it said so itself, and what the bench pinned.
+        facts.append(("runtime", record.runtime.describe() if record.runtime else ""))
+        facts.append(("runtime pin", record.runtime_pin))
     return RunSection(
         index=index,
         name=run.board_name,

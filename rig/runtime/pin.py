@@ -73,6 +73,10 @@ class RuntimePin:
             )
         return self.micropython
 
+    def summary(self) -> str:
+        """What is pinned and where: ``version 1.24 (boards.yaml:3 (boards[0].runtime))``."""
+        return self.describe() + (f" ({self.origin})" if self.origin else "")
+
     def describe(self) -> str:
         """``version 1.24, port esp32, image fw.bin (sha256 1a2b3c4d5e6f)``."""
         parts = [
