@@ -187,7 +187,12 @@ class RigSession:
             self.run_record.board = BoardInfo(
                 spec.name, spec.kind, spec.match.serial_number, board.transport.port_url
             )
-            self._save_record()
+            self.run_record.runtime_pin = spec.runtime.summary() if spec.runtime else ""
+            try:
+                testbed.runtime()  # what MicroPython runs, checked against its pin (rig.runtime)
+            finally:
+                self.run_record.runtime = testbed.runtime_found
+                self._save_record()
         return board
 
     def config_for(
@@ -258,6 +263,7 @@ class RigSession:
             "firmware_tree_hash": firmware.tree_hash,
             junit_properties.FIRMWARE_DEPENDENCIES: firmware.dependency_summary(),
             "rig_version": rig.__version__,
+            **junit_properties.runtime_properties(self.run_record.runtime, self.run_record.runtime_pin),
         }
         return {k: v for k, v in props.items() if v}
 
