@@ -125,11 +125,13 @@ def run(args: argparse.Namespace) -> int:
         )
         server.start(timeout=args.timeout)
         stack.callback(server.stop)
-        # The token's only way out: this terminal (never a file, never a log).
-        _announce(name, config, broker, credentials, server.page_url)
-        if console is not None:
-            console.show_from_now()
         try:
+            # Inside the try: a Ctrl-C or SIGTERM landing right after the announcement is the
+            # command's normal end too (the firmware's goodbye, then the audit), not exit 130.
+            # The token's only way out: this terminal (never a file, never a log).
+            _announce(name, config, broker, credentials, server.page_url)
+            if console is not None:
+                console.show_from_now()
             while broker.is_running():
                 time.sleep(_POLL_S)
             raise BrokerError(f"{broker.kind} broker exited on its own; see its log: {broker.log_path}")
