@@ -92,7 +92,13 @@ def flash_board(
 ) -> FlashOutcome:
     """Lock ``spec``, flash ``image`` onto it (``rig.flashing.plan.flash``), then open it as any
     command does and read its runtime against ``pin``. The lock is held from before the first
-    byte is compared to after the runtime is read: no run can take the board in between."""
+    byte is compared to after the runtime is read: no run can take the board in between; the
+    caller must not hold it (a gate flashes before it starts the board's run).
+
+    ``workdir`` is the session folder the board is used from afterwards: a virtual board's flash,
+    and so its runtime slot, is keyed by it (``rig.board.virtual_flash``); start the board with
+    ``micropython=installed_runtime(workdir, name)`` to run what was flashed.
+    Raises ``FlashFailed`` or ``RuntimeNotMet`` (infrastructure errors of the board)."""
     lock = board_lock(spec, workdir, PURPOSE)
     lock.acquire(lock_timeout)
     read: list[RuntimeIdentity] = []
@@ -128,6 +134,26 @@ def flash_board(
     finally:
         lock.release()
     return dataclasses.replace(outcome, runtime=read[-1].describe())
+
+
+def flash_to_pin(
+    spec: BoardSpec,
+    workdir: Path,
+    *,
+    lock_timeout: float,
+    erase: bool = False,
+    lister: PortLister = list_ports,
+    chip: str = DEFAULT_CHIP,
+) -> FlashOutcome:
+    """The gate's ``--flash`` for one board: its pinned image onto it (written only when its flash
+    holds other bytes), its runtime then checked against the pin. A board without a pin, or
+    whose pin names no image (nor, for a virtual board, a ``micropython``), is a ``ConfigError``
+    naming the board's entry."""
+    pin = pin_of(spec)
+    image = image_for(spec, pin, None, chip)
+    return flash_board(
+        spec, image, workdir, pin=pin, erase=erase, lock_timeout=lock_timeout, lister=lister, chip=chip
+    )
 
 
 def _in_folder(path: Path, sha256: str | None) -> Path:

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from rig.board.virtual import find_micropython
+from rig.board.virtual import VirtualBoard, find_micropython
 from rig.board.virtual_flash import flash_dir
+from rig.board_choice import BenchBoard
+from rig.flashing.board import flash_to_pin
 from rig.flashing.virtual import installed_runtime
+from rig.inventory import load_inventory
+from rig.runtime import read_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +135,27 @@ def test_an_image_that_is_not_the_pinned_one_is_refused_before_anything_runs(
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"rig: error: {other}: sha256: " in result.stderr and "not the pinned image" in result.stderr
     assert not list(Path(bench["RIG_STATE_DIR"]).glob("flash/*/virtual.runtime"))
+
+
+def test_the_gates_building_block_flashes_to_the_pin_and_the_board_runs_it(
+    tmp_path: Path, bench: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("RIG_STATE_DIR", "RIG_LOCK_DIR"):
+        monkeypatch.setenv(name, bench[name])
+    micropython = Path(find_micropython())
+    spec = load_inventory(inventory(tmp_path, f"port: linux, micropython: {micropython}")).select("virtual")
+    workdir = tmp_path / "session"
+    outcome = flash_to_pin(spec, workdir, lock_timeout=10)
+    assert outcome.written and "port linux" in outcome.runtime
+    slot = installed_runtime(workdir, "virtual")
+    assert slot is not None
+    # The board started on what was flashed, as a run started with micropython=slot is.
+    bench_board = BenchBoard(spec, workdir, purpose="test", lock_timeout=10, micropython=str(slot))
+    board = bench_board.open()
+    try:
+        assert read_runtime(board).port == "linux"
+        transport = bench_board.board.transport
+        assert isinstance(transport, VirtualBoard) and transport.micropython == str(slot)
+    finally:
+        bench_board.close()
+    assert not flash_to_pin(spec, workdir, lock_timeout=10).written
