@@ -5,6 +5,7 @@ each failure given its exit code: a bad image 2, a board that cannot be flashed 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,18 @@ def test_without_an_image_or_a_pin_exits_2_saying_how_to_give_one(
 ) -> None:
     assert flash(tmp_path) == 2
     assert "no image to flash: give --image FILE" in capsys.readouterr().err
+
+
+def test_without_esptool_installed_it_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As on a machine where only the core package is installed: esptool cannot be imported (and
+    # nothing of rig.flashing that needs it is loaded yet).
+    for name in [m for m in sys.modules if m == "esptool" or m.startswith(("esptool.", "rig.flashing."))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "esptool", None)
+    assert flash(tmp_path, "--image", str(write_image(tmp_path))) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "rig: error: rig flash: esptool: is not installed: pip install 'micropython-mqtt-rig[flash]'\n"
+    )
