@@ -157,6 +157,15 @@ OPTIONS = (
     Option(
         "firmware", "firmware", "firmware tree to deploy", cli="--firmware", commands="deploy, deps, gate, up"
     ),
+    Option(
+        "release",
+        None,
+        "a release bundle (its folder or .tar, as rig release build makes it) to deploy instead of "
+        "the firmware tree: exactly its files, checked on the board by hash, refused on a board whose "
+        "runtime it is not built for",
+        cli="--release",
+        commands="gate",
+    ),
     Option("loop-period", "0.1", "firmware loop period (s) for tests not marked reference_period"),
     Option("firmware-mode", "reference", "firmware loop: reference (sleep, then check) or responsive (poll)"),
     Option(
@@ -417,6 +426,8 @@ class RigSettings:
     timeout: float
     soak_messages: int = int(option("soak-messages").default or 0)
     broker_interface: str | None = None
+    # A release bundle to deploy instead of the firmware tree (rig.release); None: the tree.
+    release: Path | None = None
     # Where each value came from, by option name: for messages that name it.
     origins: Mapping[str, Given] | None = None
 
@@ -503,6 +514,7 @@ def resolve(cli: Callable[[str], str | None], root: Path) -> RigSettings:
             text("soak-messages") or "", raw["soak-messages"].label, "soak-messages", SOAK_MINIMUM
         ),
         broker_interface=text("broker-interface"),
+        release=path("release"),
         origins=raw,
     )
 
