@@ -20,7 +20,7 @@ from rig.flashing.esp import EspTarget, connect_over
 from rig.flashing.image import Image, load_esp_image
 from rig.flashing.plan import FlashFailed, RuntimeNotMet, flash
 from rig.runtime import RuntimeReadError
-from tests.rig.esp_images import write_image
+from tests.rig.esp_images import app_image, merged_firmware, write_image
 from tests.rig.fake_esp_chip import ChipState, FakeEsp32Rom
 
 OFFSET = 0x1000
@@ -154,3 +154,17 @@ def test_an_image_replaced_after_its_check_never_reaches_the_chip(chip: ChipStat
     with pytest.raises(FlashFailed, match="changed since it was checked against its pin"):
         flash(target(chip), image, runtime_ok)
     assert hashlib.md5(on_chip(chip, image)).digest() == hashlib.md5(b"\xff" * image.size).digest()
+
+
+def test_a_whole_merged_firmware_goes_over_in_many_blocks_and_reads_back(
+    chip: ChipState, tmp_path: Path
+) -> None:
+    path = tmp_path / "ESP32_GENERIC.bin"
+    # 48 KiB that do not compress, so that esptool sends several 16 KiB blocks.
+    noise = b"".join(hashlib.sha256(i.to_bytes(4, "little")).digest() for i in range(1536))
+    path.write_bytes(merged_firmware(app_image(noise)))
+    image = load_esp_image(path, "esp32")
+    assert flash(target(chip), image, runtime_ok).written
+    assert chip.commands.count("FLASH_DEFL_DATA") > 1  # esptool cut it into blocks
+    assert on_chip(chip, image) == path.read_bytes()
+    assert not flash(target(chip), image, runtime_ok).written

@@ -14,7 +14,7 @@ from rig.flashing.board import image_for
 from rig.flashing.image import ImageRejected, load_esp_image, load_executable
 from rig.inventory import BoardSpec
 from rig.runtime import RuntimePin
-from tests.rig.esp_images import esp_image, write_image
+from tests.rig.esp_images import APP_OFFSET, app_image, esp_image, merged_firmware, write_image
 
 ESP = BoardSpec(name="bench-esp", kind="esp32", origin="boards.yaml:3")
 VIRTUAL = BoardSpec(name="virtual", kind="virtual", origin="boards.yaml:1")
@@ -114,3 +114,39 @@ def test_the_virtual_boards_image_is_the_pinned_executable(tmp_path: Path) -> No
     assert image.path == executable and image.chip is None
     with pytest.raises(ImageRejected, match="not the pinned image"):
         load_executable(executable, "ef" * 32)
+
+
+def test_a_merged_firmware_has_its_app_checked_too(tmp_path: Path) -> None:
+    path = tmp_path / "ESP32_GENERIC.bin"
+    path.write_bytes(merged_firmware())
+    assert load_esp_image(path, "esp32").offset == 0x1000
+
+    damaged = bytearray(merged_firmware())
+    damaged[APP_OFFSET - 0x1000 + 0x40] ^= 0x01  # one byte inside the app's first segment
+    path.write_bytes(damaged)
+    with pytest.raises(ImageRejected, match=r"app at 0x10000: corrupt: checksum") as caught:
+        load_esp_image(path, "esp32")
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_an_app_alone_is_refused_it_would_overwrite_the_bootloader(tmp_path: Path) -> None:
+    path = tmp_path / "micropython.bin"  # what ESP-IDF's build leaves next to the merged firmware
+    path.write_bytes(app_image())
+    with pytest.raises(ImageRejected, match="an application image, not a whole firmware"):
+        load_esp_image(path, "esp32")
+
+
+def test_a_merged_firmware_cut_before_its_app_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cut.bin"
+    path.write_bytes(merged_firmware()[: APP_OFFSET - 0x1000 - 16])
+    with pytest.raises(ImageRejected, match="truncated: ends before its app partition 'factory' at 0x10000"):
+        load_esp_image(path, "esp32")
+
+
+def test_a_firmware_without_its_partition_table_is_refused(tmp_path: Path) -> None:
+    data = bytearray(merged_firmware())
+    data[0x7000 : 0x7000 + 0xC00] = b"\xff" * 0xC00
+    path = tmp_path / "no-table.bin"
+    path.write_bytes(data)
+    with pytest.raises(ImageRejected, match="no partition table at 0x8000"):
+        load_esp_image(path, "esp32")
