@@ -89,6 +89,7 @@ def flash_board(
     lister: PortLister = list_ports,
     chip: str = DEFAULT_CHIP,
     baud: int = DEFAULT_BAUD,
+    repl_timeout: float | None = None,
 ) -> FlashOutcome:
     """Lock ``spec``, flash ``image`` onto it (``rig.flashing.plan.flash``), then open it as any
     command does and read its runtime against ``pin``. The lock is held from before the first
@@ -98,6 +99,8 @@ def flash_board(
     ``workdir`` is the session folder the board is used from afterwards: a virtual board's flash,
     and so its runtime slot, is keyed by it (``rig.board.virtual_flash``); start the board with
     ``micropython=installed_runtime(workdir, name)`` to run what was flashed.
+    ``repl_timeout`` bounds each rung of reaching the REPL after the restart (None: the board's
+    own bound, 10 s; a first boot that makes the filesystem takes a few seconds).
     Raises ``FlashFailed`` or ``RuntimeNotMet`` (infrastructure errors of the board)."""
     lock = board_lock(spec, workdir, PURPOSE)
     lock.acquire(lock_timeout)
@@ -117,9 +120,11 @@ def flash_board(
                 lister=lister,
                 lock=lock,
             )
+            if repl_timeout is not None:
+                bench.board.timeout = repl_timeout
             board = bench.open()
             try:
-                identity = read_runtime(board)
+                identity = read_runtime(board, timeout=repl_timeout)
             finally:
                 bench.close()
             read.append(identity)

@@ -16,7 +16,10 @@ import pytest
 from rig.board.virtual import VirtualBoard, find_micropython
 from rig.board.virtual_flash import flash_dir
 from rig.board_choice import BenchBoard
-from rig.flashing.board import flash_to_pin
+from rig.errors import InfrastructureError
+from rig.flashing.board import flash_board, flash_to_pin
+from rig.flashing.image import load_executable
+from rig.flashing.plan import RuntimeNotMet
 from rig.flashing.virtual import installed_runtime
 from rig.inventory import load_inventory
 from rig.runtime import read_runtime
@@ -159,3 +162,25 @@ def test_the_gates_building_block_flashes_to_the_pin_and_the_board_runs_it(
     finally:
         bench_board.close()
     assert not flash_to_pin(spec, workdir, lock_timeout=10).written
+
+
+def test_a_runtime_that_gives_no_repl_is_an_infrastructure_error_naming_the_log(
+    tmp_path: Path, bench: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("RIG_STATE_DIR", "RIG_LOCK_DIR"):
+        monkeypatch.setenv(name, bench[name])
+    # A "runtime" that boots into something that is not MicroPython: no REPL ever answers.
+    broken = tmp_path / "not-micropython"
+    broken.write_text("#!/bin/sh\necho 'rst:0x10 (RTCWDT_RTC_RESET),boot:0x13'\nexec sleep 60\n")
+    broken.chmod(0o755)
+    spec = load_inventory(inventory(tmp_path, "port: linux")).select("virtual")
+    workdir = tmp_path / "session"
+    with pytest.raises(RuntimeNotMet) as caught:
+        flash_board(
+            spec, load_executable(broken), workdir, pin=spec.runtime, lock_timeout=10, repl_timeout=1.5
+        )
+    message = str(caught.value)
+    assert message.startswith(f"virtual: after flashing {broken}, the runtime does not meet its pin: ")
+    assert "no REPL after the restart" in message and "rst:0x10" in message  # the last line seen
+    assert str(workdir / "serial-virtual.log") in message
+    assert isinstance(caught.value, InfrastructureError)
