@@ -1,6 +1,7 @@
 """Putting the pinned MicroPython runtime on a board: ``rig flash`` and the gate's ``--flash``.
 
-Modules: ``image`` (offline checks of an image file), ``plan`` (compare, erase, write, verify,
+Modules: ``image`` (an image file and its pin's sha256), ``esp_image`` (an Espressif image's
+header, checksum, digest, chip and app, by esptool), ``plan`` (compare, erase, write, verify,
 restart, runtime check: the same for every board), ``esp`` (an Espressif chip through esptool),
 ``virtual`` (the virtual board's runtime slot), ``board`` (one inventory board, locked, end to
 end).
@@ -24,6 +25,7 @@ questionary, loguru, pyusb, ...) would come with it for nothing. So it is not a 
 when a board of such a port joins the bench, a ``FlashTarget`` over mpflash's UF2 and DFU
 backends is the place to add it (``rig.flashing.plan.FlashTarget``), with the same plan around it.
 
-Only ``defaults`` imports without esptool (an extra: ``pip install 'micropython-mqtt-rig[flash]'``),
-so that ``rig`` itself runs where it is not installed; import the others by their module.
+esptool is an extra (``pip install 'micropython-mqtt-rig[flash]'``): ``defaults``, ``image``,
+``plan`` and ``virtual`` import without it, so that ``rig`` and a test session (which starts a
+virtual board on its flashed runtime) run where it is not installed; import each by its module.
 """

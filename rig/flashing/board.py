@@ -20,7 +20,8 @@ from rig.discovery import find_port
 from rig.errors import ConfigError
 from rig.flashing.defaults import DEFAULT_BAUD, DEFAULT_CHIP
 from rig.flashing.esp import Connect, EspTarget, connect_over
-from rig.flashing.image import Image, ImageRejected, load_esp_image, load_executable, sha256_of
+from rig.flashing.esp_image import load_esp_image
+from rig.flashing.image import Image, ImageRejected, load_executable, sha256_of
 from rig.flashing.plan import FlashOutcome, FlashTarget, flash
 from rig.flashing.virtual import VirtualTarget, installed_runtime
 from rig.inventory import BoardSpec

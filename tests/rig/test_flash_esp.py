@@ -17,7 +17,8 @@ import pytest
 from esptool.util import FatalError
 
 from rig.flashing.esp import EspTarget, connect_over
-from rig.flashing.image import Image, load_esp_image
+from rig.flashing.esp_image import load_esp_image
+from rig.flashing.image import Image
 from rig.flashing.plan import FlashFailed, RuntimeNotMet, flash
 from rig.runtime import RuntimeReadError
 from tests.rig.esp_images import app_image, merged_firmware, write_image

@@ -11,7 +11,8 @@ import pytest
 
 from rig.errors import ConfigError
 from rig.flashing.board import image_for
-from rig.flashing.image import ImageRejected, load_esp_image, load_executable
+from rig.flashing.esp_image import load_esp_image
+from rig.flashing.image import ImageRejected, load_executable
 from rig.inventory import BoardSpec
 from rig.runtime import RuntimePin
 from tests.rig.esp_images import APP_OFFSET, app_image, esp_image, merged_firmware, write_image

@@ -3,6 +3,8 @@ files (no process: the runtime check is the integration test's, test_flash_virtu
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,3 +67,20 @@ def test_an_image_changed_after_its_check_fails_verify(tmp_path: Path, target: V
     path.write_text("#!/bin/sh\necho swapped\n")
     with pytest.raises(FlashFailed, match="flashing failed at verify"):
         flash(target, image, runtime_ok)
+
+
+def test_the_virtual_boards_flashing_imports_without_esptool(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test session starts a virtual board on its flashed runtime (rig.testbed): where the
+    # flash extra is not installed, that import must still work.
+    for name in [m for m in sys.modules if m == "esptool" or m.startswith(("esptool.", "rig.flashing"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "esptool", None)
+    for module in (
+        "rig.flashing.virtual",
+        "rig.flashing.plan",
+        "rig.flashing.image",
+        "rig.flashing.defaults",
+    ):
+        importlib.import_module(module)
+    with pytest.raises(ImportError):
+        importlib.import_module("rig.flashing.esp_image")
