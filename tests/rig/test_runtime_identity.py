@@ -4,12 +4,16 @@ unix port (the virtual board)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from mpremote.transport import TransportError
 
 from rig.board.board import Board
 from rig.runtime.identity import (
     ANSWER_PREFIX,
+    READ_BOUND,
     MpyAbi,
     RuntimeIdentity,
     RuntimeReadError,
@@ -143,3 +147,46 @@ def test_the_virtual_board_reports_the_unix_port_it_runs(virtual_board: Board) -
     assert identity.version.split(".")[0] == "1"
     # The board is left usable: a second read works the same.
     assert read_runtime(virtual_board, timeout=10) == identity
+
+
+class _Transport:
+    """mpremote's raw-REPL transport as far as ``read_runtime`` uses it. A stand-in only for the
+    two answers no board here gives on demand: a script that fails, and one that never ends."""
+
+    def __init__(self, answer: tuple[bytes, bytes] | Exception) -> None:
+        self.answer = answer
+
+    def exec_raw(self, command: str, timeout: float) -> tuple[bytes, bytes]:
+        assert "@rig-runtime" in command and timeout == READ_BOUND
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class _Board:
+    def __init__(self, transport: _Transport) -> None:
+        self.name = "bench-1"
+        self.transport = transport
+
+    @contextmanager
+    def repl(
+        self, timeout: float | None = None, *, work: float = 60.0, max_block: float = 1.0
+    ) -> Iterator[_Transport]:
+        assert work == READ_BOUND
+        yield self.transport
+
+
+def test_a_script_that_fails_on_the_board_is_named_with_its_error() -> None:
+    failed = (b"", b"Traceback (most recent call last):\r\nImportError: no module named 'json'\r\n\x04")
+    with pytest.raises(
+        RuntimeReadError, match="the script failed on the board: ImportError: no module named 'json'"
+    ):
+        read_runtime(_Board(_Transport(failed)))
+
+
+def test_a_script_that_never_answers_is_given_up_on_at_its_bound() -> None:
+    silent = TransportError("timeout waiting for first EOF reception")
+    with pytest.raises(
+        RuntimeReadError, match=f"no answer within {READ_BOUND:g}s .timeout waiting for first EOF"
+    ):
+        read_runtime(_Board(_Transport(silent)))
