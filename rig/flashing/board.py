@@ -25,9 +25,13 @@ from rig.flashing.image import Image, ImageRejected, load_executable, sha256_of
 from rig.flashing.plan import FlashOutcome, FlashTarget, flash
 from rig.flashing.virtual import VirtualTarget, installed_runtime
 from rig.inventory import BoardSpec
+from rig.inventory.spec import BoardKind
 from rig.runtime import RuntimeIdentity, RuntimePin, mismatches, read_runtime
 
 PURPOSE = "rig flash"
+# The kinds of board esptool flashes: the one place here a kind's name is looked at. A board the
+# rig starts itself (the virtual board, ``KindTraits.started_here``) has a runtime slot instead.
+ESPTOOL_KINDS: tuple[BoardKind, ...] = ("esp32",)
 
 
 def pin_of(spec: BoardSpec) -> RuntimePin | None:
@@ -40,14 +44,14 @@ def image_for(spec: BoardSpec, pin: RuntimePin | None, given: Path | None, chip:
     A pin's sha256 applies to either (``--image`` must still be the pinned bytes when the board
     has a pin); a pin's image may be a folder, holding the file with that hash."""
     sha256 = pin.sha256 if pin is not None else None
-    if spec.kind == "virtual":
+    if spec.traits.started_here:
         path = given or (pin.image if pin is not None else None)
         if path is None and pin is not None and pin.micropython is not None:
             path, sha256 = Path(pin.executable() or pin.micropython), None  # pinned by version: no hash
         if path is None:
             raise _no_image(spec, "or micropython: ")
         return load_executable(_in_folder(path, sha256), sha256)
-    if spec.kind != "esp32":
+    if spec.kind not in ESPTOOL_KINDS:
         raise ConfigError(
             spec.origin or spec.name,
             "kind",
@@ -70,7 +74,7 @@ def target_for(
     connect: Connect | None = None,
 ) -> FlashTarget:
     """The flash of ``spec``. ``connect`` replaces esptool's connection (the tests' fake chip)."""
-    if spec.kind == "virtual":
+    if spec.traits.started_here:
         flash_folder, _note = virtual_flash.prepare(workdir, spec.name)
         return VirtualTarget(spec.name, flash_folder)
     if connect is None:
@@ -111,7 +115,7 @@ def flash_board(
             target = target_for(spec, workdir, chip=chip, baud=baud, lister=lister)
 
         def check_runtime() -> Sequence[str]:
-            micropython = installed_runtime(workdir, spec.name) if spec.kind == "virtual" else None
+            micropython = installed_runtime(workdir, spec.name) if spec.traits.started_here else None
             bench = BenchBoard(
                 spec,
                 workdir,
