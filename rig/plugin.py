@@ -34,7 +34,7 @@ from rig.broker.factory import broker_version, chosen_kind
 from rig.contract import firmware_contract
 from rig.discovery import BoardNotPresent
 from rig.errors import ConfigError, InfrastructureError, RigError
-from rig.evidence import junit_properties
+from rig.evidence import boot_time, junit_properties
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
 from rig.fixtures.contract import DeclaredSerialLog, hello_seen_by, with_contract
@@ -333,7 +333,11 @@ def mqtt(
 
 @pytest.fixture
 def board(
-    rig_session: RigSession, serial_log: SerialLog, mqtt: HostClient, request: pytest.FixtureRequest
+    rig_session: RigSession,
+    serial_log: SerialLog,
+    mqtt: HostClient,
+    broker_log: BrokerLogTap,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Board]:
     """The board, running the firmware with the config this test's markers ask for.
 
@@ -364,11 +368,21 @@ def board(
     rig_session.strategy().hello_witness = hello_seen_by(mqtt)
     serial_log.note(f"test {request.node.nodeid}: firmware loop period {period}s, {mode} mode")
     # A failure of the rig on the way marks the board broken: later tests are skipped.
-    rig_session.run_firmware(config)
-    # JUnit properties: what the nightly job's CI shows next to each result.
-    for key, value in rig_session.properties().items():
-        request.node.user_properties.append((key, value))
+    try:
+        rig_session.run_firmware(config)
+    finally:
+        # Boot to connected, by the broker's CONNECT (rig.evidence.boot_time), if this run reset
+        # the board: a firmware that never said hello gets its "not measured" note too.
+        rig_session.note_boot(board, broker_log.records, config, request.node.nodeid)
+        # JUnit properties: what the nightly job's CI shows next to each result.
+        for key, value in rig_session.properties().items():
+            request.node.user_properties.append((key, value))
     yield board
+    # A test that reset the board itself (a power cut) carries that boot's figure instead.
+    boot = rig_session.note_boot(board, broker_log.records, config, request.node.nodeid)
+    if boot is not None:
+        kept = [(k, v) for k, v in request.node.user_properties if k not in boot_time.PROPERTIES]
+        request.node.user_properties[:] = [*kept, *boot_time.properties(boot).items()]
     left = {m.payload for m in mqtt.messages(config.echo_topic) if m.payload != config.contract.hello}
     if left:
         serial_log.note(f"left circulating {sorted(left)!r}: the next test restarts the firmware first")

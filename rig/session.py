@@ -15,14 +15,16 @@ from rig.board.board import Board
 from rig.board_choice import AUTO, NoFreeBoard, choose_board, claim_board, is_board_set, selected_boards
 from rig.broker import Broker
 from rig.broker.access import AccessPolicy
+from rig.broker.record_log import RecordLog
 from rig.broker.tls import TlsMaterial
 from rig.errors import RigError
-from rig.evidence import junit_properties
+from rig.evidence import boot_time, junit_properties
 from rig.evidence.run_audit import AuditVerdict, audit_run, hand_over
-from rig.evidence.run_record import BoardInfo, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
+from rig.evidence.run_record import BoardInfo, BootRecord, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
+from rig.serial_events import parse_event
 from rig.settings import RigSettings
 from rig.strategy import FirmwareStrategy
 from rig.testbed import Naming, Testbed
@@ -85,6 +87,8 @@ class RigSession:
         self._testbed: Testbed | None = None
         self.run_record = RunRecord(rig_version=rig.__version__, started=time.time())
         self.run_path = self.settings.artifacts / "run.json"
+        # The boot the firmware now runs on: its boot to connected (``note_boot``).
+        self.boot: BootRecord | None = None
         self._save_record()
 
     def _claim_board(self) -> None:
@@ -249,6 +253,34 @@ class RigSession:
             self._save_record()
         return board
 
+    def note_boot(
+        self, board: Board, records: RecordLog, config: FirmwareConfig, test: str
+    ) -> BootRecord | None:
+        """Boot to connected of the board's last reset (``rig.evidence.boot_time``), when it was
+        not measured yet: call it once the firmware was seen running, and again when a test ends
+        (it may have reset the board itself). The figure goes into ``run.json`` (``boots``, and
+        ``test``'s properties) and into the properties of every later test, until the next
+        reset. None when the board was not reset since the last call."""
+        at = board.last_reset_at
+        if at is None or (self.boot is not None and self.boot.reset_at == at):
+            return None
+        self.boot = boot_time.measure(
+            records,
+            boot_time.Reset(board.last_reset_how, at),
+            config.client_id,
+            broker_kind=self.broker().kind,
+            console_connected_at=_console_connected(board),
+            test=test,
+        )
+        self.run_record.boots.append(self.boot)
+        record = next((t for t in self.run_record.tests if t.nodeid == test), None)
+        if record is not None:  # reset during the test: its own figure replaces the run's
+            for key in boot_time.PROPERTIES:
+                record.properties.pop(key, None)
+            record.properties.update(boot_time.properties(self.boot))
+        self._save_record()
+        return self.boot
+
     def properties(self) -> dict[str, str]:
         """Per-test properties for JUnit and the report: which board, which firmware."""
         spec = self.spec()
@@ -264,6 +296,7 @@ class RigSession:
             junit_properties.FIRMWARE_DEPENDENCIES: firmware.dependency_summary(),
             "rig_version": rig.__version__,
             **junit_properties.runtime_properties(self.run_record.runtime, self.run_record.runtime_pin),
+            **boot_time.properties(self.boot),
         }
         return {k: v for k, v in props.items() if v}
 
@@ -306,6 +339,15 @@ class RigSession:
                 self._claim = None
             self.run_record.finished = time.time()
             self._save_record()
+
+
+def _console_connected(board: Board) -> float | None:
+    """When the console said ``connected`` since the board's last reset: the second witness."""
+    for line in board.capture.lines(board.last_reset_index):
+        event = parse_event(line.text)
+        if event is not None and event.get("ev") == "connected":
+            return line.t
+    return None
 
 
 _SEVERITY = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}

@@ -72,6 +72,10 @@ class Board:
         # The capture index at which the rig last reset the board (soft or hard): what boots
         # after it is the firmware that reset started, whatever booted before it.
         self.last_reset_index = 0
+        # When (wall clock, as the broker tap stamps what it reads) and how the rig last reset the
+        # board: where boot-to-connected starts (``rig.evidence.boot_time``). None before the first.
+        self.last_reset_at: float | None = None
+        self.last_reset_how = ""
 
     @property
     def state(self) -> BoardState:
@@ -281,6 +285,7 @@ class Board:
         self.await_prompt(start, deadline)
         start = self.last_reset_index = self.capture.next_index
         received, began = self._port().bytes_read, time.monotonic()
+        self.last_reset_at, self.last_reset_how = time.time(), "soft reset"
         self.write(b"\x02\x04")
         # Until the board says it rebooted, what we send may reach the firmware that is ending.
         if (
@@ -316,6 +321,7 @@ class Board:
         port = self._port()
         deadline = Deadline(timeout)
         self.last_reset_index = self.capture.next_index
+        self.last_reset_at, self.last_reset_how = time.time(), "power cycle"
         self.transport.hard_reset(port)
         self.hard_resets += 1
         self._set(BoardState.RUNNING)

@@ -58,14 +58,20 @@ class RecordLog:
         self.source = source
         self.unavailable = unavailable
         self._records: list[BrokerRecord] = []
+        # When the reader read each record (wall clock), by identity: a finer clock than
+        # mosquitto's whole-second stamp (``seen``).
+        self._seen: dict[int, float] = {}
         self._cond = threading.Condition()
         self.failed: BaseException | None = None
 
     # -- fed by the reader ----------------------------------------------------------------------
 
-    def add(self, records: list[BrokerRecord]) -> None:
+    def add(self, records: list[BrokerRecord], seen: float | None = None) -> None:
+        """``seen``: when the reader read them (``time.time()``), if it says."""
         with self._cond:
             self._records.extend(records)
+            if seen is not None:
+                self._seen.update((id(r), seen) for r in records)
             self._cond.notify_all()
 
     def fail(self, error: BaseException) -> None:
@@ -141,6 +147,12 @@ class RecordLog:
     ) -> list[Ended]:
         """How each connection of ``client`` ended, as the broker saw it."""
         return self.of(Ended, client, after=after, epoch=epoch)
+
+    def seen(self, record: BrokerRecord) -> float | None:
+        """When the reader read ``record`` (wall clock), None if it did not say. Records are kept
+        for the whole test, so an identity stays theirs."""
+        with self._cond:
+            return self._seen.get(id(record))
 
     def tail(self, count: int = TAIL_RECORDS) -> list[str]:
         with self._cond:

@@ -96,7 +96,7 @@ class BrokerLogTap:
             self._records_file.write(json.dumps({**fields, "seen": now}) + "\n")
             self.timeline.add(now, "broker", f"record: {record.describe()}", record=fields)
         self._records_file.flush()
-        self.records.add(mine)
+        self.records.add(mine, seen=now)
 
     def _ours(self, record: BrokerRecord) -> bool:
         # A refused login carries no client id (mosquitto names the address: it refuses before it

@@ -20,6 +20,9 @@ Layout of a run's artifact folder (``--rig-artifacts``)::
                  "variant": "standard", "mpy": {"raw": 2822, "version": 6, "sub_version": 3,
                  "arch": "x64", "arch_flags": 0}, "release": null, "uname_version": null} | null,
      "runtime_pin": "version 1.29 (boards.yaml:3 (boards[0].runtime))" | "",
+     "boots": [{"reset": "soft reset", "reset_at": 1700000001.5, "client": "rig-virtual-a1b2c3",
+                "seconds": 0.412 | null, "clock": "tap" | "broker", "console_seconds": 0.43 | null,
+                "note": "" | "not measured: ...", "test": "tests/hil/test_x.py::test_y"}],
      "tests": [{"nodeid": "tests/hil/test_x.py::test_y", "name": "test_y",
                 "outcome": "passed" | "failed" | "error" | "skipped",
                 "infrastructure": false, "duration": 1.23, "message": "first lines of the failure",
@@ -28,6 +31,9 @@ Layout of a run's artifact folder (``--rig-artifacts``)::
 
 ``runtime`` is what MicroPython the board said it runs when the rig connected
 (``rig.runtime.RuntimeIdentity``), null until then; ``runtime_pin`` what the bench pinned it to.
+``boots`` holds each reset of the board the rig waited on and how long until the broker saw the
+firmware's CONNECT (``rig.evidence.boot_time``): ``seconds`` null and ``note`` saying why when it
+could not be measured.
 ``artifacts`` is relative to the run folder. ``infrastructure`` is true when the rig, not the
 firmware, failed (port vanished, board unreachable, broker down): a gate may retry those.
 
@@ -93,6 +99,25 @@ class BrokerInfo:
 
 
 @dataclass
+class BootRecord:
+    """One reset of the board, and how long until the broker saw the firmware's CONNECT
+    (``rig.evidence.boot_time``): ``reset`` says how ("soft reset", "power cycle"), ``reset_at``
+    when (wall clock), ``client`` whose CONNECT ended it, ``clock`` which clock stamped that
+    CONNECT, ``console_seconds`` when the console said ``connected`` (a second witness, never the
+    measure), ``test`` the test during which it happened. ``seconds`` is None when it could not be
+    measured, and ``note`` then says why."""
+
+    reset: str
+    reset_at: float
+    client: str
+    seconds: float | None = None
+    clock: str = ""
+    console_seconds: float | None = None
+    note: str = ""
+    test: str = ""
+
+
+@dataclass
 class TestRecord:
     nodeid: str
     name: str
@@ -115,6 +140,7 @@ class RunRecord:
     broker: BrokerInfo = field(default_factory=BrokerInfo)
     runtime: RuntimeIdentity | None = None
     runtime_pin: str = ""
+    boots: list[BootRecord] = field(default_factory=list)
     tests: list[TestRecord] = field(default_factory=list)
 
     def save(self, path: Path) -> None:

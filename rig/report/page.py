@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rig.evidence import boot_time
 from rig.report.detail import Entry, Link, Section, section
 from rig.report.formatting import LABELS, duration, href, num, outcome_kind, shown, when
 from rig.report.load import RunView
@@ -200,6 +201,8 @@ def _run_section(index: int, run: RunView, entries: list[Entry], base: Path) -> 
         # What MicroPython the board ran, as it said so itself, and what the bench pinned.
         facts.append(("runtime", record.runtime.describe() if record.runtime else ""))
         facts.append(("runtime pin", record.runtime_pin))
+        # From each reset to the broker's CONNECT of the firmware (rig.evidence.boot_time).
+        facts.append(("boot to connected", boot_time.summary(record.boots)))
     return RunSection(
         index=index,
         name=run.board_name,
