@@ -1,52 +1,27 @@
-"""Puts a ``DeployPlan`` on a board through mpremote, writing only what changed."""
+"""Puts a ``DeployPlan`` on a board in the raw REPL, writing only what changed, compressed.
+
+A real board's console runs at 115200 baud, so a deploy costs its bytes: one probe round hashes
+what the board holds (``rig.deploy.transfer``), only the files whose hash differs are sent,
+deflated when the board has MicroPython's ``deflate`` module (1.21+) and as they are when it does
+not, in pieces of dense bytes literals (``rig.deploy.pieces``, ``rig.deploy.wire_literal``), and
+the board hashes what it wrote before the deploy counts. mpremote's ``fs_writefile`` would send
+each 2 kB chunk as ``repr()`` (2-4 bytes per byte of a .mpy), with a round trip each.
+"""
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
 from rig.board.board import Board
+from rig.deploy.pieces import Piece, pack
 from rig.deploy.plan import DeployPlan
+from rig.deploy.transfer import probe, send
 from rig.errors import DeployError
 from rig.evidence.run_record import DependencyInfo, FirmwareInfo
-
-# Runs on the board: makes the directories and hashes every planned file in one round trip,
-# instead of one round trip per file. Missing files and boards without hashlib give None.
-BOARD_SCRIPT = """
-import os
-try:
-    import hashlib, binascii
-except ImportError:
-    hashlib = None
-for d in {dirs!r}:
-    try:
-        os.mkdir(d)
-    except OSError:
-        pass
-def _h(p):
-    if hashlib is None:
-        return None
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        return None
-    d = hashlib.sha256()
-    b = bytearray(1024)
-    m = memoryview(b)
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        d.update(m[:n])
-    f.close()
-    return binascii.hexlify(d.digest()).decode()
-print(repr([_h(p) for p in {paths!r}]))
-"""
 
 
 @dataclass
@@ -57,13 +32,16 @@ class DeployReport:
     unchanged: list[str] = field(default_factory=list)
     bytes_written: int = 0
     seconds: float = 0.0
+    bytes_sent: int = 0  # the source that carried the written files over the wire
+    transfer: str = ""  # "deflate", "stored" (a board without deflate), "" when nothing was written
     tree_hash: str = ""
     files: dict[str, str] = field(default_factory=dict)  # board path -> sha256 of what was deployed
     dependencies: list[DependencyInfo] = field(default_factory=list)
 
     def summary(self) -> str:
+        sent = f" ({self.transfer}, {self.bytes_sent} sent)" if self.transfer else ""
         return (
-            f"deployed {len(self.written)} file(s), {self.bytes_written} bytes, "
+            f"deployed {len(self.written)} file(s), {self.bytes_written} bytes{sent}, "
             f"{len(self.unchanged)} unchanged, in {self.seconds:.2f}s (tree {self.tree_hash[:12]})"
         )
 
@@ -85,14 +63,13 @@ def work_bound(plan: DeployPlan) -> float:
 
 
 def board_hashes(transport: SerialTransport, plan: DeployPlan) -> dict[str, str | None]:
-    paths = ["/" + item.board_path for item in plan.items]
-    script = BOARD_SCRIPT.format(dirs=["/" + d for d in plan.directories], paths=paths)
-    try:
-        out = transport.exec(script)
-        hashes = ast.literal_eval(out.decode().strip())
-    except (TransportError, ValueError, SyntaxError) as e:
-        raise DeployError(f"could not read file hashes from the board: {e}") from e
-    return dict(zip(paths, hashes, strict=True))
+    """The sha256 of each planned file on the board (None when missing), keyed by ``/`` + path;
+    makes the plan's directories on the way."""
+    return probe(transport, _paths(plan), ["/" + d for d in plan.directories]).hashes
+
+
+def _paths(plan: DeployPlan) -> list[str]:
+    return ["/" + item.board_path for item in plan.items]
 
 
 def sync(
@@ -107,32 +84,45 @@ def sync(
 
     Every wait is the board's, bounded by the rig whatever the board prints: reaching the raw
     REPL (Ctrl-C, then a hard reset, each within ``board.timeout``), the work in it
-    (``work_bound(plan)``) and the soft reset (``board.timeout``)."""
+    (``work_bound(plan)``) and the soft reset (``board.timeout``). A file the board does not hold
+    afterwards exactly as planned, by the board's own sha256, raises ``DeployError`` naming it."""
     report = DeployReport(
         tree_hash=plan.tree_hash,
         files={i.board_path: i.sha256 for i in plan.items},
         dependencies=list(plan.dependencies),
     )
     started = time.monotonic()
+    paths = _paths(plan)
     with board.repl(work=work_bound(plan)) as transport:
-        on_board = board_hashes(transport, plan)
-        changed = [item for item in plan.items if on_board["/" + item.board_path] != item.sha256]
-        report.unchanged = [item.board_path for item in plan.items if item not in changed]
-        for done, item in enumerate(changed, start=1):
-            try:
-                transport.fs_writefile("/" + item.board_path, item.data, chunk_size=2048)
-            except TransportError as e:
-                raise DeployError(f"writing {item.board_path} ({item.origin}) failed: {e}") from e
-            report.written.append(item.board_path)
-            report.bytes_written += len(item.data)
-            if progress is not None:
-                progress(item.board_path, done, len(changed))
-        if changed:
-            # One more round: a write that did not land must fail here, not as a mystery later.
-            after = board_hashes(transport, DeployPlan(changed))
-            wrong = [i.board_path for i in changed if after["/" + i.board_path] != i.sha256]
-            if wrong:
-                raise DeployError(f"the board holds other content than was written for: {', '.join(wrong)}")
+        found = probe(transport, paths, ["/" + d for d in plan.directories])
+        changed = [(n, item) for n, item in enumerate(plan.items) if found.hashes[paths[n]] != item.sha256]
+        dirty = {n for n, _ in changed}
+        report.unchanged = [item.board_path for n, item in enumerate(plan.items) if n not in dirty]
+        pieces = pack([(n, item.board_path, item.data) for n, item in changed], found.inflate)
+        origins = {item.board_path: item.origin for item in plan.items}
+        sizes = {item.board_path: len(item.data) for _, item in changed}
+        left = dict(sizes)
+
+        def written(piece: Piece) -> None:
+            for span in piece.spans:
+                left[span.board_path] -= span.size
+                if left[span.board_path] == 0:  # the file's last span: it is whole on the board
+                    report.written.append(span.board_path)
+                    report.bytes_written += sizes[span.board_path]
+                    if progress is not None:
+                        progress(span.board_path, len(report.written), len(changed))
+
+        after, report.bytes_sent = send(
+            transport, pieces, [n for n, _ in changed], lambda p: origins[p], after_piece=written
+        )
+        if pieces:
+            report.transfer = "deflate" if any(p.compressed for p in pieces) else "stored"
+        wrong = [item.board_path for (_, item), sha in zip(changed, after, strict=True) if sha != item.sha256]
+        if wrong:
+            raise DeployError(
+                f"the board holds other content than was written for: {', '.join(wrong)} "
+                f"(sent {report.transfer or 'nothing'}; its sha256 differs)"
+            )
     if reset:
         board.soft_reset()
     report.seconds = time.monotonic() - started
