@@ -24,6 +24,7 @@ from rig.evidence.run_record import BoardInfo, BootRecord, BrokerInfo, FirmwareI
 from rig.firmware_config import FirmwareConfig
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
+from rig.release.bundle import open_bundle
 from rig.serial_events import parse_event
 from rig.settings import RigSettings
 from rig.strategy import FirmwareStrategy
@@ -86,6 +87,11 @@ class RigSession:
             self.dir.mkdir(parents=True, exist_ok=True)
         self._testbed: Testbed | None = None
         self.run_record = RunRecord(rig_version=rig.__version__, started=time.time())
+        # The release bundle deployed instead of the firmware tree (``--rig-release``): read and
+        # checked against its manifest now, so that a bad bundle stops the run before it starts.
+        self.release_hash = ""
+        if self.settings.release is not None and not controller:
+            self.release_hash = open_bundle(self.settings.release).hash
         self.run_path = self.settings.artifacts / "run.json"
         # The boot the firmware now runs on: its boot to connected (``note_boot``).
         self.boot: BootRecord | None = None
@@ -296,6 +302,7 @@ class RigSession:
             junit_properties.FIRMWARE_DEPENDENCIES: firmware.dependency_summary(),
             "rig_version": rig.__version__,
             **junit_properties.runtime_properties(self.run_record.runtime, self.run_record.runtime_pin),
+            junit_properties.RELEASE_BUNDLE: self.release_hash,
             **boot_time.properties(self.boot),
         }
         return {k: v for k, v in props.items() if v}

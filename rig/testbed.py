@@ -31,11 +31,16 @@ from rig.contract import FirmwareContract, firmware_contract
 from rig.deploy.step import deploy_firmware
 from rig.errors import InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
+from rig.flashing.virtual import installed_runtime
 from rig.inventory import BoardSpec
 from rig.lock import BoardLock
+from rig.release.bundle import Bundle, open_bundle
+from rig.release.on_board import release_deployer
+from rig.release.target import RuntimeRefused
+from rig.release.target import check_runtime as check_bundle_runtime
 from rig.runtime import RuntimeIdentity, check_runtime, read_runtime
 from rig.settings import OPTIONS, RigSettings, resolve
-from rig.strategy import FirmwareStrategy
+from rig.strategy import Deployer, FirmwareStrategy
 
 # A broker gets at least this long (s) to start, however short the bound of a wait on the board:
 # a loaded machine takes seconds to start amqtt's Python, and a failed start says why anyway.
@@ -43,6 +48,14 @@ BROKER_START_MIN_S = 10.0
 # The MQTT keepalive (s) the firmware asks for unless a test says otherwise (the ``keepalive``
 # marker): long enough that no test's pauses come near it.
 DEFAULT_KEEPALIVE = 30
+
+
+class ReleaseRefused(InfrastructureError):
+    """The release bundle under test is not built for the runtime this board runs: the board is
+    not tested (the bench gave the release another runtime than it ships with, the firmware is
+    not to blame). The message names both runtimes; every later test would meet it again."""
+
+    stops_run = True
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,7 @@ class Testbed:
         self.own_network = own_network
         self._accounts_for = list(accounts_for) if accounts_for is not None else [b for b in [board] if b]
         self._broker_host = broker_host
+        self._bundle: Bundle | None = None  # read on first use (``release_bundle``)
         if locked_down is None:
             locked_down = self.contract().login if board is not None else True
         self._locked_down = locked_down
@@ -150,8 +164,17 @@ class Testbed:
 
     def contract(self) -> FirmwareContract:
         """What the firmware (``settings.firmware``) declares: its topics, client id, login,
-        config keys and events (``rig.contract``); a ``ConfigError`` naming the file if it has none."""
-        return firmware_contract(self.settings.firmware)
+        config keys and events (``rig.contract``); a ``ConfigError`` naming the file if it has none.
+        With a release bundle (``settings.release``), the contract it carries."""
+        bundle = self.release_bundle()
+        return bundle.firmware_contract() if bundle is not None else firmware_contract(self.settings.firmware)
+
+    def release_bundle(self) -> Bundle | None:
+        """The release bundle this testbed deploys instead of the firmware tree
+        (``settings.release``), read and checked against its manifest once; None without one."""
+        if self.settings.release is not None and self._bundle is None:
+            self._bundle = open_bundle(self.settings.release)
+        return self._bundle
 
     # -- the broker ---------------------------------------------------------------------------
 
@@ -246,6 +269,11 @@ class Testbed:
             s = self.settings
             # A virtual board pinned to another unix port runs that one (``runtime.micropython``).
             pinned = spec.runtime.executable() if spec.runtime is not None else None
+            if pinned is None and spec.traits.started_here:
+                # What ``rig flash`` (or the gate's --flash) put in its runtime slot, as a real
+                # board runs what was flashed onto it (``rig.flashing.virtual``).
+                flashed = installed_runtime(self.workdir, spec.name)
+                pinned = str(flashed) if flashed is not None else None
             bench = BenchBoard(
                 spec,
                 self.workdir,
@@ -282,6 +310,14 @@ class Testbed:
             try:
                 self.runtime_found = read_runtime(board, timeout=self.settings.timeout)
                 check_runtime(board.name, self.board_spec().runtime, self.runtime_found)
+                bundle = self.release_bundle()
+                if bundle is not None:
+                    try:
+                        check_bundle_runtime(
+                            board.name, self.runtime_found, bundle.manifest.runtime, bundle.hash
+                        )
+                    except RuntimeRefused as e:
+                        raise ReleaseRefused(str(e)) from e
             except InfrastructureError as e:
                 self._unavailable = e
                 raise
@@ -324,16 +360,24 @@ class Testbed:
         """The state machine that brings the board to running (it connects the board first)."""
         if self._strategy is None:
             s = self.settings
-            self._strategy = FirmwareStrategy(
-                self.board(),
-                lambda board, config: deploy_firmware(
+            bundle = self.release_bundle()
+            # A release is deployed exactly as built, every file checked on the board by hash
+            # (``rig.release.on_board``); otherwise the firmware tree, only what changed.
+            deploy: Deployer = (
+                release_deployer(bundle)
+                if bundle is not None
+                else lambda board, config: deploy_firmware(
                     board,
                     s.firmware,
                     config,
                     cache_dir=s.deps_cache,
                     offline=s.offline,
                     index_dir=s.deps_index,
-                ),
+                )
+            )
+            self._strategy = FirmwareStrategy(
+                self.board(),
+                deploy,
                 timeout=s.timeout,
                 record_dir=self.workdir,
             )

@@ -43,6 +43,16 @@ def jobs(text: str) -> int:
     return value
 
 
+def as_bundle(text: str, source: str, name: str) -> Path:
+    """A release bundle's folder or .tar: it must exist (its contents are checked when read)."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise ConfigError(
+            source, name, f"{text}: no such bundle folder or .tar (rig release build makes one)"
+        )
+    return path
+
+
 def setup(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Runs the HIL suite on every board of the inventory that is present, all boards at once "
@@ -75,6 +85,24 @@ def setup(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="output folder, emptied first; only a folder rig gate wrote (or an empty one) is "
         "emptied (default: %(default)s)",
+    )
+    common.table_argument(
+        parser,
+        "release",
+        convert=as_bundle,
+        metavar="BUNDLE",
+        help="gate exactly this release bundle (its folder or .tar, rig release build): every board "
+        "deploys it instead of the firmware tree, each file checked on the board by hash; a board whose "
+        "runtime the bundle is not built for is refused (infrastructure, naming both); every result "
+        "names the bundle's hash and the runtime it ran on, report.html has a column per runtime",
+    )
+    parser.add_argument(
+        "--flash",
+        action="store_true",
+        help="before a board's run, flash it to its runtime pin (boards.yaml runtime: image and sha256, "
+        "or micropython for a virtual board; written only when its flash holds other bytes, then the "
+        "runtime read back); a failure stops that board as infrastructure. Without --flash a board off "
+        "its pin is stopped as infrastructure, naming the pin and what it runs",
     )
     parser.add_argument(
         "--strict",
@@ -135,15 +163,18 @@ def run(args: argparse.Namespace) -> int:
         lock_timeout=args.lock_timeout,
         timeout=args.timeout,
         pytest_args=tuple(args.pytest_args),
-        title=f"rig gate: {firmware}",
+        title=f"rig gate: {args.release or firmware}",
         jobs=args.jobs,
+        release=args.release,
+        flash=args.flash,
     )
     config.check()  # before the plan line: a bad option is reported alone
     runs = [p.name for p in planned if p.present]
     missing = [p.name for p in planned if not p.present]
     at_a_time = f" ({args.jobs} at a time)" if args.jobs is not None and args.jobs < len(runs) else ""
+    gated = f"release {args.release}" if args.release is not None else str(firmware)
     print(
-        f"gate: {firmware} on {', '.join(runs) or 'no board'}{at_a_time}"
+        f"gate: {gated} on {', '.join(runs) or 'no board'}{at_a_time}"
         + (f"; not present: {', '.join(missing)}" if missing else ""),
         flush=True,
     )
@@ -154,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     for board in result.boards:
         print(verdict_line(board))
         if board.attempts:
+            print(ran_on_line(board, result.release))
             print(audit_line(board))
     if result.report_problem is not None:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
@@ -189,6 +221,19 @@ def verdict_line(board: gate.BoardResult) -> str:
     retried = "retried once; " if board.retried else ""
     log = gate.show_path(final.log)
     return f"{name}: FAIL infrastructure: {final.infrastructure_reason} ({retried}see {log})"
+
+
+def ran_on_line(board: gate.BoardResult, release: str) -> str:
+    """``  ran on: micropython 1.29.0-preview (...) port linux variant standard; bundle 3f2a...;
+    flash: ...``: the coordinates of the board's result in the runtime matrix."""
+    final = board.final
+    assert final is not None
+    parts = [f"runtime {final.runtime or '(not read)'}"]
+    if release:
+        parts.append(f"bundle {final.release or release}")
+    if final.flash:
+        parts.append(f"flash: {final.flash}")
+    return "  ran on: " + "; ".join(parts)
 
 
 def audit_line(board: gate.BoardResult) -> str:

@@ -22,6 +22,9 @@ RUNTIME_PORT = "runtime_port"
 RUNTIME_VARIANT = "runtime_variant"
 RUNTIME_MPY = "runtime_mpy"
 RUNTIME_PIN = "runtime_pin"
+# The hash of the release bundle a test ran on (``--rig-release``, ``rig gate --release``), in
+# every test's properties (run.json and JUnit alike); absent for a firmware tree.
+RELEASE_BUNDLE = "release_bundle"
 
 
 def runtime_properties(identity: RuntimeIdentity | None, pin: str = "") -> dict[str, str]:

@@ -13,7 +13,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from rig.evidence.run_audit import HANDOFF_ENV, audit_folder, taken_over
+from rig import settings
+from rig.errors import ConfigError, InfrastructureError
+from rig.evidence.run_audit import HANDOFF_ENV, FolderVerdict, audit_folder, read_verdict, taken_over
+from rig.flashing.board import flash_to_pin
 from rig.gate.classify import classify
 from rig.gate.config import GateConfig
 from rig.gate.progress import OPTION as PROGRESS_OPTION
@@ -22,6 +25,8 @@ from rig.gate.status import PROGRESS_FILE
 from rig.gate.supervise import run_bounded
 from rig.inventory import BoardSpec
 
+# What ``--flash`` did to the board before its run, in its run folder.
+FLASH_RECORD = "flash.json"
 # The directory holding the ``rig`` package: the board runs import this very copy of the rig.
 _RIG_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +54,9 @@ def pytest_command(config: GateConfig, board: str, folder: Path) -> list[str]:
         command.append(f"--rig-broker={config.broker}")
     if config.lock_timeout is not None:
         command.append(f"--rig-lock-timeout={config.lock_timeout:g}")
+    if config.release is not None:
+        # Exactly the bundle, not the tree: the plugin deploys it and checks every file by hash.
+        command.append(f"--rig-release={config.release}")
     return command + list(config.pytest_args)
 
 
@@ -68,10 +76,16 @@ def run_board(
     (``rig.evidence.run_audit``); once it ended, however it ended (killed on timeout too), the
     folder is audited here for every secret in that file, and the verdict is written into it."""
     folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    flashed = ""
+    if config.flash:
+        try:
+            flashed = flash_before_run(config, spec, folder)
+        except (InfrastructureError, ConfigError) as e:
+            return _stopped_before_run(config, spec, folder, retry, started, e, secrets_file)
     command = pytest_command(config, spec.name, folder)
     (folder / "command.json").write_text(json.dumps(command, indent=1))
     handoff = {HANDOFF_ENV: str(secrets_file)} if secrets_file is not None else {}
-    started = time.monotonic()
     returncode, timed_out = run_bounded(
         command,
         folder / "pytest.log",
@@ -79,15 +93,66 @@ def run_board(
         {**_subprocess_env(), **(env or {}), **handoff},
         cancel,
     )
-    attempt = Attempt(spec.name, folder, retry, returncode, time.monotonic() - started, timed_out)
-    unaudited = None
-    if secrets_file is not None:
-        try:
-            audit_folder(folder, taken_over(secrets_file))
-        except (OSError, ValueError) as e:  # unreadable folder or hand-over file: fails closed
-            unaudited = f"not audited: {type(e).__name__}: {e}"
-    classify(attempt, config.timeout, unaudited)
+    attempt = Attempt(
+        spec.name, folder, retry, returncode, time.monotonic() - started, timed_out, flash=flashed
+    )
+    classify(attempt, config.timeout, _audit(folder, secrets_file))
     return attempt
+
+
+def flash_before_run(config: GateConfig, spec: BoardSpec, folder: Path) -> str:
+    """``--flash``: put ``spec``'s pinned runtime on it (written only when its flash holds other
+    bytes) and check what it runs then, before its run starts (``rig.flashing.board.flash_to_pin``);
+    what was done, in a sentence, also kept as ``flash.json``. The flash is made for the session
+    folder the run will use (``FOLDER/session``): a virtual board keys its flash, and its runtime
+    slot, by it. Raises what flashing raises (``FlashFailed``, ``RuntimeNotMet``, a ``ConfigError``
+    for a board pinned to no image)."""
+    if spec.runtime is None:
+        return "not flashed: no runtime pin in the inventory"
+    workdir = folder / "session"
+    # Made now: a flash whose session folder does not exist is pruned as left over.
+    workdir.mkdir(parents=True, exist_ok=True)
+    lock_timeout = config.lock_timeout
+    if lock_timeout is None:
+        lock_timeout = float(settings.option("lock-timeout").default or 0)
+    outcome = flash_to_pin(spec, workdir, lock_timeout=lock_timeout)
+    record = {"summary": outcome.summary(), "written": outcome.written, "steps": list(outcome.steps)}
+    (folder / FLASH_RECORD).write_text(json.dumps(record, indent=1))
+    return outcome.summary()
+
+
+def _stopped_before_run(
+    config: GateConfig,
+    spec: BoardSpec,
+    folder: Path,
+    retry: int,
+    started: float,
+    error: InfrastructureError | ConfigError,
+    secrets_file: Path | None,
+) -> Attempt:
+    """The attempt of a board that was not run: flashing it to its pin failed (infrastructure,
+    retried once as any), or it has no image to flash to (config). Its log says why."""
+    problem = f"not run: --flash failed: {error}"
+    (folder / "pytest.log").write_text(f"rig gate: {problem}\n(pytest was not started)\n")
+    attempt = Attempt(spec.name, folder, retry, 0, time.monotonic() - started, source="exit code")
+    if isinstance(error, ConfigError):
+        attempt.config_problem = problem
+    else:
+        attempt.run_problems.append(problem)
+    unaudited = _audit(folder, secrets_file)
+    attempt.audit = read_verdict(folder) if unaudited is None else FolderVerdict(False, unaudited)
+    return attempt
+
+
+def _audit(folder: Path, secrets_file: Path | None) -> str | None:
+    """Audit ``folder`` for every secret handed over; why it could not be, or None."""
+    if secrets_file is None:
+        return None
+    try:
+        audit_folder(folder, taken_over(secrets_file))
+    except (OSError, ValueError) as e:  # unreadable folder or hand-over file: fails closed
+        return f"not audited: {type(e).__name__}: {e}"
+    return None
 
 
 def _subprocess_env() -> dict[str, str]:

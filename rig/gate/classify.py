@@ -14,10 +14,12 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+from rig.evidence import junit_properties
 from rig.evidence.run_audit import VERDICT_NAME, FolderVerdict, read_verdict
 from rig.evidence.run_record import RunRecord
 from rig.gate.junit import junit_outcomes, load_junit
 from rig.gate.results import PASS, Attempt, CaseOutcome, FailedTest
+from rig.release.target import runtime_key
 
 # pytest's own exit codes (pytest.ExitCode), by meaning.
 _PYTEST_INTERRUPTED = 2
@@ -44,6 +46,10 @@ def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> 
         tests = [CaseOutcome(t.nodeid, t.name, t.outcome, t.infrastructure, t.message) for t in record.tests]
         if record.finished is None and not attempt.run_problems:
             attempt.run_problems.append("the run did not finish (run.json has no end time)")
+        # Which runtime and which release this result is of: the runtime matrix's coordinates.
+        attempt.runtime = runtime_key(record.runtime) if record.runtime is not None else ""
+        releases = (t.properties.get(junit_properties.RELEASE_BUNDLE, "") for t in record.tests)
+        attempt.release = next((r for r in releases if r), "")
     elif suites is not None:
         attempt.source = "junit.xml"
         tests = list(junit_outcomes(suites))
@@ -69,6 +75,10 @@ def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> 
         attempt.config_problem = (
             "pytest usage error (exit 4)" if code == _PYTEST_USAGE_ERROR else "no tests collected (exit 5)"
         )
+    elif code == _PYTEST_INTERRUPTED and attempt.infrastructure_failures:
+        # The rig stopped the run itself on an error every later test would meet again (a
+        # runtime off its pin, a release refused: ``stops_run``); that error is the reason.
+        pass
     elif code == _PYTEST_INTERRUPTED:
         attempt.run_problems.append("pytest was interrupted (exit 2: a collection error or an abort)")
     elif code == _PYTEST_INTERNAL_ERROR:
@@ -113,8 +123,11 @@ _EXCEPTION_PREFIX = re.compile(r"^(?:[a-z_]\w*\.)*[A-Z]\w*: ")
 def first_line(message: str) -> str:
     """The first meaningful line of a failure message, for display only: without pytest's ``E``
     margin and the exception's class name, ``board unreachable: port vanished``."""
-    for line in message.splitlines():
-        line = _E_LINE.sub("", line).strip()
-        if line:
-            return _EXCEPTION_PREFIX.sub("", _PHASE_PREFIX.sub(r"\1", line))
-    return ""
+    lines = [shown for line in message.splitlines() if (shown := _E_LINE.sub("", line).strip())]
+    if not lines:
+        return ""
+    first = _EXCEPTION_PREFIX.sub("", _PHASE_PREFIX.sub(r"\1", lines[0]))
+    if first.endswith(":") and len(lines) > 1:
+        # "not testing firmware on it:" says its reason on the next line: the line needs both.
+        return f"{first} {lines[1]}"
+    return first

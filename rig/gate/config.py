@@ -30,8 +30,15 @@ class GateConfig:
     title: str = ""
     # How many boards run at once; None: every board present.
     jobs: int | None = None
+    # The release bundle every board deploys instead of the firmware tree (``--release``); its
+    # folder or .tar, as ``rig release build`` wrote it.
+    release: Path | None = None
+    # Flash each board to its runtime pin before its run (``--flash``, ``rig.flashing``).
+    flash: bool = False
 
     def check(self) -> None:
+        if self.release is not None and not self.release.exists():
+            raise ConfigError("--release", "release", f"{self.release}: no such bundle folder or .tar")
         if not self.firmware.is_dir():
             raise ConfigError("--firmware", "firmware", f"{self.firmware} is not a directory")
         if not self.suite.exists():
@@ -51,4 +58,5 @@ class GateConfig:
             inventory=self.inventory.resolve(),
             suite=self.suite.resolve(),
             out=self.out.resolve(),
+            release=self.release.resolve() if self.release is not None else None,
         )

@@ -47,7 +47,7 @@ def junit_outcomes(suites: Iterable[ET.Element]) -> Iterable[CaseOutcome]:
             yield CaseOutcome(nodeid, name, outcome, infrastructure, message)
 
 
-def write_junit(path: Path, results: Sequence[BoardResult], out: Path) -> None:
+def write_junit(path: Path, results: Sequence[BoardResult], out: Path, release: str = "") -> None:
     """One ``<testsuite name="NAME">`` per board inside ``<testsuites>``: the final attempt's
     testcases as pytest wrote them (properties and system-out kept), plus a ``board-present``
     testcase for a missing board, a ``board-run`` error for a run that failed as a whole and a
@@ -56,7 +56,7 @@ def write_junit(path: Path, results: Sequence[BoardResult], out: Path) -> None:
     failure wherever the gate saw one."""
     root = ET.Element("testsuites", name="rig gate")
     for result in results:
-        root.append(_board_suite(result, out))
+        root.append(_board_suite(result, out, release))
     for key in ("tests", "failures", "errors", "skipped"):
         root.set(key, str(sum(int(s.get(key, "0")) for s in root)))
     root.set("time", f"{sum(float(s.get('time', '0')) for s in root):.3f}")
@@ -64,11 +64,13 @@ def write_junit(path: Path, results: Sequence[BoardResult], out: Path) -> None:
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def _board_suite(result: BoardResult, out: Path) -> ET.Element:
+def _board_suite(result: BoardResult, out: Path, release: str) -> ET.Element:
     suite = ET.Element("testsuite", name=result.name)
     props = ET.SubElement(suite, "properties")
     _property(props, "board", result.name)
     _property(props, "board_kind", result.planned.spec.kind)
+    if release:
+        _property(props, junit_properties.RELEASE_BUNDLE, release)
     final = result.final
     if final is None:
         kind = "failure" if result.strict else "skipped"
@@ -79,6 +81,10 @@ def _board_suite(result: BoardResult, out: Path) -> ET.Element:
     else:
         _property(props, "attempts", str(len(result.attempts)))
         _property(props, "run_folder", os.path.relpath(final.folder, out))
+        if final.runtime:
+            _property(props, junit_properties.RUNTIME, final.runtime)
+        if final.flash:
+            _property(props, "flash", final.flash)
         if result.retried:
             _property(props, "retried_after", result.attempts[0].infrastructure_reason)
         seconds = 0.0

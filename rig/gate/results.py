@@ -68,6 +68,13 @@ class Attempt:
     # keeps, killed runs too; a missing verdict is "not audited"); None only for an attempt
     # that was never classified.
     audit: FolderVerdict | None = None
+    # The MicroPython runtime the board ran, as it said itself (``runtime_key``: version, build,
+    # port, variant); "" when the run never read it.
+    runtime: str = ""
+    # The release bundle's hash the run's tests name (``rig gate --release``); "" for a tree.
+    release: str = ""
+    # What ``--flash`` did to the board before the run (``FlashOutcome.summary``); "" without it.
+    flash: str = ""
 
     @property
     def category(self) -> Category:
@@ -136,6 +143,8 @@ class GateResult:
     report_problem: str | None = None
     # The secrets audit of what the gate wrote itself (junit.xml, report.html); None: clean.
     secrets_leaked: str | None = None
+    # The hash of the release bundle every board deployed (``--release``); "" for a tree.
+    release: str = ""
 
     @property
     def tested(self) -> bool:

@@ -39,6 +39,7 @@ from rig.gate.results import (
 )
 from rig.gate.supervise import INTERRUPT_GRACE, TERM_GRACE, RunCancelled
 from rig.processes import KILL_BOUND
+from rig.release.bundle import open_bundle
 
 RETRIES = 1
 # How often the main thread looks up from waiting on the jobs; Ctrl-C interrupts it anyway.
@@ -56,6 +57,9 @@ def run_gate(
     time."""
     config = config.absolute()
     config.check()
+    # Read and checked against its manifest once, before anything runs: a bundle with a file
+    # that is not what its manifest says is refused here (``BundleCorrupt``, a ConfigError).
+    release = open_bundle(config.release).hash if config.release is not None else ""
     for board in planned:  # every name, before anything is emptied or started
         run_folder(config.out, board.name, 0)
     prepare_out(config.out)
@@ -66,7 +70,7 @@ def run_gate(
         if present:
             _run_jobs(config, present, _one_at_a_time(progress), handoff)
         junit = config.out / "junit.xml"
-        write_junit(junit, results, config.out)
+        write_junit(junit, results, config.out, release)
         runs = [r.final.folder for r in results if r.final is not None]
         report, problem = write_report(runs, config.out / "report.html", config.title or "rig gate")
         # Each run folder was audited when its run ended (``run_board``); this audits what the
@@ -74,7 +78,8 @@ def run_gate(
         verdict = audit_run(
             [p for p in (junit, report) if p is not None], taken_over(handoff), verdict_dir=config.out
         )
-    return GateResult(results, junit, report, problem, None if verdict.clean else verdict.message())
+    leaked = None if verdict.clean else verdict.message()
+    return GateResult(results, junit, report, problem, leaked, release)
 
 
 def _one_at_a_time(progress: Progress | None) -> Progress:

@@ -12,6 +12,7 @@ from rig.evidence import boot_time
 from rig.report.detail import Entry, Link, Section, section
 from rig.report.formatting import LABELS, duration, href, num, outcome_kind, shown, when
 from rig.report.load import RunView
+from rig.report.matrix import RuntimeMatrix, release_of, runtime_matrix
 
 # The legend under the header, in the order of the counts.
 LEGEND = (
@@ -33,6 +34,8 @@ class Header:
     # The MicroPython runtimes the boards ran (``rig.runtime``), each once: "1.29.0-preview
     # (linux, standard) on virtual-1, virtual-2; ...", "unknown" when no run read one.
     runtimes: str
+    # The release bundle(s) the runs deployed (``rig gate --release``), "" for a firmware tree.
+    release: str
     when: str
     rig: str
     incomplete: int
@@ -76,6 +79,8 @@ class Page:
     # two runtimes shows a column for each.
     column_runtimes: list[str]
     grid: list[GridRow]
+    # One column per runtime the boards ran (``rig.report.matrix``).
+    matrix: RuntimeMatrix
     runs: list[RunSection]
 
 
@@ -89,6 +94,7 @@ def page(runs: list[RunView], base: Path, title: str, generated: float) -> Page:
         columns=[r.board_name for r in runs],
         column_runtimes=[runtime_label(r) for r in runs],
         grid=_grid(runs, entries),
+        matrix=runtime_matrix(runs, entries),
         runs=[
             _run_section(i, run, [e for e in entries if e.run_index == i], base) for i, run in enumerate(runs)
         ],
@@ -135,6 +141,7 @@ def _header(runs: list[RunView], entries: list[Entry]) -> Header:
         tests=len(entries),
         boards=", ".join(r.board_name for r in runs) or "none",
         runtimes=_runtimes(runs),
+        release=", ".join(dict.fromkeys(h for r in runs for h in release_of(r))),
         when=when(min(starts)) if starts else "unknown",
         rig=", ".join(versions) or "unknown",
         incomplete=len(incomplete),
@@ -203,6 +210,7 @@ def _run_section(index: int, run: RunView, entries: list[Entry], base: Path) -> 
         facts.append(("runtime pin", record.runtime_pin))
         # From each reset to the broker's CONNECT of the firmware (rig.evidence.boot_time).
         facts.append(("boot to connected", boot_time.summary(record.boots)))
+        facts.append(("release bundle", ", ".join(release_of(run))))
     return RunSection(
         index=index,
         name=run.board_name,

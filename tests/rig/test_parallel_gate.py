@@ -107,10 +107,12 @@ def test_boards_run_at_once_unless_jobs_says_otherwise(
 
     lines = printed.out.splitlines()
     # The verdicts and the merged JUnit are what they were, in inventory order.
-    assert lines[-5:-1:2] == ["vb-1: PASS 2 passed", "vb-2: PASS 2 passed"]
+    assert lines[-7:-1:3] == ["vb-1: PASS 2 passed", "vb-2: PASS 2 passed"]
+    # Under each verdict, the runtime the board ran (the runtime matrix's coordinate).
+    assert all(line.startswith("  ran on: runtime micropython ") for line in lines[-6:-1:3]), lines
     # Each board's folder, audited by the gate with the secrets the runs handed over as they
     # started their brokers and made their boards' configs.
-    audits = [line.split(" (")[0] for line in lines[-4:-1:2]]
+    audits = [line.split(" (")[0] for line in lines[-5:-1:3]]
     assert audits == ["  secrets audit: vb-1 clean", "  secrets audit: vb-2 clean"], lines
     assert lines[-1].startswith("GATE: PASS")
     root = ET.parse(out / "junit.xml").getroot()
