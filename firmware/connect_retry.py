@@ -8,8 +8,9 @@
 # the same until someone changes its accounts or its certificate, and each attempt costs it a
 # login check, under TLS a handshake. So each kind of failure gets its own answer:
 #
-#   the broker out of reach (OSError,   robust's log and DELAY (2 s), as before: trying costs
-#   or it hung up before its CONNACK)   the broker nothing, and the board is back as soon as it is
+#   the broker out of reach (OSError,   a "broker_unreachable" event, then robust's log and DELAY
+#   or it hung up before its CONNACK)   (2 s), as before: trying costs the broker nothing, and the
+#                                       board is back as soon as it is
 #   refused (CONNACK 1..5)              a "connect_refused" event,
 #   TLS handshake failed (ussl.py)      a "tls_error" event,
 #                                       then a wait of backoff_initial s, twice as long after
@@ -55,6 +56,15 @@ def connect(c, clean_session, reconnect):
             # reads the CONNACK without checking that one came, so a broker that closes before
             # answering (amqtt does while it shuts down) gives an empty read, then resp[0].
             c.log(reconnect, e)
+            # Wi-Fi is up (wifi.py) but the broker is not there: its own event, so that the rig
+            # can tell a person which of the two to look at (address, port, firewall).
+            emit(
+                "broker_unreachable",
+                broker="%s:%d" % (settings.BROKER_HOST, settings.BROKER_PORT),
+                error=repr(e),
+                attempt=attempt,
+                reconnect=reconnect,
+            )
             close(c.sock)
             c.delay(attempt)
             continue

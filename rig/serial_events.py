@@ -30,6 +30,9 @@ KNOWN_EVENTS = frozenset(
         "connection_error",
         "connect_refused",
         "tls_error",
+        # Why a board never came online: Wi-Fi not joined, or joined but the broker out of reach.
+        "wifi_failed",
+        "broker_unreachable",
     }
 )
 

@@ -29,6 +29,7 @@ from rig.deploy.sync import DeployReport
 from rig.errors import BoardUnreachable, ConnectRejected, DeployError, InfrastructureError, WaitTimeout
 from rig.evidence.run_record import DependencyInfo
 from rig.firmware_config import FirmwareConfig
+from rig.offline_reason import ConnectProbe, ConnectWitness, offline_error, why_offline
 from rig.serial_events import event_matches, parse_event
 from rig.serialio.capture import TAIL_LINES
 
@@ -89,6 +90,8 @@ class FirmwareStrategy:
         self.boot = BootInfo()
         # How the hello is seen when the firmware's contract declares no event lines for it.
         self.hello_witness: HelloWitness | None = None
+        # The broker's word on a board that did not say hello (``rig.offline_reason``).
+        self.connect_witness: ConnectWitness | None = None
         # Capture index from which the firmware a deploy restarted has not been seen saying hello
         # yet: a transition to "deployed" leaves it so, the next one to "running" waits for it.
         self._boot_pending_from: int | None = None
@@ -138,6 +141,8 @@ class FirmwareStrategy:
         board = self.board
         start = board.capture.next_index
         restart, self._restart = self._restart, False
+        # The broker's records from before the restart on: its word on whether the board came.
+        probe = self.connect_witness() if self.connect_witness is not None else None
         if board.deployed_config != config:
             self._deploy_now(config)  # rewrites only config.json when only the config changed
         elif board.state is not BoardState.RUNNING or restart:
@@ -147,7 +152,7 @@ class FirmwareStrategy:
         else:
             return  # runs as wanted: nothing to do
         try:
-            self._await_hello(config, start)
+            self._await_hello(config, start, probe)
         finally:
             # Waited for once, whatever came of it: a firmware that never says hello fails the
             # test that restarted it, and later tests are not each held up by the same wait.
@@ -168,7 +173,7 @@ class FirmwareStrategy:
         }
         write_atomically(self.deploy_record, json.dumps(record, indent=1))
 
-    def _await_hello(self, config: FirmwareConfig, start: int) -> None:
+    def _await_hello(self, config: FirmwareConfig, start: int, probe: ConnectProbe | None = None) -> None:
         capture = self.board.capture
         deadline = Deadline(self.timeout)
         # The hello must come from the firmware that booted after the rig's last reset: the old
@@ -207,7 +212,10 @@ class FirmwareStrategy:
         if rejected is not None and rejected.get("ev") in REJECTED:
             raise ConnectRejected(_rejection(rejected, config), rejected, capture.session_log)
         if line is None:
-            raise WaitTimeout(
+            # Named when the console says why (Wi-Fi, the broker), checked against the broker.
+            events = [ev for ln in capture.lines(booted.index) if (ev := parse_event(ln.text)) is not None]
+            raise offline_error(
+                why_offline(events, config, probe(config.client_id) if probe is not None else None),
                 f"the firmware to boot, connect and publish hello on {config.echo_topic}",
                 self.timeout,
                 self.board.last_seen(TAIL_LINES, start),

@@ -98,6 +98,11 @@ EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
         "no 'max_held' setting",
     ),
     "test_soak::test_heap_holds_steady_over_many_echoes": ("skipped", "no 'stats_every' setting"),
+    "test_offline_reasons::test_a_board_that_does_not_join_wifi_is_named_so": ("skipped", "'wifi_failed'"),
+    "test_offline_reasons::test_a_board_that_does_not_reach_the_broker_is_named_so": (
+        "skipped",
+        "'broker_unreachable'",
+    ),
 }
 # Every fault drill and every lock-down check: one reason each.
 FAULTS = "no 'socket_timeout' setting"
