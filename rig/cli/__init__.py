@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, deps, flash, gate, lab, listing, monitor, page, release, scan, up
+from rig.cli import broker, common, deploy, deps, doctor, flash, gate, lab, listing, monitor, page, release, scan, up
 from rig.cli import exec as exec_command
 from rig.errors import ConfigError, RigError
 
@@ -41,9 +41,10 @@ COMMANDS: dict[str, Command] = {
     "gate": Command(gate.run, gate.setup, gate.HELP),
     "lab": Command(lab.run, lab.setup, lab.HELP),
     "release": Command(release.run, release.setup, release.HELP),
+    "doctor": Command(doctor.run, doctor.setup, doctor.HELP),
 }
 # Commands that open a board take the board options too.
-_BOARD_COMMANDS = ("up", "deploy", "monitor", "exec")
+_BOARD_COMMANDS = ("up", "deploy", "monitor", "exec", "doctor")
 
 
 class _Formatter(argparse.HelpFormatter):
