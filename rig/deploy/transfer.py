@@ -38,6 +38,10 @@ def _board_said(e: TransportError) -> str:
     return str(e)
 
 
+def _named(board_path: str, origin: str) -> str:
+    return f"{board_path} (from {origin})" if origin else board_path
+
+
 def _answer(out: bytes, what: str) -> object:
     try:
         return ast.literal_eval(out.decode().strip())
@@ -82,8 +86,9 @@ def send(
         try:
             out = transport.exec(source)
         except TransportError as e:
-            files = ", ".join(f"{s.board_path} ({origin(s.board_path)})" for s in piece.spans)
-            raise DeployError(f"writing {files} failed: {_board_said(e)}") from e
+            files = ", ".join(_named(s.board_path, origin(s.board_path)) for s in piece.spans)
+            how = "deflated" if piece.compressed else "as they are"
+            raise DeployError(f"writing {files} ({how}) failed on the board: {_board_said(e)}") from e
         sent += len(source)
         if after_piece is not None:
             after_piece(piece)

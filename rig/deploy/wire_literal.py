@@ -12,16 +12,20 @@ compressed data costs about 1.02 bytes per byte on the wire, where base64 costs 
 from __future__ import annotations
 
 OCTAL_DIGITS = frozenset(b"01234567")
-SHORT = {0x27: b"\\'", 0x5C: b"\\\\", 0x0A: b"\\n", 0x0D: b"\\r"}
+SHORT = {0x5C: b"\\\\", 0x0A: b"\\n", 0x0D: b"\\r"}
 CONTROL = range(0x00, 0x05)  # NUL and Ctrl-A..Ctrl-D
 
 
 def bytes_literal(data: bytes) -> bytes:
-    """``b'...'`` that evaluates to ``data`` on the board, with only the unsafe bytes escaped."""
-    out = bytearray(b"b'")
+    """``b'...'`` that evaluates to ``data`` on the board, with only the unsafe bytes escaped;
+    quoted with ``"`` when ``data`` holds fewer of those (Python source often holds many ``'``)."""
+    quote = ord("'") if data.count(b"'") <= data.count(b'"') else ord('"')
+    out = bytearray(b"b") + bytes([quote])
     start = 0
     for index, byte in enumerate(data):
-        if byte in SHORT:
+        if byte == quote:
+            escape = b"\\" + bytes([quote])
+        elif byte in SHORT:
             escape = SHORT[byte]
         elif byte in CONTROL:
             # \0..\4 in two bytes, unless an octal digit follows and would be read as part of it.
@@ -33,5 +37,5 @@ def bytes_literal(data: bytes) -> bytes:
         out += escape
         start = index + 1
     out += data[start:]
-    out += b"'"
+    out.append(quote)
     return bytes(out)
