@@ -20,6 +20,7 @@ from types import TracebackType
 
 from rig.atomic import write_atomically
 from rig.board.board import Board, BoardState
+from rig.board.virtual import VirtualBoard
 from rig.board_choice import BenchBoard, RunSecrets, board_config, broker_bind_address, guarded_secrets
 from rig.broker import Broker, make_broker
 from rig.broker.access import NEIGHBOUR_BOARD, AccessPolicy
@@ -29,16 +30,17 @@ from rig.broker.factory import broker_version
 from rig.broker.tls import TlsMaterial
 from rig.contract import FirmwareContract, firmware_contract
 from rig.deploy.step import deploy_firmware
-from rig.errors import InfrastructureError, RigError
+from rig.errors import ConfigError, InfrastructureError, RigError
 from rig.firmware_config import FirmwareConfig
+from rig.flashing.image import sha256_of
 from rig.flashing.virtual import installed_runtime
 from rig.inventory import BoardSpec
 from rig.lock import BoardLock
 from rig.release.bundle import Bundle, open_bundle
 from rig.release.on_board import release_deployer
-from rig.release.target import RuntimeRefused
+from rig.release.target import RuntimeRefused, executable_runtime
 from rig.release.target import check_runtime as check_bundle_runtime
-from rig.runtime import RuntimeIdentity, check_runtime, read_runtime
+from rig.runtime import RuntimeIdentity, RuntimeMismatch, check_runtime, read_runtime
 from rig.settings import OPTIONS, RigSettings, resolve
 from rig.strategy import Deployer, FirmwareStrategy
 
@@ -56,6 +58,36 @@ class ReleaseRefused(InfrastructureError):
     not to blame). The message names both runtimes; every later test would meet it again."""
 
     stops_run = True
+
+
+def check_started_image(board: Board, spec: BoardSpec, identity: RuntimeIdentity) -> None:
+    """For a board the rig starts (the virtual board) pinned to an image: raise
+    ``RuntimeMismatch`` unless the executable it was started on is that image, byte for byte. A
+    version string does not tell two builds of one version apart; the hash does (a real board's
+    flash is compared by ``rig flash`` and ``rig gate --flash``, which read it back). The message
+    names what each one runs."""
+    pin = spec.runtime
+    transport = board.transport
+    if pin is None or pin.sha256 is None or not isinstance(transport, VirtualBoard):
+        return
+    started = Path(transport.micropython)
+    found = sha256_of(started)
+    if found == pin.sha256:
+        return
+    try:
+        pinned = executable_runtime(pin.image).describe() if pin.image is not None else "(not read)"
+    except ConfigError as e:
+        pinned = f"(could not be read: {e})"
+    raise RuntimeMismatch(
+        board.name,
+        pin,
+        identity,
+        [
+            f"image: pinned {pin.image} (sha256 {pin.sha256[:12]}, runs {pinned}), but the board was "
+            f"started on {started} (sha256 {found[:12]}): flash it (rig flash {spec.name}, "
+            "or rig gate --flash)"
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -310,6 +342,7 @@ class Testbed:
             try:
                 self.runtime_found = read_runtime(board, timeout=self.settings.timeout)
                 check_runtime(board.name, self.board_spec().runtime, self.runtime_found)
+                check_started_image(board, self.board_spec(), self.runtime_found)
                 bundle = self.release_bundle()
                 if bundle is not None:
                     try:

@@ -299,3 +299,24 @@ def test_without_flash_a_board_off_its_pin_is_stopped_naming_both_versions(
     verdict = next(line for line in printed.out.splitlines() if line.startswith("old: "))
     assert verdict.startswith("old: FAIL infrastructure: "), verdict
     assert "pinned 1.19" in verdict and "runs 1.29.0-preview" in verdict, verdict
+
+
+def test_without_flash_a_board_started_on_another_image_than_its_pin_is_stopped_naming_both(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    next_micropython: Path,
+    runtimes: tuple[RuntimeIdentity, RuntimeIdentity],
+) -> None:
+    current, following = runtimes
+    # Same version, port and variant: only the image's hash tells the two builds apart.
+    boards = inventory(
+        tmp_path, {"behind": f"port: linux, image: {next_micropython}, sha256: {sha256(next_micropython)}"}
+    )
+    code = main(gate(tmp_path, boards))
+    printed = capsys.readouterr()
+    assert code == 3, printed.out + printed.err
+    verdict = next(line for line in printed.out.splitlines() if line.startswith("behind: "))
+    assert verdict.startswith("behind: FAIL infrastructure: "), verdict
+    assert f"image: pinned {next_micropython}" in verdict and following.build in verdict, verdict
+    log = (tmp_path / "gate" / "behind" / "pytest.log").read_text()
+    assert f"runs: micropython {current.version} ({current.build})" in log
