@@ -15,6 +15,8 @@ Every test gets exactly one tier marker, so that ``pytest -m fast`` (or ``integr
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 # The installed rig registers its plugin itself (a pytest11 entry point); this line keeps a
@@ -42,6 +44,7 @@ INTEGRATION_FIXTURES = frozenset(
 # missing entry: the test fails there, naming the process it started.
 STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
     "test_bench.py": None,
+    "test_doctor_board.py": None,
     "test_tutorial_contract.py": None,
     "test_bench_page_browser.py": None,
     "test_benchmarks.py": (
@@ -166,6 +169,16 @@ def starts_processes(nodeid: str) -> bool:
         return False
     names = STARTS_PROCESSES[module]
     return names is None or name.split("[")[0] in names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell without job control starts background commands (`bash .ci/run &`, nohup) with
+    # SIGINT ignored, and Python then keeps it ignored: Ctrl-C (interrupt_main, or SIGINT to a
+    # `rig` child, which inherits the disposition) would do nothing, and the tests of how the
+    # rig stops on Ctrl-C would wait for a stop that never comes. The suite tests Ctrl-C, so it
+    # restores Python's own handler whatever launched it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -492,6 +492,9 @@ def firewall_check(port: int | None) -> Check:
         except FileNotFoundError:
             tried.append(f"{command[0]}: not installed")
             continue
+        except OSError as e:  # found but not runnable by this user
+            tried.append(f"{command[0]}: {e.strerror}")
+            continue
         except subprocess.TimeoutExpired:
             tried.append(f"{command[0]}: no answer in {COMMAND_BOUND:g} s")
             continue
