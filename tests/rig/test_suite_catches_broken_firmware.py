@@ -110,6 +110,35 @@ MUTANTS = [
         "tests/hil/test_responsive.py::test_many_circulating_payloads_overflow_the_hold_back_list_not_the_heap",
         f"below the cap max_held={own_contract().app['max_held']} of its config.json",
     ),
+    # A board that never comes online: the console says why, the broker has the last word.
+    Mutant(
+        "swallows its Wi-Fi failure",
+        "wifi.py",
+        '                emit("wifi_failed", status=status_name(network, wlan.status()), ms=waited)\n',
+        "",
+        "tests/hil/test_offline_reasons.py::test_a_board_that_does_not_join_wifi_is_named_so",
+        "the rig did not name the Wi-Fi failure",
+    ),
+    Mutant(
+        "swallows its unreachable broker",
+        "connect_retry.py",
+        '            emit(\n                "broker_unreachable",\n',
+        "            dict(\n",
+        "tests/hil/test_offline_reasons.py::test_a_board_that_does_not_reach_the_broker_is_named_so",
+        "the rig did not name the unreachable broker",
+    ),
+    Mutant(
+        # The console is the second witness: the broker's CONNECT record outweighs it.
+        "says the broker is out of reach once connected, then stalls",
+        "connect_retry.py",
+        "            return simple.MQTTClient.connect(c, clean_session)\n",
+        "            simple.MQTTClient.connect(c, clean_session)\n"
+        "            emit('broker_unreachable', broker='?', error='OSError(113,)', attempt=1)\n"
+        "            while True:\n                time.sleep(1)\n",
+        "tests/hil/test_echo_loop.py::test_boots_connects_and_publishes_hello",
+        "but the broker recorded its CONNECT",
+        outcome="1 error",
+    ),
 ]
 
 
