@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from rig.cli import main
+from rig.discovery import ports as discovery_ports
 from rig.evidence import junit_properties, run_record
 from rig.evidence.run_audit import VERDICT_NAME
 from rig.evidence.run_record import RunRecord
@@ -17,6 +21,7 @@ from rig.report.page import page
 from rig.runtime.identity import MpyAbi, RuntimeIdentity
 
 BUNDLE = "ab" * 32
+REPO = Path(__file__).resolve().parents[2]
 
 
 def identity(build: str) -> RuntimeIdentity:
@@ -107,3 +112,22 @@ def test_first_line_keeps_a_line_that_says_its_reason_on_the_next() -> None:
     assert first_line("E   AssertionError: boom\nE   more") == "boom"
     assert first_line("E   X: stopped:\nE     because") == "stopped: because"
     assert first_line("") == ""
+
+
+def test_a_bundle_that_is_not_one_stops_the_gate_before_any_board_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(discovery_ports, "list_serial_ports", lambda: [])
+    monkeypatch.chdir(REPO)
+    boards = tmp_path / "boards.yaml"
+    boards.write_text("boards:\n  - name: v\n    kind: virtual\n")
+    bundle = tmp_path / "bundle"
+    (bundle / "files").mkdir(parents=True)
+    (bundle / "files" / "main.py").write_text("print('not from a manifest')\n")
+    out = tmp_path / "gate"
+    args = ["gate", "--inventory", str(boards), "--out", str(out), "--release"]
+    assert main([*args, str(bundle)]) == 2
+    assert "release.json: missing: not a release bundle" in capsys.readouterr().err
+    assert not out.exists()  # refused before the output folder was touched
+    assert main([*args, str(tmp_path / "nowhere")]) == 2
+    assert "no such bundle folder or .tar" in capsys.readouterr().err
