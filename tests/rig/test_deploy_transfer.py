@@ -63,10 +63,13 @@ def test_a_cold_deploy_leaves_the_same_bytes_and_sends_fewer(flash: Path, virtua
     items = source_tree()
     plan = DeployPlan(items)
 
-    report = sync(virtual_board, plan, reset=False)
+    calls: list[tuple[str, int, int]] = []
+    report = sync(virtual_board, plan, reset=False, progress=lambda *call: calls.append(call))
 
     assert on_flash(flash, items) == {i.board_path: i.data for i in items}
     assert report.transfer == "deflate"
+    # Once per file, when its last piece has landed.
+    assert calls == [(path, n, len(items)) for n, path in enumerate(report.written, start=1)]
     assert sorted(report.written) == sorted(i.board_path for i in items)
     total = sum(len(i.data) for i in items)
     assert report.bytes_written == total
