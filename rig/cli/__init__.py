@@ -16,7 +16,22 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import NamedTuple
 
-from rig.cli import broker, common, deploy, deps, doctor, flash, gate, lab, listing, monitor, page, release, scan, up
+from rig.cli import (
+    broker,
+    common,
+    deploy,
+    deps,
+    doctor,
+    flash,
+    gate,
+    lab,
+    listing,
+    monitor,
+    page,
+    release,
+    scan,
+    up,
+)
 from rig.cli import exec as exec_command
 from rig.errors import ConfigError, RigError
 
