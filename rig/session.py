@@ -92,6 +92,7 @@ class RigSession:
         self.release_hash = ""
         if self.settings.release is not None and not controller:
             self.release_hash = open_bundle(self.settings.release).hash
+            self.run_record.release = self.release_hash
         self.run_path = self.settings.artifacts / "run.json"
         # The boot the firmware now runs on: its boot to connected (``note_boot``).
         self.boot: BootRecord | None = None

@@ -20,6 +20,7 @@ Layout of a run's artifact folder (``--rig-artifacts``)::
                  "variant": "standard", "mpy": {"raw": 2822, "version": 6, "sub_version": 3,
                  "arch": "x64", "arch_flags": 0}, "release": null, "uname_version": null} | null,
      "runtime_pin": "version 1.29 (boards.yaml:3 (boards[0].runtime))" | "",
+     "release": "<sha256 of the release bundle deployed>" | "",
      "boots": [{"reset": "soft reset", "reset_at": 1700000001.5, "client": "rig-virtual-a1b2c3",
                 "seconds": 0.412 | null, "clock": "tap" | "broker", "console_seconds": 0.43 | null,
                 "note": "" | "not measured: ...", "test": "tests/hil/test_x.py::test_y"}],
@@ -31,6 +32,8 @@ Layout of a run's artifact folder (``--rig-artifacts``)::
 
 ``runtime`` is what MicroPython the board said it runs when the rig connected
 (``rig.runtime.RuntimeIdentity``), null until then; ``runtime_pin`` what the bench pinned it to.
+``release`` is the hash of the release bundle the run deployed instead of the firmware tree
+(``--rig-release``, ``rig gate --release``; every test's properties name it too), "" for a tree.
 ``boots`` holds each reset of the board the rig waited on and how long until the broker saw the
 firmware's CONNECT (``rig.evidence.boot_time``): ``seconds`` null and ``note`` saying why when it
 could not be measured.
@@ -140,6 +143,7 @@ class RunRecord:
     broker: BrokerInfo = field(default_factory=BrokerInfo)
     runtime: RuntimeIdentity | None = None
     runtime_pin: str = ""
+    release: str = ""
     boots: list[BootRecord] = field(default_factory=list)
     tests: list[TestRecord] = field(default_factory=list)
 

@@ -49,7 +49,7 @@ def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> 
         # Which runtime and which release this result is of: the runtime matrix's coordinates.
         attempt.runtime = runtime_key(record.runtime) if record.runtime is not None else ""
         releases = (t.properties.get(junit_properties.RELEASE_BUNDLE, "") for t in record.tests)
-        attempt.release = next((r for r in releases if r), "")
+        attempt.release = record.release or next((r for r in releases if r), "")
     elif suites is not None:
         attempt.source = "junit.xml"
         tests = list(junit_outcomes(suites))

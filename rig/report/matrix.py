@@ -67,8 +67,10 @@ def runtime_name(identity: RuntimeIdentity | None) -> str:
 
 
 def release_of(run: RunView) -> list[str]:
-    """The release bundle hashes a run's tests name (``release_bundle``), each once, in order."""
-    found = (t.record.properties.get(junit_properties.RELEASE_BUNDLE, "") for t in run.tests)
+    """The release bundle hashes a run deployed (``run.json``'s ``release``, and what its tests'
+    ``release_bundle`` properties name), each once, in order."""
+    found = [run.record.release if run.record is not None else ""]
+    found += (t.record.properties.get(junit_properties.RELEASE_BUNDLE, "") for t in run.tests)
     return list(dict.fromkeys(h for h in found if isinstance(h, str) and h))
 
 

@@ -202,6 +202,7 @@ def test_a_release_gated_on_two_runtimes_has_a_column_for_each_and_every_result_
         # run.json: the runtime the board said it runs, and the bundle in every test's record.
         record = json.loads((out / board / "run.json").read_text())
         assert record["runtime"]["build"] == runtime.build
+        assert record["release"] == bundle_for_both.hash
         assert [t["properties"]["release_bundle"] for t in record["tests"]] == [bundle_for_both.hash]
         # JUnit: every testcase names both; the board's suite too.
         for props in case_properties(out / "junit.xml", board):
