@@ -16,7 +16,8 @@ One module per job:
 - ``config``: the options of a gate run, checked;
 - ``results``: categories, attempts, board and gate results, progress events (data only);
 - ``supervise``: one command bounded in time, nothing of its process group left after;
-- ``board``: one attempt on one board (pytest command, run, secrets audit, classification);
+- ``board``: one attempt on one board (``--flash`` first, pytest command, run, secrets audit,
+  classification); ``--release`` hands each run the bundle to deploy instead of the tree;
 - ``classify``: judging an attempt from run.json, JUnit XML or exit code, by type;
 - ``junit``: reading pytest's JUnit XML and merging every board's into one file;
 - ``report``: the HTML report, as a best effort;
@@ -30,7 +31,8 @@ Layout of the output folder::
     .rig-gate              marks the folder as the gate's own, so that it may be emptied
     NAME/                  the board's run folder (--rig-artifacts): run.json, junit.xml, pytest.log,
                            progress.json, and secrets-audit.json: the gate's audit of the folder,
-                           with the secrets the runs handed over (killed runs too)
+                           with the secrets the runs handed over (killed runs too); with
+                           --flash, flash.json: what flashing the board to its pin did
     NAME-retry1/           the retry after an infrastructure failure; the first attempt stays,
                            audited like it
     junit.xml              every board's JUnit, one <testsuite name="NAME"> per board
