@@ -40,7 +40,6 @@ from rig.evidence.timeline import Timeline
 from rig.fixtures.contract import DeclaredSerialLog, hello_seen_by, with_contract
 from rig.health.markers import firmware_overrides
 from rig.host_client import HostClient
-from rig.offline_reason import broker_connect_witness
 from rig.serialio.capture import SerialLog
 from rig.session import RigSession, artifact_dir
 
@@ -367,8 +366,6 @@ def board(
         # The app's own settings: one the firmware's contract does not declare is "not checked".
         config = dataclasses.replace(config, app={**config.app, **settings_marker.kwargs})
     rig_session.strategy().hello_witness = hello_seen_by(mqtt)
-    # A board that never says hello: the broker's records say whether it came (rig.offline_reason).
-    rig_session.strategy().connect_witness = broker_connect_witness(rig_session.broker())
     serial_log.note(f"test {request.node.nodeid}: firmware loop period {period}s, {mode} mode")
     # A failure of the rig on the way marks the board broken: later tests are skipped.
     try:

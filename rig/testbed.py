@@ -36,6 +36,7 @@ from rig.flashing.image import sha256_of
 from rig.flashing.virtual import installed_runtime
 from rig.inventory import BoardSpec
 from rig.lock import BoardLock
+from rig.offline_reason import broker_connect_witness
 from rig.release.bundle import Bundle, open_bundle
 from rig.release.on_board import release_deployer
 from rig.release.target import RuntimeRefused, executable_runtime
@@ -414,6 +415,8 @@ class Testbed:
                 timeout=s.timeout,
                 record_dir=self.workdir,
             )
+            # A board that never says hello: the broker's records say whether it came.
+            self._strategy.connect_witness = broker_connect_witness(self.broker())
         return self._strategy
 
     def run_firmware(self, config: FirmwareConfig) -> Board:
