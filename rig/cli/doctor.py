@@ -43,6 +43,7 @@ from rig.discovery.match import find_port
 from rig.errors import ConfigError, RigError
 from rig.firmware_config import own_contract
 from rig.inventory import BoardSpec
+from rig.lock import BoardBusy
 from rig.runtime import RuntimeMismatch, check_runtime, read_runtime
 from rig.serial_events import parse_event
 
@@ -226,6 +227,11 @@ def board_checks(args: argparse.Namespace, spec: BoardSpec, timeout: float) -> l
             with target(spec) as (host, port, what):
                 checks.append(board_connect_check(board, host, port, what, timeout))
             return checks
+    except BoardBusy as e:  # another run or command has it: nothing wrong with the board
+        return [
+            Check(s, WARN, f"not checked: {e}")
+            for s in ("MicroPython", "Wi-Fi", "broker port from the board")
+        ]
     except RigError as e:
         return [
             Check("MicroPython", FAIL, f"the board could not be opened: {e}", flash_fix(spec)),
