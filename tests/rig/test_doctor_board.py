@@ -37,7 +37,9 @@ def dialout_pty() -> Iterator[str]:
 
 def doctor_as_nobody(*args: str) -> tuple[int, str]:
     """``rig doctor ARGS`` in a child of this process that dropped to user ``nobody`` (not in
-    ``dialout``): its exit code and what it printed."""
+    ``dialout``): its exit code and what it printed. A fork rather than ``runuser -u nobody``:
+    the test environment's Python lives where ``nobody`` may not read, and the forked child has
+    every module loaded already."""
     if os.getuid() != 0:
         pytest.skip("dropping to another user needs root")
     nobody = pwd.getpwnam("nobody")
