@@ -23,6 +23,20 @@ PIECE_BYTES = 8 * 1024
 # firmware's pieces by only ~3%.
 WINDOW_BITS = 12
 LEVEL = 9
+# Piece and window for a board by the heap it has free (after a collection), largest first. A
+# piece costs the board a few times its deflated size while the lexer reads it (the literal's
+# buffer grows by doubling, then becomes a bytes object), and the window must be one free block:
+# measured on the unix port with -X heapsize, 8 kB pieces with a 4 kB window failed with 23 kB
+# free and worked with 29 kB; 4 kB pieces with a 1 kB window worked with 23 kB, 1 kB pieces with
+# a 512-byte window with 15 kB.
+SIZES = ((28 * 1024, PIECE_BYTES, WINDOW_BITS), (18 * 1024, 4 * 1024, 10), (0, 1024, 9))
+
+
+def sizes_for(free: int) -> tuple[int, int]:
+    """(piece bytes, window bits) for a board with ``free`` bytes of heap; -1: it did not say."""
+    if free < 0:
+        return PIECE_BYTES, WINDOW_BITS
+    return next((piece, bits) for least, piece, bits in SIZES if free >= least)
 
 
 @dataclass(frozen=True)
@@ -55,14 +69,18 @@ class Piece:
         return b"_w(" + bytes_literal(self.payload) + b",%d,(%s))\n" % (self.compressed, spans.encode())
 
 
-def deflate(data: bytes) -> bytes:
-    """``data`` as a zlib stream the board inflates with a ``2**WINDOW_BITS`` window."""
-    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, WINDOW_BITS, 9)
+def deflate(data: bytes, window_bits: int = WINDOW_BITS) -> bytes:
+    """``data`` as a zlib stream the board inflates with a ``2**window_bits`` window (its header
+    says so: the board reads the size from there)."""
+    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, window_bits, 9)
     return compressor.compress(data) + compressor.flush()
 
 
 def pack(
-    files: Sequence[tuple[int, str, bytes]], inflate: bool, piece_bytes: int = PIECE_BYTES
+    files: Sequence[tuple[int, str, bytes]],
+    inflate: bool,
+    piece_bytes: int = PIECE_BYTES,
+    window_bits: int = WINDOW_BITS,
 ) -> list[Piece]:
     """``files`` (index, board path, content), in order, as pieces; compressed where ``inflate``
     (the board has the deflate module) and compression makes the piece smaller."""
@@ -74,7 +92,7 @@ def pack(
     def close() -> None:
         nonlocal room
         data = b"".join(chunks)
-        packed = deflate(data) if inflate else data
+        packed = deflate(data, window_bits) if inflate else data
         compressed = inflate and len(packed) < len(data)
         pieces.append(Piece(packed if compressed else data, compressed, tuple(spans)))
         spans.clear()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from mpremote.transport_serial import SerialTransport
 
 from rig.board.board import Board
-from rig.deploy.pieces import Piece, pack
+from rig.deploy.pieces import Piece, pack, sizes_for
 from rig.deploy.plan import DeployPlan
 from rig.deploy.transfer import probe, send
 from rig.errors import DeployError
@@ -98,7 +98,9 @@ def sync(
         changed = [(n, item) for n, item in enumerate(plan.items) if found.hashes[paths[n]] != item.sha256]
         dirty = {n for n, _ in changed}
         report.unchanged = [item.board_path for n, item in enumerate(plan.items) if n not in dirty]
-        pieces = pack([(n, item.board_path, item.data) for n, item in changed], found.inflate)
+        piece_bytes, window_bits = sizes_for(found.free)
+        files = [(n, item.board_path, item.data) for n, item in changed]
+        pieces = pack(files, found.inflate, piece_bytes, window_bits)
         origins = {item.board_path: item.origin for item in plan.items}
         sizes = {item.board_path: len(item.data) for _, item in changed}
         left = dict(sizes)

@@ -10,7 +10,6 @@ one per extra 8 kB of files.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,9 +24,11 @@ from rig.errors import DeployError
 @dataclass(frozen=True)
 class BoardFiles:
     """What the probe found: ``hashes`` maps each planned board path (with its leading ``/``) to
-    the sha256 of the file there, None when missing; ``inflate``: the board has ``deflate``."""
+    the sha256 of the file there, None when missing; ``inflate``: the board has ``deflate``;
+    ``free``: its free heap in bytes, -1 when the port does not say."""
 
     inflate: bool
+    free: int
     hashes: dict[str, str | None]
 
 
@@ -42,13 +43,6 @@ def _named(board_path: str, origin: str) -> str:
     return f"{board_path} (from {origin})" if origin else board_path
 
 
-def _answer(out: bytes, what: str) -> object:
-    try:
-        return ast.literal_eval(out.decode().strip())
-    except (ValueError, SyntaxError, UnicodeDecodeError) as e:
-        raise DeployError(f"{what}: the board answered {out[-200:]!r}") from e
-
-
 def probe(transport: SerialTransport, paths: Sequence[str], directories: Sequence[str]) -> BoardFiles:
     """Make ``directories`` and hash ``paths`` (all absolute board paths) in one round trip."""
     head = f"_D={list(directories)!r}\n_P={list(paths)!r}\n".encode()
@@ -56,13 +50,20 @@ def probe(transport: SerialTransport, paths: Sequence[str], directories: Sequenc
         out = transport.exec(head + board_script("deploy_probe"))
     except TransportError as e:
         raise DeployError(f"could not read file hashes from the board: {_board_said(e)}") from e
-    answer = _answer(out, "could not read file hashes from the board")
-    if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], list)):
-        raise DeployError(f"could not read file hashes from the board: it answered {answer!r}")
-    inflate, hashes = answer
-    if len(hashes) != len(paths):
-        raise DeployError(f"the board hashed {len(hashes)} files of {len(paths)}")
-    return BoardFiles(bool(inflate), dict(zip(paths, hashes, strict=True)))
+    lines = out.decode(errors="replace").split()
+    try:
+        inflate, free = int(lines[0]), int(lines[1])
+    except (IndexError, ValueError) as e:
+        raise DeployError(f"could not read file hashes from the board: it answered {out[-200:]!r}") from e
+    hashes = _hashes(lines[2:], len(paths), out)
+    return BoardFiles(bool(inflate), free, dict(zip(paths, hashes, strict=True)))
+
+
+def _hashes(words: list[str], expected: int, out: bytes) -> list[str | None]:
+    """The board's hash lines: a sha256 in hex, or ``-`` for none."""
+    if len(words) != expected or not all(w == "-" or len(w) == 64 for w in words):
+        raise DeployError(f"the board answered {len(words)} hashes for {expected} files: {out[-200:]!r}")
+    return [None if w == "-" else w for w in words]
 
 
 def send(
@@ -82,7 +83,7 @@ def send(
         if number == 0:
             source = board_script("deploy_put") + source
         if number == len(pieces) - 1:
-            source += b"print(repr([_h(_P[i]) for i in %s]))\n" % repr(tuple(rehash)).encode()
+            source += b"for i in %s:\n print(_h(_P[i]) or '-')\n" % repr(tuple(rehash)).encode()
         try:
             out = transport.exec(source)
         except TransportError as e:
@@ -94,7 +95,4 @@ def send(
             after_piece(piece)
     if not pieces:
         return [], 0
-    hashes = _answer(out, "could not read the written files' hashes from the board")
-    if not isinstance(hashes, list) or len(hashes) != len(rehash):
-        raise DeployError(f"the board hashed the written files as {hashes!r}")
-    return hashes, sent
+    return _hashes(out.decode(errors="replace").split(), len(rehash), out), sent

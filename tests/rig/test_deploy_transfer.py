@@ -118,8 +118,8 @@ def test_a_file_that_lands_with_other_bytes_is_caught_by_the_hash_round(
     board's sha256 of what it wrote can tell, and the error names the file and says so."""
     real = rig.deploy.pieces.deflate
 
-    def off_by_one(data: bytes) -> bytes:
-        return real(data.replace(b"X = 1", b"X = 7", 1))
+    def off_by_one(data: bytes, window_bits: int) -> bytes:
+        return real(data.replace(b"X = 1", b"X = 7", 1), window_bits)
 
     monkeypatch.setattr(rig.deploy.pieces, "deflate", off_by_one)
     plan = DeployPlan([DeployItem("main.py", b"print(1)\n"), DeployItem("app/core.py", b"X = 1\n" * 200)])

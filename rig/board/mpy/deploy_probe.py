@@ -1,8 +1,10 @@
 # The deploy's first round trip, run on the board in the raw REPL (rig.deploy.sync). The host
 # puts two lines in front of it: _D, the directories to make, and _P, the board path of every
-# planned file. It prints (inflate, hashes): inflate is 1 when the board has the deflate module
-# (MicroPython 1.21+) and can take compressed files, hashes the sha256 of each file in _P, None
-# for a missing file or a board without hashlib. _P and _h stay defined: the host names written
+# planned file. It prints one line "inflate free": inflate is 1 when the board has the deflate
+# module (MicroPython 1.21+) and can take compressed files, free the bytes of heap free after a
+# collection (the host sizes the pieces to it), -1 if the port does not say; then a line per file
+# in _P, its sha256, or - for a missing file or a board without hashlib. Line by line, so that
+# a board with little RAM never holds all the answers at once. _P and _h stay defined: the host names written
 # files by their index in _P and has them hashed again in its last round trip.
 import os
 try:
@@ -36,4 +38,11 @@ def _h(p):
         d.update(m[:n])
     f.close()
     return binascii.hexlify(d.digest()).decode()
-print(repr((_Z, [_h(p) for p in _P])))
+import gc
+gc.collect()
+try:
+    print(_Z, gc.mem_free())
+except AttributeError:
+    print(_Z, -1)
+for p in _P:
+    print(_h(p) or '-')

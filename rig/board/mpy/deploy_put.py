@@ -3,9 +3,11 @@
 # when c is 1 (inflated here, the window size read from its header), else the files' bytes as
 # they are. f lists (i, a, n) in the order of the bytes: n bytes for the file _P[i], appended
 # (a is 1) when the file began in an earlier piece, else written from the start. Reading 512
-# bytes at a time keeps the board's RAM to the piece, the window and this buffer.
-import io
+# bytes at a time keeps the board's RAM to the piece, the window and this buffer; the collection
+# first gives the window one free block where the heap is small.
+import io, gc
 def _w(z, c, f):
+    gc.collect()
     s = io.BytesIO(z)
     if c:
         import deflate
