@@ -76,6 +76,10 @@ class Board:
         # board: where boot-to-connected starts (``rig.evidence.boot_time``). None before the first.
         self.last_reset_at: float | None = None
         self.last_reset_how = ""
+        # Files on the board's filesystem that stand in for hardware the board lacks (the
+        # virtual board's network module for a Wi-Fi test): part of the board, not of the
+        # firmware, so a release deploy, which removes modules its bundle lacks, leaves them.
+        self.hardware_stand_ins: set[str] = set()
 
     @property
     def state(self) -> BoardState:

@@ -202,7 +202,9 @@ def deploy_release(board: Board, bundle: Bundle, config: FirmwareConfig) -> Rele
     transfer = sync(board, plan, reset=False)
     with board.repl(work=WALK_BOUND + work_bound(plan)) as transport:
         before = compare(bundle, board_files(transport))
-        stale = [p for p in before.extra if p.endswith(CODE_SUFFIXES)]
+        stale = [
+            p for p in before.extra if p.endswith(CODE_SUFFIXES) and "/" + p not in board.hardware_stand_ins
+        ]
         if stale:
             try:
                 transport.exec(REMOVE_SCRIPT.format(paths=["/" + p for p in stale]))

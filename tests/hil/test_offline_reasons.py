@@ -66,9 +66,12 @@ def radio_without_access_point(rig_session: RigSession, board: Board) -> Iterato
         return
     with board.repl() as repl:
         repl.fs_writefile("/network.py", NO_ACCESS_POINT)
+    # The board's radio, not firmware: a deploy of a release bundle must leave it in place.
+    board.hardware_stand_ins.add("/network.py")
     try:
         yield
     finally:
+        board.hardware_stand_ins.discard("/network.py")
         with board.repl() as repl:
             repl.fs_rmfile("/network.py")
 
