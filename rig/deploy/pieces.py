@@ -5,7 +5,8 @@ next piece. Each piece is one zlib stream of its own when the board can inflate 
 smaller, else the bytes as they are: one stream for the whole deploy would compress ~5% better,
 but the board would have to keep a decompressor alive between round trips, and MicroPython's
 ``deflate.DeflateIO`` only pulls from a stream it can read to the end. A piece is also what the
-board must hold in RAM at once: the piece, the inflate window (``2**WINDOW_BITS``) and a buffer.
+board must hold in RAM at once: the piece, the inflate window and a buffer, so both are sized to
+the heap the board has free (``sizes_for``).
 """
 
 from __future__ import annotations
@@ -16,19 +17,18 @@ from dataclasses import dataclass, field
 
 from rig.deploy.wire_literal import bytes_literal
 
-# File bytes per piece: 8 kB of MicroPython source deflate to ~3 kB, which a small board holds
-# (the lexer's buffer and the bytes object, a few times that at most while it parses).
+# File bytes per piece on a roomy board: 8 kB of MicroPython source deflate to ~3 kB.
 PIECE_BYTES = 8 * 1024
 # A 4 kB window: 4 kB of RAM on the board while it inflates; a 32 kB window would shrink the
-# firmware's pieces by only ~3%.
+# firmware's pieces by only ~2%.
 WINDOW_BITS = 12
 LEVEL = 9
 # Piece and window for a board by the heap it has free (after a collection), largest first. A
 # piece costs the board a few times its deflated size while the lexer reads it (the literal's
-# buffer grows by doubling, then becomes a bytes object), and the window must be one free block:
-# measured on the unix port with -X heapsize, 8 kB pieces with a 4 kB window failed with 23 kB
-# free and worked with 29 kB; 4 kB pieces with a 1 kB window worked with 23 kB, 1 kB pieces with
-# a 512-byte window with 15 kB.
+# buffer grows by doubling, then becomes a bytes object), and the window must be one free block.
+# Measured on the unix port with -X heapsize: a 24 kB heap (~19 kB free at the probe) fails 8 kB
+# pieces and takes 4 kB ones with a 1 kB window; a 16 kB heap (~12 kB free) needs 1 kB pieces
+# and a 512-byte window; a 32 kB heap takes 8 kB pieces with a 4 kB window.
 SIZES = ((28 * 1024, PIECE_BYTES, WINDOW_BITS), (18 * 1024, 4 * 1024, 10), (0, 1024, 9))
 
 
