@@ -1,11 +1,12 @@
 """The deploy's conversation with the board in the raw REPL: one probe, then the pieces.
 
 Round one (``probe``) makes the directories, hashes every planned file on the board and asks
-whether the board can inflate. Then each piece (``rig.deploy.pieces``) is one round trip, sent
-as source through mpremote's ``exec`` (raw-paste mode and its flow control when the board has
-it, mpremote's paced raw REPL when it does not); the first also defines the board's writer and
+whether the board can inflate and how much heap it has free. Then each piece
+(``rig.deploy.pieces``) is one round trip, sent as source through mpremote's ``exec``
+(raw-paste mode and its flow control when the board has it, mpremote's paced raw REPL when it
+does not); the first also defines the board's writer and
 the last has the written files hashed again, so a deploy that writes costs two round trips plus
-one per extra 8 kB of files.
+one per extra piece. Answers come back a line per file, never as one big literal.
 """
 
 from __future__ import annotations
