@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from rig import netaddr
+from rig import flaky, netaddr
 from rig import settings as rig_settings
 from rig.board.board import Board
 from rig.board.kinds import kind_of
@@ -52,6 +52,8 @@ pytest_plugins = [
     "rig.fixtures.contract",
     # A CI run fails on a skip nobody expected.
     "rig.skip_policy",
+    # Quarantine, one rerun of an infrastructure failure, --rig-repeat.
+    "rig.flaky",
 ]
 
 _SESSION_KEY = pytest.StashKey[RigSession]()
@@ -102,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
         distributing = config.getoption("dist", "no") not in ("no", None) and config.getoption("tx", None)
         controller = worker is None and bool(distributing)
         config.stash[_SESSION_KEY] = RigSession(settings, worker=worker, controller=controller)
+        config.stash[flaky.BOARD_KEY] = lambda: _board_and_tags(config.stash[_SESSION_KEY])
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
 
@@ -118,6 +121,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The secrets audit, once every artifact is written (JUnit XML included: its writer's
     sessionfinish ran before this one). A leak fails the run, naming files and keys."""
+    # Surefire's flaky/rerun elements go in before the audit reads the file.
+    flaky.write_rerun_elements(session.config)
     rig = session.config.stash.get(_SESSION_KEY, None)
     if rig is None or rig.controller:
         return
@@ -235,7 +240,8 @@ def pytest_runtest_makereport(
         if call.excinfo is not None and getattr(call.excinfo.value, "stops_run", False):
             item.session.shouldstop = f"rig: {call.excinfo.value}"
     session = item.config.stash.get(_SESSION_KEY, None)
-    if session is not None and (report.when == "call" or report.outcome != "passed"):
+    rerun = getattr(report, flaky.RERUN_ATTRIBUTE, None)  # the attempt run again is the result
+    if session is not None and not rerun and (report.when == "call" or report.outcome != "passed"):
         session.record_result(
             item.nodeid,
             item.name,
@@ -398,6 +404,15 @@ def _board_or_skip(rig_session: RigSession) -> Board:
     if board.broken_reason is not None:
         pytest.skip(f"board {board.name} is broken, not testing firmware on it: {board.broken_reason}")
     return board
+
+
+def _board_and_tags(session: RigSession) -> tuple[str, frozenset[str]]:
+    """For quarantine entries scoped to a board or a tag: the board this run tests."""
+    try:
+        spec = session.spec()
+    except RigError:
+        return session.settings.board, frozenset()
+    return spec.name, frozenset(spec.tags)
 
 
 def _short(name: str) -> str:

@@ -221,6 +221,17 @@ OPTIONS = (
         "1 fails the run on a skip that is not expected (rig.skip_policy); unset: on where $CI is set",
         switch=True,
     ),
+    Option(
+        "quarantine",
+        None,
+        "the quarantine file (rig.quarantine): tests that run but do not fail the run, each with a reason "
+        "and an expiry date; unset: quarantine.yaml beside the inventory, if it exists",
+    ),
+    Option(
+        "repeat",
+        "1",
+        "runs each selected test this many times and reports its pass rate (rig.flaky): to find flakes",
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}

@@ -1,0 +1,300 @@
+"""Quarantine, one rerun, and ``--rig-repeat``: the rig's evidence of flaky tests (pytest plugin).
+
+- A test the quarantine file (``rig.quarantine``) covers still runs; its JUnit testcase carries
+  the property ``quarantined`` (the reason). A failure of its test body is shown as ``XFAIL
+  quarantined: REASON`` and does not fail the run, nor the gate that reads run.json or JUnit.
+- A failed test runs once more, and only once, when the failure is the rig's own
+  (``rig.errors.InfrastructureError``, the class the plugin already marks ``infrastructure``) or
+  its quarantine entry says ``rerun: true``. A firmware failure is never rerun: running it until
+  it passes would hide the bug. A test that failed and then passed is FLAKY, never a plain pass:
+  its JUnit testcase gets Maven Surefire's ``<flakyFailure>`` (``message``, ``type``, nested
+  ``stackTrace``, ``system-out``, ``system-err``), which CI servers show; when the rerun failed
+  too, the first failure is a ``<rerunFailure>`` beside pytest's ``<failure>``.
+- ``--rig-repeat N`` runs each selected test N times and reports each test's pass rate (terminal
+  summary and the JUnit property ``pass_rate`` of its last run).
+
+Why our own hook and not pytest-rerunfailures: it decides to rerun by marker (a ``condition``
+evaluated before the test runs) or by regexes over the error's text (``--only-rerun``); the rig
+decides after the failure, by the exception's class and the test's quarantine entry, and tells
+errors apart by type, never by text. It writes no Surefire elements either. pytest-repeat
+parametrizes each test (new nodeids, ``test_x[2-3]``) and pytest-flakefinder duplicates items;
+neither reports a pass rate, and both would put N unrelated nodeids into run.json and the
+quarantine's matching. The repeat here is the same loop as the rerun, so it costs ~no code.
+
+Like pytest-rerunfailures, the loop runs the phases with ``_pytest.runner.call_and_report`` (as
+pytest's own ``runtestprotocol`` does); between two runs of one item only the item's own
+fixtures are torn down (the module's and the session's, the broker and the board, stay up).
+"""
+
+from __future__ import annotations
+
+import datetime
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from _pytest.runner import call_and_report
+
+from rig import quarantine as quarantine_file
+from rig import settings as rig_settings
+from rig.errors import ConfigError, InfrastructureError
+from rig.quarantine import Entry, Quarantine
+
+# JUnit properties (and run.json's, which copies them).
+QUARANTINED = "quarantined"
+FLAKY = "flaky"
+PASS_RATE = "pass_rate"
+# Set by the plugin: the board this run tests and its tags, for entries scoped to a board or tag.
+BOARD_KEY = pytest.StashKey[Callable[[], tuple[str, frozenset[str]]]]()
+_STATE_KEY = pytest.StashKey["_State"]()
+# A report of an attempt that is run again: not logged, not recorded in run.json (rig.plugin).
+RERUN_ATTRIBUTE = "rig_rerun"
+# An item that was run again once: never a second time.
+_RERUN_DONE = pytest.StashKey[bool]()
+
+
+@dataclass
+class _Failure:
+    """One failed attempt, as Surefire's rerun elements carry it."""
+
+    message: str
+    type: str
+    trace: str
+    out: str
+    err: str
+
+
+@dataclass
+class _State:
+    quarantine: Quarantine
+    repeat: int
+    today: datetime.date
+    # nodeid -> the failures of attempts that were run again
+    reruns: dict[str, list[_Failure]] = field(default_factory=dict)
+    # nodeid -> (runs passed, runs)
+    rates: dict[str, tuple[int, int]] = field(default_factory=dict)
+    flaky: list[str] = field(default_factory=list)
+
+
+def _option(config: pytest.Config, name: str) -> rig_settings.Given:
+    return rig_settings.given_values(lambda dest: cast("str | None", config.getoption(dest, None)))[name]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    given = _option(config, "quarantine")
+    named = given.origin is not rig_settings.Origin.DEFAULT
+    if given.value:
+        path = config.rootpath / given.value
+    else:
+        # Beside the inventory: the lab's folder.
+        path = (
+            config.rootpath / (_option(config, "inventory").value or "boards.yaml")
+        ).parent / "quarantine.yaml"
+    repeat_given = _option(config, "repeat")
+    try:
+        quarantine = quarantine_file.load(path, named=named)
+        repeat = int(repeat_given.value or "1")
+        if repeat < 1:
+            raise ValueError
+    except ValueError as e:
+        raise pytest.UsageError(
+            str(
+                ConfigError(
+                    repeat_given.label, "repeat", f"is a count of runs, 1 or more, not {repeat_given.value!r}"
+                )
+            )
+        ) from e
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from e
+    state = _State(quarantine, repeat, datetime.date.today())
+    config.stash[_STATE_KEY] = state
+    for entry in quarantine.expired(state.today):
+        config.issue_config_time_warning(
+            pytest.PytestWarning(
+                f"rig quarantine entry expired, it no longer shields the test: {entry.describe()}"
+            ),
+            stacklevel=2,
+        )
+
+
+def _entry(item: pytest.Item) -> Entry | None:
+    state = item.config.stash.get(_STATE_KEY, None)
+    if state is None or not state.quarantine.entries:
+        return None
+    board, tags = "", frozenset[str]()
+    if state.quarantine.needs_board():
+        board, tags = item.config.stash.get(BOARD_KEY, lambda: ("", frozenset[str]()))()
+    live, _ = state.quarantine.match(item.nodeid, board, tags, state.today)
+    return live
+
+
+def _add_property(item: pytest.Item, report: pytest.TestReport, name: str, value: str) -> None:
+    # JUnit writes the teardown report's properties, which pytest copies from the item.
+    for properties in (item.user_properties, report.user_properties):
+        properties[:] = [(k, v) for k, v in properties if k != name] + [(name, value)]
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Any:  # Generator[None, TestReport, TestReport]: pluggy's wrapper protocol
+    report: pytest.TestReport = yield
+    entry = _entry(item)
+    if entry is not None:
+        _add_property(item, report, QUARANTINED, entry.reason)
+    if report.failed and report.when in ("setup", "call") and not item.stash.get(_RERUN_DONE, False):
+        state = item.config.stash.get(_STATE_KEY, None)
+        infrastructure = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
+        if (
+            state is not None
+            and state.repeat == 1
+            and (infrastructure or (entry is not None and entry.rerun))
+        ):
+            setattr(report, RERUN_ATTRIBUTE, "infrastructure" if infrastructure else "quarantine entry")
+            return report
+    if report.failed and report.when == "call" and entry is not None:
+        # pytest's own "expected failure": shown and counted, not a failure of the run.
+        report.outcome = "skipped"
+        report.wasxfail = f"quarantined: {entry.reason} ({entry.where}, until {entry.expires.isoformat()})"
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+    state = item.config.stash[_STATE_KEY]
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    passed = 0
+    run = 0
+    while run < state.repeat:
+        run += 1
+        reports = _run_once(item, nextitem, last=run == state.repeat)
+        rerun = next((r for r in reports if getattr(r, RERUN_ATTRIBUTE, None)), None)
+        if rerun is not None:
+            # Not logged: the attempt after it is the test's result, this one its evidence.
+            item.stash[_RERUN_DONE] = True
+            state.reruns.setdefault(item.nodeid, []).append(_failure(rerun))
+            run -= 1
+            continue
+        ok = all(not r.failed for r in reports) and any(r.when == "call" and r.passed for r in reports)
+        passed += ok
+        if item.nodeid in state.reruns:
+            _mark_rerun(item, reports, state, ok)
+        if state.repeat > 1 and run == state.repeat:
+            state.rates[item.nodeid] = (passed, state.repeat)
+            _add_property(item, reports[-1], PASS_RATE, f"{passed}/{state.repeat}")
+        for report in reports:
+            item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _run_once(item: pytest.Item, nextitem: pytest.Item | None, *, last: bool) -> list[pytest.TestReport]:
+    """One setup/call/teardown of ``item``, as ``_pytest.runner.runtestprotocol`` runs it, but
+    deciding how far to tear down after the call: an attempt to be run again, or a repeat that
+    is not the last, tears down the item's own fixtures only."""
+    if hasattr(item, "_request") and not item._request:
+        item._initrequest()  # type: ignore[attr-defined]  # a fresh FixtureRequest for a rerun
+    try:
+        reports = [call_and_report(item, "setup", log=False)]
+        if reports[0].passed:
+            reports.append(call_and_report(item, "call", log=False))
+        again = not last or any(getattr(r, RERUN_ATTRIBUTE, None) for r in reports)
+        stop = item.session.shouldfail or item.session.shouldstop
+        # SetupState tears down every node that is not an ancestor of "next": the item's parent
+        # as "next" ends the item's own fixtures and keeps the module's and the session's.
+        upto = None if stop else cast("pytest.Item", item.parent) if again else nextitem
+        reports.append(call_and_report(item, "teardown", log=False, nextitem=upto))
+    finally:
+        if hasattr(item, "_request"):
+            item._request = False
+            item.funcargs = None  # type: ignore[attr-defined]
+    return reports
+
+
+def _failure(report: pytest.TestReport) -> _Failure:
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    message = str(getattr(crash, "message", "") or "")
+    kind = message.split(":", 1)[0] if ":" in message.split("\n", 1)[0] else "failure"
+    return _Failure(
+        message=message.split("\n", 1)[0],
+        type=kind,
+        trace=str(longrepr),
+        out=report.capstdout,
+        err=report.capstderr,
+    )
+
+
+def _mark_rerun(item: pytest.Item, reports: list[pytest.TestReport], state: _State, ok: bool) -> None:
+    """The attempt after a rerun: FLAKY when it passed (never a plain pass)."""
+    if ok:
+        state.flaky.append(item.nodeid)
+        for report in reports:
+            setattr(report, FLAKY, True)
+    verdict = "failed, then passed when run again" if ok else "failed, and failed again when run again"
+    _add_property(item, reports[-1], FLAKY if ok else "rerun", verdict)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
+    if getattr(report, FLAKY, False) and report.when == "call" and report.passed:
+        return "flaky", "f", ("FLAKY", {"yellow": True})
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(_STATE_KEY, None)
+    if state is None:
+        return
+    if state.reruns:
+        terminalreporter.section("rig reruns", yellow=True)
+        for nodeid, failures in state.reruns.items():
+            verdict = "FLAKY: failed, then passed" if nodeid in state.flaky else "failed again"
+            terminalreporter.write_line(f"{verdict}: {nodeid} (first failure: {failures[0].message})")
+    if state.rates:
+        terminalreporter.section("rig repeat: pass rates")
+        for nodeid, (passed, runs) in sorted(state.rates.items(), key=lambda kv: kv[1][0] / kv[1][1]):
+            terminalreporter.write_line(f"{passed}/{runs} ({100 * passed // runs}%) {nodeid}")
+
+
+def junit_address(nodeid: str) -> tuple[str, str]:
+    """(classname, name) of a nodeid in pytest's JUnit XML (its ``mangle_test_address``)."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    module = names[0].replace("/", ".")
+    names[0] = module[: -len(".py")] if module.endswith(".py") else module
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), names[-1]
+
+
+def write_rerun_elements(config: pytest.Config) -> None:
+    """Add Surefire's rerun elements to pytest's JUnit XML, once pytest has written it (called
+    by the rig plugin's sessionfinish, before the secrets audit reads the file)."""
+    state = config.stash.get(_STATE_KEY, None)
+    xml = getattr(config.option, "xmlpath", None)
+    if state is None or not state.reruns or not xml or not Path(xml).is_file():
+        return
+    prefix = getattr(config.option, "junitprefix", None)
+    wanted: dict[tuple[str, str], list[_Failure]] = {}
+    for nodeid, failures in state.reruns.items():
+        classname, name = junit_address(nodeid)
+        wanted[(f"{prefix}.{classname}" if prefix else classname, name)] = failures
+    tree = ET.parse(xml)
+    for case in tree.iter("testcase"):
+        found = wanted.get((case.get("classname", ""), case.get("name", "")))
+        if found is None:
+            continue
+        failed = case.find("failure") is not None or case.find("error") is not None
+        tag = "rerunFailure" if failed else "flakyFailure"
+        for failure in found:
+            element = ET.SubElement(case, tag, {"message": failure.message, "type": failure.type})
+            for child, text in (
+                ("stackTrace", failure.trace),
+                ("system-out", failure.out),
+                ("system-err", failure.err),
+            ):
+                if text or child == "stackTrace":
+                    ET.SubElement(element, child).text = text
+    tree.write(xml, encoding="utf-8", xml_declaration=True)
