@@ -232,6 +232,15 @@ OPTIONS = (
         "1",
         "runs each selected test this many times and reports its pass rate (rig.flaky): to find flakes",
     ),
+    Option(
+        "history",
+        None,
+        "the results store's database URL (rig.history): sqlite:///PATH or postgresql+psycopg://...; "
+        "rig gate writes every run to it (unset: rig-history.sqlite beside the inventory), pytest "
+        "only when it is given",
+        cli="--history",
+        commands="gate, history",
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
