@@ -217,15 +217,13 @@ def _run_once(item: pytest.Item, nextitem: pytest.Item | None, *, last: bool) ->
 def _failure(report: pytest.TestReport) -> _Failure:
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
-    message = str(getattr(crash, "message", "") or "")
-    kind = message.split(":", 1)[0] if ":" in message.split("\n", 1)[0] else "failure"
-    return _Failure(
-        message=message.split("\n", 1)[0],
-        type=kind,
-        trace=str(longrepr),
-        out=report.capstdout,
-        err=report.capstderr,
-    )
+    first = str(getattr(crash, "message", "") or "").split("\n", 1)[0]
+    # pytest's crash line is "module.Class: message" (a bare assert: "AssertionError: ..." or
+    # "assert ..."): Surefire keeps the class in type and the text in message.
+    kind, colon, text = first.partition(": ")
+    if not colon or " " in kind:
+        kind, text = "failure", first
+    return _Failure(message=text, type=kind, trace=str(longrepr), out=report.capstdout, err=report.capstderr)
 
 
 def _mark_rerun(item: pytest.Item, reports: list[pytest.TestReport], state: _State, ok: bool) -> None:
@@ -277,18 +275,20 @@ def write_rerun_elements(config: pytest.Config) -> None:
     if state is None or not state.reruns or not xml or not Path(xml).is_file():
         return
     prefix = getattr(config.option, "junitprefix", None)
-    wanted: dict[tuple[str, str], list[_Failure]] = {}
+    wanted: dict[tuple[str, str], tuple[str, list[_Failure]]] = {}
     for nodeid, failures in state.reruns.items():
         classname, name = junit_address(nodeid)
-        wanted[(f"{prefix}.{classname}" if prefix else classname, name)] = failures
+        # Passed when run again: flaky. Failed again (shown as a failure, or as a quarantined
+        # XFAIL): the first failure is a rerun's.
+        tag = "flakyFailure" if nodeid in state.flaky else "rerunFailure"
+        wanted[(f"{prefix}.{classname}" if prefix else classname, name)] = (tag, failures)
     tree = ET.parse(xml)
     for case in tree.iter("testcase"):
         found = wanted.get((case.get("classname", ""), case.get("name", "")))
         if found is None:
             continue
-        failed = case.find("failure") is not None or case.find("error") is not None
-        tag = "rerunFailure" if failed else "flakyFailure"
-        for failure in found:
+        tag, failures = found
+        for failure in failures:
             element = ET.SubElement(case, tag, {"message": failure.message, "type": failure.type})
             for child, text in (
                 ("stackTrace", failure.trace),
