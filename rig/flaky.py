@@ -50,6 +50,8 @@ PASS_RATE = "pass_rate"
 # Set by the plugin: the board this run tests and its tags, for entries scoped to a board or tag.
 BOARD_KEY = pytest.StashKey[Callable[[], tuple[str, frozenset[str]]]]()
 _STATE_KEY = pytest.StashKey["_State"]()
+# Set by the plugin: why a rerun would say nothing (the board is broken: a rerun is skipped).
+NO_RERUN_KEY = pytest.StashKey[Callable[[], str | None]]()
 # A report of an attempt that is run again: not logged, not recorded in run.json (rig.plugin).
 RERUN_ATTRIBUTE = "rig_rerun"
 # An item that was run again once: never a second time.
@@ -148,11 +150,17 @@ def pytest_runtest_makereport(
     if report.failed and report.when in ("setup", "call") and not item.stash.get(_RERUN_DONE, False):
         state = item.config.stash.get(_STATE_KEY, None)
         infrastructure = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
-        if (
+        asked = (
             state is not None
             and state.repeat == 1
             and (infrastructure or (entry is not None and entry.rerun))
-        ):
+        )
+        # A strategy that failed marks its board broken and the board's later tests are skipped
+        # (labgrid's way): a rerun would be a skip, hiding the failure.
+        broken = item.config.stash.get(NO_RERUN_KEY, lambda: None)() if asked else None
+        if broken is not None:
+            report.sections.append(("rig", f"not run again: the board is broken ({broken})"))
+        elif asked:
             setattr(report, RERUN_ATTRIBUTE, "infrastructure" if infrastructure else "quarantine entry")
             return report
     if report.failed and report.when == "call" and entry is not None:
@@ -163,8 +171,10 @@ def pytest_runtest_makereport(
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     state = item.config.stash[_STATE_KEY]
+    if item.config.getoption("setuponly", False) or item.config.getoption("setupplan", False):
+        return None  # pytest's own protocol: these run no test, so nothing to run again
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     passed = 0
     run = 0

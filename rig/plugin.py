@@ -105,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         controller = worker is None and bool(distributing)
         config.stash[_SESSION_KEY] = RigSession(settings, worker=worker, controller=controller)
         config.stash[flaky.BOARD_KEY] = lambda: _board_and_tags(config.stash[_SESSION_KEY])
+        config.stash[flaky.NO_RERUN_KEY] = lambda: _broken_board(config)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from e
 
@@ -413,6 +414,13 @@ def _board_and_tags(session: RigSession) -> tuple[str, frozenset[str]]:
     except RigError:
         return session.settings.board, frozenset()
     return spec.name, frozenset(spec.tags)
+
+
+def _broken_board(config: pytest.Config) -> str | None:
+    """Why a rerun would be a skip: the board this run opened is broken (never opens one)."""
+    session = config.stash.get(_SESSION_KEY, None)
+    board = session.opened_board() if session is not None else None
+    return board.broken_reason if board is not None else None
 
 
 def _short(name: str) -> str:

@@ -22,6 +22,7 @@ from rig.evidence import boot_time, junit_properties
 from rig.evidence.run_audit import AuditVerdict, audit_run, hand_over
 from rig.evidence.run_record import BoardInfo, BootRecord, BrokerInfo, FirmwareInfo, RunRecord, TestRecord
 from rig.firmware_config import FirmwareConfig
+from rig.history.writer import open_history, record_folder
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
 from rig.release.bundle import open_bundle
@@ -94,6 +95,10 @@ class RigSession:
             self.release_hash = open_bundle(self.settings.release).hash
             self.run_record.release = self.release_hash
         self.run_path = self.settings.artifacts / "run.json"
+        # --rig-history: the store is opened now, so that a bad URL stops the run before it starts.
+        given = self.settings.origins.get("history") if self.settings.origins is not None else None
+        history = given.value if given is not None else None
+        self.history = open_history(history, settings.inventory) if history and not controller else None
         # The boot the firmware now runs on: its boot to connected (``note_boot``).
         self.boot: BootRecord | None = None
         self._save_record()
@@ -186,6 +191,17 @@ class RigSession:
                 f"({self.testbed().contract().path})"
             )
         return policy
+
+    def opened_board(self) -> Board | None:
+        """The board if a test opened it, else None; never opens it (rig.flaky asks it whether
+        the board is broken after a failure)."""
+        testbed = self._testbed
+        if testbed is None or not testbed.board_opened:
+            return None
+        try:
+            return testbed.board()
+        except RigError:
+            return None  # closed, or never could be had
 
     def board(self) -> Board:
         """The board, locked and connected; raises the same error for every caller if it cannot
@@ -347,6 +363,10 @@ class RigSession:
                 self._claim = None
             self.run_record.finished = time.time()
             self._save_record()
+            if self.history is not None:
+                store, self.history = self.history, None
+                with store:
+                    record_folder(store, self.settings.artifacts, self.settings.firmware)
 
 
 def _console_connected(board: Board) -> float | None:

@@ -101,3 +101,28 @@ def test_a_quarantine_entry_may_ask_for_the_rerun_of_a_firmware_failure(inner: p
     assert result.parseoutcomes() == {"flaky": 1, "deselected": 2}
     assert result.ret == pytest.ExitCode.OK
     assert _case(inner.path / "junit.xml", "test_firmware").find("flakyFailure") is not None
+
+
+def test_no_rerun_on_a_broken_board(inner: pytest.Pytester) -> None:
+    """A strategy that failed marks its board broken and later tests are skipped: a rerun there
+    would turn the failure into a skip. The plugin says when (rig.plugin._broken_board)."""
+    inner.makepyfile(
+        test_b="""
+        import pytest
+
+        from rig.errors import BoardUnreachable
+        from rig.flaky import NO_RERUN_KEY
+
+        runs = []
+
+
+        def test_broken(request):
+            request.config.stash[NO_RERUN_KEY] = lambda: "port vanished"
+            runs.append(1)
+            if len(runs) == 1:
+                raise BoardUnreachable("port vanished")
+        """
+    )
+    result = inner.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*not run again: the board is broken (port vanished)*"])
