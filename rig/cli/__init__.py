@@ -24,6 +24,7 @@ from rig.cli import (
     doctor,
     flash,
     gate,
+    history,
     lab,
     listing,
     monitor,
@@ -55,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "exec": Command(exec_command.run, exec_command.setup, exec_command.HELP),
     "gate": Command(gate.run, gate.setup, gate.HELP),
     "lab": Command(lab.run, lab.setup, lab.HELP),
+    "history": Command(history.run, history.setup, history.HELP),
     "release": Command(release.run, release.setup, release.HELP),
     "doctor": Command(doctor.run, doctor.setup, doctor.HELP),
 }

@@ -12,6 +12,7 @@ from rig import gate, settings
 from rig.cli import common
 from rig.cli.deploy import positive_seconds
 from rig.errors import ConfigError
+from rig.history.writer import open_history, record_folder
 
 HELP = "run the whole HIL suite on every board present and give one verdict (nightly job, release gate)"
 
@@ -122,6 +123,12 @@ def setup(parser: argparse.ArgumentParser) -> None:
         metavar="|".join(settings.BROKERS),
         help="passed to each pytest as --rig-broker",
     )
+    common.table_argument(
+        parser,
+        "history",
+        metavar="URL",
+        help="the results store every gate run is written to (docs/history.md)",
+    )
     parser.add_argument(
         "--jobs",
         "-j",
@@ -169,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         flash=args.flash,
     )
     config.check()  # before the plan line: a bad option is reported alone
+    store = open_history(args.history, inventory.path)  # a bad --history stops the gate now
     runs = [p.name for p in planned if p.present]
     missing = [p.name for p in planned if not p.present]
     at_a_time = f" ({args.jobs} at a time)" if args.jobs is not None and args.jobs < len(runs) else ""
@@ -180,8 +188,12 @@ def run(args: argparse.Namespace) -> int:
     )
     status = gate.LiveStatus(runs)
     # A terminal gets the block of status lines redrawn in place; a log, a line per change.
-    with gate.StatusDisplay(status, sys.stdout, redraw=sys.stdout.isatty()) as display:
+    with store, gate.StatusDisplay(status, sys.stdout, redraw=sys.stdout.isatty()) as display:
         result = gate.run_gate(config, planned, display.on_event)
+        try:
+            stored = record_folder(store, config.out, firmware)
+        except ConfigError as e:  # the verdict stands; the lost history is said, not hidden
+            stored = f"rig: warning: results not stored: {e}"
     for board in result.boards:
         print(verdict_line(board))
         if board.attempts:
@@ -191,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
     if result.secrets_leaked is not None:
         print(f"rig: gate files: {result.secrets_leaked}")
+    print(stored)
     print(overall_line(result))
     return EXIT_BY_CATEGORY[result.category]
 

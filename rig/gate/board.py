@@ -159,4 +159,6 @@ def _subprocess_env() -> dict[str, str]:
     # The suite's conftest imports rig.plugin: make it this very copy of the rig, installed or not.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_RIG_ROOT), env.get("PYTHONPATH")) if p)
+    # The gate writes the results store itself, once, as one gate run (rig.history.writer).
+    env.pop(settings.option("history").env, None)
     return env
