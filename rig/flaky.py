@@ -29,6 +29,7 @@ fixtures are torn down (the module's and the session's, the broker and the board
 from __future__ import annotations
 
 import datetime
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from rig.quarantine import Entry, Quarantine
 QUARANTINED = "quarantined"
 FLAKY = "flaky"
 PASS_RATE = "pass_rate"
+RERUN = "rerun"
 # Set by the plugin: the board this run tests and its tags, for entries scoped to a board or tag.
 BOARD_KEY = pytest.StashKey[Callable[[], tuple[str, frozenset[str]]]]()
 _STATE_KEY = pytest.StashKey["_State"]()
@@ -147,6 +149,9 @@ def pytest_runtest_makereport(
     entry = _entry(item)
     if entry is not None:
         _add_property(item, report, QUARANTINED, entry.reason)
+    if item.stash.get(_RERUN_DONE, False) and report.when == "call":
+        # Now, so that run.json (recorded by rig.plugin's wrapper, around this one) has it too.
+        _add_property(item, report, *_verdict(report.passed))
     if report.failed and report.when in ("setup", "call") and not item.stash.get(_RERUN_DONE, False):
         state = item.config.stash.get(_STATE_KEY, None)
         infrastructure = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
@@ -242,8 +247,12 @@ def _mark_rerun(item: pytest.Item, reports: list[pytest.TestReport], state: _Sta
         state.flaky.append(item.nodeid)
         for report in reports:
             setattr(report, FLAKY, True)
-    verdict = "failed, then passed when run again" if ok else "failed, and failed again when run again"
-    _add_property(item, reports[-1], FLAKY if ok else "rerun", verdict)
+    _add_property(item, reports[-1], *_verdict(ok))
+
+
+def _verdict(passed: bool) -> tuple[str, str]:
+    """The JUnit (and run.json) property of a test that was run again."""
+    return (FLAKY, "failed, then passed when run again") if passed else (RERUN, "failed, and failed again")
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
@@ -265,6 +274,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.section("rig repeat: pass rates")
         for nodeid, (passed, runs) in sorted(state.rates.items(), key=lambda kv: kv[1][0] / kv[1][1]):
             terminalreporter.write_line(f"{passed}/{runs} ({100 * passed // runs}%) {nodeid}")
+
+
+# What XML 1.0 cannot carry (a serial log's control bytes): shown as pytest's JUnit shows it, #xNN.
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"#x{ord(m.group()):02X}", text)
 
 
 def junit_address(nodeid: str) -> tuple[str, str]:
@@ -306,5 +323,5 @@ def write_rerun_elements(config: pytest.Config) -> None:
                 ("system-err", failure.err),
             ):
                 if text or child == "stackTrace":
-                    ET.SubElement(element, child).text = text
+                    ET.SubElement(element, child).text = _xml_text(text)
     tree.write(xml, encoding="utf-8", xml_declaration=True)

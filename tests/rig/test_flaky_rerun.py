@@ -126,3 +126,23 @@ def test_no_rerun_on_a_broken_board(inner: pytest.Pytester) -> None:
     result = inner.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*not run again: the board is broken (port vanished)*"])
+
+
+def test_control_bytes_of_a_serial_log_stay_valid_xml(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        test_c="""
+        from rig.errors import BoardUnreachable
+
+        runs = []
+
+
+        def test_raw_repl():
+            runs.append(1)
+            if len(runs) == 1:
+                print("raw REPL; CTRL-B to exit\\x04\\x01>")
+                raise BoardUnreachable("no answer")
+        """
+    )
+    inner.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    [flaky] = ET.parse(inner.path / "junit.xml").iter("flakyFailure")
+    assert flaky.findtext("system-out") == "raw REPL; CTRL-B to exit#x04#x01>\n"
