@@ -113,6 +113,7 @@ STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
     ),
     "test_gate_supervise.py": None,
     "test_hil_isolation.py": None,
+    "test_history_postgres.py": None,
     "test_health_secrets.py": (
         "test_a_virtual_board_on_the_embedded_broker_logs_in_with_its_own_account",
         "test_the_benchs_own_credentials_win_and_a_plain_user_name_is_no_secret",
