@@ -42,13 +42,11 @@ from _pytest.runner import call_and_report
 from rig import quarantine as quarantine_file
 from rig import settings as rig_settings
 from rig.errors import ConfigError, InfrastructureError
+from rig.evidence.junit_properties import FLAKY, PASS_RATE, QUARANTINED, QUARANTINED_OUTCOME, RERUN
 from rig.quarantine import Entry, Quarantine
 
-# JUnit properties (and run.json's, which copies them).
-QUARANTINED = "quarantined"
-FLAKY = "flaky"
-PASS_RATE = "pass_rate"
-RERUN = "rerun"
+# The report attribute of a FLAKY result, for the terminal's status letter.
+_FLAKY_ATTRIBUTE = "rig_flaky"
 # Set by the plugin: the board this run tests and its tags, for entries scoped to a board or tag.
 BOARD_KEY = pytest.StashKey[Callable[[], tuple[str, frozenset[str]]]]()
 _STATE_KEY = pytest.StashKey["_State"]()
@@ -171,6 +169,7 @@ def pytest_runtest_makereport(
     if report.failed and report.when == "call" and entry is not None:
         # pytest's own "expected failure": shown and counted, not a failure of the run.
         report.outcome = "skipped"
+        _add_property(item, report, QUARANTINED_OUTCOME, "failed")
         report.wasxfail = f"quarantined: {entry.reason} ({entry.where}, until {entry.expires.isoformat()})"
     return report
 
@@ -246,7 +245,7 @@ def _mark_rerun(item: pytest.Item, reports: list[pytest.TestReport], state: _Sta
     if ok:
         state.flaky.append(item.nodeid)
         for report in reports:
-            setattr(report, FLAKY, True)
+            setattr(report, _FLAKY_ATTRIBUTE, True)
     _add_property(item, reports[-1], *_verdict(ok))
 
 
@@ -256,7 +255,7 @@ def _verdict(passed: bool) -> tuple[str, str]:
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
-    if getattr(report, FLAKY, False) and report.when == "call" and report.passed:
+    if getattr(report, _FLAKY_ATTRIBUTE, False) and report.when == "call" and report.passed:
         return "flaky", "f", ("FLAKY", {"yellow": True})
     return None
 

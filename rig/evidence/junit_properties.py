@@ -25,6 +25,14 @@ RUNTIME_PIN = "runtime_pin"
 # The hash of the release bundle a test ran on (``--rig-release``, ``rig gate --release``), in
 # every test's properties (run.json and JUnit alike); absent for a firmware tree.
 RELEASE_BUNDLE = "release_bundle"
+# rig.flaky: a test that failed and passed when run again (never a plain pass), or failed again;
+# a test the quarantine file covers (the entry's reason), and "failed" when that shielded a
+# failure (pytest shows it XFAIL, the gate counts it quarantined); a pass rate under --rig-repeat.
+FLAKY = "flaky"
+RERUN = "rerun"
+QUARANTINED = "quarantined"
+QUARANTINED_OUTCOME = "quarantined_outcome"
+PASS_RATE = "pass_rate"
 
 
 def runtime_properties(identity: RuntimeIdentity | None, pin: str = "") -> dict[str, str]:

@@ -50,7 +50,8 @@ def test_a_quarantined_failure_is_reported_but_does_not_fail_the_run(inner: pyte
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["XFAIL test_q.py::test_known_bad - quarantined: races the keepalive (#42)*"])
     assert _properties(inner.path / "junit.xml", "test_known_bad") == {
-        "quarantined": "races the keepalive (#42)"
+        "quarantined": "races the keepalive (#42)",
+        "quarantined_outcome": "failed",
     }
     assert "quarantined" not in _properties(inner.path / "junit.xml", "test_fine")
 
