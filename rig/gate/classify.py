@@ -59,7 +59,10 @@ def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> 
         tests = []
         if not attempt.run_problems:
             attempt.run_problems.append(f"pytest exited with code {code} and left no run.json nor junit.xml")
-    attempt.counts = dict(Counter(test.outcome for test in tests))
+    # rig.flaky's verdicts: a test run again that passed is flaky, never a plain pass; a failure
+    # the quarantine shields is quarantined (pytest says XFAIL), neither failed nor skipped.
+    shown = {t.nodeid: _counted_as(t.outcome, t.properties) for t in record.tests} if record else {}
+    attempt.counts = dict(Counter(shown.get(test.nodeid, test.outcome) for test in tests))
     for test in tests:
         if test.outcome in ("failed", "error"):
             failures = attempt.infrastructure_failures if test.infrastructure else attempt.firmware_failures
@@ -87,12 +90,20 @@ def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> 
         attempt.run_problems.append("pytest failed (exit 1) but recorded no failed test")
     elif code not in (0, 1):
         attempt.run_problems.append(f"pytest exited with code {code}")
-    elif attempt.category == PASS and not attempt.counts.get("passed"):
+    elif attempt.category == PASS and not (attempt.counts.get("passed") or attempt.counts.get("flaky")):
         # Every test skipped (the plugin skips them all when the board cannot be had): that
         # says nothing about the firmware, and a gate must not pass on it.
         skips = [first_line(test.message) for test in tests if test.outcome == "skipped"]
         why = f": {skips[0]}" if skips and skips[0] else ""
         attempt.run_problems.append(f"no test ran ({len(skips)} skipped{why})")
+
+
+def _counted_as(outcome: str, properties: dict[str, str]) -> str:
+    if outcome == "passed" and junit_properties.FLAKY in properties:
+        return "flaky"
+    if outcome == "skipped" and properties.get(junit_properties.QUARANTINED_OUTCOME) == "failed":
+        return "quarantined"
+    return outcome
 
 
 def _load_run_record(path: Path) -> RunRecord | None:

@@ -29,7 +29,7 @@ from rig.gate.results import FIRMWARE, PASS, Attempt, BoardStarted, GateEvent
 PROGRESS_FILE = "progress.json"
 # How often the display rereads the progress files (and, on a terminal, redraws).
 TICK = 0.5
-_ORDER = ("passed", "failed", "error", "skipped")
+_ORDER = ("passed", "flaky", "failed", "error", "skipped", "quarantined")
 # ANSI: cursor to the start of the line N lines up; erase the whole line.
 _UP = "\x1b[{}F"
 _ERASE = "\x1b[2K"
