@@ -131,3 +131,25 @@ def test_a_bad_file_stops_the_run_naming_it(inner: pytest.Pytester) -> None:
     result = inner.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*quarantine.yaml entry 1: expires: is required*"])
+
+
+def test_an_entry_for_this_board_shields_it(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_q=FAILING)
+    _quarantine(inner, LATER, "    board: virtual\n")
+    result = inner.runpytest("-p", "no:cacheprovider", "--rig-board=virtual")
+    result.assert_outcomes(passed=1, xfailed=1)
+
+
+def test_a_rerun_that_fails_again_stays_quarantined_with_its_rerun_failure(inner: pytest.Pytester) -> None:
+    inner.makepyfile(test_q=FAILING)
+    _quarantine(inner, LATER, "    rerun: true\n")
+    result = inner.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=1, xfailed=1)
+    case = next(
+        c for c in ET.parse(inner.path / "junit.xml").iter("testcase") if c.get("name") == "test_known_bad"
+    )
+    assert case.find("skipped") is not None and case.find("flakyFailure") is None
+    [rerun] = case.findall("rerunFailure")
+    assert rerun.get("type") == "AssertionError"
+    assert rerun.get("message") == "the broker restart races the keepalive"
+    assert _properties(inner.path / "junit.xml", "test_known_bad")["rerun"] == "failed, and failed again"
