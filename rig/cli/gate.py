@@ -5,6 +5,7 @@ turns its results into progress lines, verdict lines and an exit code."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -188,7 +189,10 @@ def run(args: argparse.Namespace) -> int:
     )
     status = gate.LiveStatus(runs)
     # A terminal gets the block of status lines redrawn in place; a log, a line per change.
-    with store, gate.StatusDisplay(status, sys.stdout, redraw=sys.stdout.isatty()) as display:
+    with (
+        contextlib.nullcontext() if store is None else store,
+        gate.StatusDisplay(status, sys.stdout, redraw=sys.stdout.isatty()) as display,
+    ):
         result = gate.run_gate(config, planned, display.on_event)
         try:
             stored = record_folder(store, config.out, firmware)
@@ -203,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
     if result.secrets_leaked is not None:
         print(f"rig: gate files: {result.secrets_leaked}")
-    print(stored)
+    print(stored, file=sys.stderr if stored.startswith("rig: warning:") else sys.stdout)
     print(overall_line(result))
     return EXIT_BY_CATEGORY[result.category]
 

@@ -15,6 +15,11 @@ from rig.errors import ConfigError
 EXTRA = "pip install 'micropython-mqtt-rig[history]'"
 
 
+def available() -> bool:
+    """Whether the store's libraries (the ``history`` extra) are installed."""
+    return all(importlib.util.find_spec(module) is not None for module in ("sqlalchemy", "alembic"))
+
+
 def require() -> None:
     """A ``ConfigError`` naming the extra to install when the store's libraries are missing."""
     for module in ("sqlalchemy", "alembic"):

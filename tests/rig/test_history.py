@@ -3,6 +3,7 @@ folders, the pytest hook and ``rig history``. No process is started: the fast ti
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 import threading
@@ -14,8 +15,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from rig.cli import main
+from rig.errors import ConfigError
 from rig.evidence import run_record
 from rig.evidence.run_record import BoardInfo, FirmwareInfo, RunRecord
+from rig.history import writer
 from rig.history.folder import FIGURE_UNITS, RUN_NODEID, read_folder, run_folders
 from rig.history.models import Base, Figure, Result, Run
 from rig.history.records import Failure, ResultIn, RunIn
@@ -235,3 +238,20 @@ def test_a_pytest_run_with_a_bad_history_url_stops_before_it_runs(inner: pytest.
     result = inner.runpytest_inprocess("--rig-history=nosuchdb://x")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*nosuchdb://x: not a database URL*"])
+
+
+def test_without_the_history_extra_a_gate_runs_and_says_its_results_were_not_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "sqlalchemy" else real_find_spec(name, *a),
+    )
+    store = writer.open_history(None, tmp_path / "boards.yaml")
+    assert store is None
+    assert "pip install 'micropython-mqtt-rig[history]'" in writer.record_folder(store, tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match=r"the results store needs sqlalchemy: pip install"):
+        writer.open_history(sqlite_url(tmp_path), tmp_path / "boards.yaml")
+    assert not (tmp_path / "rig-history.sqlite").exists()
