@@ -31,6 +31,9 @@ from rig.history.models import Figure, Result, Run
 from rig.history.records import RunIn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# alembic's bookkeeping table, named for the rig: a lab's PostgreSQL database may hold another
+# application's ``alembic_version``.
+VERSION_TABLE = "rig_history_version"
 # The default store's file name, next to the inventory (boards.yaml): the lab's folder, which
 # outlives every gate's output folder (the gate empties that at each run).
 DEFAULT_FILE = "rig-history.sqlite"
@@ -117,7 +120,9 @@ def _alembic_config(connection: Connection) -> Config:
 
 def _migrate(connection: Connection, url: str) -> None:
     scripts = ScriptDirectory(str(MIGRATIONS))
-    current = MigrationContext.configure(connection).get_current_revision()
+    current = MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE}
+    ).get_current_revision()
     known = {script.revision for script in scripts.walk_revisions()}
     if current is not None and current not in known:
         raise HistoryError(

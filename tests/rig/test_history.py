@@ -22,7 +22,7 @@ from rig.history import writer
 from rig.history.folder import FIGURE_UNITS, RUN_NODEID, read_folder, run_folders
 from rig.history.models import Base, Figure, Result, Run
 from rig.history.records import Failure, ResultIn, RunIn
-from rig.history.store import HistoryError, Store, default_url, open_store
+from rig.history.store import VERSION_TABLE, HistoryError, Store, default_url, open_store
 
 pytest_plugins = ["pytester"]
 
@@ -90,7 +90,9 @@ def run_folder(
 
 def test_the_migrations_make_exactly_the_models_schema(store: Store) -> None:
     with store.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(
+            MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}), Base.metadata
+        )
     assert differences == []
 
 
@@ -185,7 +187,7 @@ def test_a_store_migrated_by_a_newer_rig_is_refused(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     open_store(url).close()
     with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        db.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+        db.execute("UPDATE rig_history_version SET version_num = '0099_from_the_future'")
     with pytest.raises(HistoryError, match=r"migration 0099_from_the_future, newer than this rig knows"):
         open_store(url)
 

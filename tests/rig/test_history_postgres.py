@@ -163,6 +163,6 @@ def test_rig_history_reads_a_postgresql_store(postgres_url: str, capsys: pytest.
 
 def test_a_postgresql_store_migrated_further_is_refused(postgres_url: str) -> None:
     with open_store(postgres_url) as store, store.engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_later'")
+        connection.exec_driver_sql("UPDATE rig_history_version SET version_num = '0099_later'")
     with pytest.raises(HistoryError, match=r"migration 0099_later, newer than this rig knows"):
         open_store(postgres_url)

@@ -6,8 +6,11 @@ from __future__ import annotations
 from alembic import context
 
 from rig.history.models import Base
+from rig.history.store import VERSION_TABLE
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+context.configure(
+    connection=connection, target_metadata=Base.metadata, render_as_batch=True, version_table=VERSION_TABLE
+)
 with context.begin_transaction():
     context.run_migrations()
