@@ -189,7 +189,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         if rerun is not None:
             # Not logged: the attempt after it is the test's result, this one its evidence.
             item.stash[_RERUN_DONE] = True
-            state.reruns.setdefault(item.nodeid, []).append(_failure(rerun))
+            # Its teardown's error too, if any: nothing of the first run is lost.
+            failed = [rerun, *(r for r in reports if r.when == "teardown" and r.failed)]
+            state.reruns.setdefault(item.nodeid, []).extend(_failure(r) for r in failed)
             run -= 1
             continue
         ok = all(not r.failed for r in reports) and any(r.when == "call" and r.passed for r in reports)

@@ -146,3 +146,32 @@ def test_control_bytes_of_a_serial_log_stay_valid_xml(inner: pytest.Pytester) ->
     inner.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml")
     [flaky] = ET.parse(inner.path / "junit.xml").iter("flakyFailure")
     assert flaky.findtext("system-out") == "raw REPL; CTRL-B to exit#x04#x01>\n"
+
+
+def test_the_first_runs_teardown_error_is_kept_with_its_failure(inner: pytest.Pytester) -> None:
+    inner.makepyfile(
+        test_t="""
+        import pytest
+
+        from rig.errors import BrokerError
+
+        runs = []
+
+
+        @pytest.fixture
+        def client():
+            yield
+            if len(runs) == 1:
+                raise RuntimeError("client would not close")
+
+
+        def test_hiccup(client):
+            runs.append(1)
+            if len(runs) == 1:
+                raise BrokerError("broker dropped")
+        """
+    )
+    result = inner.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    assert result.parseoutcomes() == {"flaky": 1}
+    messages = [f.get("message") for f in ET.parse(inner.path / "junit.xml").iter("flakyFailure")]
+    assert messages == ["broker dropped", "client would not close"]
