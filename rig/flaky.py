@@ -28,6 +28,7 @@ fixtures are torn down (the module's and the session's, the broker and the board
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import xml.etree.ElementTree as ET
@@ -45,8 +46,11 @@ from rig.errors import ConfigError, InfrastructureError
 from rig.evidence.junit_properties import FLAKY, PASS_RATE, QUARANTINED, QUARANTINED_OUTCOME, RERUN
 from rig.quarantine import Entry, Quarantine
 
-# The report attribute of a FLAKY result, for the terminal's status letter.
+# Report attributes: a FLAKY result (the terminal's status letter); the failures of the run
+# before (on the teardown report); a pass rate under --rig-repeat ([passed, runs]).
 _FLAKY_ATTRIBUTE = "rig_flaky"
+_RERUNS_ATTRIBUTE = "rig_reruns"
+_RATE_ATTRIBUTE = "rig_pass_rate"
 # Set by the plugin: the board this run tests and its tags, for entries scoped to a board or tag.
 BOARD_KEY = pytest.StashKey[Callable[[], tuple[str, frozenset[str]]]]()
 _STATE_KEY = pytest.StashKey["_State"]()
@@ -113,6 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(e)) from e
     state = _State(quarantine, repeat, datetime.date.today())
     config.stash[_STATE_KEY] = state
+    config.pluginmanager.register(_Collector(state), "rig-flaky-collector")
     for entry in quarantine.expired(state.today):
         config.issue_config_time_warning(
             pytest.PytestWarning(
@@ -180,6 +185,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if item.config.getoption("setuponly", False) or item.config.getoption("setupplan", False):
         return None  # pytest's own protocol: these run no test, so nothing to run again
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    failures: list[_Failure] = []
     passed = 0
     run = 0
     while run < state.repeat:
@@ -190,21 +196,42 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             # Not logged: the attempt after it is the test's result, this one its evidence.
             item.stash[_RERUN_DONE] = True
             # Its teardown's error too, if any: nothing of the first run is lost.
-            failed = [rerun, *(r for r in reports if r.when == "teardown" and r.failed)]
-            state.reruns.setdefault(item.nodeid, []).extend(_failure(r) for r in failed)
+            failures += [
+                _failure(r) for r in [rerun, *(t for t in reports if t.when == "teardown" and t.failed)]
+            ]
             run -= 1
             continue
         ok = all(not r.failed for r in reports) and any(r.when == "call" and r.passed for r in reports)
         passed += ok
-        if item.nodeid in state.reruns:
-            _mark_rerun(item, reports, state, ok)
+        if failures:
+            _mark_rerun(item, reports, failures, ok)
         if state.repeat > 1 and run == state.repeat:
-            state.rates[item.nodeid] = (passed, state.repeat)
             _add_property(item, reports[-1], PASS_RATE, f"{passed}/{state.repeat}")
+            setattr(reports[-1], _RATE_ATTRIBUTE, [passed, state.repeat])
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+class _Collector:
+    """Gathers the evidence from the reports, where pytest-xdist's controller sees it too (the
+    reports' attributes travel from the workers; the controller writes JUnit and the summary)."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        failures = getattr(report, _RERUNS_ATTRIBUTE, None)
+        if failures:
+            self.state.reruns[report.nodeid] = [_Failure(**f) for f in failures]
+            if getattr(report, _FLAKY_ATTRIBUTE, False):
+                self.state.flaky.append(report.nodeid)
+        rate = getattr(report, _RATE_ATTRIBUTE, None)
+        if rate:
+            self.state.rates[report.nodeid] = (int(rate[0]), int(rate[1]))
 
 
 def _run_once(item: pytest.Item, nextitem: pytest.Item | None, *, last: bool) -> list[pytest.TestReport]:
@@ -242,12 +269,15 @@ def _failure(report: pytest.TestReport) -> _Failure:
     return _Failure(message=text, type=kind, trace=str(longrepr), out=report.capstdout, err=report.capstderr)
 
 
-def _mark_rerun(item: pytest.Item, reports: list[pytest.TestReport], state: _State, ok: bool) -> None:
-    """The attempt after a rerun: FLAKY when it passed (never a plain pass)."""
+def _mark_rerun(
+    item: pytest.Item, reports: list[pytest.TestReport], failures: list[_Failure], ok: bool
+) -> None:
+    """The attempt after a rerun: FLAKY when it passed (never a plain pass); the first run's
+    failures ride on its teardown report (plain data: pytest-xdist sends it to the controller)."""
     if ok:
-        state.flaky.append(item.nodeid)
         for report in reports:
             setattr(report, _FLAKY_ATTRIBUTE, True)
+    setattr(reports[-1], _RERUNS_ATTRIBUTE, [dataclasses.asdict(f) for f in failures])
     _add_property(item, reports[-1], *_verdict(ok))
 
 
