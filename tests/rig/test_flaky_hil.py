@@ -51,3 +51,32 @@ def test_an_infrastructure_failure_on_a_board_reruns_and_is_flaky(inner: pytest.
     assert record["outcome"] == "passed"
     assert record["properties"]["flaky"] == "failed, then passed when run again"
     assert_all_stopped(inner)
+
+
+def test_under_xdist_the_controller_writes_the_flaky_evidence(inner: pytest.Pytester) -> None:
+    """The rerun happens in a worker; JUnit and the summary are the controller's: the evidence
+    travels on the reports."""
+    inner.makepyfile(
+        test_x="""
+        from rig.errors import BoardUnreachable
+
+        runs = []
+
+
+        def test_hiccup():
+            runs.append(1)
+            if len(runs) == 1:
+                raise BoardUnreachable("port vanished")
+
+
+        def test_other():
+            pass
+        """
+    )
+    result = inner.runpytest_subprocess(*rig_args(inner), "-n", "2", "--junitxml=junit.xml", timeout=120)
+    assert result.parseoutcomes() == {"passed": 1, "flaky": 1}, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["FLAKY: failed, then passed: test_x.py::test_hiccup (first failure: port vanished)"]
+    )
+    [flaky] = ET.parse(inner.path / "junit.xml").iter("flakyFailure")
+    assert flaky.get("message") == "port vanished"
