@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rig.errors import ConfigError
@@ -19,6 +20,7 @@ from rig.evidence.run_record import RunRecord, TestRecord
 from rig.history.records import Failure, FigureIn, ResultIn, RunIn
 
 RUN_JSON = "run.json"
+GATE_JUNIT = "junit.xml"  # the gate's merged JUnit (rig.gate.junit)
 GATE_MARKER = ".rig-gate"  # rig.gate.layout.MARKER: the gate layer is above this one
 # Longest suffix first: the unit of a property, by how its name ends.
 FIGURE_UNITS = (
@@ -77,10 +79,11 @@ def _load(folder: Path) -> RunRecord:
         raise ConfigError(str(path), "run.json", f"not a run record: {e}") from e
 
 
-def read_run_folder(folder: Path, *, commit: str = "", host: str = "") -> RunIn:
-    """One pytest run's folder. Its key is the board and the start time run.json names."""
+def read_run_folder(folder: Path, *, commit: str = "", host: str = "", board: str = "") -> RunIn:
+    """One pytest run's folder. Its key is the board and the start time run.json names. A run
+    whose tests never opened a board names none: then ``board``, else the folder's name."""
     record = _load(folder)
-    board = record.board.name or folder.name
+    board = record.board.name or board or folder.name
     return RunIn(
         key=f"pytest:{board}:{record.started:.6f}",
         kind="pytest",
@@ -103,25 +106,25 @@ def is_gate_folder(folder: Path) -> bool:
 
 def read_gate_folder(out: Path, *, commit: str = "", host: str = "") -> RunIn:
     """A gate's output folder: every board's attempts as one run. An attempt folder without
-    run.json (its pytest was killed before writing it) is one infrastructure result,
-    ``(run)``. The key is the gate's start (its marker's time) and its attempts' keys."""
+    run.json (its pytest was killed before writing it), and a final attempt the gate judged a
+    failed run (timed out, killed, unfinished), is one infrastructure result, ``(run)``. The
+    key is the gate's start (its marker's time) and its attempts' keys."""
     started = (out / GATE_MARKER).stat().st_mtime
     parts: list[RunIn] = []
-    lost: list[ResultIn] = []
+    lost: dict[str, ResultIn] = {}
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         if (folder / RUN_JSON).is_file():
-            parts.append(read_run_folder(folder))
+            parts.append(read_run_folder(folder, board=_RETRY.sub("", folder.name)))
         else:
-            lost.append(
-                ResultIn(
-                    board=_RETRY.sub("", folder.name),
-                    nodeid=RUN_NODEID,
-                    outcome="error",
-                    failure="infrastructure",
-                    message=f"the run left no {RUN_JSON} in {folder.name}",
-                )
+            lost[folder.name] = ResultIn(
+                board=_RETRY.sub("", folder.name),
+                nodeid=RUN_NODEID,
+                outcome="error",
+                failure="infrastructure",
+                message=f"the run left no {RUN_JSON} in {folder.name}",
             )
-    ident = "\n".join([f"{started:.6f}", *(p.key for p in parts), *(r.board for r in lost)])
+    runs_lost = _with_gate_problems(out, lost, [p.name for p in sorted(out.iterdir()) if p.is_dir()])
+    ident = "\n".join([f"{started:.6f}", *(p.key for p in parts), *(r.message for r in runs_lost)])
     first = parts[0] if parts else None
     return RunIn(
         key="gate:" + hashlib.sha256(ident.encode()).hexdigest()[:32],
@@ -135,8 +138,34 @@ def read_gate_folder(out: Path, *, commit: str = "", host: str = "") -> RunIn:
         host=host,
         rig_version=first.rig_version if first else "",
         source=str(out.resolve()),
-        results=tuple(r for p in parts for r in p.results) + tuple(lost),
+        results=tuple(r for p in parts for r in p.results) + tuple(runs_lost),
     )
+
+
+def _with_gate_problems(out: Path, lost: dict[str, ResultIn], folders: list[str]) -> list[ResultIn]:
+    """``lost`` with what the gate said of each board's final run (its merged junit.xml's
+    ``rig.gate`` ``board-run`` error: "timed out after 60s, killed", "pytest died of SIGKILL"):
+    the message of that run's result, or a result of its own where the run left run.json."""
+    problems: dict[str, str] = {}
+    try:
+        root = ET.parse(out / GATE_JUNIT).getroot()
+    except (OSError, ET.ParseError):
+        root = None  # a gate killed before it merged: the folders are all there is
+    for suite in root.iter("testsuite") if root is not None else ():
+        for case in suite.iter("testcase"):
+            error = case.find("error")
+            if case.get("classname") == "rig.gate" and case.get("name") == "board-run" and error is not None:
+                problems[suite.get("name", "")] = error.get("message", "")
+    for board, problem in problems.items():
+        attempts = [f for f in folders if f == board or _RETRY.sub("", f) == board]
+        final = max(attempts, key=_retry_number, default=board)
+        lost[final] = ResultIn(board, RUN_NODEID, "error", "infrastructure", message=f"{final}: {problem}")
+    return list(lost.values())
+
+
+def _retry_number(folder: str) -> int:
+    found = _RETRY.search(folder)
+    return int(found.group(0).removeprefix("-retry")) if found else 0
 
 
 def read_folder(folder: Path, *, commit: str = "", host: str = "") -> RunIn:

@@ -146,6 +146,28 @@ def test_a_gate_folder_is_one_run_and_a_killed_attempt_is_an_infrastructure_resu
     assert run_folders([tmp_path]) == [out]  # its board folders are not runs of their own
 
 
+def test_what_the_gate_said_of_a_failed_board_run_is_an_infrastructure_result(tmp_path: Path) -> None:
+    """The gate's merged junit.xml names why a board's final run failed as a whole (rig.gate
+    board-run): that run's result, whether or not the run left run.json."""
+    out = tmp_path / "gate-out"
+    out.mkdir()
+    (out / ".rig-gate").write_text("written by rig gate\n")
+    run_folder(out / "virtual-1", board="virtual-1", tests=[])
+    run_folder(out / "virtual-2", board="virtual-2", tests=[])
+    (out / "virtual-2-retry1").mkdir()
+    (out / "junit.xml").write_text(
+        '<testsuites><testsuite name="virtual-1"><testcase classname="rig.gate" name="board-run">'
+        '<error message="the run did not finish (run.json has no end time)"/></testcase></testsuite>'
+        '<testsuite name="virtual-2"><testcase classname="rig.gate" name="board-run">'
+        '<error message="timed out after 60s, killed"/></testcase></testsuite></testsuites>'
+    )
+    lost = sorted((r.board, r.failure, r.message) for r in read_folder(out).results if r.nodeid == RUN_NODEID)
+    assert lost == [
+        ("virtual-1", "infrastructure", "virtual-1: the run did not finish (run.json has no end time)"),
+        ("virtual-2", "infrastructure", "virtual-2-retry1: timed out after 60s, killed"),
+    ]
+
+
 def test_rig_history_import_twice_stores_each_run_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -38,11 +38,11 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     yield
 
 
-def gate(tmp_path: Path, out: Path, *more: str) -> int:
+def gate(tmp_path: Path, out: Path, *more: str, body: str = SUITE) -> int:
     suite = tmp_path / "suite"
     suite.mkdir(exist_ok=True)
     (suite / "conftest.py").write_text('pytest_plugins = ["rig.plugin"]\n')
-    (suite / "test_tiny.py").write_text(textwrap.dedent(SUITE))
+    (suite / "test_tiny.py").write_text(textwrap.dedent(body))
     inventory = write_gate_inventory(tmp_path)
     args = ["gate", "--firmware", str(REPO / "firmware"), "--inventory", str(inventory), "--out", str(out)]
     return main([*args, "--suite", str(suite), "--boards", "virtual", *more])
@@ -88,3 +88,19 @@ def test_a_bad_history_url_stops_the_gate_before_it_runs(
     assert gate(tmp_path, out, "--history", "nosuchdb://x") == 2
     assert "nosuchdb://x: not a database URL" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_board_run_the_gate_killed_is_stored_as_infrastructure_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed at --timeout twice (the run and its retry): the store has both attempts' tests as
+    they stood and the gate's word on the final run; board health counts on these."""
+    hangs = "import time\n\n\ndef test_fine():\n    pass\n\n\ndef test_hangs():\n    time.sleep(300)\n"
+    assert gate(tmp_path, tmp_path / "gate", "--timeout", "3", body=hangs) == 3
+    capsys.readouterr()
+    with open_store(default_url(tmp_path / "boards.yaml")) as store:
+        rows = store.outcomes(board="virtual")
+    runs = [r for r in rows if r.nodeid == "(run)"]
+    assert [(r.outcome, r.failure) for r in runs] == [("error", "infrastructure")]
+    assert runs[0].message == "virtual-retry1: timed out after 3s, killed"
+    assert sorted(r.nodeid.split("::")[-1] for r in rows if r.nodeid != "(run)") == ["test_fine", "test_fine"]
