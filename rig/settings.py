@@ -241,6 +241,18 @@ OPTIONS = (
         cli="--history",
         commands="gate, history",
     ),
+    Option(
+        "health-bad-after",
+        "3",
+        "a board with this many runs in a row that failed as infrastructure is bad: the gate and tag: "
+        "claims skip it until a run passes or a person sets it good (rig lab health, docs/lab.md)",
+    ),
+    Option(
+        "health-max-out",
+        "0.5",
+        "the largest share of the boards the rig itself may take out of rotation as bad; more, and "
+        "the run fails instead, naming them (a broken rig is likelier than a broken lab)",
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
