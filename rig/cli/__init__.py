@@ -31,6 +31,7 @@ from rig.cli import (
     page,
     release,
     scan,
+    trends,
     up,
 )
 from rig.cli import exec as exec_command
@@ -57,6 +58,7 @@ COMMANDS: dict[str, Command] = {
     "gate": Command(gate.run, gate.setup, gate.HELP),
     "lab": Command(lab.run, lab.setup, lab.HELP),
     "history": Command(history.run, history.setup, history.HELP),
+    "trends": Command(trends.run, trends.setup, trends.HELP),
     "release": Command(release.run, release.setup, release.HELP),
     "doctor": Command(doctor.run, doctor.setup, doctor.HELP),
 }
