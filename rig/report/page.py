@@ -82,6 +82,12 @@ class Page:
     # One column per runtime the boards ran (``rig.report.matrix``).
     matrix: RuntimeMatrix
     runs: list[RunSection]
+    # The night-to-night page (``rig trends --out``) when one sits beside the report: its link.
+    trends: str = ""
+
+
+# The trends page's name beside a report, linked from it when present (docs/history.md).
+TRENDS_PAGE = "trends.html"
 
 
 def page(runs: list[RunView], base: Path, title: str, generated: float) -> Page:
@@ -98,6 +104,7 @@ def page(runs: list[RunView], base: Path, title: str, generated: float) -> Page:
         runs=[
             _run_section(i, run, [e for e in entries if e.run_index == i], base) for i, run in enumerate(runs)
         ],
+        trends=TRENDS_PAGE if (base / TRENDS_PAGE).is_file() else "",
     )
 
 
