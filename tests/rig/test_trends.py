@@ -11,6 +11,8 @@ import pytest
 from rig.cli import main
 from rig.history.store import Store, open_store
 from rig.history.trends import SUITE_DURATION, Trends, figure_moved, trends
+from rig.report.html import render_report
+from rig.report.page import TRENDS_PAGE
 from rig.report.trends_page import render_trends
 from tests.rig.trends_runs import BREAK_MESSAGE, BREAKS, HOSTILE, MENDS, NIGHTS, STEADY, WOBBLY, write_nights
 
@@ -91,3 +93,9 @@ def test_rig_trends_writes_the_page(store: Store, tmp_path: Path, capsys: pytest
 def test_rig_trends_refuses_zero_nights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["trends", "--history", url(tmp_path), "--nights", "0"]) == 2
     assert "--nights" in capsys.readouterr().err
+
+
+def test_the_report_links_the_trends_page_beside_it(tmp_path: Path) -> None:
+    assert 'id="trends-link"' not in render_report([], tmp_path, "night", 0.0)
+    (tmp_path / TRENDS_PAGE).write_text("<!DOCTYPE html>", encoding="utf-8")
+    assert f'<a id="trends-link" href="{TRENDS_PAGE}">' in render_report([], tmp_path, "night", 0.0)
