@@ -103,16 +103,24 @@ class NoFreeBoard(InfrastructureError):
     (a board on a port) not plugged in. ``summary`` is one line, for a skip reason."""
 
     def __init__(
-        self, selection: str, busy: dict[str, BoardBusy], absent: dict[str, BoardNotPresent]
+        self,
+        selection: str,
+        busy: dict[str, BoardBusy],
+        absent: dict[str, BoardNotPresent],
+        resting: dict[str, str] | None = None,
     ) -> None:
         self.selection = selection
         self.busy = busy  # board name -> who holds it
         self.absent = absent
+        self.resting = resting or {}  # board name -> why board health took it out, since when
         self.summary = f"no free board among {selection}: " + "; ".join(
-            [f"{name} in use" for name in busy] + [f"{name} not plugged in" for name in absent]
+            [f"{name} in use" for name in busy]
+            + [f"{name} not plugged in" for name in absent]
+            + [f"{name} out of rotation" for name in self.resting]
         )
         details = [f"  {name}: {e}" for name, e in busy.items()]
         details += [f"  {name}: {e.summary}" for name, e in absent.items()]
+        details += [f"  {name}: out of rotation: {why}" for name, why in self.resting.items()]
         super().__init__("\n".join([self.summary, *details]))
 
 
@@ -124,6 +132,7 @@ def claim_board(
     selection: str = "",
     lister: PortLister = list_ports,
     lock_dir: Path | None = None,
+    resting: dict[str, str] | None = None,
 ) -> tuple[BoardSpec, BoardLock]:
     """The first of ``candidates`` that is present and whose lock is free now, and its lock,
     held (give it to ``BenchBoard``). Each lock is tried once, without waiting: the boards
@@ -148,7 +157,32 @@ def claim_board(
             busy[spec.name] = e
             continue
         return spec, lock
-    raise NoFreeBoard(selection or ",".join(spec.name for spec in candidates), busy, absent)
+    raise NoFreeBoard(selection or ",".join(spec.name for spec in candidates), busy, absent, resting)
+
+
+def health_order(
+    candidates: Sequence[BoardSpec], history: str | None, inventory: Path
+) -> tuple[list[BoardSpec], dict[str, str]]:
+    """A ``tag:`` claim's candidates in the order to try them (rig.history.health): those in
+    rotation, good before suspect, fewest recent failures first; and the boards left out, each
+    with why and since when. The store is ``history``, else the lab's beside ``inventory`` if
+    one exists (a claim creates none); without a store, ``candidates`` as they are. Raises
+    ``ValveTripped`` when too many would be left out."""
+    from rig.history import available
+
+    if not available():
+        return list(candidates), {}
+    from rig.history.health import by_fewest_failures, configured, lab_health, out_of_rotation
+    from rig.history.store import DEFAULT_FILE, default_url, open_store
+
+    if history is None and not (inventory.resolve().parent / DEFAULT_FILE).is_file():
+        return list(candidates), {}
+    bad_after, share = configured()
+    with open_store(history or default_url(inventory)) as store:
+        healths = lab_health(store, [spec.name for spec in candidates], bad_after)
+    resting = {h.board: h.describe() for h in out_of_rotation(healths, share)}
+    by_name = {spec.name: spec for spec in candidates}
+    return [by_name[h.board] for h in by_fewest_failures(healths)], resting
 
 
 class BenchBoard:

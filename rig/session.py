@@ -12,7 +12,16 @@ from typing import Any
 
 import rig
 from rig.board.board import Board
-from rig.board_choice import AUTO, NoFreeBoard, choose_board, claim_board, is_board_set, selected_boards
+from rig.board_choice import (
+    AUTO,
+    TAG_PREFIX,
+    NoFreeBoard,
+    choose_board,
+    claim_board,
+    health_order,
+    is_board_set,
+    selected_boards,
+)
 from rig.broker import Broker
 from rig.broker.access import AccessPolicy
 from rig.broker.record_log import RecordLog
@@ -107,10 +116,19 @@ class RigSession:
         """Take the first free board of the selection; see the class docstring."""
         root = self.settings.artifacts
         candidates = selected_boards(self.inventory, self.settings.board)
+        resting: dict[str, str] = {}
+        if self.settings.board.startswith(TAG_PREFIX):  # board health picks among a tag's boards
+            given = self.settings.origins.get("history") if self.settings.origins is not None else None
+            history = given.value if given is not None else None
+            candidates, resting = health_order(candidates, history or None, self.settings.inventory)
         purpose = f"pytest run {self.run_id}" + (f" (xdist worker {self.worker})" if self.worker else "")
         try:
             spec, lock = claim_board(
-                candidates, lambda spec: root / spec.name / "session", purpose, selection=self.settings.board
+                candidates,
+                lambda spec: root / spec.name / "session",
+                purpose,
+                selection=self.settings.board,
+                resting=resting,
             )
         except NoFreeBoard as e:
             self.no_board = e

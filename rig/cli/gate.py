@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rig import gate, settings
 from rig.cli import common
 from rig.cli.deploy import positive_seconds
 from rig.errors import ConfigError
 from rig.history.writer import open_history, record_folder
+
+if TYPE_CHECKING:
+    from rig.history.store import Store
 
 HELP = "run the whole HIL suite on every board present and give one verdict (nightly job, release gate)"
 
@@ -178,13 +183,17 @@ def run(args: argparse.Namespace) -> int:
     )
     config.check()  # before the plan line: a bad option is reported alone
     store = open_history(args.history, inventory.path)  # a bad --history stops the gate now
+    if store is not None:  # boards out of rotation are skipped, and said; the valve may stop the gate
+        planned = out_of_rotation(store, planned)
     runs = [p.name for p in planned if p.present]
-    missing = [p.name for p in planned if not p.present]
+    missing = [p.name for p in planned if not p.present and not p.out_of_rotation]
+    resting = [p.name for p in planned if p.out_of_rotation]
     at_a_time = f" ({args.jobs} at a time)" if args.jobs is not None and args.jobs < len(runs) else ""
     gated = f"release {args.release}" if args.release is not None else str(firmware)
     print(
         f"gate: {gated} on {', '.join(runs) or 'no board'}{at_a_time}"
-        + (f"; not present: {', '.join(missing)}" if missing else ""),
+        + (f"; not present: {', '.join(missing)}" if missing else "")
+        + (f"; out of rotation: {', '.join(resting)}" if resting else ""),
         flush=True,
     )
     status = gate.LiveStatus(runs)
@@ -212,6 +221,18 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_BY_CATEGORY[result.category]
 
 
+def out_of_rotation(store: Store, planned: list[gate.PlannedBoard]) -> list[gate.PlannedBoard]:
+    """``planned`` with the present boards that board health takes out marked so (skipped,
+    with why and since when). Raises ``ValveTripped`` when too many would be."""
+    from rig.history.health import rotation
+
+    out = rotation(store, [p.name for p in planned if p.present])
+    return [
+        dataclasses.replace(p, present=False, out_of_rotation=out[p.name].describe()) if p.name in out else p
+        for p in planned
+    ]
+
+
 def verdict_line(board: gate.BoardResult) -> str:
     """``virtual: PASS 10 passed``, ``FAIL firmware: 2 failed (test_a, test_b)``, ..."""
     name = board.name
@@ -220,6 +241,8 @@ def verdict_line(board: gate.BoardResult) -> str:
         absence = board.planned.absence
         if board.strict:
             return f"{name}: MISSING ({absence}) — fails the gate (--strict)"
+        if board.planned.out_of_rotation:
+            return f"{name}: SKIPPED {absence}"
         return f"{name}: SKIPPED not present ({absence})"
     after = ""
     if board.retried:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from rig.cli import common
+from rig.cli import common, lab_health
 from rig.errors import ConfigError
 from rig.inventory.spec import LabgridSpec
 from rig.lab import export
@@ -51,9 +51,15 @@ def setup(parser: argparse.ArgumentParser) -> None:
                 metavar="HOST:PORT",
                 help=f"the coordinator (default: ${COORDINATOR_ENV}, else {DEFAULT_COORDINATOR})",
             )
+    health = sub.add_parser(
+        "health", help="each board's health state, or set one by hand", parents=[common.common_options()]
+    )
+    lab_health.setup(health)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.lab_command == "health":
+        return lab_health.run(args)
     inventory = common.load(args)
     boards = export.on_this_host(inventory.boards, common.list_ports())
     if not boards:

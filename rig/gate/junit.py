@@ -75,6 +75,8 @@ def _board_suite(result: BoardResult, out: Path, release: str) -> ET.Element:
     if final is None:
         kind = "failure" if result.strict else "skipped"
         message = f"board {result.name} not present: no serial port matches {result.planned.searched}"
+        if result.planned.out_of_rotation:  # present, but skipped: its health says why
+            message = f"board {result.name} {result.planned.absence}"
         seen = "\n".join(result.planned.seen) or "no serial ports at all"
         case = ET.SubElement(suite, "testcase", classname="rig.gate", name="board-present", time="0")
         ET.SubElement(case, kind, message=message).text = f"{message}\nserial ports seen:\n{seen}"

@@ -24,6 +24,9 @@ class PlannedBoard:
     present: bool
     searched: str = ""
     seen: tuple[str, ...] = ()
+    # Why the gate skips a present board (rig.history.health): "bad since ...: 3 infrastructure
+    # failures in a row ...". Empty for a board in rotation.
+    out_of_rotation: str = ""
 
     @property
     def name(self) -> str:
@@ -32,6 +35,8 @@ class PlannedBoard:
     @property
     def absence(self) -> str:
         """Why the board is missing, e.g. ``vid:pid 10c4:ea60, serial_number 0001 not plugged in``."""
+        if self.out_of_rotation:
+            return f"out of rotation: {self.out_of_rotation}"
         return f"{self.searched} not plugged in"
 
 

@@ -61,3 +61,16 @@ class Figure(Base):
     value: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(32), default="")
     result: Mapped[Result] = relationship(back_populates="figures")
+
+
+class BoardState(Base):
+    """A board's state as a person last set it (``rig lab health BOARD --set``): maintenance
+    and retired take it out until set back; good forgives the results stored before ``since``."""
+
+    __tablename__ = "board_state"
+
+    board: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    why: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    set_by: Mapped[str] = mapped_column(String(200))
