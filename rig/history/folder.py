@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rig.errors import ConfigError
+from rig.evidence.junit_properties import FLAKY
 from rig.evidence.run_record import RunRecord, TestRecord
 from rig.history.records import Failure, FigureIn, ResultIn, RunIn
 
@@ -57,14 +58,20 @@ def failure_of(test: TestRecord) -> Failure:
     return "none"
 
 
+def outcome_of(test: TestRecord) -> str:
+    # rig.flaky's rerun that passed: stored as flaky, never as a plain pass (the trends page
+    # shows it); the first attempt itself is in no run.json.
+    return FLAKY if test.outcome == "passed" and FLAKY in test.properties else test.outcome
+
+
 def _result(board: str, test: TestRecord) -> ResultIn:
     return ResultIn(
         board=board,
         nodeid=test.nodeid,
-        outcome=test.outcome,
+        outcome=outcome_of(test),
         failure=failure_of(test),
         duration=test.duration,
-        message=test.message,
+        message=test.properties[FLAKY] if outcome_of(test) == FLAKY else test.message,
         started=test.started or None,
         figures=figures(test.properties),
     )

@@ -26,7 +26,7 @@ class ResultIn:
 
     board: str
     nodeid: str
-    outcome: str  # passed, failed, error, skipped
+    outcome: str  # passed, failed, error, skipped, flaky (failed, then passed when rerun)
     failure: Failure
     duration: float = 0.0
     message: str = ""

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 from rig.cli import main
+from rig.evidence import run_record
+from rig.evidence.junit_properties import FLAKY as FLAKY_PROPERTY
+from rig.evidence.run_record import BoardInfo, FirmwareInfo, RunRecord
+from rig.history.folder import read_folder
 from rig.history.store import Store, open_store
 from rig.history.trends import SUITE_DURATION, Trends, figure_moved, trends
 from rig.report.html import render_report
@@ -99,3 +103,28 @@ def test_the_report_links_the_trends_page_beside_it(tmp_path: Path) -> None:
     assert 'id="trends-link"' not in render_report([], tmp_path, "night", 0.0)
     (tmp_path / TRENDS_PAGE).write_text("<!DOCTYPE html>", encoding="utf-8")
     assert f'<a id="trends-link" href="{TRENDS_PAGE}">' in render_report([], tmp_path, "night", 0.0)
+
+
+def rerun_folder(where: Path, started: float, flaky: bool) -> Path:
+    """A pytest run folder whose test passed, after a failed first attempt when ``flaky``."""
+    where.mkdir(parents=True)
+    properties = {FLAKY_PROPERTY: "failed, then passed when run again"} if flaky else {}
+    RunRecord(
+        rig_version="0.1.0",
+        started=started,
+        finished=started + 30,
+        board=BoardInfo(name="virtual", kind="virtual"),
+        firmware=FirmwareInfo(tree_hash="abc123"),
+        tests=[run_record.TestRecord(WOBBLY, "test_wobbly", "passed", properties=properties)],
+    ).save(where / "run.json")
+    return where
+
+
+def test_a_rerun_that_passed_in_one_pytest_run_is_stored_and_shown_flaky(tmp_path: Path) -> None:
+    with open_store(url(tmp_path)) as opened:
+        for n, flaky in enumerate((False, True)):
+            assert opened.write(read_folder(rerun_folder(tmp_path / f"run-{n}", 1_800_000_000.0 + n, flaky)))
+        data = trends(opened, 5)
+    (row,) = data.rows
+    assert [c.outcome if c else None for c in row.cells] == ["passed", "flaky"]
+    assert [(c.kind, c.subject) for c in data.changes] == [("newly flaky", f"virtual: {WOBBLY}")]
