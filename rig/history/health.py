@@ -169,18 +169,15 @@ def by_fewest_failures(healths: Sequence[Health]) -> list[Health]:
 
 def configured(environ: Mapping[str, str] | None = None) -> tuple[int, float]:
     """``health-bad-after`` and ``health-max-out`` from the settings table (rig.settings)."""
-    bad_after = parse_count(
-        option("health-bad-after").read(environ) or "3", "RIG_HEALTH_BAD_AFTER", "health-bad-after", 1
-    )
-    text = option("health-max-out").read(environ) or "0.5"
+    after, most = option("health-bad-after"), option("health-max-out")
+    bad_after = parse_count(after.read(environ) or "3", after.env, after.name, 1)
+    text = most.read(environ) or "0.5"
     try:
         share = float(text)
     except ValueError:
         share = math.nan
     if not 0 <= share <= 1:
-        raise ConfigError(
-            "RIG_HEALTH_MAX_OUT", "health-max-out", f"expected a share from 0 to 1, got {text!r}"
-        )
+        raise ConfigError(most.env, most.name, f"expected a share from 0 to 1, got {text!r}")
     return bad_after, share
 
 

@@ -30,6 +30,7 @@ from rig.history.health import (
     ValveTripped,
     board_health,
     by_fewest_failures,
+    configured,
     out_of_rotation,
     set_state,
 )
@@ -213,3 +214,10 @@ def test_rig_lab_health_shows_and_sets_states(
     assert main(["lab", "health", "two", "--inventory", str(inventory)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("two: maintenance since ")
     assert main(["lab", "health", "nosuch", "--inventory", str(inventory)]) == 2
+
+
+def test_the_settings_are_read_and_a_bad_share_is_named() -> None:
+    assert configured({}) == (3, 0.5)
+    assert configured({"RIG_HEALTH_BAD_AFTER": "5", "RIG_HEALTH_MAX_OUT": "0.25"}) == (5, 0.25)
+    with pytest.raises(ConfigError, match=r"RIG_HEALTH_MAX_OUT.*'half'"):
+        configured({"RIG_HEALTH_MAX_OUT": "half"})
