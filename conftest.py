@@ -114,6 +114,7 @@ STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
     "test_gate_supervise.py": None,
     "test_hil_isolation.py": None,
     "test_history_gate.py": None,
+    "test_board_health_gate.py": None,
     "test_history_postgres.py": None,
     "test_health_secrets.py": (
         "test_a_virtual_board_on_the_embedded_broker_logs_in_with_its_own_account",

@@ -184,7 +184,11 @@ def run(args: argparse.Namespace) -> int:
     config.check()  # before the plan line: a bad option is reported alone
     store = open_history(args.history, inventory.path)  # a bad --history stops the gate now
     if store is not None:  # boards out of rotation are skipped, and said; the valve may stop the gate
-        planned = out_of_rotation(store, planned)
+        try:
+            planned = out_of_rotation(store, planned)
+        except BaseException:
+            store.close()
+            raise
     runs = [p.name for p in planned if p.present]
     missing = [p.name for p in planned if not p.present and not p.out_of_rotation]
     resting = [p.name for p in planned if p.out_of_rotation]
