@@ -166,8 +166,13 @@ def pytest_runtest_makereport(
         # A strategy that failed marks its board broken and the board's later tests are skipped
         # (labgrid's way): a rerun would be a skip, hiding the failure.
         broken = item.config.stash.get(NO_RERUN_KEY, lambda: None)() if asked else None
+        # An error that ends the run (``stops_run``: a board off its runtime pin, a broker out of
+        # reach) has closed the testbed: a rerun would only report the closed testbed instead.
+        stops = call.excinfo is not None and getattr(call.excinfo.value, "stops_run", False)
         if broken is not None:
             report.sections.append(("rig", f"not run again: the board is broken ({broken})"))
+        elif asked and stops:
+            report.sections.append(("rig", "not run again: the error ends the run"))
         elif asked:
             setattr(report, RERUN_ATTRIBUTE, "infrastructure" if infrastructure else "quarantine entry")
             return report
