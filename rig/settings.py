@@ -239,7 +239,7 @@ OPTIONS = (
         "rig gate writes every run to it (unset: rig-history.sqlite beside the inventory), pytest "
         "only when it is given",
         cli="--history",
-        commands="gate, history",
+        commands="gate, history, lab health",
     ),
     Option(
         "health-bad-after",
