@@ -51,6 +51,7 @@ boards:
     tags: [lab]
 """
 _runs = count()
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
@@ -221,3 +222,20 @@ def test_the_settings_are_read_and_a_bad_share_is_named() -> None:
     assert configured({"RIG_HEALTH_BAD_AFTER": "5", "RIG_HEALTH_MAX_OUT": "0.25"}) == (5, 0.25)
     with pytest.raises(ConfigError, match=r"RIG_HEALTH_MAX_OUT.*'half'"):
         configured({"RIG_HEALTH_MAX_OUT": "half"})
+
+
+def test_a_pytest_tag_claim_takes_the_healthiest_board_of_the_tag(
+    inner: pytest.Pytester, store: Store, inventory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        night(store, "one", "infrastructure", "port vanished")  # bad: skipped
+    night(store, "two", "infrastructure", "broker down")  # suspect: after the good ones
+    night(store, "three", "none")
+    monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path / "locks"))
+    inner.makepyfile(test_one="def test_ok(): pass\n")
+    artifacts = tmp_path / "artifacts"
+    result = inner.runpytest_inprocess(
+        f"--rig-inventory={inventory}", "--rig-board=tag:lab", f"--rig-artifacts={artifacts}"
+    )
+    result.assert_outcomes(passed=1)
+    assert sorted(p.name for p in artifacts.iterdir() if p.is_dir()) == ["three"]
