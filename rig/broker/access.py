@@ -167,4 +167,6 @@ class AccessPolicy:
 
 def _login(user: str) -> Login:
     # 128 bits: a password no one guesses, and one that cannot occur by chance in any log.
-    return Login(user, secrets.token_urlsafe(16))
+    # Hex, never base64url: a password that starts with "-" reads as an option to the tools a
+    # person pastes it into (argparse took one for a flag).
+    return Login(user, secrets.token_hex(16))

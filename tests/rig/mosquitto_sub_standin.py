@@ -16,6 +16,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 
+def glued(argv: list[str]) -> list[str]:
+    """Each option's value glued to it (``-P-x`` for ``-P -x``): argparse takes a separate value
+    that starts with ``-`` for an option, mosquitto_sub does not."""
+    out: list[str] = []
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument in ("-h", "-p", "-u", "-P", "-t"):
+            argument += next(arguments, "")
+        out.append(argument)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("-h", dest="host", default="localhost")
@@ -24,7 +36,7 @@ def main() -> int:
     parser.add_argument("-P", dest="password")
     parser.add_argument("-t", dest="topics", action="append", required=True)
     parser.add_argument("-v", dest="verbose", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(glued(sys.argv[1:]))
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
     if args.user is not None:
         client.username_pw_set(args.user, args.password)

@@ -5,6 +5,7 @@ process and no credentials behind, and the firmware must have said goodbye clean
 from __future__ import annotations
 
 import _thread
+import contextlib
 import json
 import os
 import re
@@ -187,7 +188,8 @@ def watch_echo_as_printed(env: dict[str, str], command: str, host: HostClient, e
         read_until(lines, rf"{re.escape(echo_topic)} {payload}$", deadline)
         read_until(lines, rf"{re.escape(echo_topic)} {payload}$", deadline)  # the board's echo
     finally:
-        os.killpg(sub.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            os.killpg(sub.pid, signal.SIGTERM)
         sub.communicate(timeout=STOP_S)
     login = re.search(r' -u \S+ -P "\$\(.*\)"', command)
     assert login is not None, command

@@ -45,7 +45,7 @@ HOST = "broker_password[host]"
 WIFI = "wifi_password"
 # A quote and a backslash (JSON and repr escape them), and what HTML escapes.
 TRICKY = "pa\"ss\\w<o>rd&'9"
-TOKEN = "Zq8TnLw3sVb2Xk-rT_4mQ"  # like the broker's token_urlsafe(16) passwords
+TOKEN = "Zq8TnLw3sVb2Xk-rT_4mQ"  # a base64url secret with "-" and "_" in it
 WIFI_VALUE = "wifi-0123456789abcdef"
 SECRETS = {BROKER: TRICKY, HOST: TOKEN, WIFI: WIFI_VALUE}
 
