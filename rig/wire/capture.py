@@ -1,0 +1,160 @@
+"""One capture of a virtual board's link for a whole session, by ``tcpdump``.
+
+Why tcpdump (Debian's package): it is the capture tool every network engineer knows, writes
+the libpcap files Wireshark opens, and with ``-U`` writes each packet as it is captured, so
+the file is whole up to the last packet even when pytest, or tcpdump itself, is killed. A
+capture in Python (scapy's sniffer) would run in the rig's own process, where the GIL and a busy
+test could drop packets, and would need a thread per board to own.
+
+It listens on the host end of the board's veth pair (``rig.netns.BoardNetwork.host_if``): every
+packet the board sends or receives passes there, and nothing else does. Nothing is filtered
+at capture time (the link carries only the board's traffic); the decoder keeps the broker's
+ports.
+
+Lifecycle: ``start()`` launches tcpdump (its PID is the rig's, ``rig.processes.ChildProcess``,
+killed by the kernel if the rig dies) and waits, bounded, until it says it is listening;
+``poll()`` decodes what was written since the last call; ``stop()`` ends it by PID (SIGTERM:
+tcpdump flushes and exits) and removes the raw file, which holds the run's secrets in the clear.
+When the board's network is removed and made again (a board stopped and started), tcpdump
+exits with its interface; ``ensure_running()`` starts a new one on a new file, and every file
+is read in turn.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from rig.deadline import Deadline
+from rig.errors import InfrastructureError
+from rig.processes import SYSTEM_ENV, ChildProcess, child_environment
+from rig.wire.decode import StreamDecoder
+from rig.wire.pcap import Frame, read_from
+from rig.wire.records import WireRecord
+
+TCPDUMP = "tcpdump"
+# tcpdump opens its interface and says "listening on" at once; seconds mean it is stuck.
+START_S = 10.0
+STOP_S = 5.0
+# Whole packets: MQTT messages are small, and a cut one could not be decoded.
+SNAPLEN = 65535
+
+
+class CaptureError(InfrastructureError):
+    """tcpdump could not be started, or stopped, on the board's link."""
+
+
+def unavailable() -> str | None:
+    """Why no capture can be made on this machine, or None."""
+    if shutil.which(TCPDUMP) is None:
+        return "no tcpdump on this machine (Debian: apt-get install tcpdump): the wire has no witness"
+    return None
+
+
+class WireCapture:
+    """The capture of one board's link; see the module docstring for the lifecycle."""
+
+    def __init__(self, interface: str, board_address: str, ports: dict[int, bool]) -> None:
+        self.interface = interface
+        self.board_address = board_address
+        self.ports = ports
+        self._folder = Path(tempfile.mkdtemp(prefix="rig-wire-"))  # 0700: the raw capture has secrets
+        self.files: list[Path] = []
+        self._process: ChildProcess | None = None
+        self._decoder = StreamDecoder(board_address, ports)
+        self.records: list[WireRecord] = []
+        # Per file, the byte offset up to which its frames were decoded.
+        self._read: dict[Path, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self, timeout: float = START_S) -> None:
+        path = self._folder / f"session-{len(self.files)}.pcap"
+        argv = [TCPDUMP, "-i", self.interface, "-U", "-n", "-s", str(SNAPLEN), "-w", str(path)]
+        try:
+            process = ChildProcess.spawn(
+                argv,
+                name=f"tcpdump on {self.interface}",
+                stderr=subprocess.PIPE,
+                env=child_environment(SYSTEM_ENV),
+                text=True,
+            )
+        except OSError as e:
+            raise CaptureError(f"{' '.join(argv)}: {e}") from e
+        said: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=_read_lines, args=(process, said), name="tcpdump-stderr", daemon=True).start()
+        deadline = Deadline(timeout)
+        seen: list[str] = []
+        while not deadline.expired:
+            try:
+                line = said.get(timeout=deadline.remaining_or(0.1))
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if "listening on" in line:
+                self._process = process
+                self.files.append(path)
+                return
+            if line == "":
+                break
+        process.stop(STOP_S)
+        raise CaptureError(
+            f"tcpdump did not start listening on {self.interface} within {timeout:.0f}s; "
+            f"it said: {[s for s in seen if s][-5:]}"
+        )
+
+    def ensure_running(self) -> None:
+        """Start tcpdump again if it ended (its interface went away and came back)."""
+        if self._process is None or self._process.poll() is not None:
+            self.start()
+
+    def poll(self) -> list[WireRecord]:
+        """Decode what tcpdump wrote since the last call; returns the new records (also kept
+        in ``records``)."""
+        with self._lock:
+            new: list[WireRecord] = []
+            for path in self.files:
+                frames, self._read[path] = read_from(path, self._read.get(path, 0))
+                new.extend(self._decoder.feed(frames))
+            self.records.extend(new)
+            return new
+
+    def mark(self) -> dict[Path, int]:
+        """Where each file's whole records end now: a test's share starts there
+        (``frames_since``). Decodes what is new first, so records before it are the past's."""
+        self.poll()
+        with self._lock:
+            return dict(self._read)
+
+    def frames_since(self, mark: dict[Path, int]) -> Iterator[Frame]:
+        """The frames written after ``mark`` (a file started since has all of its), in order."""
+        for path in list(self.files):
+            frames, _ = read_from(path, mark.get(path, 0))
+            yield from frames
+
+    def stop(self, timeout: float = STOP_S) -> None:
+        """End tcpdump by PID and remove the raw files; raises ``ProcessWouldNotStop`` if it
+        would not die (the files are removed all the same)."""
+        process, self._process = self._process, None
+        try:
+            if process is not None:
+                process.stop(timeout)
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _read_lines(process: ChildProcess, said: queue.Queue[str]) -> None:
+    stream = process.popen.stderr
+    if stream is None:
+        return
+    for line in stream:
+        said.put(line.rstrip("\n"))
+    said.put("")

@@ -1,0 +1,188 @@
+"""From captured frames to MQTT packets: TCP streams reassembled, split, decoded.
+
+Frames are dissected with scapy (``Ether``/``IP``/``TCP``), and each MQTT control packet with
+scapy's MQTT 3.1.1 layer (``scapy.contrib.mqtt``), a maintained dissector that knows every
+packet type and its flags; Wireshark's would need tshark and a process per file. What scapy does
+not do is follow a TCP stream, and MQTT does not align with segments: one segment may carry
+several packets (an echo and a PUBACK), one packet may span segments. So each direction of each
+connection is put back in order by sequence number here (retransmitted bytes dropped), and cut
+into packets by MQTT's fixed header (type byte, remaining length in 1-4 bytes) before scapy
+reads each.
+
+Lifecycle: a ``StreamDecoder`` is fed frames in capture order (``feed``) and returns the records
+they complete; it keeps each connection's state between calls, so a session's capture is decoded
+once, as it grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from scapy.contrib.mqtt import CONTROL_PACKET_TYPE, MQTT
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from rig.wire.pcap import Frame
+from rig.wire.records import BOARD, BROKER, ENCRYPTED, TcpEnd, WirePacket, WireRecord
+
+_SEQ = 1 << 32
+_FIN, _SYN, _RST = 0x01, 0x02, 0x04
+# A remaining length takes at most four bytes (MQTT 3.1.1, 2.2.3).
+_MAX_LENGTH_BYTES = 4
+MALFORMED = "MALFORMED"
+
+
+@dataclass
+class _Direction:
+    """One direction of one connection: the next byte expected, what came early, the bytes of
+    a packet not yet whole."""
+
+    next_seq: int | None = None
+    early: dict[int, tuple[float, bytes]] = field(default_factory=dict)
+    buffer: bytearray = field(default_factory=bytearray)
+    broken: bool = False
+    ended: set[str] = field(default_factory=set)
+
+
+class StreamDecoder:
+    """Decodes the traffic between ``board_address`` and the broker's ``ports`` (port -> whether
+    it is TLS). See the module docstring for the lifecycle."""
+
+    def __init__(self, board_address: str, ports: dict[int, bool]) -> None:
+        self.board_address = board_address
+        self.ports = ports
+        self._directions: dict[tuple[int, str], _Direction] = {}
+
+    def feed(self, frames: Iterable[Frame]) -> list[WireRecord]:
+        records: list[WireRecord] = []
+        for frame in frames:
+            records.extend(self._frame(frame))
+        return records
+
+    def _frame(self, frame: Frame) -> list[WireRecord]:
+        packet = Ether(frame.data)
+        if IP not in packet or TCP not in packet:
+            return []
+        ip, tcp = packet[IP], packet[TCP]
+        if ip.src == self.board_address and tcp.dport in self.ports:
+            sender, connection, port = BOARD, int(tcp.sport), int(tcp.dport)
+        elif ip.dst == self.board_address and tcp.sport in self.ports:
+            sender, connection, port = BROKER, int(tcp.dport), int(tcp.sport)
+        else:
+            return []
+        direction = self._directions.setdefault((connection, sender), _Direction())
+        flags = int(tcp.flags)
+        seq = int(tcp.seq)
+        if flags & _SYN:
+            direction.next_seq = (seq + 1) % _SEQ
+            direction.buffer.clear()
+            direction.early.clear()
+            direction.broken = False
+            direction.ended.clear()
+            self._directions[(connection, _other(sender))] = _Direction()
+        records: list[WireRecord] = []
+        payload = bytes(tcp.payload)
+        if payload:
+            if self.ports[port]:
+                records.append(WirePacket(frame.t, sender, connection, ENCRYPTED, length=len(payload)))
+            else:
+                records.extend(self._data(direction, frame.t, seq, payload, sender, connection))
+        for bit, how in ((_RST, "RST"), (_FIN, "FIN")):
+            if flags & bit and how not in direction.ended:
+                direction.ended.add(how)
+                records.append(TcpEnd(frame.t, sender, connection, how))
+        return records
+
+    def _data(
+        self, direction: _Direction, t: float, seq: int, payload: bytes, sender: str, connection: int
+    ) -> list[WirePacket]:
+        if direction.next_seq is None:  # its SYN came before the capture: start here
+            direction.next_seq = seq
+        ahead = (seq - direction.next_seq) % _SEQ
+        if 0 < ahead < _SEQ // 2:
+            direction.early[seq] = (t, payload)  # a segment before it was lost or delayed
+            return []
+        if ahead:  # starts before the next byte expected: a retransmission, maybe with new bytes
+            payload = payload[_SEQ - ahead :]
+        records = self._append(direction, t, payload, sender, connection)
+        while direction.next_seq in direction.early:
+            t, later = direction.early.pop(direction.next_seq)
+            records.extend(self._append(direction, t, later, sender, connection))
+        return records
+
+    def _append(
+        self, direction: _Direction, t: float, data: bytes, sender: str, connection: int
+    ) -> list[WirePacket]:
+        assert direction.next_seq is not None
+        direction.next_seq = (direction.next_seq + len(data)) % _SEQ
+        if direction.broken:
+            return []
+        direction.buffer.extend(data)
+        records = []
+        while True:
+            size = _packet_size(direction.buffer)
+            if size is None:
+                break
+            if size < 0:
+                direction.broken = True  # the stream cannot be cut into packets past this
+                records.append(WirePacket(t, sender, connection, MALFORMED, length=len(direction.buffer)))
+                direction.buffer.clear()
+                break
+            if len(direction.buffer) < size:
+                break
+            raw = bytes(direction.buffer[:size])
+            del direction.buffer[:size]
+            records.append(decode_packet(t, sender, connection, raw))
+        return records
+
+
+def _other(sender: str) -> str:
+    return BROKER if sender == BOARD else BOARD
+
+
+def _packet_size(buffer: bytearray) -> int | None:
+    """The whole packet's size in bytes once its fixed header is complete; None if it is not
+    yet; -1 if the remaining length is malformed (a fifth length byte)."""
+    length, multiplier = 0, 1
+    for i in range(1, min(len(buffer), _MAX_LENGTH_BYTES + 1) + 1):
+        if i > _MAX_LENGTH_BYTES:
+            return -1
+        if i >= len(buffer):
+            return None
+        byte = buffer[i]
+        length += (byte & 0x7F) * multiplier
+        multiplier *= 128
+        if not byte & 0x80:
+            return 1 + i + length
+    return None
+
+
+def decode_packet(t: float, sender: str, connection: int, raw: bytes) -> WirePacket:
+    """One whole MQTT control packet, read by scapy's MQTT layer."""
+    packet = MQTT(raw)
+    kind = CONTROL_PACKET_TYPE.get(int(packet.type), f"TYPE{int(packet.type)}")
+    body = packet.payload
+    packet_id = getattr(body, "msgid", None)
+    topic = payload_len = None
+    qos = int(packet.QOS)
+    if kind == "PUBLISH":
+        raw_topic = body.topic if body.topic is not None else b""
+        topic = raw_topic.decode("utf-8", "replace") if isinstance(raw_topic, bytes) else str(raw_topic)
+        value = body.value if body.value is not None else b""
+        payload_len = len(value)
+        if qos == 0:
+            packet_id = None  # scapy reads none at QoS 0; say so rather than show a default
+    return WirePacket(
+        t,
+        sender,
+        connection,
+        kind,
+        dup=bool(packet.DUP),
+        qos=qos,
+        retain=bool(packet.RETAIN),
+        packet_id=int(packet_id) if packet_id is not None else None,
+        topic=topic,
+        payload_len=payload_len,
+        length=len(raw),
+    )
