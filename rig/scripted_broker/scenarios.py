@@ -1,0 +1,444 @@
+"""The scenarios: what a broker in the field may do to a board, each named for the MQTT 3.1.1
+statement it exercises, and what the board must do on the wire in return.
+
+What the board must do is this rig's firmware's behaviour as docs/broker-scenarios.md writes it
+down (its console's events are the tests' to check). The bounds come from the board's own
+settings (``Timing``): a scenario never waits longer than the firmware promises to take, plus a
+margin for a loaded machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rig.scripted_broker import packets
+from rig.scripted_broker.decode import Received
+from rig.scripted_broker.scenario import (
+    Accept,
+    Close,
+    Expect,
+    ExpectAll,
+    ExpectEnd,
+    Kick,
+    KickedClosedByBoard,
+    Play,
+    Reset,
+    Scenario,
+    Send,
+    Serve,
+    Step,
+    Withhold,
+    steps,
+)
+
+# umqtt.robust 1.0's wait (s) before it connects again after a lost connection (its DELAY).
+ROBUST_DELAY = 2.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The board's own bounds (its config.json) and the margin a loaded machine adds."""
+
+    socket_timeout: float
+    keepalive: float
+    backoff_initial: float
+    loop_period: float
+    slack: float = 5.0
+
+    @property
+    def at_once(self) -> float:
+        """The board acts on what it read within a loop turn or two."""
+        return 2 * self.loop_period + self.slack
+
+    @property
+    def silent_broker(self) -> float:
+        """MQTT 3.1.2.10: a broker silent for 1.5 keepalives is gone; the board looks once a turn."""
+        return 1.5 * self.keepalive + self.loop_period + 1.0
+
+
+def _pid(expected: int) -> Callable[[Received, Play], bool]:
+    return lambda r, p: r.pid == expected
+
+
+def _echo(payload: bytes) -> Expect:
+    return Expect(
+        "PUBLISH",
+        0,
+        f"echo of {payload!r} on the echo topic",
+        lambda r, p: r.topic == p.echo_topic and r.payload == payload,
+    )
+
+
+def _subscribed(r: Received, p: Play) -> bool:
+    return r.details.get("filters") == [(p.echo_topic, 0)]
+
+
+def _keeps_session(r: Received, p: Play) -> bool:
+    return r.details.get("clean_session") is False
+
+
+def welcome(timeout: float, t: Timing, *, session_present: bool = False, serve: bool = True) -> list[Step]:
+    """The board's next connection, taken as a good broker would: CONNECT, CONNACK, its
+    SUBSCRIBE (when no session was kept) and its "online"; then served."""
+    out: list[Step] = [
+        Accept(timeout),
+        Expect("CONNECT", t.at_once, "with clean_session=0", _keeps_session),
+        Send(
+            f"CONNACK 0, session present {int(session_present)}",
+            lambda p: packets.connack(0, session_present),
+        ),
+    ]
+    if not session_present:
+        out += [
+            Expect("SUBSCRIBE", t.at_once, "to the echo topic at QoS 0", _subscribed),
+            Send("SUBACK 0", lambda p: packets.suback(p.last.pid if p.last and p.last.pid else 0, 0)),
+        ]
+    out.append(
+        Expect(
+            "PUBLISH",
+            t.at_once,
+            '"online", retained, on the status topic',
+            lambda r, p: r.topic == p.status_topic and r.payload == b"online" and r.retain,
+        )
+    )
+    return [*out, Serve()] if serve else out
+
+
+def connack_refused(code: int, t: Timing) -> Scenario:
+    return Scenario(
+        f"connack-refused-{code}",
+        "MQTT-3.2.2-5",
+        f"CONNACK {code} ({packets_refusal(code)}), then the broker closes",
+        steps(
+            Kick(),
+            Accept(t.at_once),
+            Expect("CONNECT", t.at_once),
+            Send(f"CONNACK {code}", lambda p: packets.connack(code)),
+            Close(),
+            ExpectEnd(t.at_once, "refused"),
+            welcome(t.backoff_initial + t.at_once, t),
+        ),
+    )
+
+
+def packets_refusal(code: int) -> str:
+    return {
+        1: "unacceptable protocol version",
+        2: "identifier rejected",
+        3: "server unavailable",
+        4: "bad user name or password",
+        5: "not authorized",
+    }[code]
+
+
+def connack_late(t: Timing) -> Scenario:
+    return Scenario(
+        "connack-late",
+        "3.1.4 (no number: a client that gets no CONNACK in reasonable time closes)",
+        "CONNACK only after the board's connect timeout",
+        steps(
+            Kick(),
+            Accept(t.at_once),
+            Expect("CONNECT", t.at_once),
+            ExpectEnd(t.socket_timeout + t.at_once, "no CONNACK within its socket timeout"),
+            Send("CONNACK 0, too late", lambda p: packets.connack(0)),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def suback_failure(t: Timing) -> Scenario:
+    return Scenario(
+        "suback-failure",
+        "MQTT-3.9.3-2 (return code 0x80, Failure)",
+        "SUBACK 0x80: the subscription refused",
+        steps(
+            Kick(),
+            Accept(t.at_once),
+            Expect("CONNECT", t.at_once),
+            Send("CONNACK 0", lambda p: packets.connack(0)),
+            Expect("SUBSCRIBE", t.at_once),
+            Send("SUBACK 0x80", lambda p: packets.suback(p.last.pid if p.last and p.last.pid else 0, 0x80)),
+            ExpectEnd(t.at_once, "it cannot work without its subscription: it tries again"),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def closed_before_subscribe(t: Timing) -> Scenario:
+    return Scenario(
+        "closed-before-subscribe",
+        "MQTT-3.2.2-3 (session present 0: the client subscribes again)",
+        "the connection reset right after CONNACK, before the SUBSCRIBE",
+        steps(
+            Kick(),
+            Accept(t.at_once),
+            Expect("CONNECT", t.at_once),
+            Send("CONNACK 0", lambda p: packets.connack(0)),
+            Reset(),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def pingresp_withheld(t: Timing) -> Scenario:
+    return Scenario(
+        "pingresp-withheld",
+        "MQTT-3.1.2-24 / 3.1.2.10 (a silent peer is gone after 1.5 keepalives)",
+        "PINGRESP withheld: the broker goes silent",
+        steps(
+            Kick(),
+            welcome(t.at_once, t, serve=False),
+            Withhold(),
+            ExpectEnd(t.silent_broker, "silent for 1.5 keepalives"),
+            welcome(t.at_once, t),
+        ),
+    )
+
+
+def _handshake(t: Timing) -> list[Step]:
+    return [Kick(), *welcome(t.at_once, t, serve=False)]
+
+
+def qos1_to_board(t: Timing) -> Scenario:
+    return Scenario(
+        "publish-qos1",
+        "MQTT-4.3.2-2",
+        "a PUBLISH at QoS 1 to the board: PUBACK with its packet id",
+        steps(
+            _handshake(t),
+            Send("PUBLISH QoS 1 id 4660", lambda p: packets.publish(p.echo_topic, b"qos1", qos=1, pid=4660)),
+            ExpectAll((Expect("PUBACK", 0, "id 4660", _pid(4660)), _echo(b"qos1")), t.at_once),
+            Serve(),
+        ),
+    )
+
+
+def qos2_to_board(t: Timing) -> Scenario:
+    return Scenario(
+        "publish-qos2",
+        "MQTT-4.3.3-2",
+        "a PUBLISH at QoS 2 to the board: PUBREC, then PUBCOMP for the PUBREL",
+        steps(
+            _handshake(t),
+            Send("PUBLISH QoS 2 id 9029", lambda p: packets.publish(p.echo_topic, b"qos2", qos=2, pid=9029)),
+            Expect("PUBREC", t.at_once, "id 9029", _pid(9029)),
+            Send("PUBREL id 9029", lambda p: packets.pubrel(9029)),
+            ExpectAll((Expect("PUBCOMP", 0, "id 9029", _pid(9029)), _echo(b"qos2")), t.at_once),
+            Serve(),
+        ),
+    )
+
+
+def qos1_redelivered(t: Timing) -> Scenario:
+    return Scenario(
+        "publish-qos1-dup",
+        "MQTT-4.4.0-1",
+        "a QoS 1 PUBLISH redelivered with DUP after a reconnect: acknowledged again",
+        steps(
+            _handshake(t),
+            Send("PUBLISH QoS 1 id 4661", lambda p: packets.publish(p.echo_topic, b"dup1", qos=1, pid=4661)),
+            Expect("PUBACK", t.at_once, "id 4661", _pid(4661)),
+            Reset(),
+            welcome(ROBUST_DELAY + t.at_once, t, session_present=True, serve=False),
+            Send(
+                "PUBLISH QoS 1 DUP id 4661",
+                lambda p: packets.publish(p.echo_topic, b"dup1", qos=1, pid=4661, dup=True),
+            ),
+            ExpectAll((Expect("PUBACK", 0, "id 4661", _pid(4661)), _echo(b"dup1")), t.at_once),
+            Serve(),
+        ),
+    )
+
+
+def qos2_redelivered(t: Timing) -> Scenario:
+    return Scenario(
+        "publish-qos2-dup",
+        "MQTT-4.4.0-1 / MQTT-4.3.3-2",
+        "a QoS 2 PUBLISH redelivered with DUP after a reconnect: PUBREC again, delivered once",
+        steps(
+            _handshake(t),
+            Send("PUBLISH QoS 2 id 9030", lambda p: packets.publish(p.echo_topic, b"dup2", qos=2, pid=9030)),
+            Expect("PUBREC", t.at_once, "id 9030", _pid(9030)),
+            Reset(),
+            welcome(ROBUST_DELAY + t.at_once, t, session_present=True, serve=False),
+            Send(
+                "PUBLISH QoS 2 DUP id 9030",
+                lambda p: packets.publish(p.echo_topic, b"dup2", qos=2, pid=9030, dup=True),
+            ),
+            Expect("PUBREC", t.at_once, "id 9030", _pid(9030)),
+            Send("PUBREL id 9030", lambda p: packets.pubrel(9030)),
+            Expect("PUBCOMP", t.at_once, "id 9030", _pid(9030)),
+            Serve(),
+        ),
+    )
+
+
+def _half_publish(p: Play) -> bytes:
+    whole = packets.publish(p.echo_topic, b"cut short here")
+    return whole[: len(whole) // 2]
+
+
+def closed_mid_packet(t: Timing) -> Scenario:
+    return Scenario(
+        "closed-mid-packet",
+        "4.8 (the network connection closed: the client connects again)",
+        "the broker closes halfway through a PUBLISH",
+        steps(
+            _handshake(t),
+            Send("half a PUBLISH", _half_publish),
+            Close(),
+            ExpectEnd(t.at_once, "the connection ended inside a packet"),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def stalled_mid_packet(t: Timing) -> Scenario:
+    return Scenario(
+        "stalled-mid-packet",
+        "4.8 (no number: a read that never ends)",
+        "the broker stops halfway through a PUBLISH and keeps the connection open",
+        steps(
+            _handshake(t),
+            Send("half a PUBLISH", _half_publish),
+            ExpectEnd(t.socket_timeout + t.at_once, "no more bytes within its socket timeout"),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def five_byte_length(t: Timing) -> Scenario:
+    return Scenario(
+        "length-five-bytes",
+        "MQTT-4.8.0-1 (a malformed remaining length, 2.2.3)",
+        "a remaining length that runs to a fifth byte",
+        steps(
+            _handshake(t),
+            Send("PUBLISH header with a 5-byte remaining length", lambda p: packets.five_byte_length()),
+            ExpectEnd(t.at_once, "a malformed packet: protocol violation"),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def length_too_large(t: Timing) -> Scenario:
+    return Scenario(
+        "length-too-large",
+        "2.2.3 (a remaining length larger than what follows)",
+        "a PUBLISH whose remaining length promises 100 bytes more than follow",
+        steps(
+            _handshake(t),
+            Send(
+                "PUBLISH with a lying length",
+                lambda p: packets.lying_length(packets.publish(p.echo_topic, b"short"), 100),
+            ),
+            ExpectEnd(t.socket_timeout + t.at_once, "the rest never comes within its socket timeout"),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def suback_unasked(t: Timing) -> Scenario:
+    return Scenario(
+        "suback-unasked",
+        "MQTT-4.8.0-1 (a packet the client never asked for: protocol violation)",
+        "a SUBACK with no SUBSCRIBE (packet id 0x3000, whose bytes read as a PUBLISH header)",
+        steps(
+            _handshake(t),
+            Send("SUBACK id 0x3000", lambda p: packets.suback(0x3000, 0)),
+            ExpectEnd(t.at_once, "a SUBACK it never asked for"),
+            welcome(ROBUST_DELAY + t.at_once, t),
+        ),
+    )
+
+
+def stray_pubrel(t: Timing) -> Scenario:
+    return Scenario(
+        "pubrel-stray",
+        "MQTT-4.3.3-2 (PUBREL answered with PUBCOMP, same packet id)",
+        "a PUBREL for a message the board never received",
+        steps(
+            _handshake(t),
+            Send("PUBREL id 2570", lambda p: packets.pubrel(2570)),
+            Expect("PUBCOMP", t.at_once, "id 2570", _pid(2570)),
+            Send("PUBLISH QoS 0 'after'", lambda p: packets.publish(p.echo_topic, b"after")),
+            ExpectAll((_echo(b"after"),), t.at_once),
+            Serve(),
+        ),
+    )
+
+
+def retained_foreign_topic(t: Timing) -> Scenario:
+    return Scenario(
+        "retained-unsubscribed",
+        "MQTT-3.3.5-1 (a server delivers what matches the client's subscriptions)",
+        "on reconnect, a retained message on a topic the board never subscribed to",
+        steps(
+            _handshake(t),
+            Send(
+                "retained PUBLISH on another topic",
+                lambda p: packets.publish(p.status_topic, b"stale", retain=True),
+            ),
+            Send("PUBLISH QoS 0 'marker'", lambda p: packets.publish(p.echo_topic, b"marker")),
+            # The next thing the board publishes must be the marker's echo, not the stranger's.
+            ExpectAll((_echo(b"marker"),), t.at_once),
+            Serve(),
+        ),
+    )
+
+
+def empty_retained(t: Timing) -> Scenario:
+    return Scenario(
+        "retained-empty",
+        "MQTT-3.3.1-10 (a zero-byte retained message: a delete)",
+        "an empty retained PUBLISH on the echo topic",
+        steps(
+            _handshake(t),
+            Send("empty retained PUBLISH", lambda p: packets.publish(p.echo_topic, b"", retain=True)),
+            ExpectAll((_echo(b""),), t.at_once),
+            Serve(),
+        ),
+    )
+
+
+def socket_leak(t: Timing) -> Scenario:
+    return Scenario(
+        "reconnect-closes-old-socket",
+        "3.14 / 4.8 (no number: the client closes the connection it leaves)",
+        "three reconnects: the board closes each connection it leaves",
+        steps(
+            Kick(),
+            welcome(t.at_once, t),
+            Kick(),
+            welcome(t.at_once, t),
+            Kick(),
+            welcome(t.at_once, t),
+            KickedClosedByBoard(t.at_once),
+        ),
+    )
+
+
+def catalogue(t: Timing) -> list[Scenario]:
+    """Every scenario, in the order they are played (the issue's order)."""
+    return [
+        *(connack_refused(code, t) for code in range(1, 6)),
+        connack_late(t),
+        suback_failure(t),
+        closed_before_subscribe(t),
+        pingresp_withheld(t),
+        qos1_to_board(t),
+        qos2_to_board(t),
+        qos1_redelivered(t),
+        qos2_redelivered(t),
+        closed_mid_packet(t),
+        stalled_mid_packet(t),
+        five_byte_length(t),
+        length_too_large(t),
+        suback_unasked(t),
+        stray_pubrel(t),
+        retained_foreign_topic(t),
+        empty_retained(t),
+        socket_leak(t),
+    ]
