@@ -1,113 +1,32 @@
-"""The results store on a real PostgreSQL server that the test starts itself (Debian's
-``postgresql`` package): ``initdb`` into a temporary folder and ``postgres`` on a Unix socket
-there, both as ``nobody`` (postgres refuses to run as root), stopped by PID at the end.
-Integration tier: it starts processes (conftest.py STARTS_PROCESSES)."""
+"""The results store on a real PostgreSQL server that each test starts itself
+(tests/rig/postgres_server.py: Debian's ``postgresql``, as ``nobody``, stopped by PID): two gates
+writing at once, ``rig history``, a newer schema refused, and board health (its states and
+``rig lab health --set``) on PostgreSQL. Integration tier (it starts processes: conftest.py
+STARTS_PROCESSES)."""
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rig.cli import main
-from rig.deadline import Deadline
+from rig.history.health import BAD, GOOD, MAINTENANCE, SUSPECT, board_health, lab_health
 from rig.history.models import Result, Run
 from rig.history.records import ResultIn, RunIn
 from rig.history.store import HistoryError, open_store
-
-READY_BOUND_S = 60.0
-STOP_BOUND_S = 20.0
-PORT = 5432  # the socket's name only: the server listens on no TCP port (-h '')
-
-
-def _binaries() -> Path | None:
-    found = shutil.which("postgres")
-    if found is not None:
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
-    return Path(versions[-1]).parent if versions else None
-
-
-def _as_nobody() -> Callable[[], None]:
-    user = pwd.getpwnam("nobody")
-
-    def drop() -> None:
-        os.setgid(user.pw_gid)
-        os.setuid(user.pw_uid)
-
-    return drop
+from tests.rig.postgres_server import READY_BOUND_S, postgres_server
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL server; its URL (``postgresql+psycopg://`` over its socket)."""
-    binaries = _binaries()
-    if binaries is None or not (binaries / "initdb").exists():
-        pytest.skip(
-            "not checked: PostgreSQL store, postgres and initdb are missing (Debian package postgresql)"
-        )
-    user = pwd.getpwnam("nobody")
-    # Not under pytest's tmp_path: its parents are root's and closed to nobody.
-    home = Path(tempfile.mkdtemp(prefix="rig-postgres-"))
-    os.chown(home, user.pw_uid, user.pw_gid)
-    data, log = home / "data", home / "postgres.log"
-    try:
-        subprocess.run(
-            [str(binaries / "initdb"), "-D", str(data), "-U", "rig", "--auth=trust", "--no-sync"],
-            preexec_fn=_as_nobody(),
-            check=True,
-            capture_output=True,
-            timeout=READY_BOUND_S,
-            cwd=home,
-        )
-        with open(log, "wb") as out:
-            server = subprocess.Popen(
-                [
-                    str(binaries / "postgres"),
-                    "-D",
-                    str(data),
-                    "-k",
-                    str(home),
-                    "-h",
-                    "",
-                    "-p",
-                    str(PORT),
-                    "-F",
-                ],
-                preexec_fn=_as_nobody(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=home,
-            )
-        try:
-            deadline = Deadline(READY_BOUND_S)
-            # The server says so in its log when it takes connections (the event waited on).
-            while "ready to accept connections" not in log.read_text(errors="replace"):
-                if server.poll() is not None or deadline.expired:
-                    pytest.fail(
-                        f"postgres not ready within {READY_BOUND_S} s (exit {server.poll()}); "
-                        f"its log {log}: {log.read_text(errors='replace')[-800:]}"
-                    )
-                time.sleep(0.05)
-            yield f"postgresql+psycopg://rig@/postgres?host={home}&port={PORT}"
-        finally:
-            server.terminate()  # SIGTERM: postgres's "smart" shutdown, by PID
-            try:
-                server.wait(STOP_BOUND_S)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(STOP_BOUND_S)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    """A fresh PostgreSQL server; its URL."""
+    with postgres_server() as url:
+        yield url
 
 
 # One gate's writer, as a process of its own: it opens the store (migrating it if it is new)
@@ -166,3 +85,40 @@ def test_a_postgresql_store_migrated_further_is_refused(postgres_url: str) -> No
         connection.exec_driver_sql("UPDATE rig_history_version SET version_num = '0099_later'")
     with pytest.raises(HistoryError, match=r"migration 0099_later, newer than this rig knows"):
         open_store(postgres_url)
+
+
+def test_board_health_and_rig_lab_health_set_on_a_postgresql_store(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The states computed from stored infrastructure results, and a state set by hand with
+    ``rig lab health --set`` (the ``board_state`` table), on PostgreSQL as on SQLite."""
+    inventory = tmp_path / "boards.yaml"
+    inventory.write_text("boards:\n  - name: usb-1\n    kind: virtual\n  - name: usb-2\n    kind: virtual\n")
+    lab = ["--inventory", str(inventory), "--history", postgres_url]
+    with open_store(postgres_url) as store:
+        for night in range(3):
+            lost = ResultIn("usb-1", "(run)", "error", "infrastructure", message=f"port gone, night {night}")
+            fine = ResultIn("usb-2", "tests/hil/test_x.py::test_echo", "passed", "none")
+            store.write(RunIn(f"night-{night}", "gate", 1_700_000_000.0 + 3600 * night, results=(lost, fine)))
+            if night == 0:
+                assert board_health(store, "usb-1", 3).state == SUSPECT
+        bad = board_health(store, "usb-1", 3)
+        assert (bad.state, bad.why) == (BAD, "3 infrastructure failures in a row (last: port gone, night 2)")
+        assert bad.since is not None and bad.since.timestamp() == 1_700_000_000.0  # the first of the three
+        assert [h.state for h in lab_health(store, ["usb-1", "usb-2"], 3)] == [BAD, GOOD]
+
+    assert main(["lab", "health", *lab]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown == [
+        f"usb-1: {bad.describe()}",
+        "usb-2: good since 2023-11-15 00:13 UTC: its last run had no infrastructure failure",
+    ]
+    assert main(["lab", "health", "usb-2", "--set", "maintenance", "--why", "new hub", *lab]) == 0
+    assert main(["lab", "health", "usb-1", "--set", "good", *lab]) == 0
+    capsys.readouterr()
+    assert main(["lab", "health", *lab]) == 0
+    one, two = capsys.readouterr().out.splitlines()
+    assert one.startswith("usb-1: good since ") and "set good by hand" in one  # its past forgiven
+    assert two.startswith("usb-2: maintenance since ") and ": new hub (set by " in two
+    with open_store(postgres_url) as store:
+        assert board_health(store, "usb-2", 3).state == MAINTENANCE
