@@ -1,0 +1,162 @@
+"""The pytest side of several boards in one test: the ``boards`` marker and fixture.
+
+``@pytest.mark.boards(a="tag:wifi", b="any")`` (``rig.multiboard.roles`` says what a role may
+ask for) and a ``boards`` argument: the test gets a ``BoardGroup`` whose ``boards.a`` and
+``boards.b`` are whole boards on one broker, claimed all at once (``rig.multiboard.claim``);
+when they cannot all be had within ``--rig-lock-timeout``, the test is skipped with a reason
+naming what it needed and what was busy. With ``permute=True`` the test runs once per order of
+the roles (``[a-b]``, ``[b-a]``): the boards claimed for a and b swap roles.
+
+A failed test's report carries a "rig boards" section: each role, its board and its folder, and
+the board the failure names. Each board's health (unrequested reboots, secrets on its console)
+is checked when the test body ends, as for the single board of a run, and a finding names the
+board. The test's properties say which board played each role.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Generator, Iterator
+
+import pytest
+
+from rig import settings as rig_settings
+from rig.board_choice import board_lock
+from rig.errors import ConfigError
+from rig.evidence.run_audit import hand_over
+from rig.health.failures import HealthFailure
+from rig.inventory import Inventory, load_inventory
+from rig.multiboard.claim import NotEnoughBoards, claim_group
+from rig.multiboard.group import BoardGroup
+from rig.multiboard.roles import MARKER, BoardsRequest, candidates, read_marker
+from rig.session import artifact_dir
+
+_GROUP = pytest.StashKey[BoardGroup]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**roles, share_topics=(), same_client_id=(), permute=False): the test needs several "
+        "boards, by role (a='tag:wifi', b='any'); see docs/several-boards.md",
+    )
+
+
+def _request_of(node: pytest.Item | pytest.Function) -> BoardsRequest | None:
+    marker = node.get_closest_marker(MARKER)
+    if marker is None:
+        return None
+    try:
+        return read_marker(marker.args, marker.kwargs)
+    except ConfigError as e:
+        raise pytest.UsageError(f"{node.nodeid}: {e}") from e
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "boards" not in metafunc.fixturenames:
+        return
+    wanted = _request_of(metafunc.definition)
+    if wanted is not None and wanted.permute:
+        orders = wanted.orders()
+        metafunc.parametrize("boards", orders, indirect=True, ids=["-".join(o) for o in orders])
+
+
+@pytest.fixture
+def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
+    """The boards of this test, by role, running the firmware on one broker (see the module)."""
+    wanted = _request_of(request.node)
+    if wanted is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the boards fixture needs @pytest.mark.{MARKER}(a=..., b=...)"
+        )
+    config = request.config
+    settings = rig_settings.resolve(lambda dest: config.getoption(dest), config.rootpath)
+    inventory = (
+        load_inventory(settings.inventory)
+        if settings.inventory.exists() or settings.inventory_given
+        else Inventory(settings.inventory, [])
+    )
+    root = settings.artifacts  # as given: each board's session folder is where any run keys its lock
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    purpose = f"test {request.node.nodeid}" + (f" (xdist worker {worker})" if worker else "")
+    try:
+        claim = claim_group(
+            candidates(wanted, inventory),
+            lambda spec: board_lock(spec, root / spec.name / "session", purpose),
+            settings.lock_timeout,
+            needed=wanted.describe(),
+        )
+    except NotEnoughBoards as e:
+        pytest.skip(e.summary)
+    order = getattr(request, "param", wanted.names)
+    if tuple(order) != wanted.names:
+        swapped = {role: claim.boards[played_by] for role, played_by in zip(order, wanted.names, strict=True)}
+        unfit = [
+            f"{spec.name} cannot play {role} ({dict((r.name, r.wants) for r in wanted.roles)[role]})"
+            for role, spec in swapped.items()
+            if spec.name
+            not in {s.name for r, specs in candidates(wanted, inventory) if r.name == role for s in specs}
+        ]
+        if unfit:
+            claim.release()
+            pytest.skip("roles swapped: " + "; ".join(unfit))
+        claim.boards = {role: swapped[role] for role in wanted.names}
+    folder = artifact_dir(root, request.node.nodeid)
+    group = BoardGroup(
+        settings,
+        wanted,
+        claim,
+        run_id=secrets.token_hex(3),
+        folder=folder,
+        workdir_of=lambda name: root / name / "session",
+        purpose=purpose,
+    )
+    request.node.stash[_GROUP] = group
+    request.node.user_properties.append(
+        ("boards", " ".join(f"{role}={spec.name}" for role, spec in claim.boards.items()))
+    )
+    try:
+        app = request.node.get_closest_marker("firmware_config")
+        group.start(settings.loop_period, settings.firmware_mode, app.kwargs if app is not None else None)
+        hand_over(group.secrets())
+        yield group
+    finally:
+        errors = group.close()
+    if errors:
+        raise errors[0]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        result = yield
+    except Exception as e:
+        findings = _findings(item)
+        if findings:
+            raise HealthFailure("\n\n".join(str(f) for f in findings)) from e
+        raise
+    findings = _findings(item)
+    if findings:
+        raise HealthFailure("\n\n".join(str(f) for f in findings))
+    return result
+
+
+def _findings(item: pytest.Item) -> list[HealthFailure]:
+    group = item.stash.get(_GROUP, None)
+    return [f for board in group for f in board.findings()] if group is not None else []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    group = item.stash.get(_GROUP, None)
+    if group is not None and report.failed:
+        text = str(report.longreprtext)
+        named = [b.label for b in group if str(b.folder) in text or f"board {b.label}" in text]
+        if not named:  # a plain assert: the board whose name or topic the message carries
+            named = [b.label for b in group if b.name in text or b.config.topic_prefix in text]
+        where = f"failed on board {', '.join(named)}" if named else "the failure names no single board"
+        report.sections.append(("rig boards", f"{where}\n{group.describe()}"))
+    return report
