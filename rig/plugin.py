@@ -42,6 +42,7 @@ from rig.health.markers import firmware_overrides
 from rig.host_client import HostClient
 from rig.serialio.capture import SerialLog
 from rig.session import RigSession, artifact_dir
+from rig.wire.witness import WireWitness
 
 # Fixtures and checks of their own modules, one per concern (pytest honours this list in a plugin
 # module as in a conftest).
@@ -50,6 +51,10 @@ pytest_plugins = [
     "rig.fixtures.health",
     "rig.fixtures.faults",
     "rig.fixtures.contract",
+    # The wire: the virtual board's link captured, each test's share decoded (rig.wire).
+    "rig.fixtures.wire",
+    # Several boards in one test: the boards marker and fixture.
+    "rig.multiboard.fixture",
     # A CI run fails on a skip nobody expected.
     "rig.skip_policy",
     # Quarantine, one rerun of an infrastructure failure, --rig-repeat.
@@ -345,6 +350,7 @@ def board(
     mqtt: HostClient,
     broker_log: BrokerLogTap,
     request: pytest.FixtureRequest,
+    wire: WireWitness,
 ) -> Iterator[Board]:
     """The board, running the firmware with the config this test's markers ask for.
 
