@@ -29,6 +29,7 @@ it starts the next, so the order of the lines is the order of the runs.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable
@@ -104,8 +105,11 @@ class _Part(Enum):
     LAST = 2
 
 
+@functools.lru_cache(maxsize=64)
 def _clock(stamp: str) -> float:
-    # mosquitto formats its stamp with strftime in local time, to the second.
+    # mosquitto formats its stamp with strftime in local time, to the second. Cached: the lines
+    # of one second share a stamp, and strptime + mktime (which stats /etc/localtime on every
+    # call) were a third of a busy board's pytest CPU (benchmarks/bench_lab_scale.py).
     return float(time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")))
 
 
