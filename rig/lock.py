@@ -342,8 +342,8 @@ class NamedLock:
         lock's folder, a file that is not the current user's."""
         try:
             fd = os.open(self.path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise
+        except (FileNotFoundError, FileExistsError):
+            raise  # absent, or created by another holder meanwhile: _open_for_locking tries again
         except OSError as e:
             hint = " (a symlink?)" if e.errno == errno.ELOOP else ""
             raise BoardLockError(f"cannot open lock file {self.path}{hint}: {e}") from e
