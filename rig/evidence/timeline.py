@@ -4,11 +4,12 @@
 (so it is whole up to a kill), each with at least:
 
 - ``t``: wall-clock seconds (float, the rig's clock for every source);
-- ``src``: ``"serial"``, ``"mqtt"``, ``"broker"`` or ``"rig"``;
+- ``src``: ``"serial"``, ``"mqtt"``, ``"broker"``, ``"rig"`` or ``"wire"``;
 - ``text``: a one-line human rendering.
 
 ``mqtt`` entries add ``dir`` ("in"/"out"), ``topic``, ``payload`` (printable), ``hex``, ``qos``,
-``retain``. ``serial`` entries whose line is a firmware event add ``event`` (the parsed
+``retain``. ``wire`` entries (``rig.wire``, added when the test ends) carry the decoded packet or
+TCP end under ``wire``. ``serial`` entries whose line is a firmware event add ``event`` (the parsed
 ``@rig`` object). ``timeline.txt`` beside it is the same, one readable line per entry.
 Entries are in arrival order, which is time order within one source.
 """
@@ -21,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-SOURCES = ("serial", "mqtt", "broker", "rig")
+SOURCES = ("serial", "mqtt", "broker", "rig", "wire")
 
 
 class Timeline:
