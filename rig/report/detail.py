@@ -19,7 +19,7 @@ from rig.report.traffic import MqttMessage, mqtt_messages, topic_counts
 KNOWN_ARTIFACTS = ("timeline.txt", "serial.log", "mqtt.jsonl", "broker.log")
 # The machine form of timeline.txt: the page shows its content already.
 UNLISTED_ARTIFACTS = frozenset({"timeline.jsonl"})
-SOURCES = ("serial", "mqtt", "broker", "rig")
+SOURCES = ("serial", "mqtt", "broker", "rig", "wire")
 
 
 @dataclass(frozen=True)
