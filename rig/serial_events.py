@@ -69,6 +69,13 @@ def _event_at(text: str) -> dict[str, Any] | None:
     return event
 
 
+def may_be(text: str, ev: str) -> bool:
+    """False only when the line ``text`` cannot hold an event named ``ev``: the name is not in it,
+    nor any JSON escape that could spell it. Lets a wait skip parsing most lines of a busy board
+    (most are other events) without ever skipping one that parses to ``ev``."""
+    return ev in text or "\\" in text
+
+
 def event_matches(event: dict[str, Any], ev: str, fields: dict[str, Any]) -> bool:
     return event.get("ev") == ev and all(event.get(k) == v for k, v in fields.items())
 

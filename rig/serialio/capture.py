@@ -14,7 +14,7 @@ from typing import IO, Any
 from rig.deadline import Deadline
 from rig.errors import BoardUnreachable, WaitTimeout
 from rig.evidence.timeline import Timeline
-from rig.serial_events import KNOWN_EVENTS, describe, event_matches, parse_event
+from rig.serial_events import KNOWN_EVENTS, describe, event_matches, may_be, parse_event
 from rig.serialio.errors import CaptureFailed
 from rig.serialio.line_store import LINE_OVERHEAD, LineBatch, LineStore, Span
 from rig.serialio.lines import Line, decode_line, format_line, format_lines, split_lines, write_flushed
@@ -383,6 +383,8 @@ class SerialLog:
         """Every event since the test started, optionally only those of one kind and fields."""
         found = []
         for line in self.lines():
+            if ev is not None and not may_be(line.text, ev):
+                continue
             event = parse_event(line.text)
             if event is not None and (ev is None or event_matches(event, ev, fields)):
                 event["t"] = line.t
@@ -403,6 +405,8 @@ class SerialLog:
             raise ValueError(f"unknown firmware event {ev!r}; known: {sorted(KNOWN_EVENTS)}")
 
         def test(text: str) -> bool:
+            if not may_be(text, ev):
+                return False
             event = parse_event(text)
             return event is not None and event_matches(event, ev, fields)
 
