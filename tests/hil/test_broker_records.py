@@ -18,6 +18,7 @@ from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
 from tests.hil.board_online import wait_online
+from tests.hil.witnesses_agree import assert_console_agrees_with_broker
 
 pytestmark = pytest.mark.hil
 
@@ -50,5 +51,9 @@ def test_board_connects_with_a_persistent_session_its_keepalive_and_its_will(
     assert not found, f"the broker received [{connect.describe()}]: " + "; ".join(found)
     connack = broker_records.wait_for(Connack, timeout, client=client, after=connect)
     assert connack.return_code == 0, f"the broker refused the board: {connack.describe()}"
-    # The firmware's account must agree with the broker's answer.
-    serial_log.expect_event("connected", timeout, session_present=connack.session_present)
+    # The firmware's account must agree with the broker's answer, and its goodbye before the
+    # reset with how the broker saw that connection end.
+    serial_log.expect_event("connected", timeout)
+    assert_console_agrees_with_broker(
+        serial_log, broker_records, client, mark=since, since=restarted, timeout=timeout
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,8 @@ from rig.broker.record_log import RecordLog
 from rig.broker.records import Connect
 from rig.contract import NotDeclared
 from rig.fixtures.contract import console_witness
+from rig.health.failures import HeapDrift
+from rig.health.heap import HeapSample, check_drift
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
@@ -79,6 +82,36 @@ def test_console_prints_every_received_message(
     )
 
 
+# Idle turns watched after the board is back (at the test period, 0.1 s, under 2 s), and how many
+# of the first are left out of the heap's fit: the reconnect's own allocations settle on them.
+IDLE_TURNS = 16
+IDLE_SETTLE = 2
+# Bytes of free heap lost per idle turn above which the heap is said to leak on idle turns, beyond
+# the fit's noise (rig.health.heap.SIGMAS standard errors). Nothing is kept on an idle turn: the
+# correct firmware's slope is 0 (every sample the same, virtual board, mosquitto and amqtt); a
+# firmware that keeps one small tuple per turn (its ping history, say) loses 40 B a turn.
+IDLE_DRIFT_BOUND = 2.0
+
+
+def assert_heap_steady_on_idle_turns(idle: list[dict[str, Any]], serial_log: SerialLog) -> None:
+    """The free heap after collection, which each ``idle`` event carries, does not fall from one
+    idle turn to the next: the stats events sample the heap only while the board echoes."""
+    samples = [
+        HeapSample(turn, e["mem_free"], float(e["t"]))
+        for turn, e in enumerate(idle)
+        if isinstance(e.get("mem_free"), int)
+    ]
+    if len(samples) < 3:
+        return  # a firmware that does not report its heap when idle: nothing to fit
+    try:
+        check_drift(samples, IDLE_DRIFT_BOUND)
+    except HeapDrift as e:
+        raise AssertionError(
+            f"the heap leaks on idle turns, when nothing arrives: {e} (a 'message' here is an idle "
+            f"turn); full log: {serial_log.path}"
+        ) from e
+
+
 def test_console_prints_the_idle_line_when_nothing_arrived(
     board: Board,
     broker: Broker,
@@ -109,8 +142,9 @@ def test_console_prints_the_idle_line_when_nothing_arrived(
         serial_log.expect(exact, timeout)
         return
     serial_log.expect_event("connected", timeout + 3, reconnect=True)
-    serial_log.expect_event("idle", timeout)
-    serial_log.expect_event("idle", timeout)  # and a turn later
+    # Idle turns, enough to see the heap on them (each idle line carries the free heap).
+    idle_turns = [serial_log.expect_event("idle", timeout) for _ in range(IDLE_TURNS)]
+    assert_heap_steady_on_idle_turns(idle_turns[IDLE_SETTLE:], serial_log)
     # The tutorial prints its line, then the firmware reports the idle turn: every event line
     # captured has its print captured before it.
     events = serial_log.events("idle")

@@ -138,9 +138,14 @@ def test_injected_message_keeps_circulating(
 
 
 def test_echo_cadence_is_the_loop_period(
-    board: Board, mqtt: HostClient, rig_session: RigSession, request: pytest.FixtureRequest
+    board: Board,
+    mqtt: HostClient,
+    serial_log: SerialLog,
+    rig_session: RigSession,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """A payload no other test injects: its echoes are one loop turn apart."""
+    """A payload no other test injects: its echoes are one loop turn apart, and on those turns,
+    when something arrived, the board does not print its idle line."""
     period = board.config.effective_loop_period
     payload = f"cadence {uuid.uuid4().hex[:8]}".encode()
     since = time.time()
@@ -148,6 +153,37 @@ def test_echo_cadence_is_the_loop_period(
     timeout = rig_session.settings.timeout + CADENCE_CIRCULATIONS * period
     arrivals = wait_circulating(mqtt, board, payload, since, timeout, CADENCE_CIRCULATIONS)
     assert_cadence(arrivals, period, request.node)
+    assert_no_idle_line_while_busy(arrivals, board, serial_log, request.node)
+
+
+def assert_no_idle_line_while_busy(
+    arrivals: list[Message], board: Board, serial_log: SerialLog, node: pytest.Item
+) -> None:
+    """The tutorial prints its idle line on a turn when nothing arrived. While a payload
+    circulates, the reference loop's every turn receives (the echo the broker returned on the
+    last one): the broker delivered a message to the board on each of the turns between the
+    first and the last echo seen, so the idle line belongs to none of them. A busy host may
+    delay one echo past a turn, making that turn idle; more than half the turns idle is a
+    firmware that prints the line whether or not something arrived.
+
+    The responsive loop prints it on a period with nothing new, and a payload repeated on its
+    period can fall between two of its ticks: not checked there."""
+    contract = board.config.contract
+    if contract.idle_line is None:
+        not_checked(node, f"the idle line on busy turns: the firmware declares none ({contract.path})")
+        return
+    if board.config.mode != "reference":
+        not_checked(node, "the idle line on busy turns: the responsive loop's ticks are not its turns")
+        return
+    first, last = arrivals[0].t, arrivals[-1].t
+    turns = len(arrivals) - 1
+    idle = [ln for ln in serial_log.lines() if first < ln.t < last and ln.text == contract.idle_line]
+    assert len(idle) <= turns // 2, (
+        f"the board printed its idle line {contract.idle_line!r} {len(idle)} time(s) in {turns} turns "
+        f"on each of which a message arrived (its echoes came back every turn, "
+        f"{first:.3f} to {last:.3f}): it prints the line on turns when messages did arrive; "
+        f"full log: {serial_log.path}"
+    )
 
 
 @pytest.mark.reference_period

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from rig.board import Board
-from rig.host_client import HostClient
+from rig.errors import WaitTimeout
+from rig.host_client import HostClient, Message
 from rig.serialio import SerialLog
 from rig.session import RigSession
 
@@ -44,3 +45,38 @@ def test_many_circulating_payloads_overflow_the_hold_back_list_not_the_heap(
     mqtt.wait_count(board.config.echo_topic, b"after-flood", 2, timeout, since=since)
     reboots = [e for e in serial_log.events("boot") if e["t"] >= flood_start]
     assert not reboots, f"the board rebooted under the flood: {reboots}"
+    assert_dropped_payloads_stop(mqtt, board, serial_log, dict(zip(payloads, sent_at, strict=True)))
+
+
+# How long after its period is up a held repeat may take to reach the host (a busy host).
+DUE_MARGIN_S = 1.0
+
+
+def assert_dropped_payloads_stop(
+    mqtt: HostClient, board: Board, serial_log: SerialLog, sent_at: dict[bytes, float]
+) -> None:
+    """The broker's side of "dropped": a payload the board says it dropped from the hold-back
+    list never comes back from it again. Its one copy was held until its period was up (one
+    period after its first echo); still held, it comes back then. Watched until the earliest
+    dropped payload was due: the flood itself took most of that period."""
+    period = board.config.effective_loop_period
+    drops = serial_log.events("error", type="HeldOverflow")
+    dropped = {bytes.fromhex(e["hex"]): e["t"] for e in reversed(drops)}  # each one's first drop
+    watched = {p: t for p, t in dropped.items() if p in sent_at}
+    if not watched:
+        return
+    due = min(sent_at[p] for p in watched) + period + DUE_MARGIN_S
+
+    def came_back(received: list[Message]) -> bool:
+        return any(m.payload in watched and m.t > watched[m.payload] for m in received)
+
+    try:
+        mqtt.wait_for(came_back, "a dropped payload coming back", max(0.0, due - time.time()))
+    except WaitTimeout:
+        return  # none did
+    again = sorted({m.payload for m in mqtt.messages(board.config.echo_topic) if came_back([m])})
+    raise AssertionError(
+        f"the board reported {len(watched)} payload(s) dropped from its hold-back list "
+        f"(HeldOverflow), yet it echoed {again} after dropping them: the list goes on growing "
+        f"past max_held={board.config.setting('max_held')}; full log: {serial_log.path}"
+    )

@@ -21,9 +21,11 @@ from rig.board import Board
 from rig.broker import Broker, make_broker
 from rig.broker.access import HOST, NEIGHBOUR, Login, board_role
 from rig.broker.record_log import RecordLog
+from rig.broker.records import Connack
 from rig.broker.tls import SERVER_NAME, TlsMaterial
 from rig.contract import firmware_contract
-from rig.errors import BrokerError, ConnectRejected
+from rig.deadline import Deadline
+from rig.errors import BrokerError, ConnectRejected, WaitTimeout
 from rig.host_client import ConnectionRefused, HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
@@ -150,7 +152,11 @@ def test_the_host_account_cannot_reach_beyond_this_runs_boards(
 
 # Short backoff for the tests: 0.2, 0.4, 0.8, 0.8 ... s between attempts.
 BACKOFF_INITIAL, BACKOFF_MAX = 0.2, 0.8
-ATTEMPTS = 5
+# A long outage, refused login after login: some tens of attempts, a firmware that gives up
+# after a count of them (or stops growing its waits wrongly) shows. Waits of 5, 10, 20, 20 ... ms
+# keep it to a second or two; the broker answers each in milliseconds (TLS: a handshake more).
+OUTAGE_BACKOFF_INITIAL, OUTAGE_BACKOFF_MAX = 0.005, 0.02
+ATTEMPTS = 48
 
 
 def test_the_firmware_reports_a_refused_login_and_retries_with_a_backoff(
@@ -169,7 +175,11 @@ def test_the_firmware_reports_a_refused_login_and_retries_with_a_backoff(
     wrong = dataclasses.replace(
         board.config,
         broker_password="wrong-" + uuid.uuid4().hex,
-        app={**board.config.app, "backoff_initial": BACKOFF_INITIAL, "backoff_max": BACKOFF_MAX},
+        app={
+            **board.config.app,
+            "backoff_initial": OUTAGE_BACKOFF_INITIAL,
+            "backoff_max": OUTAGE_BACKOFF_MAX,
+        },
     )
     boots = len(serial_log.events("boot"))
     try:
@@ -179,18 +189,33 @@ def test_the_firmware_reports_a_refused_login_and_retries_with_a_backoff(
     else:
         pytest.fail("the board got in with a wrong password: the broker does not check it")
     assert "refused the board's login" in message and "CONNACK 5" in message, message
-    refusals = [
-        serial_log.expect_event("connect_refused", timeout, attempt=n) for n in range(1, ATTEMPTS + 1)
-    ]
+    refusals = []
+    for n in range(1, ATTEMPTS + 1):
+        try:
+            refusals.append(serial_log.expect_event("connect_refused", timeout, attempt=n))
+        except WaitTimeout as e:
+            refused_so_far = [c for c in broker_records.connacks(after=mark) if c.return_code != 0]
+            raise AssertionError(
+                f"the firmware gave up on a long outage: it stopped trying after {n - 1} refused "
+                f"logins (the broker refused {len(refused_so_far)}); a board must keep trying, at its "
+                f"longest wait, for someone may fix the broker's accounts:\n{e}"
+            ) from e
     assert {r["code"] for r in refusals} == {5}, refusals
     delays = [r["delay_ms"] for r in refusals]
     assert delays == sorted(delays) and delays[0] < delays[-1], f"no backoff: delays {delays} ms"
-    assert delays[-1] <= BACKOFF_MAX * 1000, f"backoff past its cap: {delays} ms"
+    assert delays[-1] <= OUTAGE_BACKOFF_MAX * 1000, f"backoff past its cap: {delays} ms"
     assert len(serial_log.events("boot")) == boots + 1, "the firmware restarted instead of retrying"
-    # The broker's word: as many refused logins as the board reported, no more.
-    seen = broker_records.connacks(after=mark)
-    refused = [c for c in seen if c.return_code != 0]
+    # The broker's word: as many refused logins as the board reported, no more. The board tries
+    # every few milliseconds: stopped first, so that both counts are final.
+    board.interrupt()
+    serial_log.expect("KeyboardInterrupt", timeout)
     reported = len(serial_log.events("connect_refused"))
+    deadline = Deadline(timeout)
+    while True:  # the broker's log is read by polling: until it has as many, or the bound
+        refused = [c for c in broker_records.connacks(after=mark) if c.return_code != 0]
+        if len(refused) >= reported - 1 or deadline.expired:
+            break
+        broker_records.next(Connack, deadline.remaining_or(0.2), after=refused[-1] if refused else mark)
     assert reported >= ATTEMPTS and reported - 1 <= len(refused) <= reported + 1, (
         f"the board reported {reported} refused logins, the broker refused {len(refused)}"
     )

@@ -11,10 +11,12 @@ import pytest
 from rig.board import Board
 from rig.broker import Broker
 from rig.broker.access import HOST
-from rig.fixtures.contract import console_witness
+from rig.broker.record_log import RecordLog
+from rig.fixtures.contract import console_witness, not_checked
 from rig.host_client import HostClient, Message, retained_on
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from tests.hil.witnesses_agree import assert_console_agrees_with_broker
 
 pytestmark = pytest.mark.hil
 
@@ -55,6 +57,7 @@ class LateSubscriber:
 def test_status_is_retained_after_each_change(
     board: Board,
     broker: Broker,
+    broker_records: RecordLog,
     serial_log: SerialLog,
     mqtt: HostClient,
     rig_session: RigSession,
@@ -80,6 +83,9 @@ def test_status_is_retained_after_each_change(
         f"the board's last status to be 'online' on {status!r}",
         timeout,
     )
+    # From here on every status message must answer a change the broker saw (judged at the end).
+    mark = broker_records.mark() if broker.records_unavailable is None else None
+    began = time.time()
     late.assert_sees(b"online", "while the board runs")
 
     # A clean goodbye: "offline".
@@ -141,3 +147,44 @@ def test_status_is_retained_after_each_change(
         serial_log.expect_event("connected", timeout)
     mqtt.wait_count(status, b"online", 1, timeout, since=will.t)
     late.assert_sees(b"online", "after the board came back from the power cut")
+    if mark is None:
+        not_checked(
+            request.node, f"status messages against the broker's records: {broker.records_unavailable}"
+        )
+        return
+    assert_status_only_changes(mqtt, broker_records, board, mark, began, timeout)
+    if console:
+        assert_console_agrees_with_broker(
+            serial_log, broker_records, board.config.client_id, mark=mark, since=began, timeout=timeout
+        )
+
+
+def assert_status_only_changes(
+    mqtt: HostClient, records: RecordLog, board: Board, mark: int, since: float, timeout: float
+) -> None:
+    """The status topic carries the board's changes and nothing else: each ``online`` answers a
+    connection the broker accepted, each ``offline`` a goodbye it received, each ``lost`` a
+    connection it saw end without one (the will). Status messages that circulate or repeat,
+    retained or not, would tell a subscriber of changes that never happened."""
+    topic = board.config.status_topic
+    client = board.config.client_id
+    said = [m.payload for m in mqtt.messages(topic, since=since)]
+    accepted = [c for c in records.connacks(client, after=mark) if c.return_code == 0]
+    ended = records.ended(client, after=mark)
+    allowed = {
+        b"online": (len(accepted), "connection(s) the broker accepted"),
+        b"offline": (sum(e.clean for e in ended), "DISCONNECT(s) the broker received"),
+        b"lost": (sum(not e.clean for e in ended), "connection(s) the broker saw lost"),
+    }
+    found = []
+    for payload in sorted(set(said)):
+        count = said.count(payload)
+        most, what = allowed.get(payload, (0, "status the firmware documents"))
+        if count > most:
+            found.append(f"{payload!r} {count} time(s), for {most} {what}")
+    assert not found, (
+        f"the status topic {topic!r} carried more than the board's changes: "
+        + "; ".join(found)
+        + f" (status messages circulating or repeated, retained or not; all it carried: {said}); "
+        f"broker records: {records.path}; full log: {mqtt.trace_path}"
+    )
