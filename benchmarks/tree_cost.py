@@ -29,16 +29,22 @@ ended) and returns what could not be removed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from rig.deadline import Deadline
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpuacct", "memory")
 # The variable that tells the hook where the groups are (one folder per controller).
 ENV = "BENCH_TREE_COST_GROUPS"
 SAMPLE_S = 1.0
+# How long a group may stay busy after its run ended (its tasks still exiting).
+REMOVE_S = 10.0
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 HOOK = '''\
@@ -163,12 +169,20 @@ def _rss_bytes(pid: int) -> int:
 
 
 def _remove(root: Path, names: list[str]) -> list[str]:
+    """Remove the groups; a group whose last tasks are still exiting (a run just killed) is busy
+    for a moment, so each is tried again for up to ``REMOVE_S``."""
     problems = []
+    deadline = Deadline(REMOVE_S)
     for folder in [*(root / name for name in names), root]:
-        try:
-            folder.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            problems.append(f"accounting group {folder} not removed: {e}")
+        while True:
+            try:
+                folder.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY or deadline.expired:
+                    problems.append(f"accounting group {folder} not removed: {e}")
+                    break
+                time.sleep(0.1)
     return problems
