@@ -68,6 +68,7 @@ class BoardResult:
     passed: int = 0
     failed: list[str] = field(default_factory=list)  # nodeids that failed or errored
     suite_s: float = 0.0  # its pytest session, start to end (run.json)
+    finished: float = 0.0  # when its pytest session ended (run.json, wall clock); 0 if it did not
     cost: Cost | None = None
 
 
@@ -79,6 +80,19 @@ class GateRun:
     code: int
     boards: dict[str, BoardResult]
     log: Path
+    began: float = 0.0  # wall clock at the gate's start
+
+    @property
+    def stopped(self) -> bool:
+        """The gate was stopped (exit 130, or killed) rather than finishing on its own."""
+        return self.code not in (0, 1, 3)
+
+    @property
+    def tail(self) -> float:
+        """From the last board's pytest session end to the gate's exit: the gate's own work after
+        the suites (each folder's secrets audit, JUnit, report, results store)."""
+        ends = [b.finished for b in self.boards.values() if b.finished]
+        return self.began + self.wall - max(ends) if ends else 0.0
 
     @property
     def failures(self) -> int:
@@ -139,6 +153,7 @@ def run_gate(
         env = base
     log = out.with_suffix(".log")
     cpu_before = _children_cpu()
+    began = time.time()
     started = time.monotonic()
     try:
         if tree is not None:
@@ -169,7 +184,7 @@ def run_gate(
         if tree is not None:
             for problem in tree.close():
                 ctx.log(problem)
-    return GateRun(len(boards), wall, cpu, code, results, log)
+    return GateRun(len(boards), wall, cpu, code, results, log, began)
 
 
 def _board_results(out: Path) -> dict[str, BoardResult]:
@@ -185,6 +200,7 @@ def _board_results(out: Path) -> dict[str, BoardResult]:
             passed=sum(t["outcome"] == "passed" for t in tests),
             failed=[t["nodeid"] for t in tests if t["outcome"] in FAILED],
             suite_s=(record.get("finished") or record["started"]) - record["started"],
+            finished=record.get("finished") or 0.0,
         )
     return found
 
@@ -311,13 +327,23 @@ def run(ctx: BenchContext) -> list[Figure]:
             "they brought in (files a board read first are charged to it, not to the others)",
         ),
         Figure.single(
+            "lab_scale.gate.tail",
+            many.tail,
+            "s",
+            baseline_name="the 1-board gate",
+            baseline_value=one.tail,
+            notes="from the last board's pytest session end to the gate's exit: the gate's own work "
+            "after the suites (every folder's secrets audit, JUnit, report, results store)",
+        ),
+        Figure.single(
             "lab_scale.gate.own_cpu_s",
             max(0.0, many.cpu - many.board_cpu),
             "cpu-s",
             baseline_name="the 1-board gate",
             baseline_value=max(0.0, one.cpu - one.board_cpu),
             notes="the gate process's own CPU (plan, status lines, audits, JUnit, report), the whole "
-            "tree's less the boards'",
+            "tree's less the boards'"
+            + ("; NOT measured: the gate was stopped before it ended" if many.stopped else ""),
         ),
     ]
     return figures
