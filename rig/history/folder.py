@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rig.errors import ConfigError
-from rig.evidence.junit_properties import FLAKY
+from rig.evidence.junit_properties import FLAKY, QUARANTINED_OUTCOME
 from rig.evidence.run_record import RunRecord, TestRecord
 from rig.history.records import Failure, FigureIn, ResultIn, RunIn
 
@@ -52,8 +52,13 @@ def figures(properties: dict[str, str]) -> tuple[FigureIn, ...]:
     return tuple(found)
 
 
+# A failure the quarantine file shielded (rig.flaky: pytest's XFAIL, "skipped" in run.json with
+# the property quarantined_outcome): stored as what it is, never as a skip.
+QUARANTINED = "quarantined"
+
+
 def failure_of(test: TestRecord) -> Failure:
-    if test.outcome in ("failed", "error"):
+    if test.outcome in ("failed", "error") or outcome_of(test) == QUARANTINED:
         return "infrastructure" if test.infrastructure else "firmware"
     return "none"
 
@@ -61,7 +66,11 @@ def failure_of(test: TestRecord) -> Failure:
 def outcome_of(test: TestRecord) -> str:
     # rig.flaky's rerun that passed: stored as flaky, never as a plain pass (the trends page
     # shows it); the first attempt itself is in no run.json.
-    return FLAKY if test.outcome == "passed" and FLAKY in test.properties else test.outcome
+    if test.outcome == "passed" and FLAKY in test.properties:
+        return FLAKY
+    if test.outcome == "skipped" and QUARANTINED_OUTCOME in test.properties:
+        return QUARANTINED
+    return test.outcome
 
 
 def _result(board: str, test: TestRecord) -> ResultIn:

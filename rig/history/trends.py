@@ -4,6 +4,12 @@
 and test's outcome per run, the figures per run (and the suite's duration), and what changed
 in the newest run against the one before it. ``rig.report.trends_page`` draws it.
 
+Quarantined: a failure the quarantine file shielded (``rig.history.folder.QUARANTINED``): it
+neither counts as a new failure nor as fixed, and keeps its message.
+
+Board health: the state of every board in the rows (``rig.history.health``), so that the page
+says which board is out of rotation, why and since when.
+
 Flaky: a test that failed and passed within one run (the gate's retry is stored beside the
 first attempt) is ``flaky`` in that run; so is a result a writer stored with outcome ``flaky``.
 
@@ -23,6 +29,8 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from rig.history.folder import QUARANTINED
+from rig.history.health import Health, configured, lab_health
 from rig.history.models import Result, Run
 from rig.history.store import Store
 
@@ -49,7 +57,7 @@ class Cell:
     """A test on a board in one run: its outcome (``passed``, ``failed``, ``error``,
     ``skipped``, ``flaky``), whose failure it was, and the message of a failing attempt."""
 
-    outcome: str
+    outcome: str  # or ``quarantined``
     failure: str = "none"
     message: str = ""
 
@@ -84,6 +92,7 @@ class Trends:
     rows: tuple[Row, ...]
     series: tuple[Series, ...]
     changes: tuple[Change, ...]
+    health: tuple[Health, ...] = ()  # one per board of ``rows``, in their order
 
 
 def _aware(moment: datetime) -> datetime:
@@ -98,11 +107,15 @@ def _cell(results: list[Result]) -> Cell:
         return Cell(FLAKY, first.failure, first.message)
     if bad:
         return Cell(bad[-1].outcome, bad[-1].failure, bad[-1].message)
-    return Cell(results[-1].outcome)
+    last = results[-1]
+    if last.outcome == QUARANTINED:
+        return Cell(QUARANTINED, last.failure, last.message)
+    return Cell(last.outcome)
 
 
-def trends(store: Store, nights: int) -> Trends:
-    """The newest ``nights`` runs of ``store``, oldest first, and what changed in the newest."""
+def trends(store: Store, nights: int, bad_after: int | None = None) -> Trends:
+    """The newest ``nights`` runs of ``store``, oldest first, what changed in the newest, and
+    each board's health now (``bad_after``: default, the settings table's)."""
     query = (
         select(Run)
         .options(selectinload(Run.results).selectinload(Result.figures))
@@ -141,7 +154,9 @@ def trends(store: Store, nights: int) -> Trends:
         )
         for (board, name, unit), per in sorted(figures.items())
     ]
-    return Trends(runs, rows, tuple(series), tuple(_changes(rows, series)))
+    boards = list(dict.fromkeys(row.board for row in rows))
+    health = lab_health(store, boards, configured()[0] if bad_after is None else bad_after)
+    return Trends(runs, rows, tuple(series), tuple(_changes(rows, series)), tuple(health))
 
 
 def subject(board: str, name: str) -> str:
