@@ -25,6 +25,7 @@ LABELS = {
     "infra": "INFRA",
     "skipped": "SKIP",
     "flaky": "FLAKY",
+    "quarantined": "QUARANTINED",
     "missing": "—",
 }
 PLOT_W = 460
@@ -104,6 +105,7 @@ def render_trends(data: Trends, generated: float, title: str = TITLE) -> str:
         rows=[(row.board, row.nodeid, [grid_cell(c) for c in row.cells]) for row in data.rows],
         plots=plots,
         changes=data.changes,
+        health=data.health,
         rule=(
             f"A figure moved past its noise when its newest value lies further from the median of "
             f"the previous runs' values than {NOISE_K:g} times their median absolute deviation (MAD; "
