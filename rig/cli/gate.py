@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from rig import gate, settings
 from rig.cli import common
 from rig.cli.deploy import positive_seconds
+from rig.cli.trends import store_gate_run
 from rig.errors import ConfigError
-from rig.history.writer import open_history, record_folder
+from rig.history.writer import open_history
 
 if TYPE_CHECKING:
     from rig.history.store import Store
@@ -201,16 +202,20 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     status = gate.LiveStatus(runs)
+    stored: list[str] = []
+
+    def store_run(out: Path) -> Path | None:
+        # The run into the store and trends.html beside the report, before the report links it.
+        lines, page = store_gate_run(store, out, firmware)
+        stored.extend(lines)
+        return page
+
     # A terminal gets the block of status lines redrawn in place; a log, a line per change.
     with (
         contextlib.nullcontext() if store is None else store,
         gate.StatusDisplay(status, sys.stdout, redraw=sys.stdout.isatty()) as display,
     ):
-        result = gate.run_gate(config, planned, display.on_event)
-        try:
-            stored = record_folder(store, config.out, firmware)
-        except ConfigError as e:  # the verdict stands; the lost history is said, not hidden
-            stored = f"rig: warning: results not stored: {e}"
+        result = gate.run_gate(config, planned, display.on_event, before_report=store_run)
     for board in result.boards:
         print(verdict_line(board))
         if board.attempts:
@@ -220,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
     if result.secrets_leaked is not None:
         print(f"rig: gate files: {result.secrets_leaked}")
-    print(stored, file=sys.stderr if stored.startswith("rig: warning:") else sys.stdout)
+    for line in stored:
+        print(line, file=sys.stderr if line.startswith("rig: warning:") else sys.stdout)
     print(overall_line(result))
     return EXIT_BY_CATEGORY[result.category]
 

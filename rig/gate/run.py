@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rig.evidence.run_audit import audit_run, taken_over
@@ -49,12 +49,17 @@ _CANCELLED_JOB = INTERRUPT_GRACE + TERM_GRACE + KILL_BOUND + 1.0
 
 
 def run_gate(
-    config: GateConfig, planned: Sequence[PlannedBoard], progress: Progress | None = None
+    config: GateConfig,
+    planned: Sequence[PlannedBoard],
+    progress: Progress | None = None,
+    before_report: Callable[[Path], Path | None] | None = None,
 ) -> GateResult:
     """Empty ``config.out``, run the suite on the present boards, ``config.jobs`` at a time
     (default: all at once), retrying an infrastructure failure once, then write ``junit.xml``
     and ``report.html`` there. ``progress`` is called from the jobs' threads, one call at a
-    time."""
+    time. ``before_report(out)`` is called once ``junit.xml`` is written and before the report
+    (the CLI stores the run there and writes ``trends.html``, which the report then links); the
+    file it returns is audited with the gate's own."""
     config = config.absolute()
     config.check()
     # Read and checked against its manifest once, before anything runs: a bundle with a file
@@ -71,12 +76,13 @@ def run_gate(
             _run_jobs(config, present, _one_at_a_time(progress), handoff)
         junit = config.out / "junit.xml"
         write_junit(junit, results, config.out, release)
+        extra = before_report(config.out) if before_report is not None else None
         runs = [r.final.folder for r in results if r.final is not None]
         report, problem = write_report(runs, config.out / "report.html", config.title or "rig gate")
         # Each run folder was audited when its run ended (``run_board``); this audits what the
         # gate made of them.
         verdict = audit_run(
-            [p for p in (junit, report) if p is not None], taken_over(handoff), verdict_dir=config.out
+            [p for p in (junit, report, extra) if p is not None], taken_over(handoff), verdict_dir=config.out
         )
     leaked = None if verdict.clean else verdict.message()
     return GateResult(results, junit, report, problem, leaked, release)
