@@ -2,7 +2,9 @@
 
 Why tcpdump (Debian's package): it is the capture tool every network engineer knows, writes
 the libpcap files Wireshark opens, and with ``-U`` writes each packet as it is captured, so
-the file is whole up to the last packet even when pytest, or tcpdump itself, is killed. A
+the file is whole up to the last packet even when pytest, or tcpdump itself, is killed;
+``--immediate-mode`` hands each packet over at once (libpcap otherwise waits up to a second to
+fill a buffer, longer than many tests last). A
 capture in Python (scapy's sniffer) would run in the rig's own process, where the GIL and a busy
 test could drop packets, and would need a thread per board to own.
 
@@ -22,6 +24,7 @@ is read in turn.
 
 from __future__ import annotations
 
+import importlib.util
 import queue
 import shutil
 import subprocess
@@ -33,7 +36,6 @@ from pathlib import Path
 from rig.deadline import Deadline
 from rig.errors import InfrastructureError
 from rig.processes import SYSTEM_ENV, ChildProcess, child_environment
-from rig.wire.decode import StreamDecoder
 from rig.wire.pcap import Frame, read_from
 from rig.wire.records import WireRecord
 
@@ -52,7 +54,9 @@ class CaptureError(InfrastructureError):
 def unavailable() -> str | None:
     """Why no capture can be made on this machine, or None."""
     if shutil.which(TCPDUMP) is None:
-        return "no tcpdump on this machine (Debian: apt-get install tcpdump): the wire has no witness"
+        return "no tcpdump on this machine (Debian: apt-get install tcpdump)"
+    if importlib.util.find_spec("scapy") is None:
+        return "scapy, which decodes the capture, is not installed (pip install 'micropython-mqtt-rig[wire]')"
     return None
 
 
@@ -66,6 +70,9 @@ class WireCapture:
         self._folder = Path(tempfile.mkdtemp(prefix="rig-wire-"))  # 0700: the raw capture has secrets
         self.files: list[Path] = []
         self._process: ChildProcess | None = None
+        # Imported here: scapy is the "wire" extra's, and the plugin loads this module always.
+        from rig.wire.decode import StreamDecoder
+
         self._decoder = StreamDecoder(board_address, ports)
         self.records: list[WireRecord] = []
         # Per file, the byte offset up to which its frames were decoded.
@@ -78,7 +85,18 @@ class WireCapture:
 
     def start(self, timeout: float = START_S) -> None:
         path = self._folder / f"session-{len(self.files)}.pcap"
-        argv = [TCPDUMP, "-i", self.interface, "-U", "-n", "-s", str(SNAPLEN), "-w", str(path)]
+        argv = [
+            TCPDUMP,
+            "-i",
+            self.interface,
+            "--immediate-mode",
+            "-U",
+            "-n",
+            "-s",
+            str(SNAPLEN),
+            "-w",
+            str(path),
+        ]
         try:
             process = ChildProcess.spawn(
                 argv,

@@ -120,6 +120,18 @@ class WireWitness:
                 )
             time.sleep(min(POLL_S, deadline.remaining_or(POLL_S)))
 
+    def collect(
+        self, match: Callable[[WireRecord], bool], enough: Callable[[list[WireRecord]], bool], timeout: float
+    ) -> list[WireRecord]:
+        """The records since the test began for which ``match`` holds, once ``enough`` holds of
+        them or ``timeout`` expired (then what there was: the caller judges and names it)."""
+        deadline = Deadline(timeout)
+        while True:
+            found = [r for r in self.records() if match(r)]
+            if enough(found) or deadline.expired:
+                return found
+            time.sleep(min(POLL_S, deadline.remaining_or(POLL_S)))
+
     def tail(self, n: int = TAIL) -> list[str]:
         return [r.describe() for r in self.records()[-n:]]
 
