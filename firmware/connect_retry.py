@@ -43,6 +43,10 @@ def connect(c, clean_session, reconnect):
     backoff = settings.BACKOFF_INITIAL
     while True:
         attempt += 1
+        # umqtt.simple 1.3.4 (still 1.8.0) makes a new socket in connect() and drops the old one
+        # unclosed: one socket leaked per reconnect, each holding its buffers (under TLS
+        # mbedtls's too) until collected, the connection half-open at the broker meanwhile.
+        close(c.sock)
         try:
             return simple.MQTTClient.connect(c, clean_session)
         except simple.MQTTException as e:
