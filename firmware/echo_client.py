@@ -10,6 +10,7 @@ import sys
 import time
 
 from umqtt.robust import MQTTClient
+from umqtt.simple import MQTTException
 
 import bounded_read
 import clean_disconnect
@@ -148,11 +149,20 @@ class EchoClient(MQTTClient):
         # reads this connection only. If it drops (or the SUBSCRIBE cannot be sent: OSError 32,
         # EPIPE), the subscribe ends unfinished, with `subscribing` still set; the connection is
         # closed, so the next read or write fails and reconnect() subscribes again.
+        #
+        # A SUBACK that refuses (0x80): umqtt.simple 1.3.4 raises MQTTException, which ended the
+        # firmware. Without its subscription the board has nothing to echo, so it is reported
+        # and handled as a subscribe that did not finish: closed, and tried again on a new
+        # connection (docs/broker-scenarios.md, suback-failure).
         self.subscribing = True
         try:
             super().subscribe(topic, qos)
         except OSError as e:
             self.log(False, e)
+            connect_retry.close(self.sock)
+            return
+        except MQTTException as e:
+            emit("error", type="SubscribeRefused", detail="SUBACK 0x%02x for %s" % (e.args[0], topic.decode()))
             connect_retry.close(self.sock)
             return
         self.subscribing = False
@@ -172,6 +182,12 @@ class EchoClient(MQTTClient):
         # our own echo can come back within the same turn, and a message would circulate as fast
         # as the broker can return it instead of once per loop period. So the loop reads first
         # and echoes afterwards.
+        if topic != settings.ECHO_TOPIC:
+            # Not what the board subscribed to (a broker sent its retained message on another
+            # topic, amqtt did on a reconnect): echoing it would publish onto that topic, the
+            # status topic even. Reported and dropped (docs/broker-scenarios.md).
+            emit("error", type="UnexpectedTopic", detail="message on %s, not subscribed" % topic.decode())
+            return
         emit_payload("received", topic, msg)
         self.inbox.append((topic, msg))
 
