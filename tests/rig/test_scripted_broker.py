@@ -27,7 +27,7 @@ CONNECT = packets.packet(0x10, b"\x00\x04MQTT\x04\x02\x00\x3c" + b"\x00\x03abc")
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[ScriptedBroker]:
+def scripted_broker(tmp_path: Path) -> Iterator[ScriptedBroker]:
     with ScriptedBroker("127.0.0.1", tmp_path / "scripted-broker.log") as b:
         yield b
 
@@ -68,8 +68,8 @@ def test_packets_decode_back_with_scapy() -> None:
         packets.publish(b"t", b"x", qos=1)
 
 
-def test_served_connections_get_a_good_brokers_answers(broker: ScriptedBroker) -> None:
-    sock = client(broker)
+def test_served_connections_get_a_good_brokers_answers(scripted_broker: ScriptedBroker) -> None:
+    sock = client(scripted_broker)
     sock.sendall(CONNECT)
     assert read_packet(sock) == packets.connack(0)
     sock.sendall(packets.packet(0x82, b"\x00\x07" + b"\x00\x01t\x00"))
@@ -81,7 +81,9 @@ def test_served_connections_get_a_good_brokers_answers(broker: ScriptedBroker) -
     sock.close()
 
 
-def test_a_scenario_plays_and_a_wait_that_runs_out_says_what_and_where(broker: ScriptedBroker) -> None:
+def test_a_scenario_plays_and_a_wait_that_runs_out_says_what_and_where(
+    scripted_broker: ScriptedBroker,
+) -> None:
     scenario = Scenario(
         "demo",
         "MQTT-0.0.0-0",
@@ -93,25 +95,25 @@ def test_a_scenario_plays_and_a_wait_that_runs_out_says_what_and_where(broker: S
             Expect("SUBSCRIBE", 0.3),
         ),
     )
-    sock = client(broker)
+    sock = client(scripted_broker)
     sock.sendall(CONNECT)
     with pytest.raises(ScenarioFailed) as caught:
-        scenario.play(broker, b"t", b"s")
+        scenario.play(scripted_broker, b"t", b"s")
     text = str(caught.value)
     assert "scenario demo (MQTT-0.0.0-0: a refusal, then silence), step 4 of 4" in text
     assert "awaited SUBSCRIBE on connection #1 for 0.3s; last seen: CONNECT" in text
-    assert f"full log: {broker.log_path}" in text
+    assert f"full log: {scripted_broker.log_path}" in text
     assert read_packet(sock) == packets.connack(5)
     sock.close()
 
 
-def test_a_client_that_sends_garbage_or_closes_ends_the_connection(broker: ScriptedBroker) -> None:
+def test_a_client_that_sends_garbage_or_closes_ends_the_connection(scripted_broker: ScriptedBroker) -> None:
     scenario = Scenario(
         "end", "-", "garbage", (Accept(5), Expect("CONNECT", 5), ExpectEnd(5, "garbage"), Serve())
     )
-    sock = client(broker)
+    sock = client(scripted_broker)
     sock.sendall(CONNECT + packets.five_byte_length())
-    play = scenario.play(broker, b"t", b"s")
+    play = scenario.play(scripted_broker, b"t", b"s")
     ended = play.connection().wait_ended(Deadline(1))
     assert ended is not None and ended.how == "garbage", ended
     sock.close()
