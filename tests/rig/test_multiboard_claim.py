@@ -8,6 +8,7 @@ Claims run in this process: two BoardLock objects exclude each other as two proc
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def inventory(tmp_path: Path) -> Inventory:
     return load_inventory(path, env={})
 
 
-def lock_maker(tmp_path: Path, purpose: str):  # type: ignore[no-untyped-def]
+def lock_maker(tmp_path: Path, purpose: str) -> Callable[[BoardSpec], BoardLock]:
     def lock_of(spec: BoardSpec) -> BoardLock:
         return board_lock(spec, tmp_path / "artifacts" / spec.name / "session", purpose, tmp_path / "locks")
 
