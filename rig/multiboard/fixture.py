@@ -22,8 +22,8 @@ import pytest
 
 from rig import settings as rig_settings
 from rig.board_choice import board_lock
-from rig.errors import ConfigError
-from rig.evidence.run_audit import hand_over
+from rig.errors import ConfigError, RigError
+from rig.evidence.run_audit import audit_run, hand_over
 from rig.health.failures import HealthFailure
 from rig.inventory import Inventory, load_inventory
 from rig.multiboard.claim import NotEnoughBoards, claim_group
@@ -121,9 +121,19 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
         hand_over(group.secrets())
         yield group
     finally:
+        used = group.secrets()
         errors = group.close()
     if errors:
         raise errors[0]
+    # The run's own audit knows its board's secrets, not these: the test's folder is searched
+    # for every password and key its boards and broker used, now that all is written.
+    verdict = audit_run([group.folder], used)
+    if not verdict.clean:
+        raise SecretLeaked(verdict.message())
+
+
+class SecretLeaked(RigError):
+    """A secret of the boards of a test (a broker password, a Wi-Fi password) is in its artifacts."""
 
 
 @pytest.hookimpl(wrapper=True)
