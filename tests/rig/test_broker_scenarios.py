@@ -22,7 +22,9 @@ import pytest
 from rig.board import Board
 from rig.board.virtual import VirtualBoard
 from rig.deadline import Deadline
+from rig.evidence import junit_properties
 from rig.scripted_broker import Scenario, ScriptedBroker, Timing, catalogue
+from rig.scripted_broker.conformance import Conformance
 from rig.serial_events import event_matches, parse_event
 from rig.session import RigSession
 
@@ -39,6 +41,9 @@ TIMING = Timing(
     loop_period=LOOP_PERIOD,
 )
 SCENARIOS = {s.name: s for s in catalogue(TIMING)}
+# This module's results so far: each scenario's JUnit properties carry the running summary, and
+# the table is written beside the scripted broker's log at the end.
+CONFORMANCE = Conformance(total=len(SCENARIOS))
 
 # What the console must show for each scenario (docs/broker-scenarios.md): (event, fields).
 EVENTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
@@ -109,6 +114,7 @@ def scripted(rig_session: RigSession, tmp_path_factory: pytest.TempPathFactory) 
         yield ScriptedRig(board, broker, config.echo_topic.encode(), config.status_topic.encode())
     finally:
         broker.stop()
+        (log.parent / "conformance.md").write_text(CONFORMANCE.table())
         # The next test that wants the board redeploys it with its own config.
         rig_session.strategy().restart_before_next_run()
 
@@ -149,15 +155,24 @@ def await_console(board: Board, start: int, name: str, timeout: float) -> list[s
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_broker_scenario(name: str, scripted: ScriptedRig, request: pytest.FixtureRequest) -> None:
     scenario: Scenario = SCENARIOS[name]
-    request.node.user_properties.append(("mqtt_scenario", name))
-    request.node.user_properties.append(("mqtt_statement", scenario.statement))
-    start = scripted.board.capture.next_index
-    boots = getattr(scripted.board.transport, "boots", None)
-    scenario.play(scripted.broker, scripted.echo_topic, scripted.status_topic)
-    problems = await_console(scripted.board, start, name, TIMING.at_once)
-    assert getattr(scripted.board.transport, "boots", None) == boots, "the board rebooted during the scenario"
-    assert not problems, (
-        f"scenario {name} ({scenario.statement}: {scenario.title}): "
-        + "; ".join(problems)
-        + f"; console: {scripted.board.capture.session_log}; broker log: {scripted.broker.log_path}"
-    )
+    properties = request.node.user_properties
+    properties.append((junit_properties.MQTT_SCENARIO, name))
+    properties.append((junit_properties.MQTT_STATEMENT, scenario.statement))
+    passed = False
+    try:
+        start = scripted.board.capture.next_index
+        boots = getattr(scripted.board.transport, "boots", None)
+        scenario.play(scripted.broker, scripted.echo_topic, scripted.status_topic)
+        problems = await_console(scripted.board, start, name, TIMING.at_once)
+        assert getattr(scripted.board.transport, "boots", None) == boots, (
+            "the board rebooted during the scenario"
+        )
+        assert not problems, (
+            f"scenario {name} ({scenario.statement}: {scenario.title}): "
+            + "; ".join(problems)
+            + f"; console: {scripted.board.capture.session_log}; broker log: {scripted.broker.log_path}"
+        )
+        passed = True
+    finally:
+        CONFORMANCE.record(name, scenario.statement, passed)
+        properties.append((junit_properties.MQTT_CONFORMANCE, CONFORMANCE.summary()))

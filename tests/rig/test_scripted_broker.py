@@ -12,6 +12,7 @@ import pytest
 
 from rig.deadline import Deadline
 from rig.scripted_broker import ScriptedBroker, packets
+from rig.scripted_broker.conformance import Conformance
 from rig.scripted_broker.decode import decode
 from rig.scripted_broker.scenario import (
     Accept,
@@ -117,3 +118,13 @@ def test_a_client_that_sends_garbage_or_closes_ends_the_connection(scripted_brok
     ended = play.connection().wait_ended(Deadline(1))
     assert ended is not None and ended.how == "garbage", ended
     sock.close()
+
+
+def test_conformance_counts_scenarios_and_distinct_statements() -> None:
+    results = Conformance(total=3)
+    results.record("a", "MQTT-3.2.2-5", True)
+    results.record("b", "MQTT-4.4.0-1 / MQTT-4.3.3-2", False)
+    assert results.summary() == "1 of 3 scenarios passed, 3 statements exercised"
+    results.record("c", "3.1.4 (no number)", True)
+    assert results.summary() == "2 of 3 scenarios passed, 3 statements exercised"
+    assert "| b | MQTT-4.4.0-1 / MQTT-4.3.3-2 | FAILED |" in results.table()
