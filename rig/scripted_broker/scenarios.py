@@ -373,7 +373,7 @@ def stray_pubrel(t: Timing) -> Scenario:
 def retained_foreign_topic(t: Timing) -> Scenario:
     return Scenario(
         "retained-unsubscribed",
-        "MQTT-3.3.5-1 (a server delivers what matches the client's subscriptions)",
+        "3.3.5 (no number: a server sends what matches a subscription)",
         "on reconnect, a retained message on a topic the board never subscribed to",
         steps(
             _handshake(t),
