@@ -11,6 +11,13 @@ Every test gets exactly one tier marker, so that ``pytest -m fast`` (or ``integr
   all are.
 - ``fast``: everything else. tests/rig/conftest.py holds the fast tier to that: a fast test that
   starts a process or reaches the network fails, naming what it tried.
+
+The integration tier runs under pytest-xdist (``-n 3 --dist loadgroup``, tox.ini): its tests spend
+their time waiting on boards, brokers and inner runs, so three share these 2 cores. Two tables
+below shape that run: ``SEQUENTIAL`` (tests whose bounds are measured against the clock: marked
+``sequential``, run after the parallel part with nothing beside them) and ``LONGEST_FIRST``
+(tests that run the whole HIL suite: started first, so that the workers finish together). A
+module whose tests share a fixture (one board and broker for the module) goes to one worker whole.
 """
 
 from __future__ import annotations
@@ -153,6 +160,39 @@ STARTS_PROCESSES: dict[str, tuple[str, ...] | None] = {
 }
 
 
+# Integration tests timed against the clock (a bounded escalation, a lock's poll, a page that
+# answers within seconds, a short run timeout): the whole module (None) or the tests named. They
+# are marked ``sequential`` and run by themselves after the parallel part (tox -e sequential),
+# where their slack was chosen: on a quiet machine, not beside three workers' boards and brokers.
+SEQUENTIAL: dict[str, tuple[str, ...] | None] = {
+    "test_board_flood.py": None,
+    "test_benchmarks.py": None,
+    "test_gate_supervise.py": None,
+    "test_bench_page.py": ("test_replay_of_a_real_run",),
+    "test_lock.py": None,
+    "test_dependencies.py": None,
+    "test_board_strategy.py": None,
+    "test_serial_sink_failure.py": None,
+    "test_capture_flood_memory.py": None,
+    # A gate run whose timeout (2 s, 10 s) must outlast an inner pytest reaching its test.
+    "test_gate.py": ("test_timeout_kills_the_whole_run_and_counts_as_infrastructure",),
+    "test_gate_audit.py": (
+        "test_a_run_killed_on_timeout_is_audited_by_the_gate_with_its_handed_over_secrets",
+        "test_the_first_attempts_folder_is_audited_next_to_the_retry_that_passed",
+    ),
+}
+
+# Tests that run the whole HIL suite in an inner pytest (or two), minutes each where every other
+# test takes seconds: under xdist they go first, longest first, so that no worker starts one
+# while the others run out of work. A test missing here still runs; the tier just ends later.
+LONGEST_FIRST = (
+    "tests/rig/test_gate.py::test_whole_hil_suite_passes_and_absent_usb_board_is_skipped",
+    "tests/rig/test_tutorial_contract.py::test_the_suite_gives_the_tutorial_its_verdicts",
+    "tests/rig/test_external_broker_run.py::test_the_hil_suite_passes_against_a_plain_mosquitto_on_loopback",
+    "tests/rig/test_bench.py::test_a_new_user_scans_writes_and_runs_the_suite_on_the_usb_board",
+)
+
+
 def tier_of(item: pytest.Item) -> str:
     """The tier a test belongs to (see the module's docstring)."""
     if item.get_closest_marker("mutation") is not None:
@@ -167,11 +207,16 @@ def tier_of(item: pytest.Item) -> str:
 
 
 def starts_processes(nodeid: str) -> bool:
+    return listed(STARTS_PROCESSES, nodeid)
+
+
+def listed(table: dict[str, tuple[str, ...] | None], nodeid: str) -> bool:
+    """Whether a test of tests/rig is in ``table`` (module -> None for all, or test names)."""
     path, _, name = nodeid.partition("::")
     module = path.removeprefix("tests/rig/")
-    if module == path or module not in STARTS_PROCESSES:
+    if module == path or module not in table:
         return False
-    names = STARTS_PROCESSES[module]
+    names = table[module]
     return names is None or name.split("[")[0] in names
 
 
@@ -183,10 +228,51 @@ def pytest_configure(config: pytest.Config) -> None:
     # restores Python's own handler whatever launched it.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    config.addinivalue_line(
+        "markers",
+        "sequential: an integration test timed against the clock, run with nothing beside it "
+        "(tox -e sequential)",
+    )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# First: pytest-xdist's own hook (``--dist loadgroup``) appends ``@group`` to a grouped test's
+# node id, which the tables above would then no longer match.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item)
         if item.get_closest_marker(tier) is None:
             item.add_marker(tier)
+        if tier == "integration" and listed(SEQUENTIAL, item.nodeid):
+            item.add_marker("sequential")
+        if tier == "integration" and item.get_closest_marker("xdist_group") is None and shares_setup(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: every worker sorts alike
+        items[:] = longest_first(items, int(workerinput.get("workercount", 1)))
+
+
+def shares_setup(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture its module (or class) shares: one board and broker for the
+    whole module, say. Under ``--dist loadgroup`` the module's tests then go to one worker
+    together (an ``xdist_group`` of the module's path), which sets the fixture up once, rather
+    than to every worker, each setting it up again."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope in ("module", "class", "package")
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
+
+
+def longest_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The order the tests are handed out in: one of ``LONGEST_FIRST`` to each worker, then a
+    short test each (``--dist loadgroup`` queues a second unit behind each worker's first at
+    once, and a test queued behind a long one waits it out), then the rest of the long ones, then
+    everything else."""
+    rank = {nodeid: place for place, nodeid in enumerate(LONGEST_FIRST)}
+    longest = sorted((i for i in items if i.nodeid in rank), key=lambda i: rank[i.nodeid])
+    rest = [i for i in items if i.nodeid not in rank]
+    return longest[:workers] + rest[:workers] + longest[workers:] + rest[workers:]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rig import settings as rig_settings
 from rig.board import Board, VirtualBoard
 from rig.broker import Broker, make_broker
 from rig.broker.factory import broker_version
@@ -15,11 +16,20 @@ from tests.rig.inner_pytest import REPO
 from tests.rig.no_network import refuse_network
 
 
+@pytest.hookimpl(tryfirst=True)  # before the rig's plugin reads its settings and claims a board
 def pytest_configure(config: pytest.Config) -> None:
     # The rig's pytest header names mosquitto's version, which takes a process (``mosquitto -h``,
     # asked once per process): asked here, outside any test, so that the pytest runs the fast tier
     # starts in-process (pytester) print their header without one.
     broker_version("mosquitto")
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        # Under pytest-xdist (tox's integration tier), each worker claims a board of its own
+        # (rig.session), and the built-in virtual board's lock is its flash, kept per artifacts
+        # folder: in one folder the first worker would take it and the tests of the others that
+        # use the run's board would be skipped. A folder per worker gives each its own board.
+        artifacts = rig_settings.given_values(config.getoption)["artifacts"].value
+        config.option.rig_artifacts = str(Path(artifacts or "artifacts") / f"xdist-{worker}")
 
 
 @pytest.fixture(autouse=True)
