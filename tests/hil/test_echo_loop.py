@@ -13,6 +13,7 @@ import pytest
 from rig.board import Board
 from rig.broker import Broker
 from rig.broker.access import INJECTOR
+from rig.broker.record_log import RecordLog
 from rig.contract import FirmwareContract
 from rig.echo_verdict import (
     INJECT_QOS,
@@ -25,6 +26,7 @@ from rig.fixtures.contract import console_witness, not_checked, reset_seen_at
 from rig.host_client import HostClient, Message
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from tests.hil.witnesses_agree import assert_status_only_changes
 
 pytestmark = pytest.mark.hil
 
@@ -111,6 +113,7 @@ def test_boots_connects_and_publishes_hello(
 def test_injected_message_keeps_circulating(
     board: Board,
     broker: Broker,
+    broker_records: RecordLog,
     serial_log: SerialLog,
     mqtt: HostClient,
     payload: bytes,
@@ -121,6 +124,7 @@ def test_injected_message_keeps_circulating(
 ) -> None:
     timeout = rig_session.settings.timeout
     period = board.config.effective_loop_period
+    mark = broker_records.mark() if broker.records_unavailable is None else None
     with echo_witness(broker, rig_session, board, rig_artifacts, "loop") as witness:
         since = time.time()
         serial_log.note(f"injecting {payload!r} on {board.config.echo_topic}")
@@ -135,6 +139,15 @@ def test_injected_message_keeps_circulating(
         note_unchecked_qos(witness, board, request.node)
     assert_cadence(arrivals, period, request.node)
     assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "loop")
+    # While the board echoes, connected all along, its status topic stays quiet.
+    if not board.config.has_status:
+        return
+    if mark is None:
+        not_checked(
+            request.node, f"the status topic against the broker's records: {broker.records_unavailable}"
+        )
+        return
+    assert_status_only_changes(mqtt, broker_records, board, mark=mark, since=since)
 
 
 def test_echo_cadence_is_the_loop_period(

@@ -29,6 +29,7 @@ from rig.errors import BrokerError, ConnectRejected, WaitTimeout
 from rig.host_client import ConnectionRefused, HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from tests.hil.refusing_broker import RefusingBroker
 
 pytestmark = pytest.mark.hil
 
@@ -218,6 +219,57 @@ def test_the_firmware_reports_a_refused_login_and_retries_with_a_backoff(
         broker_records.next(Connack, deadline.remaining_or(0.2), after=refused[-1] if refused else mark)
     assert reported >= ATTEMPTS and reported - 1 <= len(refused) <= reported + 1, (
         f"the board reported {reported} refused logins, the broker refused {len(refused)}"
+    )
+
+
+# Two outages in one boot: the first refuses 6 times (waits of 10, 20 ... 320 ms, at its cap),
+# then the broker accepts the board, then refuses it again.
+FIRST_OUTAGE = 6
+AFTER_SUCCESS_BACKOFF_INITIAL, AFTER_SUCCESS_BACKOFF_MAX = 0.01, 0.32
+
+
+def test_the_backoff_starts_again_from_its_first_wait_after_a_success(
+    broker: Broker, rig_session: RigSession, board: Board, serial_log: SerialLog
+) -> None:
+    """A board that waited ever longer through one outage and then got in must not carry those
+    waits into the next outage: once accepted, its next refusal waits ``backoff_initial`` again.
+    (The other tests refuse the board in one outage only.) A scripted broker of the test's own
+    refuses, accepts and refuses again (``tests.hil.refusing_broker``): the rig's brokers cannot
+    turn a login down after accepting it."""
+    if broker.kind == "external":
+        pytest.skip("the scripted broker listens where the rig's own broker does, not an external one's host")
+    timeout = rig_session.settings.timeout
+    initial_ms = round(AFTER_SUCCESS_BACKOFF_INITIAL * 1000)
+    fake = RefusingBroker(board.config.broker_host, FIRST_OUTAGE, board.config.contract.hello or b"hello")
+    try:
+        config = dataclasses.replace(
+            board.config,
+            broker_port=fake.port,
+            tls_ca=None,  # the scripted broker speaks plain MQTT
+            tls_server_name=None,
+            app={
+                **board.config.app,
+                "backoff_initial": AFTER_SUCCESS_BACKOFF_INITIAL,
+                "backoff_max": AFTER_SUCCESS_BACKOFF_MAX,
+            },
+        )
+        with contextlib.suppress(ConnectRejected):  # the first outage: the rig names the refusal
+            rig_session.run_firmware(config)
+        again = serial_log.expect_event("connect_refused", timeout + 2, reconnect=True, attempt=1)
+    finally:
+        fake.close()
+    first = [e["delay_ms"] for e in serial_log.events("connect_refused") if not e.get("reconnect")]
+    # The broker's word first: it accepted the board once, and then saw it come back.
+    accepted = [a for a in fake.attempts if a.accepted]
+    assert accepted and fake.refused_after_success(), (
+        f"the scripted broker saw no second outage: attempts {fake.attempts}, problems {fake.problems}"
+    )
+    assert len(first) >= FIRST_OUTAGE - 1 and max(first) > initial_ms, f"no backoff: waits {first} ms"
+    assert again["delay_ms"] == initial_ms, (
+        f"the backoff did not come down after a success: the broker refused the board "
+        f"{FIRST_OUTAGE} times (waits {first} ms), accepted it, then refused it again, and its "
+        f"first wait then was {again['delay_ms']} ms, not backoff_initial {initial_ms} ms; "
+        f"full log: {serial_log.path}"
     )
 
 

@@ -16,7 +16,7 @@ from rig.fixtures.contract import console_witness, not_checked
 from rig.host_client import HostClient, Message, retained_on
 from rig.serialio import SerialLog
 from rig.session import RigSession
-from tests.hil.witnesses_agree import assert_console_agrees_with_broker
+from tests.hil.witnesses_agree import assert_console_agrees_with_broker, assert_status_only_changes
 
 pytestmark = pytest.mark.hil
 
@@ -152,39 +152,8 @@ def test_status_is_retained_after_each_change(
             request.node, f"status messages against the broker's records: {broker.records_unavailable}"
         )
         return
-    assert_status_only_changes(mqtt, broker_records, board, mark, began, timeout)
+    assert_status_only_changes(mqtt, broker_records, board, mark=mark, since=began)
     if console:
         assert_console_agrees_with_broker(
             serial_log, broker_records, board.config.client_id, mark=mark, since=began, timeout=timeout
         )
-
-
-def assert_status_only_changes(
-    mqtt: HostClient, records: RecordLog, board: Board, mark: int, since: float, timeout: float
-) -> None:
-    """The status topic carries the board's changes and nothing else: each ``online`` answers a
-    connection the broker accepted, each ``offline`` a goodbye it received, each ``lost`` a
-    connection it saw end without one (the will). Status messages that circulate or repeat,
-    retained or not, would tell a subscriber of changes that never happened."""
-    topic = board.config.status_topic
-    client = board.config.client_id
-    said = [m.payload for m in mqtt.messages(topic, since=since)]
-    accepted = [c for c in records.connacks(client, after=mark) if c.return_code == 0]
-    ended = records.ended(client, after=mark)
-    allowed = {
-        b"online": (len(accepted), "connection(s) the broker accepted"),
-        b"offline": (sum(e.clean for e in ended), "DISCONNECT(s) the broker received"),
-        b"lost": (sum(not e.clean for e in ended), "connection(s) the broker saw lost"),
-    }
-    found = []
-    for payload in sorted(set(said)):
-        count = said.count(payload)
-        most, what = allowed.get(payload, (0, "status the firmware documents"))
-        if count > most:
-            found.append(f"{payload!r} {count} time(s), for {most} {what}")
-    assert not found, (
-        f"the status topic {topic!r} carried more than the board's changes: "
-        + "; ".join(found)
-        + f" (status messages circulating or repeated, retained or not; all it carried: {said}); "
-        f"broker records: {records.path}; full log: {mqtt.trace_path}"
-    )

@@ -9,15 +9,20 @@ check that trusts it) is misled: that is a defect to report, not noise.
 ``assert_console_agrees_with_broker`` is called by the tests that already make the board connect
 and leave (a reset, a goodbye, a lost session, a fault), at a moment the board is back and
 settled, so it costs them no more than a look at what both witnesses already gathered.
+
+``assert_status_only_changes`` holds the status topic to the same first witness: each status
+message the host saw must answer a change in the board's connection the broker recorded.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rig.board import Board
 from rig.broker.record_log import RecordLog
 from rig.broker.records import Connack
 from rig.deadline import Deadline
+from rig.host_client import HostClient
 from rig.serialio import SerialLog
 
 
@@ -81,3 +86,35 @@ def assert_console_agrees_with_broker(
 def _flag(event: dict[str, Any]) -> str:
     value = event.get("session_present")
     return str(int(value)) if isinstance(value, bool) else repr(value)
+
+
+def assert_status_only_changes(
+    mqtt: HostClient, records: RecordLog, board: Board, *, mark: int, since: float
+) -> None:
+    """The status topic carries the board's changes and nothing else: each ``online`` answers a
+    connection the broker accepted, each ``offline`` a goodbye it received, each ``lost`` a
+    connection it saw end without one (the will). Status messages that circulate or repeat,
+    retained or not, would tell a subscriber of changes that never happened. Judged on what the
+    host saw from ``since`` on, against the broker's records from ``mark`` on."""
+    topic = board.config.status_topic
+    client = board.config.client_id
+    said = [m.payload for m in mqtt.messages(topic, since=since)]
+    accepted = [c for c in records.connacks(client, after=mark) if c.return_code == 0]
+    ended = records.ended(client, after=mark)
+    allowed = {
+        b"online": (len(accepted), "connection(s) the broker accepted"),
+        b"offline": (sum(e.clean for e in ended), "DISCONNECT(s) the broker received"),
+        b"lost": (sum(not e.clean for e in ended), "connection(s) the broker saw lost"),
+    }
+    found = []
+    for payload in sorted(set(said)):
+        count = said.count(payload)
+        most, what = allowed.get(payload, (0, "status the firmware documents"))
+        if count > most:
+            found.append(f"{payload!r} {count} time(s), for {most} {what}")
+    assert not found, (
+        f"the status topic {topic!r} carried more than the board's changes: "
+        + "; ".join(found)
+        + f" (status messages circulating or repeated, retained or not; all it carried: {said}); "
+        f"broker records: {records.path}; full log: {mqtt.trace_path}"
+    )
