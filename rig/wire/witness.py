@@ -105,7 +105,10 @@ class WireWitness:
     def wait_for(self, kind: type[R], what: str, match: Callable[[R], bool], timeout: float) -> R:
         """The first record of ``kind`` since the test began for which ``match`` holds; on
         expiry ``WaitTimeout`` names ``what``, the last records and this test's capture."""
-        self.require(what)
+        if kind is WirePacket:
+            self.require(what)
+        elif self.unavailable is not None:  # a TCP end shows over TLS too
+            raise WireUnavailable(f"{what}: no wire witness ({self.unavailable})")
         deadline = Deadline(timeout)
         while True:
             for record in self.records():

@@ -1,7 +1,9 @@
 """How the firmware leaves the broker: cleanly on Ctrl-C, and with its will on a power cut.
 
 How a connection ended is the broker's word (its records: a DISCONNECT received, how the
-connection closed); the status topic on the wire shows whether the will fired.
+connection closed); the status topic on the wire shows whether the will fired. The board's link
+is a third witness (``rig.wire``): its DISCONNECT and the FIN that must follow it, never RST
+(tests/hil/test_wire_witness.py judges that first; here it backs the broker's word).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from rig.fixtures.contract import console_witness, not_checked
 from rig.host_client import HostClient
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from rig.wire import checks
+from rig.wire.records import BOARD
+from rig.wire.witness import WireWitness
 from tests.hil.board_online import wait_online
 
 pytestmark = pytest.mark.hil
@@ -33,6 +38,7 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
     mqtt: HostClient,
     rig_session: RigSession,
     request: pytest.FixtureRequest,
+    wire: WireWitness,
 ) -> None:
     timeout = rig_session.settings.timeout
     client = board.config.client_id
@@ -56,6 +62,12 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
         f"the broker received no DISCONNECT from the board before its connection ended: "
         f"[{ended.describe()}]; records: {broker_records.path}"
     )
+    if wire.unavailable is None:  # FIN or RST show over TLS too
+        checks.assert_goodbye(
+            wire, checks.connection_end(wire, since, timeout), disconnect_readable=wire.readable("") is None
+        )
+    else:
+        not_checked(request.node, f"how the connection ended, on the wire: {wire.unavailable}")
     # It can connect again at once, and the broker hands it its session.
     board.soft_reset()
     connack = broker_records.wait_for(Connack, timeout, client=client, after=ended)
@@ -91,6 +103,7 @@ def test_power_cut_fires_the_will(
     serial_log: SerialLog,
     mqtt: HostClient,
     rig_session: RigSession,
+    wire: WireWitness,
 ) -> None:
     board.config.contract.require_will("the will on a power cut")
     timeout = rig_session.settings.timeout
@@ -108,6 +121,11 @@ def test_power_cut_fires_the_will(
         f"a board whose power was cut cannot say goodbye, yet the broker recorded {said_goodbye} "
         f"[{ended.describe()}]"
     )
+    if wire.readable("") is None:
+        on_wire = [p.describe() for p in wire.packets("DISCONNECT", BOARD, since=since)]
+        assert not on_wire, (
+            f"a board whose power was cut sent {on_wire} on the wire; capture: {wire.pcap_path}"
+        )
     # The board boots again by itself and comes back online, after the will.
     serial_log.expect_event("boot", timeout)
     connack = broker_records.wait_for(Connack, timeout, client=client, after=ended)
