@@ -18,6 +18,7 @@ from rig.board.board import Board
 from rig.board_choice import broker_bind_address
 from rig.broker import Broker, make_broker
 from rig.broker.access import HOST
+from rig.broker.tls import TlsMaterial
 from rig.evidence.broker_tap import BrokerLogTap
 from rig.evidence.timeline import Timeline
 from rig.firmware_config import FirmwareConfig
@@ -113,6 +114,7 @@ class BoardGroup:
         self.naming = group_naming(run_id, request, by_role)
         self.policy = group_policy(self.naming, list(by_role.values()))
         self.broker: Broker | None = None
+        self.tls: TlsMaterial | None = None
         self.boards: dict[str, GroupBoard] = {}
 
     def __getattr__(self, role: str) -> GroupBoard:
@@ -211,6 +213,8 @@ class BoardGroup:
 
     def secrets(self) -> dict[str, str]:
         found = dict(self.policy.secrets())
+        if self.tls is not None:
+            found.update(self.tls.secrets())
         for b in self.boards.values():
             found.update(b.testbed.secrets())
         return found
@@ -228,4 +232,6 @@ class BoardGroup:
             except Exception as e:
                 errors.append(e)
             self.broker = None
+        if self.tls is not None:
+            self.tls.discard()  # its private keys; ``secrets()`` still knows their values
         return errors
