@@ -68,3 +68,15 @@ WireRecord = WirePacket | TcpEnd
 def to_json(record: WireRecord) -> dict[str, Any]:
     kind = "tcp_end" if isinstance(record, TcpEnd) else "mqtt"
     return {"record": kind, **{k: v for k, v in dataclasses.asdict(record).items() if v is not None}}
+
+
+def alert_for(fields: object) -> str:
+    """Why a wire entry of the timeline (``fields``: its ``wire`` object) matters to someone
+    looking for the cause of a failure, or "": a connection reset, a packet that cannot be read."""
+    if not isinstance(fields, dict):
+        return ""
+    if fields.get("record") == "tcp_end" and fields.get("how") == "RST":
+        return f"connection reset by the {fields.get('sender', '?')}"
+    if fields.get("kind") == "MALFORMED":
+        return f"malformed MQTT from the {fields.get('sender', '?')}"
+    return ""

@@ -13,9 +13,10 @@ from scapy.contrib.mqtt import MQTT, MQTTConnack, MQTTPublish, MQTTSubscribe, MQ
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
+from rig.report.timeline_rows import timeline_rows
 from rig.wire.decode import MALFORMED, StreamDecoder
 from rig.wire.pcap import Frame, masked, read_frames, read_from, write_frames
-from rig.wire.records import ENCRYPTED, TcpEnd, WirePacket
+from rig.wire.records import ENCRYPTED, TcpEnd, WirePacket, to_json
 
 BOARD_IP, BROKER_IP = "10.213.0.2", "10.213.0.1"
 PORT, TLS_PORT, BOARD_PORT = 1883, 8883, 40000
@@ -153,3 +154,16 @@ def test_a_secret_is_masked_in_the_frames_kept() -> None:
     kept = masked(frame, [b"password-of-the-board"])
     assert b"password" not in kept.data and len(kept.data) == len(frame.data)
     assert masked(frame, []) is frame
+
+
+def test_the_report_marks_a_reset_and_a_malformed_packet_on_the_wire() -> None:
+    link = Link()
+    records = decoder().feed(
+        [link.frame("broker", b"\x30\xff\xff\xff\xff\x01"), link.frame("board", flags="R")]
+    )
+    entries = [{"t": r.t, "src": "wire", "text": r.describe(), "wire": to_json(r)} for r in records]
+    rows = timeline_rows(entries, start=100.0)
+    assert [row.alert for row in rows.head] == [
+        "malformed MQTT from the broker",
+        "connection reset by the board",
+    ]
