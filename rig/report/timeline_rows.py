@@ -9,6 +9,7 @@ from typing import Any
 
 from rig.broker.records import BadRecord, BrokerRecord, Ended, from_json
 from rig.report.traffic import MqttMessage, mqtt_message
+from rig.wire.records import alert_for as wire_alert
 
 # The start of a run-up to a failure and its end are what a reader needs; the middle of a
 # timeline of thousands of echoes is in timeline.txt.
@@ -53,6 +54,8 @@ def alert_for(entry: dict[str, Any]) -> str:
         return "port lost"
     # The broker's records decide, never its log's wording (rig.broker.records): a connection
     # that ended without DISCONNECT is one whose will the broker published.
+    if src == "wire":
+        return wire_alert(entry.get("wire"))
     ended = _record(entry) if src == "broker" else None
     if isinstance(ended, Ended) and not ended.clean:
         return f"unclean close: {ended.how.value} ({ended.detail})"
