@@ -236,7 +236,8 @@ def check_trends_page(browser: BenchBrowser) -> None:
     rows = {}
     for tr in browser.driver.find_elements(By.CSS_SELECTOR, "#outcome-grid tbody tr"):
         cells = [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
-        rows[(cells[0], cells[1])] = cells[2:]
+        # The suite's node ids are relative to the rootdir its pytest finds: keep the file's name on.
+        rows[(cells[0], cells[1].rsplit("/", 1)[-1])] = cells[2:]
     nights = NIGHTS_BEFORE + 1
     assert rows == {
         ("steady", BOOT): ["PASS"] * nights,
@@ -251,6 +252,7 @@ def check_trends_page(browser: BenchBrowser) -> None:
         )
         for tr in browser.driver.find_elements(By.CSS_SELECTOR, "#board-health tbody tr")
     }
+    assert set(health) == {"steady", "sick"}, f"the page's board health table has rows for {health}"
     assert health["steady"][0] == "good", f"board health on the page: {health}"
     state, why = health["sick"]
     assert state == "bad (out of rotation)", f"board health on the page: {health}"
