@@ -9,6 +9,7 @@ All share one broker, whose accounts are the group's (``rig.multiboard.grants``)
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -171,7 +172,8 @@ class BoardGroup:
             claim=self.claim.take_lock(name),
         )
         folder = self.folder / f"{role}-{name}"
-        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)  # this test's files only, as every test's folder
+        folder.mkdir(parents=True)
         timeline = Timeline(folder)
         parts: list[Any] = [timeline]
         try:
