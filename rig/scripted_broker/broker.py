@@ -73,11 +73,11 @@ class ScriptedBroker:
     @contextlib.contextmanager
     def scripted(self) -> Iterator[None]:
         """New connections go to ``accept`` while inside; every open connection is served again
-        when it ends (a failed scenario leaves the board a working broker)."""
+        when it ends (a failed scenario leaves the board a working broker). A caller that makes
+        the connection itself (a test's client) enters first, so that it cannot be served before
+        the scenario takes it; ``Scenario.play`` inside then keeps it."""
         with self._lock:
             self._scripted = True
-            while not self._arrivals.empty():
-                self._arrivals.get_nowait().serve()
         try:
             yield
         finally:

@@ -96,10 +96,11 @@ def test_a_scenario_plays_and_a_wait_that_runs_out_says_what_and_where(
             Expect("SUBSCRIBE", 0.3),
         ),
     )
-    sock = client(scripted_broker)
-    sock.sendall(CONNECT)
-    with pytest.raises(ScenarioFailed) as caught:
-        scenario.play(scripted_broker, b"t", b"s")
+    with scripted_broker.scripted():  # before the client connects: the scenario's to take
+        sock = client(scripted_broker)
+        sock.sendall(CONNECT)
+        with pytest.raises(ScenarioFailed) as caught:
+            scenario.play(scripted_broker, b"t", b"s")
     text = str(caught.value)
     assert "scenario demo (MQTT-0.0.0-0: a refusal, then silence), step 4 of 4" in text
     assert "awaited SUBSCRIBE on connection #1 for 0.3s; last seen: CONNECT" in text
@@ -112,9 +113,10 @@ def test_a_client_that_sends_garbage_or_closes_ends_the_connection(scripted_brok
     scenario = Scenario(
         "end", "-", "garbage", (Accept(5), Expect("CONNECT", 5), ExpectEnd(5, "garbage"), Serve())
     )
-    sock = client(scripted_broker)
-    sock.sendall(CONNECT + packets.five_byte_length())
-    play = scenario.play(scripted_broker, b"t", b"s")
+    with scripted_broker.scripted():
+        sock = client(scripted_broker)
+        sock.sendall(CONNECT + packets.five_byte_length())
+        play = scenario.play(scripted_broker, b"t", b"s")
     ended = play.connection().wait_ended(Deadline(1))
     assert ended is not None and ended.how == "garbage", ended
     sock.close()
