@@ -33,6 +33,11 @@ RERUN = "rerun"
 QUARANTINED = "quarantined"
 QUARANTINED_OUTCOME = "quarantined_outcome"
 PASS_RATE = "pass_rate"
+# rig.scripted_broker: the broker scenario a test played, the MQTT 3.1.1 statement it exercises,
+# and the conformance so far: "N of M scenarios passed, K statements exercised".
+MQTT_SCENARIO = "mqtt_scenario"
+MQTT_STATEMENT = "mqtt_statement"
+MQTT_CONFORMANCE = "mqtt_conformance"
 
 
 def runtime_properties(identity: RuntimeIdentity | None, pin: str = "") -> dict[str, str]:
@@ -48,8 +53,3 @@ def runtime_properties(identity: RuntimeIdentity | None, pin: str = "") -> dict[
         RUNTIME_PIN: pin,
     }
     return {k: v for k, v in props.items() if v}
-# rig.scripted_broker: the broker scenario a test played, the MQTT 3.1.1 statement it exercises,
-# and the conformance so far: "N of M scenarios passed, K statements exercised".
-MQTT_SCENARIO = "mqtt_scenario"
-MQTT_STATEMENT = "mqtt_statement"
-MQTT_CONFORMANCE = "mqtt_conformance"
