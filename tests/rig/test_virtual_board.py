@@ -20,10 +20,12 @@ from rig.errors import BoardUnreachable
 from rig.processes import ChildProcess, is_running
 from rig.serialio import SerialLog
 
+# "main started" inside the try: a Ctrl-C sent as soon as it shows lands where the finally runs
+# (printed before the try, a loaded machine left a window where it ended main.py without it).
 LOOP_MAIN = """\
 import time
-print("main started")
 try:
+    print("main started")
     while True:
         time.sleep(0.05)
 finally:
