@@ -34,9 +34,11 @@ QUARANTINED = "quarantined"
 QUARANTINED_OUTCOME = "quarantined_outcome"
 PASS_RATE = "pass_rate"
 # rig.scripted_broker: the broker scenario a test played, the MQTT 3.1.1 statement it exercises,
-# and the conformance so far: "N of M scenarios passed, K statements exercised".
+# what the board must do (the scenario's title), and the conformance so far: "N of M scenarios
+# passed, K statements exercised". The report's conformance table is read from them.
 MQTT_SCENARIO = "mqtt_scenario"
 MQTT_STATEMENT = "mqtt_statement"
+MQTT_EXPECTED = "mqtt_expected"
 MQTT_CONFORMANCE = "mqtt_conformance"
 
 
