@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rig.evidence import boot_time
+from rig.report.conformance import ConformanceTable, conformance_tables
 from rig.report.detail import Entry, Link, Section, section
 from rig.report.formatting import LABELS, duration, href, num, outcome_kind, shown, when
 from rig.report.load import RunView
@@ -84,6 +85,8 @@ class Page:
     runs: list[RunSection]
     # The night-to-night page (``rig trends --out``) when one sits beside the report: its link.
     trends: str = ""
+    # The broker scenarios' conformance table of each run that played them (rig.report.conformance).
+    conformance: tuple[ConformanceTable, ...] = ()
 
 
 # The trends page's name beside a report, linked from it when present (docs/history.md).
@@ -105,6 +108,7 @@ def page(runs: list[RunView], base: Path, title: str, generated: float) -> Page:
             _run_section(i, run, [e for e in entries if e.run_index == i], base) for i, run in enumerate(runs)
         ],
         trends=TRENDS_PAGE if (base / TRENDS_PAGE).is_file() else "",
+        conformance=tuple(conformance_tables(entries)),
     )
 
 
