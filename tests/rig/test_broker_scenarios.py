@@ -42,7 +42,8 @@ TIMING = Timing(
 )
 SCENARIOS = {s.name: s for s in catalogue(TIMING)}
 # This module's results so far: each scenario's JUnit properties carry the running summary, and
-# the table is written beside the scripted broker's log at the end.
+# the table is written as conformance.md into the run's session folder at the end (the report
+# builds its own from the properties: rig.report.conformance).
 CONFORMANCE = Conformance(total=len(SCENARIOS))
 
 # What the console must show for each scenario (docs/broker-scenarios.md): (event, fields).
@@ -79,7 +80,7 @@ class ScriptedRig:
 
 
 @pytest.fixture(scope="module")
-def scripted(rig_session: RigSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedRig]:
+def scripted(rig_session: RigSession) -> Iterator[ScriptedRig]:
     board = rig_session.board()
     transport = board.transport
     if not isinstance(transport, VirtualBoard):
@@ -87,7 +88,9 @@ def scripted(rig_session: RigSession, tmp_path_factory: pytest.TempPathFactory) 
     if rig_session.settings.tls:
         pytest.skip("the scripted broker speaks plain MQTT; this run is over TLS")
     host = transport.network.host_address if transport.network is not None else "127.0.0.1"
-    log = tmp_path_factory.mktemp("scripted-broker") / "scripted-broker.log"
+    # In the run's session folder: kept with the run, and linked from its report.
+    rig_session.dir.mkdir(parents=True, exist_ok=True)
+    log = rig_session.dir / "scripted-broker.log"
     broker = ScriptedBroker(host, log)
     try:
         config = rig_session.config_for(board, LOOP_PERIOD, "reference", keepalive=KEEPALIVE)
@@ -114,7 +117,7 @@ def scripted(rig_session: RigSession, tmp_path_factory: pytest.TempPathFactory) 
         yield ScriptedRig(board, broker, config.echo_topic.encode(), config.status_topic.encode())
     finally:
         broker.stop()
-        (log.parent / "conformance.md").write_text(CONFORMANCE.table())
+        (rig_session.dir / "conformance.md").write_text(CONFORMANCE.table(), encoding="utf-8")
         # The next test that wants the board redeploys it with its own config.
         rig_session.strategy().restart_before_next_run()
 
@@ -158,6 +161,7 @@ def test_broker_scenario(name: str, scripted: ScriptedRig, request: pytest.Fixtu
     properties = request.node.user_properties
     properties.append((junit_properties.MQTT_SCENARIO, name))
     properties.append((junit_properties.MQTT_STATEMENT, scenario.statement))
+    properties.append((junit_properties.MQTT_EXPECTED, scenario.title))
     passed = False
     try:
         start = scripted.board.capture.next_index
