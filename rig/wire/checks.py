@@ -85,6 +85,42 @@ def assert_pings(
     return pings[:count]
 
 
+def assert_board_speaks_within_keepalive(
+    wire: WireWitness, since: float, keepalive: float, count: int, timeout: float
+) -> list[WirePacket]:
+    """Over TLS, where a PINGREQ is an "encrypted" record like any other: an idle board sends
+    ``count`` records after ``since`` within ``timeout``, never a keepalive apart, and the broker
+    sends records back. MQTT 3.1.1, 3.1.2.10 asks for any control packet within each keepalive,
+    so this is the rule itself; that they are PINGREQs only a readable wire could say. Returns
+    the board's records."""
+
+    def board_record(r: WireRecord) -> bool:
+        return isinstance(r, WirePacket) and r.sender == BOARD and r.t >= since
+
+    sent = [r for r in wire.collect(board_record, lambda found: len(found) >= count, timeout)]
+    sent_packets = [r for r in sent if isinstance(r, WirePacket)]
+    assert len(sent_packets) >= count, (
+        f"the board sent {len(sent_packets)} TLS records in {timeout:.1f}s idle (keepalive {keepalive:g}s): "
+        "an idle client must send a packet within each keepalive (MQTT 3.1.1, 3.1.2.10), whatever "
+        "the broker tolerates" + _seen(wire.records(), wire)
+    )
+    times = [since, *(r.t for r in sent_packets[:count])]
+    gap = max(b - a for a, b in itertools.pairwise(times))
+    assert gap <= keepalive, (
+        f"the board was silent for {gap:.2f}s on its TLS link, longer than its keepalive of "
+        f"{keepalive:g}s" + _seen(wire.records(), wire)
+    )
+    answers = [
+        r
+        for r in wire.records()
+        if isinstance(r, WirePacket) and r.sender == BROKER and r.t > sent_packets[0].t
+    ]
+    assert answers, "the broker sent nothing back to the board's idle TLS records" + _seen(
+        wire.records(), wire
+    )
+    return sent_packets[:count]
+
+
 def connection_end(wire: WireWitness, since: float, timeout: float) -> list[TcpEnd]:
     """How the board's connection that ends first after ``since`` ended: every FIN and RST of
     it, once both sides sent FIN or one sent RST (or ``timeout`` expired)."""

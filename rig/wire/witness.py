@@ -75,6 +75,13 @@ class WireWitness:
             return f"{what}: the board's link is TLS, so the wire shows only 'encrypted' records"
         return None
 
+    def captured(self, what: str) -> str | None:
+        """None when the wire shows when each side sent something (readable or "encrypted");
+        else why not, naming ``what``."""
+        if self.unavailable is not None:
+            return f"{what}: no wire witness ({self.unavailable})"
+        return None
+
     def require(self, what: str) -> None:
         reason = self.readable(what)
         if reason is not None:
