@@ -10,7 +10,9 @@ waits behind, so no cycle of waiters can form, whatever the number of runs, work
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,6 +65,29 @@ class Claim:
     def take_lock(self, board: str) -> BoardLock:
         """The held lock of ``board``, handed to whoever releases it from now on."""
         return self.locks.pop(board)
+
+
+def unavailable(
+    specs: Sequence[BoardSpec],
+    lock_of: Callable[[BoardSpec], BoardLock],
+    lister: PortLister = list_ports,
+) -> dict[str, str]:
+    """The boards of ``specs`` that cannot appear for this test, each with why: a board found on
+    a port that is not plugged in, and a board this very process holds (its run's own board, for
+    the whole session). A claim never waits for these: no other run will give them back."""
+    why: dict[str, str] = {}
+    present = list(lister()) if any(not s.traits.started_here for s in specs) else []
+    for spec in specs:
+        if not spec.traits.started_here:
+            try:
+                find_port(spec, present)
+            except BoardNotPresent:
+                why[spec.name] = f"{spec.name} not plugged in"
+                continue
+        holder = lock_of(spec).holder()
+        if holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname():
+            why[spec.name] = f"{spec.name} held by this run ({holder.purpose or 'its own board'})"
+    return why
 
 
 def claim_group(

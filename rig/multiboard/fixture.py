@@ -25,8 +25,9 @@ from rig.board_choice import board_lock
 from rig.errors import ConfigError, RigError
 from rig.evidence.run_audit import audit_run, hand_over
 from rig.health.failures import HealthFailure
-from rig.inventory import Inventory, load_inventory
-from rig.multiboard.claim import NotEnoughBoards, claim_group
+from rig.inventory import BoardSpec, Inventory, load_inventory
+from rig.lock import BoardLock
+from rig.multiboard.claim import NotEnoughBoards, assign, claim_group, unavailable
 from rig.multiboard.group import BoardGroup
 from rig.multiboard.roles import MARKER, BoardsRequest, candidates, read_marker
 from rig.session import artifact_dir
@@ -79,10 +80,23 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
     root = settings.artifacts  # as given: each board's session folder is where any run keys its lock
     worker = getattr(config, "workerinput", {}).get("workerid")
     purpose = f"test {request.node.nodeid}" + (f" (xdist worker {worker})" if worker else "")
+
+    def lock_of(spec: BoardSpec) -> BoardLock:
+        return board_lock(spec, root / spec.name / "session", purpose)
+
+    # Boards that cannot appear (not plugged in, this run's own) are never waited for; when the
+    # others cannot play every role, the test skips at once, naming them.
+    left_out = unavailable(inventory.boards, lock_of)
+    roles = candidates(wanted, inventory, left_out)
+    if assign(roles, {spec.name for _, specs in roles for spec in specs}) is None:
+        pytest.skip(
+            f"needed boards {wanted.describe()}, too few can appear in this run: "
+            + ("; ".join(left_out.values()) or "no board of the inventory can play these roles")
+        )
     try:
         claim = claim_group(
-            candidates(wanted, inventory),
-            lambda spec: board_lock(spec, root / spec.name / "session", purpose),
+            roles,
+            lock_of,
             settings.lock_timeout,
             needed=wanted.describe(),
         )
@@ -94,8 +108,7 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
         unfit = [
             f"{spec.name} cannot play {role} ({dict((r.name, r.wants) for r in wanted.roles)[role]})"
             for role, spec in swapped.items()
-            if spec.name
-            not in {s.name for r, specs in candidates(wanted, inventory) if r.name == role for s in specs}
+            if spec.name not in {s.name for r, specs in roles if r.name == role for s in specs}
         ]
         if unfit:
             claim.release()

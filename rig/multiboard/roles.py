@@ -119,16 +119,24 @@ def _role_names(value: object, key: str, roles: set[str]) -> tuple[str, ...]:
     return given
 
 
-def candidates(request: BoardsRequest, inventory: Inventory) -> list[tuple[Role, list[BoardSpec]]]:
-    """Each role of ``request`` with the boards that may play it.
+def candidates(
+    request: BoardsRequest, inventory: Inventory, unavailable: Mapping[str, str] | None = None
+) -> list[tuple[Role, list[BoardSpec]]]:
+    """Each role of ``request`` with the boards that may play it, leaving out the boards of
+    ``unavailable`` (name: why; ``rig.multiboard.claim.unavailable``), which cannot appear.
 
     ``any`` on a bench with fewer boards than the test has roles takes virtual boards made for
     the test: a virtual board is a flash folder the rig starts, so there can be one per role
     (``virtual-a``, ``virtual-b``), copies of the inventory's virtual board or the built-in one.
     That is how a test of several boards runs on a machine with no board at all (the default
-    tox run). A bench with enough boards gives its own, and runs then compete for them."""
-    found = [(role, role.candidates(inventory)) for role in request.roles]
-    if len(inventory.boards) >= len(request.roles):
+    tox run). A bench with enough boards gives its own, and runs then compete for them; the
+    boards that cannot appear (not plugged in, the run's own) do not count."""
+    left_out = unavailable or {}
+    found = [
+        (role, [spec for spec in role.candidates(inventory) if spec.name not in left_out])
+        for role in request.roles
+    ]
+    if len([spec for spec in inventory.boards if spec.name not in left_out]) >= len(request.roles):
         return found
     virtual = next((spec for spec in inventory.boards if spec.kind == "virtual"), BUILTIN_VIRTUAL)
     # One copy per role, each open to every ``any`` role: so that roles can swap boards (permute).
