@@ -49,6 +49,10 @@ def pytest_command(config: GateConfig, board: str, folder: Path) -> list[str]:
         "rig.gate.progress",
         f"{PROGRESS_OPTION}={folder / PROGRESS_FILE}",
         "-q",
+        # A run bound to one board holds it: a test of several boards (rig.multiboard) is no
+        # test of this board. A -m of the gate's own pytest arguments comes later and wins.
+        "-m",
+        "not boards",
     ]
     if config.broker is not None:
         command.append(f"--rig-broker={config.broker}")
