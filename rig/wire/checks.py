@@ -108,7 +108,8 @@ def assert_board_speaks_within_keepalive(
     gap = max(b - a for a, b in itertools.pairwise(times))
     assert gap <= keepalive, (
         f"the board was silent for {gap:.2f}s on its TLS link, longer than its keepalive of "
-        f"{keepalive:g}s" + _seen(wire.records(), wire)
+        f"{keepalive:g}s: an idle client must send a packet within each keepalive (MQTT 3.1.1, "
+        "3.1.2.10)" + _seen(wire.records(), wire)
     )
     answers = [
         r

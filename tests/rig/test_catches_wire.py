@@ -3,7 +3,8 @@ wire shows, each caught by the test that judges on the packets, with a message n
 (``tests.rig.mutation``).
 
 They run on amqtt, where the broker's side cannot tell: amqtt forwards every message at the
-subscription's QoS, and never drops a client that stops pinging.
+subscription's QoS, and never drops a client that stops pinging (over TLS too, where the
+wire shows only when the board sent a record).
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ MUTANTS = [
         KEEPALIVE_TEST,
         "PINGREQ in 10.0s idle (keepalive 2s): an idle client must ping",
         args=AMQTT,
+    ),
+    Mutant(
+        # Over TLS a PINGREQ is an "encrypted" record: the wire still shows the board silent.
+        "never pings, over TLS",
+        "link_watch.py",
+        "                c.ping()\n",
+        "                pass\n",
+        KEEPALIVE_TEST,
+        # Too few records, or one gap too long: both name the rule.
+        "an idle client must send a packet within each keepalive",
+        args=(*AMQTT, "--rig-tls"),
     ),
     Mutant(
         "closes without DISCONNECT",
