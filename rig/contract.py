@@ -143,7 +143,9 @@ class FirmwareContract:
             lines = [f"# {self.config_file}: written by the rig at deploy ({self.path.name})"]
             lines += [f"{key} = {value!r}" for key, value in sorted(settings.items())]
             return ("\n".join(lines) + "\n").encode()
-        return json.dumps(settings, indent=1, sort_keys=True).encode() + b"\n"
+        # UTF-8 as is: MicroPython's json reads a \ud83d\ude00 escape pair as two lone surrogates,
+        # so a topic with a character beyond U+FFFF reached the board as ill-formed UTF-8 (topic-utf8).
+        return json.dumps(settings, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
 
 @cache
