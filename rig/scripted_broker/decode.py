@@ -83,7 +83,12 @@ def decode(raw: bytes) -> Received:
             "clean_session": bool(layer.cleansess),
         }
     elif kind == "SUBSCRIBE":
-        fields = {"filters": [(bytes(t.topic), int(t.QOS)) for t in layer.topics]}
+        # A SUBSCRIBE scapy reads no filters from (a topic past umqtt.simple's one-byte length
+        # makes one) is named here, not an AttributeError in the connection's reader thread.
+        try:
+            fields = {"filters": [(bytes(t.topic), int(t.QOS)) for t in layer.topics]}
+        except AttributeError as e:
+            raise MalformedPacket(f"a SUBSCRIBE without readable filters: {raw[:8].hex(' ')} ...") from e
     elif kind == "PUBLISH":
         topic = bytes(layer.topic)
         payload = bytes(layer.value or b"")
