@@ -35,6 +35,24 @@ from rig.scripted_broker.scenario import (
 # umqtt.robust 1.0's wait (s) before it connects again after a lost connection (its DELAY).
 ROBUST_DELAY = 2.0
 
+# The longest topic the firmware can subscribe to (bytes). umqtt.simple 1.3.4's subscribe writes
+# the SUBSCRIBE's remaining length, 2 + 2 + len(topic) + 1, in one byte with no continuation:
+# below 128 only. One byte more and the SUBSCRIBE goes out malformed (docs/broker-scenarios.md).
+LONGEST_TOPIC = 122
+# Multi-byte UTF-8 in the board's topic prefix: 2, 3 and 4 bytes a character.
+MULTI_BYTE = "/ü€😀"
+
+
+def edge_topic_prefix(prefix: str, echo_suffix: str = "/echo") -> str:
+    """``prefix`` with multi-byte characters added and padded so that the echo topic
+    (``prefix + echo_suffix``) is exactly LONGEST_TOPIC bytes of UTF-8: one board deploy serves
+    the scenarios of both edges (topic-utf8, topic-longest)."""
+    base = prefix + MULTI_BYTE
+    pad = LONGEST_TOPIC - len((base + echo_suffix).encode())
+    if pad < 0:
+        raise ValueError(f"topic prefix {prefix!r} is too long for an echo topic of {LONGEST_TOPIC} bytes")
+    return base + "-" * pad
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -403,6 +421,38 @@ def empty_retained(t: Timing) -> Scenario:
     )
 
 
+def topic_utf8(t: Timing) -> Scenario:
+    return Scenario(
+        "topic-utf8",
+        "MQTT-1.5.3-1 (a topic of well-formed UTF-8; its length prefix counts bytes, 1.5.3)",
+        "the board's topics hold 2-, 3- and 4-byte UTF-8 characters: subscribed and echoed byte-exact",
+        steps(
+            _handshake(t),
+            Send("PUBLISH QoS 0 'utf8' on the echo topic", lambda p: packets.publish(p.echo_topic, b"utf8")),
+            ExpectAll((_echo(b"utf8"),), t.at_once),
+            Serve(),
+        ),
+    )
+
+
+def topic_longest(t: Timing) -> Scenario:
+    return Scenario(
+        "topic-longest",
+        f"MQTT-4.7.3-3 / 2.2.3 (the longest topic umqtt.simple 1.3.4 subscribes to: {LONGEST_TOPIC} bytes)",
+        f"an echo topic of {LONGEST_TOPIC} bytes: subscribed, and echoed in a PUBLISH whose remaining "
+        "length takes two bytes",
+        steps(
+            _handshake(t),
+            Send(
+                "PUBLISH QoS 0 'longest' on the echo topic",
+                lambda p: packets.publish(p.echo_topic, b"longest"),
+            ),
+            ExpectAll((_echo(b"longest"),), t.at_once),
+            Serve(),
+        ),
+    )
+
+
 def socket_leak(t: Timing) -> Scenario:
     return Scenario(
         "reconnect-closes-old-socket",
@@ -439,6 +489,8 @@ def catalogue(t: Timing) -> list[Scenario]:
         suback_unasked(t),
         stray_pubrel(t),
         retained_foreign_topic(t),
+        topic_utf8(t),
+        topic_longest(t),
         empty_retained(t),
         socket_leak(t),
     ]

@@ -25,6 +25,7 @@ from rig.deadline import Deadline
 from rig.evidence import junit_properties
 from rig.scripted_broker import Scenario, ScriptedBroker, Timing, catalogue
 from rig.scripted_broker.conformance import Conformance
+from rig.scripted_broker.scenarios import edge_topic_prefix
 from rig.serial_events import event_matches, parse_event
 from rig.session import RigSession
 
@@ -64,6 +65,8 @@ EVENTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "suback-unasked": [("error", {"type": "UnexpectedPacket"})],
     "pubrel-stray": [("received", {"hex": b"after".hex()})],
     "retained-unsubscribed": [("error", {"type": "UnexpectedTopic"})],
+    "topic-utf8": [("received", {"hex": b"utf8".hex()})],
+    "topic-longest": [("received", {"hex": b"longest".hex()})],
     "retained-empty": [("received", {"hex": ""})],
     "reconnect-closes-old-socket": [("connected", {"reconnect": True})] * 3,
 }
@@ -96,6 +99,9 @@ def scripted(rig_session: RigSession) -> Iterator[ScriptedRig]:
         config = rig_session.config_for(board, LOOP_PERIOD, "reference", keepalive=KEEPALIVE)
         config = dataclasses.replace(
             config,
+            # Multi-byte characters, and the longest echo topic the firmware takes, for every
+            # scenario: topic-utf8 and topic-longest judge them, on this one deploy.
+            topic_prefix=edge_topic_prefix(config.topic_prefix),
             broker_host=host,
             broker_port=broker.port,
             tls_ca=None,

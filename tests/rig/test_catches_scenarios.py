@@ -112,6 +112,18 @@ LEAKS_SOCKET = (
     "        close(c.sock)\n        try:\n",
     "        try:\n",
 )
+COUNTS_CHARACTERS = (
+    "counts a topic's characters, not its UTF-8 bytes, in a PUBLISH's topic length",
+    "whole_packet.py",
+    '    packet += len(topic).to_bytes(2, "big")\n',
+    '    packet += len(topic.decode()).to_bytes(2, "big")\n',
+)
+ONE_BYTE_LENGTH = (
+    "writes a PUBLISH's remaining length in one byte (as umqtt.simple 1.3.4 writes a SUBSCRIBE's)",
+    "whole_packet.py",
+    "        packet.append(byte | 0x80 if size else byte)\n        if not size:\n",
+    "        packet.append(byte)\n        if True:\n",
+)
 
 # Each scenario, the mutant that breaks it, and what its failure must name.
 CASES: list[tuple[str, tuple[str, str, str, str], str]] = [
@@ -136,6 +148,8 @@ CASES: list[tuple[str, tuple[str, str, str, str], str]] = [
     ("suback-unasked", UNREAD_PACKETS, "no 'error' event with {'type': 'UnexpectedPacket'}"),
     ("pubrel-stray", UNREAD_PACKETS, "awaited PUBCOMP id 2570"),
     ("retained-unsubscribed", ECHOES_ANY_TOPIC, "payload=b'stale'"),
+    ("topic-utf8", COUNTS_CHARACTERS, "scenario topic-utf8"),
+    ("topic-longest", ONE_BYTE_LENGTH, "scenario topic-longest"),
     ("retained-empty", DROPS_EMPTY, "scenario retained-empty"),
     ("reconnect-closes-old-socket", LEAKS_SOCKET, "the board still holds its socket (a leak)"),
 ]
