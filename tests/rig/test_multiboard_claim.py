@@ -18,7 +18,7 @@ from rig.broker.access import HOST, board_role
 from rig.errors import ConfigError
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
-from rig.multiboard.claim import NotEnoughBoards, assign, claim_group
+from rig.multiboard.claim import NotEnoughBoards, assign, claim_group, unavailable
 from rig.multiboard.grants import group_naming, group_policy
 from rig.multiboard.roles import Role, candidates, read_marker
 
@@ -177,3 +177,41 @@ def test_shared_topics_and_one_client_id_are_granted_exactly_as_asked() -> None:
         policy.account(board_role("x")).client_id == policy.account(board_role("y")).client_id == "rig-x-r1"
     )
     assert policy.account(board_role("y")).prefixes == ("rig/y/r1",)  # one id, still its own topics
+
+
+# -- boards that cannot appear ---------------------------------------------------------------------
+
+USB_AND_VIRTUAL = """\
+boards:
+  - name: virtual
+    kind: virtual
+  - name: bench-esp
+    kind: esp32
+    match: {vid: 0x10c4, pid: 0xea60, serial_number: "0001"}
+    tags: [wifi]
+"""
+
+
+def test_a_board_not_plugged_in_and_the_runs_own_board_are_never_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "boards.yaml"
+    path.write_text(USB_AND_VIRTUAL)
+    inventory = load_inventory(path, env={})
+    lock_of = lock_maker(tmp_path, "this run's own board")
+    own = lock_of(inventory.get("virtual"))
+    own.acquire(0)
+    try:
+        left_out = unavailable(inventory.boards, lock_of, lister=lambda: [])
+        assert left_out == {
+            "bench-esp": "bench-esp not plugged in",
+            "virtual": "virtual held by this run (this run's own board)",
+        }
+        # Neither counts: "any" roles get virtual boards made for the test, free at once.
+        roles = candidates(read_marker((), {"a": "any", "b": "any"}), inventory, left_out)
+        claim = claim_group(roles, lock_of, 0, needed="a=any, b=any", lister=lambda: [])
+        assert sorted(spec.name for spec in claim.boards.values()) == ["virtual-a", "virtual-b"]
+        claim.release()
+        # A role only the absent board can play: no assignment, so the fixture skips at once.
+        wifi = candidates(read_marker((), {"a": "tag:wifi", "b": "any"}), inventory, left_out)
+        assert assign(wifi, {spec.name for _, specs in wifi for spec in specs}) is None
+    finally:
+        own.release()
