@@ -183,8 +183,6 @@ def test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on(
     )
 
 
-@pytest.mark.hard_reset  # ends the circulation with a power cut (ends_circulation)
-@pytest.mark.usefixtures("ends_circulation")
 def inject_burst(
     mqtt: HostClient, witness: HostClient, board: Board, tag: str, size: int, timeout: float
 ) -> None:
@@ -208,6 +206,8 @@ def inject_burst(
         assert_echo_is_the_same(witness, board, data, since, timeout)
 
 
+@pytest.mark.hard_reset  # ends the circulation with a power cut (ends_circulation)
+@pytest.mark.usefixtures("ends_circulation")
 def test_every_payload_of_a_burst_comes_back_the_same(
     board: Board,
     broker: Broker,
