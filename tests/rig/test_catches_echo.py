@@ -55,8 +55,8 @@ MUTANTS = [
     Mutant(
         "crashes on a payload above max_payload",
         "bounded_read.py",
-        "    if sz > settings.MAX_PAYLOAD:  # check the size before reading\n",
-        "    if sz > settings.MAX_PAYLOAD:  # check the size before reading\n"
+        "    elif sz > settings.MAX_PAYLOAD:  # check the size before reading\n",
+        "    elif sz > settings.MAX_PAYLOAD:  # check the size before reading\n"
         '        raise MemoryError("memory allocation failed, allocating %d bytes" % sz)\n',
         "tests/hil/test_echo_message.py::test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on",
         f"did not drop the oversize payload of {own_contract().app['max_payload'] + 1} bytes cleanly",
