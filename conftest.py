@@ -180,6 +180,8 @@ SEQUENTIAL: dict[str, tuple[str, ...] | None] = {
         "test_a_run_killed_on_timeout_is_audited_by_the_gate_with_its_handed_over_secrets",
         "test_the_first_attempts_folder_is_audited_next_to_the_retry_that_passed",
     ),
+    # Mutation cases (tox -e mutation-sequential): a flooding firmware's run must end within a bound.
+    "test_catches_flood.py": None,
 }
 
 # Tests that run the whole HIL suite in an inner pytest (or two), minutes each where every other
@@ -243,9 +245,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = tier_of(item)
         if item.get_closest_marker(tier) is None:
             item.add_marker(tier)
-        if tier == "integration" and listed(SEQUENTIAL, item.nodeid):
+        # The mutation tier runs under xdist too (tox -e mutation), its timed cases alone after it.
+        if tier in ("integration", "mutation") and listed(SEQUENTIAL, item.nodeid):
             item.add_marker("sequential")
-        if tier == "integration" and item.get_closest_marker("xdist_group") is None and shares_setup(item):
+        if tier != "fast" and item.get_closest_marker("xdist_group") is None and shares_setup(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: every worker sorts alike
