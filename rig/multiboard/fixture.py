@@ -22,6 +22,7 @@ import pytest
 
 from rig import settings as rig_settings
 from rig.board_choice import board_lock
+from rig.contract import firmware_contract
 from rig.errors import ConfigError, RigError
 from rig.evidence.run_audit import audit_run, hand_over
 from rig.health.failures import HealthFailure
@@ -79,6 +80,9 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
             "an external broker (--rig-broker-url) is not the rig's to lock down: several boards "
             "need an account each, topics granted as the test asks, and the broker's records"
         )
+    # Each board has an account of its own on the group's broker: a firmware that does not log
+    # in cannot be given one (NotDeclared: skipped as "not checked", naming the contract).
+    firmware_contract(settings.firmware).require_login("several boards on one broker have an account each")
     inventory = (
         load_inventory(settings.inventory)
         if settings.inventory.exists() or settings.inventory_given
