@@ -36,6 +36,8 @@ RESTARTS_BROKER = (
 # often enough for the wait: one message per turn, all of them sharing it.
 CADENCE = ("is not the loop period 1.0s", "on 'foo_topic' at least")
 STATUS = "the firmware has no status topic"
+# Every lock-down check, and each test of several boards (each board has an account of its own).
+LOGIN = "the firmware does not log in"
 # test id (module::name) -> (outcome, a fragment of its message)
 EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
     # What the broker, the wire and the console decide: run on any firmware.
@@ -103,10 +105,31 @@ EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
         "skipped",
         "'broker_unreachable'",
     ),
+    # The wire as witness (tests/hil/test_wire_witness.py). The echo goes out at QoS 0, not
+    # retained, as injected. On Ctrl-C the tutorial's DISCONNECT reaches the broker (the
+    # test_disconnect check passes), but its socket still holds unread bytes (an echo in flight)
+    # when it is closed, so the kernel ends the connection with RST, not FIN.
+    "test_wire_witness::test_the_echo_leaves_the_board_at_the_injected_qos_and_not_retained": ("passed", ""),
+    "test_wire_witness::test_ctrl_c_says_disconnect_and_closes_with_fin": ("failed", "not FIN"),
+    # Several boards on one broker (tests/hil/test_several_boards.py): each board has an account
+    # of its own there, and the tutorial does not log in (checked before anything starts).
+    "test_several_boards::test_a_message_for_a_circulates_on_a_and_never_reaches_b[a-b]": ("skipped", LOGIN),
+    "test_several_boards::test_a_message_for_a_circulates_on_a_and_never_reaches_b[b-a]": ("skipped", LOGIN),
+    "test_several_boards::test_two_echo_boards_on_one_topic_multiply_a_message_up_to_their_per_turn_limit": (
+        "skipped",
+        LOGIN,
+    ),
+    "test_several_boards::test_two_boards_with_one_client_id_take_the_connection_from_each_other": (
+        "skipped",
+        LOGIN,
+    ),
+    "test_several_boards::test_one_boards_power_cut_reaches_the_other_as_lost_then_online": (
+        "skipped",
+        LOGIN,
+    ),
 }
-# Every fault drill and every lock-down check: one reason each.
+# Every fault drill: one reason.
 FAULTS = "no 'socket_timeout' setting"
-LOGIN = "the firmware does not log in"
 
 
 def expected(test: str) -> tuple[str, tuple[str, ...]]:
