@@ -16,7 +16,8 @@ ports.
 Lifecycle: ``start()`` launches tcpdump (its PID is the rig's, ``rig.processes.ChildProcess``,
 killed by the kernel if the rig dies) and waits, bounded, until it says it is listening;
 ``poll()`` decodes what was written since the last call; ``stop()`` ends it by PID (SIGTERM:
-tcpdump flushes and exits) and removes the raw file, which holds the run's secrets in the clear.
+tcpdump flushes and exits) and removes the raw file, which holds the run's secrets in the clear;
+a run killed before ``stop()`` leaves it, and the next capture removes it (``remove_stale``).
 When the board's network is removed and made again (a board stopped and started), tcpdump
 exits with its interface; ``ensure_running()`` starts a new one on a new file, and every file
 is read in turn.
@@ -25,7 +26,9 @@ is read in turn.
 from __future__ import annotations
 
 import importlib.util
+import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -35,7 +38,7 @@ from pathlib import Path
 
 from rig.deadline import Deadline
 from rig.errors import InfrastructureError
-from rig.processes import SYSTEM_ENV, ChildProcess, child_environment
+from rig.processes import SYSTEM_ENV, ChildProcess, child_environment, is_running
 from rig.wire.pcap import Frame, read_from
 from rig.wire.records import WireRecord
 
@@ -45,6 +48,11 @@ START_S = 10.0
 STOP_S = 5.0
 # Whole packets: MQTT messages are small, and a cut one could not be decoded.
 SNAPLEN = 65535
+# The raw capture's folder names the PID of the rig that owns it: a folder whose owner is gone
+# (a pytest killed with SIGKILL never reaches ``stop()``) is removed by the next capture, as
+# ``rig.netns.remove_stale`` does with namespaces. It holds the board's password in the clear.
+PREFIX = "rig-wire-"
+_FOLDER = re.compile(rf"^{PREFIX}(\d+)-")
 
 
 class CaptureError(InfrastructureError):
@@ -67,7 +75,9 @@ class WireCapture:
         self.interface = interface
         self.board_address = board_address
         self.ports = ports
-        self._folder = Path(tempfile.mkdtemp(prefix="rig-wire-"))  # 0700: the raw capture has secrets
+        remove_stale()
+        # 0700: the raw capture has secrets.
+        self._folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         self.files: list[Path] = []
         self._process: ChildProcess | None = None
         # Imported here: scapy is the "wire" extra's, and the plugin loads this module always.
@@ -167,6 +177,18 @@ class WireCapture:
                 process.stop(timeout)
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def remove_stale(root: Path | None = None) -> list[Path]:
+    """Remove the raw-capture folders in ``root`` (the temporary folder) whose owning rig
+    process is gone; return them. A folder of a live run, even another one's, is left alone."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        match = _FOLDER.match(folder.name)
+        if match and folder.is_dir() and not is_running(int(match.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _read_lines(process: ChildProcess, said: queue.Queue[str]) -> None:
