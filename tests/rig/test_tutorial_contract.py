@@ -40,6 +40,12 @@ STATUS = "the firmware has no status topic"
 LOGIN = "the firmware does not log in"
 # test id (module::name) -> (outcome, a fragment of its message)
 EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
+    # The tutorial has no backoff setting (umqtt.robust waits its fixed DELAY), so the test cannot
+    # shrink its waits to watch them come down; what it turns down is any CONNECT, login or not.
+    "test_security::test_the_backoff_starts_again_from_its_first_wait_after_a_success": (
+        "skipped",
+        "the firmware has no 'backoff_initial' setting",
+    ),
     # What the broker, the wire and the console decide: run on any firmware.
     "test_echo_loop::test_boots_connects_and_publishes_hello": ("passed", ""),
     "test_echo_loop::test_injected_message_keeps_circulating[tutorial]": ("failed", CADENCE),
@@ -138,6 +144,8 @@ def expected(test: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _expected(test: str) -> tuple[str, str | tuple[str, ...]]:
+    if test in EXPECTED:  # a test of a module below that the module's rule does not describe
+        return EXPECTED[test]
     if test.startswith("test_faults::"):
         return "skipped", FAULTS
     if test.startswith("test_security::"):
