@@ -132,11 +132,23 @@ def candidates(
     tox run). A bench with enough boards gives its own, and runs then compete for them; the
     boards that cannot appear (not plugged in, the run's own) do not count."""
     left_out = unavailable or {}
+    # A labgrid board plays a role only when the role names it or its tag, never as ``any``: its
+    # place is known only once taken, and a reservation by tag may land on this run's own place
+    # or on another role's (two inventory names, one place), which the claim's locks cannot see.
+    by_name_or_tag_only = {spec.name for spec in inventory.boards if spec.kind == "labgrid"}
     found = [
-        (role, [spec for spec in role.candidates(inventory) if spec.name not in left_out])
+        (
+            role,
+            [
+                spec
+                for spec in role.candidates(inventory)
+                if spec.name not in left_out and not (role.wants == ANY and spec.name in by_name_or_tag_only)
+            ],
+        )
         for role in request.roles
     ]
-    if len([spec for spec in inventory.boards if spec.name not in left_out]) >= len(request.roles):
+    usable = [s for s in inventory.boards if s.name not in left_out and s.name not in by_name_or_tag_only]
+    if len(usable) >= len(request.roles):
         return found
     virtual = next((spec for spec in inventory.boards if spec.kind == "virtual"), BUILTIN_VIRTUAL)
     # One copy per role, each open to every ``any`` role: so that roles can swap boards (permute).
