@@ -215,3 +215,28 @@ def test_a_board_not_plugged_in_and_the_runs_own_board_are_never_waited_for(tmp_
         assert assign(wifi, {spec.name for _, specs in wifi for spec in specs}) is None
     finally:
         own.release()
+
+
+LAB = """\
+defaults:
+  kind: labgrid
+  labgrid: {coordinator: '127.0.0.1:20408'}
+boards:
+  - name: lab1
+    labgrid: {place: lab1}
+  - name: any-lab
+    labgrid: {tags: [lab=loop]}
+    tags: [lab]
+"""
+
+
+def test_a_labgrid_place_plays_a_role_by_its_name_or_tag_never_as_any(tmp_path: Path) -> None:
+    """A reservation by tag may land on this run's own place or on another role's (two inventory
+    names, one place): ``any`` takes virtual boards made for the test instead."""
+    path = tmp_path / "boards.yaml"
+    path.write_text(LAB)
+    inventory = load_inventory(path, env={})
+    made = candidates(read_marker((), {"a": "any", "b": "any"}), inventory)
+    assert [[s.name for s in specs] for _, specs in made] == [["virtual-a", "virtual-b"]] * 2
+    named = candidates(read_marker((), {"a": "lab1", "b": "tag:lab"}), inventory)
+    assert [[s.name for s in specs] for _, specs in named] == [["lab1"], ["any-lab"]]
