@@ -138,6 +138,15 @@ EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
 FAULTS = "no 'socket_timeout' setting"
 
 
+# Tests whose verdict on the tutorial depends on timing, with the other verdict they may give.
+# The tutorial disconnects on Ctrl-C with whatever echo is in flight unread, so its close ends in
+# RST (the RST trap) when an echo has just arrived, and in FIN when none has: both runs were seen.
+EITHER: dict[str, tuple[tuple[str, str], ...]] = {
+    "test_disconnect::test_ctrl_c_disconnects_cleanly_and_no_will_fires": (("failed", "not FIN"),),
+    "test_wire_witness::test_ctrl_c_says_disconnect_and_closes_with_fin": (("passed", ""),),
+}
+
+
 def expected(test: str) -> tuple[str, tuple[str, ...]]:
     outcome, fragments = _expected(test)
     return outcome, (fragments,) if isinstance(fragments, str) else fragments
@@ -203,7 +212,8 @@ def test_the_suite_gives_the_tutorial_its_verdicts(tmp_path: Path) -> None:
     wrong = []
     for test, (outcome, message, properties) in sorted(results.items()):
         want, fragments = expected(test)
-        if outcome != want or not any(f in message for f in fragments):
+        alternatives = [(want, fragments), *((o, (f,)) for o, f in EITHER.get(test, ()))]
+        if not any(outcome == o and any(f in message for f in fs) for o, fs in alternatives):
             wrong.append(f"{test}: {outcome} ({message[:300]!r}), expected {want} with {fragments!r}")
         if outcome == "skipped":
             # "Not checked", in the skip reason (CI takes the prefix for an expected skip) and
