@@ -55,7 +55,12 @@ EXPECTED: dict[str, tuple[str, str | tuple[str, ...]]] = {
     "test_echo_loop::test_circulates_at_the_reference_one_second_period": ("failed", CADENCE),
     "test_echo_loop::test_injection_over_websocket": ("failed", CADENCE),
     "test_echo_message::test_echo_is_the_same_message_across_the_one_byte_length_boundary": ("passed", ""),
-    "test_echo_message::test_every_payload_of_a_burst_comes_back_the_same": ("passed", ""),
+    # The burst test now also sends max_messages_per_turn + 8 and needs that setting, which the
+    # tutorial lacks, so the whole test skips (its 8-burst too: to be split next).
+    "test_echo_message::test_every_payload_of_a_burst_comes_back_the_same": (
+        "skipped",
+        "the firmware has no 'max_messages_per_turn' setting",
+    ),
     "test_console::test_console_prints_every_received_message[text]": ("passed", ""),
     "test_console::test_console_prints_every_received_message[binary]": ("passed", ""),
     "test_console::test_console_prints_the_idle_line_when_nothing_arrived": ("passed", ""),
