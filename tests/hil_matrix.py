@@ -11,8 +11,11 @@ printed as it ends, and the tail of the log of each run that failed at the end.
 Every run is bounded (``--bound``, 15 minutes): one that outlives it is stopped, its process
 group killed by PID, and counted as failed. Ctrl-C stops every run the same way.
 
-Usage: ``python tests/hil_matrix.py [--jobs N] [--bound S] [-- PYTEST ARGS]``; exit 0 when every
-run passed, 1 otherwise.
+Usage: ``python tests/hil_matrix.py [--jobs N] [--bound S] [--only NAMES] [--repeat N]
+[-- PYTEST ARGS]``; exit 0 when every run passed, 1 otherwise. ``--only mosquitto-reference,amqtt-responsive
+--repeat 20`` is the stability proof the issues ask for (20 consecutive runs on each broker): each
+repetition is a run of its own, with its own artifacts folder and log (``hil-NAME-rK``), and the
+end says how many of each passed and their wall times (median and slowest).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class Combination:
     def name(self) -> str:
         return f"{self.broker}-{self.mode}" + ("-tls" if self.tls else "")
 
-    def command(self, extra: list[str]) -> list[str]:
+    def command(self, extra: list[str], label: str) -> list[str]:
         return [
             sys.executable,
             "-m",
@@ -50,7 +53,7 @@ class Combination:
             f"--rig-broker={self.broker}",
             f"--rig-firmware-mode={self.mode}",
             *(["--rig-tls"] if self.tls else []),
-            f"--rig-artifacts={ARTIFACTS / ('hil-' + self.name)}",
+            f"--rig-artifacts={ARTIFACTS / ('hil-' + label)}",
             *extra,
         ]
 
@@ -66,6 +69,7 @@ COMBINATIONS = [
 @dataclass
 class Run:
     combination: Combination
+    label: str
     process: subprocess.Popen[bytes]
     log: Path
     started: float
@@ -82,14 +86,49 @@ class Run:
             pass
 
 
-def start(combination: Combination, extra: list[str]) -> Run:
+def start(combination: Combination, label: str, extra: list[str]) -> Run:
     ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / f"hil-{combination.name}.log"
+    log = ARTIFACTS / f"hil-{label}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            combination.command(extra), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            combination.command(extra, label),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    return Run(combination, process, log, time.monotonic())
+    return Run(combination, label, process, log, time.monotonic())
+
+
+def chosen(only: str | None) -> list[Combination]:
+    """The combinations named by --only (all when None); an unknown name is refused, naming it."""
+    if only is None:
+        return list(COMBINATIONS)
+    by_name = {combination.name: combination for combination in COMBINATIONS}
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise SystemExit(
+            f"hil_matrix: --only names {', '.join(unknown)}, not a combination (one of: {', '.join(by_name)})"
+        )
+    return [by_name[name] for name in names]
+
+
+def tally(results: list[tuple[Run, bool, float]]) -> list[str]:
+    """Per combination: runs passed of runs, the longest streak of passes, wall times."""
+    lines = []
+    for combination in dict.fromkeys(run.combination for run, _, _ in results):
+        mine = [(ok, took) for run, ok, took in results if run.combination == combination]
+        times = sorted(took for _, took in mine)
+        streak = best = 0
+        for ok, _ in mine:
+            streak = streak + 1 if ok else 0
+            best = max(best, streak)
+        lines.append(
+            f"{combination.name}: {sum(ok for ok, _ in mine)} of {len(mine)} passed "
+            f"(longest run of passes {best}); wall time median {times[len(times) // 2]:.0f}s, "
+            f"fastest {times[0]:.0f}s, slowest {times[-1]:.0f}s, total {sum(times):.0f}s"
+        )
+    return lines
 
 
 def summary(log: Path) -> str:
@@ -101,16 +140,30 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default: 2)")
     parser.add_argument("--bound", type=float, default=900.0, help="bound (s) of each run (default: 900)")
+    parser.add_argument(
+        "--only", help="comma-separated combinations, e.g. mosquitto-reference,amqtt-responsive"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each combination (default: 1)")
     parser.add_argument("pytest_args", nargs="*", help="passed to each pytest (after --)")
     args = parser.parse_args(argv)
-    waiting = list(COMBINATIONS)
+    combinations = chosen(args.only)
+    # Rounds in order (every combination's first run, then every second...), so that a stretch of
+    # load on the machine falls on each combination alike.
+    waiting = [
+        (combination, combination.name if args.repeat == 1 else f"{combination.name}-r{round_}")
+        for round_ in range(1, args.repeat + 1)
+        for combination in combinations
+    ]
+    total = len(waiting)
     running: list[Run] = []
     failed: list[Run] = []
+    results: list[tuple[Run, bool, float]] = []
     done = 0
     try:
         while waiting or running:
             while waiting and len(running) < args.jobs:
-                running.append(start(waiting.pop(0), args.pytest_args))
+                combination, label = waiting.pop(0)
+                running.append(start(combination, label, args.pytest_args))
             time.sleep(0.5)  # nothing to block on across several children; a bounded poll
             for run in list(running):
                 overdue = time.monotonic() - run.started > args.bound
@@ -127,10 +180,10 @@ def main(argv: list[str]) -> int:
                 if not ok:
                     failed.append(run)
                 took = time.monotonic() - run.started
+                results.append((run, ok, took))
                 verdict = "PASS" if ok else "FAIL"
                 print(
-                    f"[{done}/{len(COMBINATIONS)}] {run.combination.name}: {verdict} in {took:.0f}s: "
-                    f"{note} (log: {run.log})",
+                    f"[{done}/{total}] {run.label}: {verdict} in {took:.0f}s: {note} (log: {run.log})",
                     flush=True,
                 )
     except KeyboardInterrupt:
@@ -139,8 +192,10 @@ def main(argv: list[str]) -> int:
         raise
     for run in failed:
         tail = run.log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
-        print(f"\n---- {run.combination.name}: the last {len(tail)} lines of {run.log}")
+        print(f"\n---- {run.label}: the last {len(tail)} lines of {run.log}")
         print("\n".join(tail))
+    if args.repeat > 1:
+        print("\n" + "\n".join(tally(results)))
     return 1 if failed else 0
 
 
