@@ -2,9 +2,8 @@
 
 Each MQTT control packet is read by scapy's MQTT 3.1.1 layer (``scapy.contrib.mqtt``), a
 maintained dissector that knows every packet type and its flags; Wireshark's would need tshark
-and a process per file. The Ethernet, IPv4 and TCP headers in front are fixed-format and read
-here with ``struct``: scapy's full dissection of a frame costs about 300 µs, and a busy echo
-test has thousands of frames (most of them bare ACKs) per second. What scapy does not do either
+and a process per file. The Ethernet, IPv4 and TCP headers in front are read by ``tcp`` (why
+not scapy: see there). What scapy does not do either
 is follow a TCP stream, and MQTT does not align with segments: one segment may carry
 several packets (an echo and a PUBACK), one packet may span segments. So each direction of each
 connection is put back in order by sequence number here (retransmitted bytes dropped), and cut
@@ -19,7 +18,6 @@ once, as it grows.
 from __future__ import annotations
 
 import socket
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,9 +25,9 @@ from scapy.contrib.mqtt import CONTROL_PACKET_TYPE, MQTT
 
 from rig.wire.pcap import Frame
 from rig.wire.records import BOARD, BROKER, ENCRYPTED, TcpEnd, WirePacket, WireRecord
+from rig.wire.tcp import FIN, RST, SEQ_SPACE, SYN, segment_of
 
-_SEQ = 1 << 32
-_FIN, _SYN, _RST = 0x01, 0x02, 0x04
+_SEQ = SEQ_SPACE
 # A remaining length takes at most four bytes (MQTT 3.1.1, 2.2.3).
 _MAX_LENGTH_BYTES = 4
 MALFORMED = "MALFORMED"
@@ -51,11 +49,13 @@ class StreamDecoder:
     """Decodes the traffic between ``board_address`` and the broker's ``ports`` (port -> whether
     it is TLS). See the module docstring for the lifecycle."""
 
-    def __init__(self, board_address: str, ports: dict[int, bool]) -> None:
+    def __init__(self, board_address: str | None, ports: dict[int, bool]) -> None:
         self.board_address = board_address
         self.ports = ports
-        self._board = socket.inet_aton(board_address)
-        self._directions: dict[tuple[int, str], _Direction] = {}
+        # None: the board's address is not known (a board on Wi-Fi without capture_address):
+        # whoever talks to the broker's ports is taken for the board.
+        self._board = socket.inet_aton(board_address) if board_address else None
+        self._directions: dict[tuple[bytes, int, str], _Direction] = {}
 
     def feed(self, frames: Iterable[Frame]) -> list[WireRecord]:
         records: list[WireRecord] = []
@@ -64,31 +64,32 @@ class StreamDecoder:
         return records
 
     def _frame(self, frame: Frame) -> list[WireRecord]:
-        segment = _tcp_segment(frame.data)
+        segment = segment_of(frame.data)
         if segment is None:
             return []
-        src, dst, sport, dport, seq, flags, payload = segment
-        if src == self._board and dport in self.ports:
-            sender, connection, port = BOARD, sport, dport
-        elif dst == self._board and sport in self.ports:
-            sender, connection, port = BROKER, dport, sport
+        src, dst, sport, dport = segment.src, segment.dst, segment.sport, segment.dport
+        seq, flags, payload = segment.seq, segment.flags, segment.payload(frame.data)
+        if dport in self.ports and self._board in (None, src):
+            sender, connection, port, client = BOARD, sport, dport, src
+        elif sport in self.ports and self._board in (None, dst):
+            sender, connection, port, client = BROKER, dport, sport, dst
         else:
             return []
-        direction = self._directions.setdefault((connection, sender), _Direction())
-        if flags & _SYN:
+        direction = self._directions.setdefault((client, connection, sender), _Direction())
+        if flags & SYN:
             direction.next_seq = (seq + 1) % _SEQ
             direction.buffer.clear()
             direction.early.clear()
             direction.broken = False
             direction.ended.clear()
-            self._directions[(connection, _other(sender))] = _Direction()
+            self._directions[(client, connection, _other(sender))] = _Direction()
         records: list[WireRecord] = []
         if payload:
             if self.ports[port]:
                 records.append(WirePacket(frame.t, sender, connection, ENCRYPTED, length=len(payload)))
             else:
                 records.extend(self._data(direction, frame.t, seq, payload, sender, connection))
-        for bit, how in ((_RST, "RST"), (_FIN, "FIN")):
+        for bit, how in ((RST, "RST"), (FIN, "FIN")):
             if flags & bit and how not in direction.ended:
                 direction.ended.add(how)
                 records.append(TcpEnd(frame.t, sender, connection, how))
@@ -135,32 +136,6 @@ class StreamDecoder:
             del direction.buffer[:size]
             records.append(decode_packet(t, sender, connection, raw))
         return records
-
-
-_ETHERTYPE_IPV4 = 0x0800
-_PROTO_TCP = 6
-
-
-def _tcp_segment(data: bytes) -> tuple[bytes, bytes, int, int, int, int, bytes] | None:
-    """(source address, destination address, source port, destination port, sequence number,
-    flags, payload) of an Ethernet frame holding IPv4 and TCP, else None (ARP, IPv6, ...)."""
-    if len(data) < 14 + 20 or struct.unpack_from("!H", data, 12)[0] != _ETHERTYPE_IPV4:
-        return None
-    ip = 14
-    header = (data[ip] & 0x0F) * 4
-    if data[ip + 9] != _PROTO_TCP:
-        return None
-    (total,) = struct.unpack_from("!H", data, ip + 2)
-    src, dst = data[ip + 12 : ip + 16], data[ip + 16 : ip + 20]
-    tcp = ip + header
-    if len(data) < tcp + 20:
-        return None
-    sport, dport, seq = struct.unpack_from("!HHI", data, tcp)
-    offset = (data[tcp + 12] >> 4) * 4
-    flags = data[tcp + 13]
-    # The IP total length, not the frame's: Ethernet pads short frames.
-    payload = data[tcp + offset : ip + total]
-    return src, dst, sport, dport, seq, flags, payload
 
 
 def _other(sender: str) -> str:

@@ -3,8 +3,8 @@
 Lifecycle: made when the test starts (``rig.fixtures.wire``), from the session's capture or
 with the reason there is none (``unavailable``: a USB board, no tcpdump, no namespace);
 ``records()``/``packets()``/``wait_for()`` read what was decoded since the start; ``close()``
-writes ``wire.pcap`` (the test's frames, secrets masked, for Wireshark), ``wire.jsonl`` (one
-record per line) and a ``wire`` entry per record into the test's timeline.
+writes ``wire.pcap`` (the test's frames, secrets masked over each TCP stream, for Wireshark),
+``wire.jsonl`` (one record per line) and a ``wire`` entry per record into the test's timeline.
 
 A check that needs readable packets asks ``readable(what)``: None when it can judge on the
 wire, else the reason it cannot (no capture, or TLS: every record is "encrypted"), which the
@@ -22,7 +22,8 @@ from typing import TypeVar
 from rig.deadline import Deadline
 from rig.errors import RigError, WaitTimeout
 from rig.wire.capture import WireCapture
-from rig.wire.pcap import masked, write_frames
+from rig.wire.mask import mask_frames
+from rig.wire.pcap import write_frames
 from rig.wire.records import TcpEnd, WirePacket, WireRecord, to_json
 
 PCAP_FILE = "wire.pcap"
@@ -153,7 +154,8 @@ class WireWitness:
         self._closed = True
         records = self.records()
         secrets = sorted({s.encode() for s in self._secrets() if s}, key=len, reverse=True)
-        write_frames(self.pcap_path, (masked(f, secrets) for f in self.capture.frames_since(self._mark)))
+        # Over each TCP stream, not frame by frame: a secret may lie across segments (rig.wire.mask).
+        write_frames(self.pcap_path, mask_frames(self.capture.frames_since(self._mark), secrets))
         with self.records_path.open("w", encoding="utf-8") as f:
             for record in records:
                 f.write(json.dumps(to_json(record)) + "\n")
