@@ -4,6 +4,12 @@ its own, and checks that it fails with a message that names the cause.
 
 Every kind of check in the suite has its mutants, in ``test_catches_*.py`` /
 ``test_suite_catches_broken_firmware.py``: a check that no mutant can fail proves nothing.
+
+The broker: each inner run takes the rig's own choice, ``$RIG_BROKER`` (rig/settings.py), so
+``RIG_BROKER=amqtt tox -e mutation`` measures every case on amqtt (``tox -e mutation-amqtt``).
+With it set, a test function's pin of the default broker (``--rig-broker=mosquitto`` as an extra
+argument) gives way to it; a case whose own ``args`` name another broker is about that broker and
+is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+from rig import settings as rig_settings
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
@@ -50,8 +60,30 @@ def ids(mutants: list[Mutant]) -> list[str]:
     return [m.name.replace(" ", "-") for m in mutants]
 
 
+BROKER_FLAG = "--rig-broker="
+
+
+def chosen_broker() -> str | None:
+    """The embedded broker every case runs on (``$RIG_BROKER``), or None for the default."""
+    broker = rig_settings.option("broker").from_environment()
+    return broker if broker in ("mosquitto", "amqtt") else None
+
+
+def broker_args(mutant: Mutant, extra_args: tuple[str, ...]) -> list[str]:
+    """The inner run's arguments on the chosen broker; skips a case about another broker."""
+    broker = chosen_broker()
+    if broker is None:
+        return [*mutant.args, *extra_args]
+    own = [a.removeprefix(BROKER_FLAG) for a in mutant.args if a.startswith(BROKER_FLAG)]
+    if own and own[-1] != broker:
+        pytest.skip(f"this case is about {own[-1]} (its args say so), not the chosen {broker}")
+    pinned = [a for a in extra_args if not a.startswith(BROKER_FLAG)]
+    return [*mutant.args, *pinned, *([] if own else [BROKER_FLAG + broker])]
+
+
 def assert_caught(mutant: Mutant, tmp_path: Path, *extra_args: str) -> None:
     """Run ``mutant.test`` on a mutated copy of firmware/ and check it fails naming the cause."""
+    args = broker_args(mutant, extra_args)
     firmware = mutate(tmp_path / "firmware", mutant)
     env = dict(os.environ, RIG_TIMEOUT="4")
     env.pop("RIG_BROKER_URL", None)
@@ -66,8 +98,7 @@ def assert_caught(mutant: Mutant, tmp_path: Path, *extra_args: str) -> None:
             "-q",
             f"--rig-firmware={firmware}",
             f"--rig-artifacts={tmp_path / 'artifacts'}",
-            *mutant.args,
-            *extra_args,
+            *args,
         ],
         cwd=REPO,
         env=env,
