@@ -203,7 +203,13 @@ OPTIONS = (
         "the board connects to the embedded broker over TLS (a CA and a server certificate made for the run)",
         switch=True,
     ),
-    Option("timeout", "10", "bound (s) of each wait on the board or the broker"),
+    Option(
+        "timeout",
+        "10",
+        "bound (s) of each wait on the board or the broker",
+        cli="--timeout",
+        commands="up, doctor",
+    ),
     # Echoes a soak test circulates by default: enough for a drift to show, few enough to take
     # seconds on the virtual board. The nightly job asks for more. Not fewer than 3,000: the
     # firmware's lists keep the capacity of the largest burst they held, so a burst larger than any

@@ -38,7 +38,7 @@ from rig.evidence.run_audit import ArtifactsAudit
 from rig.firmware_config import FirmwareConfig
 from rig.serial_events import parse_event
 from rig.serialio.lines import Line
-from rig.settings import RigSettings
+from rig.settings import REFERENCE_LOOP_PERIOD, RigSettings, parse_seconds
 from rig.testbed import Naming, Testbed, broker_identity, settings_from
 
 HELP = "the tutorial in one command: broker, firmware, board, live console and the bench page"
@@ -63,9 +63,9 @@ def setup(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--loop-period",
         type=float,
-        default=1.0,
+        default=REFERENCE_LOOP_PERIOD,
         metavar="S",
-        help="the firmware's loop period (default: 1 s)",
+        help="the firmware's loop period (default: the tutorial's %(default)gs, as rig deploy)",
     )
     add_page_options(parser, port=8420)
     parser.add_argument(
@@ -77,9 +77,7 @@ def setup(parser: argparse.ArgumentParser) -> None:
         help="show the firmware's @rig event lines in the console too (default: hidden; the "
         "page can show them, the artifacts keep them)",
     )
-    parser.add_argument(
-        "--timeout", type=common.seconds, default=15.0, metavar="S", help="bound of each wait (default: 15 s)"
-    )
+    common.table_argument(parser, "timeout", convert=parse_seconds, metavar="S", help="bound of each wait")
     common.add_firmware_options(parser)
 
 

@@ -251,13 +251,18 @@ def test_a_bad_variable_exits_2_naming_it(
 def test_cli_defaults_come_from_the_settings_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """One default per setting: rig's own flags take theirs from the table pytest reads."""
     from rig.cli import build_parser
-    from rig.settings import option
+    from rig.settings import REFERENCE_LOOP_PERIOD, option
 
     args = build_parser().parse_args(["deploy"])
     assert args.lock_timeout == float(option("lock-timeout").default or "")
     assert args.board == option("board").default == "auto"
     assert args.firmware == Path(option("firmware").default or "")
     assert build_parser().parse_args(["gate"]).broker == option("broker").default
+    up = build_parser().parse_args(["up"])
+    assert up.timeout == float(option("timeout").default or "") == 10.0, "rig up waits as a test run does"
+    assert up.loop_period == args.loop_period == REFERENCE_LOOP_PERIOD, "rig up and deploy: the tutorial's"
+    monkeypatch.setenv("RIG_TIMEOUT", "12")
+    assert build_parser().parse_args(["up"]).timeout == 12.0
     monkeypatch.setenv("RIG_LOCK_TIMEOUT", "7")
     monkeypatch.setenv("RIG_BOARD", "bench-2")
     args = build_parser().parse_args(["exec", "print(1)"])
