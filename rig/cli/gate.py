@@ -221,6 +221,13 @@ def run(args: argparse.Namespace) -> int:
         if board.attempts:
             print(ran_on_line(board, result.release))
             print(audit_line(board))
+    # The tests of several boards, once per group of boards (rig.gate.several).
+    for group in result.groups:
+        print(verdict_line(group))
+        if group.attempts:
+            print(audit_line(group))
+    for line in result.several_skipped:
+        print(f"several boards: SKIPPED {line}")
     if result.report_problem is not None:
         print(f"rig: warning: report.html not written: {result.report_problem}", file=sys.stderr)
     if result.secrets_leaked is not None:
@@ -243,11 +250,15 @@ def out_of_rotation(store: Store, planned: list[gate.PlannedBoard]) -> list[gate
     ]
 
 
-def verdict_line(board: gate.BoardResult) -> str:
-    """``virtual: PASS 10 passed``, ``FAIL firmware: 2 failed (test_a, test_b)``, ..."""
+def verdict_line(board: gate.BoardResult | gate.GroupResult) -> str:
+    """``virtual: PASS 10 passed``, ``FAIL firmware: 2 failed (test_a, test_b)``, ...; a group
+    of boards as ``boards-vb-1+vb-2: PASS 5 passed``."""
     name = board.name
     final = board.final
+    if final is None and isinstance(board, gate.GroupResult):
+        return f"{name}: NOT RUN (the gate stopped before it)"
     if final is None:
+        assert isinstance(board, gate.BoardResult)
         absence = board.planned.absence
         if board.strict:
             return f"{name}: MISSING ({absence}) — fails the gate (--strict)"
@@ -286,7 +297,7 @@ def ran_on_line(board: gate.BoardResult, release: str) -> str:
     return "  ran on: " + "; ".join(parts)
 
 
-def audit_line(board: gate.BoardResult) -> str:
+def audit_line(board: gate.BoardResult | gate.GroupResult) -> str:
     """``  secrets audit: virtual clean (4 secret(s) searched for); virtual-retry1 ...``: the
     verdict of every run folder the gate keeps for ``board``, the first attempt's too."""
     verdicts = [

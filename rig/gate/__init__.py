@@ -23,6 +23,9 @@ One module per job:
 - ``report``: the HTML report, as a best effort;
 - ``layout``: the output folder (who may empty it, where each attempt goes);
 - ``run``: the jobs over the boards, the only module that knows how they are scheduled;
+- ``several``: the tests of several boards, once per group of boards (``groups``: the rule that
+  forms the groups; ``boards_tests``: the plugin that takes them out of the board runs and lists
+  them; ``group_inventory``: the inventory a group's run is given, its boards alone);
 - ``progress``: a pytest plugin each board run loads, keeping ``progress.json`` (test now, counts);
 - ``status``: the live status, one line per board, from the events and the progress files.
 
@@ -35,6 +38,9 @@ Layout of the output folder::
                            --flash, flash.json: what flashing the board to its pin did
     NAME-retry1/           the retry after an infrastructure failure; the first attempt stays,
                            audited like it
+    boards-A+B/            the run of the tests of several boards on the group of boards A and
+                           B (rig.gate.several), a run folder like a board's, with the
+                           group's inventory (group-inventory.yaml); -retry1 as for a board
     junit.xml              every board's JUnit, one <testsuite name="NAME"> per board
     report.html            the HTML report over the final run folder of every board
 """
@@ -62,6 +68,7 @@ from rig.gate.results import (
     FailedTest,
     GateEvent,
     GateResult,
+    GroupResult,
     Progress,
 )
 from rig.gate.run import RETRIES, run_gate
@@ -90,6 +97,7 @@ __all__ = [
     "GateConfig",
     "GateEvent",
     "GateResult",
+    "GroupResult",
     "LiveStatus",
     "PlannedBoard",
     "PortLister",

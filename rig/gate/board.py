@@ -17,6 +17,8 @@ from rig import settings
 from rig.errors import ConfigError, InfrastructureError
 from rig.evidence.run_audit import HANDOFF_ENV, FolderVerdict, audit_folder, read_verdict, taken_over
 from rig.flashing.board import flash_to_pin
+from rig.gate.boards_tests import FILE as BOARDS_TESTS_FILE
+from rig.gate.boards_tests import OPTION as BOARDS_TESTS_OPTION
 from rig.gate.classify import classify
 from rig.gate.config import GateConfig
 from rig.gate.progress import OPTION as PROGRESS_OPTION
@@ -38,9 +40,23 @@ def pytest_command(config: GateConfig, board: str, folder: Path) -> list[str]:
         "pytest",
         str(config.suite),
         f"--rig-board={board}",
+        f"--rig-inventory={config.inventory}",
+        # A run bound to one board holds it: its tests of several boards (rig.multiboard) are
+        # no tests of this board. They are deselected once the run's selection is made, and
+        # listed for the gate, which runs them once per group of boards (rig.gate.several).
+        "-p",
+        "rig.gate.boards_tests",
+        f"{BOARDS_TESTS_OPTION}={folder / BOARDS_TESTS_FILE}",
+    ]
+    return command + run_options(config, folder)
+
+
+def run_options(config: GateConfig, folder: Path) -> list[str]:
+    """The options every pytest run of the gate has, a board's or a group's: the firmware, the
+    run folder and its files, the live status, then the gate's own pytest arguments."""
+    command = [
         f"--rig-firmware={config.firmware}",
         f"--rig-artifacts={folder}",
-        f"--rig-inventory={config.inventory}",
         f"--junitxml={folder / 'junit.xml'}",
         "-p",
         "no:cacheprovider",
@@ -49,10 +65,6 @@ def pytest_command(config: GateConfig, board: str, folder: Path) -> list[str]:
         "rig.gate.progress",
         f"{PROGRESS_OPTION}={folder / PROGRESS_FILE}",
         "-q",
-        # A run bound to one board holds it: a test of several boards (rig.multiboard) is no
-        # test of this board. A -m of the gate's own pytest arguments comes later and wins.
-        "-m",
-        "not boards",
     ]
     if config.broker is not None:
         command.append(f"--rig-broker={config.broker}")
@@ -94,13 +106,13 @@ def run_board(
         command,
         folder / "pytest.log",
         config.timeout,
-        {**_subprocess_env(), **(env or {}), **handoff},
+        {**subprocess_env(), **(env or {}), **handoff},
         cancel,
     )
     attempt = Attempt(
         spec.name, folder, retry, returncode, time.monotonic() - started, timed_out, flash=flashed
     )
-    classify(attempt, config.timeout, _audit(folder, secrets_file))
+    classify(attempt, config.timeout, audit_attempt(folder, secrets_file))
     return attempt
 
 
@@ -143,12 +155,12 @@ def _stopped_before_run(
         attempt.config_problem = problem
     else:
         attempt.run_problems.append(problem)
-    unaudited = _audit(folder, secrets_file)
+    unaudited = audit_attempt(folder, secrets_file)
     attempt.audit = read_verdict(folder) if unaudited is None else FolderVerdict(False, unaudited)
     return attempt
 
 
-def _audit(folder: Path, secrets_file: Path | None) -> str | None:
+def audit_attempt(folder: Path, secrets_file: Path | None) -> str | None:
     """Audit ``folder`` for every secret handed over; why it could not be, or None."""
     if secrets_file is None:
         return None
@@ -159,7 +171,7 @@ def _audit(folder: Path, secrets_file: Path | None) -> str | None:
     return None
 
 
-def _subprocess_env() -> dict[str, str]:
+def subprocess_env() -> dict[str, str]:
     # The suite's conftest imports rig.plugin: make it this very copy of the rig, installed or not.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_RIG_ROOT), env.get("PYTHONPATH")) if p)

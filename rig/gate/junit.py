@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from rig.evidence import junit_properties
-from rig.gate.results import BoardResult, CaseOutcome
+from rig.gate.results import BoardResult, CaseOutcome, GroupResult
 
 # Lines of pytest's output that go into the JUnit of a run that failed as a whole.
 LOG_TAIL_LINES = 60
@@ -47,16 +47,31 @@ def junit_outcomes(suites: Iterable[ET.Element]) -> Iterable[CaseOutcome]:
             yield CaseOutcome(nodeid, name, outcome, infrastructure, message)
 
 
-def write_junit(path: Path, results: Sequence[BoardResult], out: Path, release: str = "") -> None:
+def write_junit(
+    path: Path,
+    results: Sequence[BoardResult],
+    out: Path,
+    release: str = "",
+    groups: Sequence[GroupResult] = (),
+    several_skipped: Sequence[str] = (),
+) -> None:
     """One ``<testsuite name="NAME">`` per board inside ``<testsuites>``: the final attempt's
     testcases as pytest wrote them (properties and system-out kept), plus a ``board-present``
     testcase for a missing board, a ``board-run`` error for a run that failed as a whole and a
     ``secrets-audit[FOLDER]`` failure for a kept run folder that holds a secret or was not
     audited (a ``secrets_audit`` property gives every folder's verdict), so that CI shows a
-    failure wherever the gate saw one."""
+    failure wherever the gate saw one.
+
+    Then one suite per group of boards that ran tests of several boards (``rig.gate.several``),
+    named after its folder (``boards-vb-1+vb-2``), its property ``boards`` naming them all; and,
+    when some could not run, a suite ``several-boards`` with a skipped testcase saying why."""
     root = ET.Element("testsuites", name="rig gate")
     for result in results:
         root.append(_board_suite(result, out, release))
+    for group in groups:
+        root.append(_group_suite(group, out, release))
+    if several_skipped:
+        root.append(_skipped_suite(several_skipped))
     for key in ("tests", "failures", "errors", "skipped"):
         root.set(key, str(sum(int(s.get(key, "0")) for s in root)))
     root.set("time", f"{sum(float(s.get('time', '0')) for s in root):.3f}")
@@ -81,39 +96,71 @@ def _board_suite(result: BoardResult, out: Path, release: str) -> ET.Element:
         case = ET.SubElement(suite, "testcase", classname="rig.gate", name="board-present", time="0")
         ET.SubElement(case, kind, message=message).text = f"{message}\nserial ports seen:\n{seen}"
     else:
-        _property(props, "attempts", str(len(result.attempts)))
-        _property(props, "run_folder", os.path.relpath(final.folder, out))
-        if final.runtime:
-            _property(props, junit_properties.RUNTIME, final.runtime)
-        if final.flash:
-            _property(props, "flash", final.flash)
-        if result.retried:
-            _property(props, "retried_after", result.attempts[0].infrastructure_reason)
-        seconds = 0.0
-        for original in load_junit(final.folder / "junit.xml") or []:
-            seconds += float(original.get("time", "0") or 0)
-            for key in ("timestamp", "hostname"):
-                if original.get(key) and not suite.get(key):
-                    suite.set(key, original.get(key, ""))
-            for child in original:
-                if child.tag == "properties":
-                    props.extend(list(child))
-                else:
-                    suite.append(child)
-        suite.set("time", f"{seconds:.3f}")
-        for folder, audit in result.audits:
-            # Every kept folder's verdict, the first attempt's too: CI uploads them all.
-            where = os.path.relpath(folder, out)
-            summary = audit.summary if audit is not None else "not audited"
-            _property(props, "secrets_audit", f"{where}: {summary}")
-            if audit is None or not audit.clean:
-                case = ET.SubElement(suite, "testcase", classname="rig.gate", name=f"secrets-audit[{where}]")
-                ET.SubElement(case, "failure", message=summary).text = summary
-        problem = final.config_problem or (final.run_problems[0] if final.run_problems else None)
-        if problem is not None:
-            case = ET.SubElement(suite, "testcase", classname="rig.gate", name="board-run", time="0")
-            ET.SubElement(case, "error", message=problem).text = problem
-            ET.SubElement(case, "system-out").text = _log_tail(final.log)
+        _attempts_part(suite, props, result, out)
+    return _counted(suite)
+
+
+def _group_suite(result: GroupResult, out: Path, release: str) -> ET.Element:
+    suite = ET.Element("testsuite", name=result.name)
+    props = ET.SubElement(suite, "properties")
+    _property(props, "boards", ", ".join(result.group.boards))
+    if release:
+        _property(props, junit_properties.RELEASE_BUNDLE, release)
+    if result.final is not None:
+        _attempts_part(suite, props, result, out)
+    return _counted(suite)
+
+
+def _skipped_suite(lines: Sequence[str]) -> ET.Element:
+    suite = ET.Element("testsuite", name="several-boards")
+    for i, line in enumerate(lines, 1):
+        case = ET.SubElement(suite, "testcase", classname="rig.gate", name=f"groups-of-boards[{i}]", time="0")
+        ET.SubElement(case, "skipped", message=line).text = line
+    return _counted(suite)
+
+
+def _attempts_part(
+    suite: ET.Element, props: ET.Element, result: BoardResult | GroupResult, out: Path
+) -> None:
+    """The final attempt's testcases and the properties of every attempt, in ``suite``."""
+    final = result.final
+    assert final is not None
+    _property(props, "attempts", str(len(result.attempts)))
+    _property(props, "run_folder", os.path.relpath(final.folder, out))
+    if final.runtime:
+        _property(props, junit_properties.RUNTIME, final.runtime)
+    if final.flash:
+        _property(props, "flash", final.flash)
+    if result.retried:
+        _property(props, "retried_after", result.attempts[0].infrastructure_reason)
+    seconds = 0.0
+    for original in load_junit(final.folder / "junit.xml") or []:
+        seconds += float(original.get("time", "0") or 0)
+        for key in ("timestamp", "hostname"):
+            if original.get(key) and not suite.get(key):
+                suite.set(key, original.get(key, ""))
+        for child in original:
+            if child.tag == "properties":
+                props.extend(list(child))
+            else:
+                suite.append(child)
+    suite.set("time", f"{seconds:.3f}")
+    for folder, audit in result.audits:
+        # Every kept folder's verdict, the first attempt's too: CI uploads them all.
+        where = os.path.relpath(folder, out)
+        summary = audit.summary if audit is not None else "not audited"
+        _property(props, "secrets_audit", f"{where}: {summary}")
+        if audit is None or not audit.clean:
+            case = ET.SubElement(suite, "testcase", classname="rig.gate", name=f"secrets-audit[{where}]")
+            ET.SubElement(case, "failure", message=summary).text = summary
+    problem = final.config_problem or (final.run_problems[0] if final.run_problems else None)
+    if problem is not None:
+        case = ET.SubElement(suite, "testcase", classname="rig.gate", name="board-run", time="0")
+        ET.SubElement(case, "error", message=problem).text = problem
+        ET.SubElement(case, "system-out").text = _log_tail(final.log)
+
+
+def _counted(suite: ET.Element) -> ET.Element:
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(c.find("failure") is not None for c in cases)))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from rig.evidence.run_audit import FolderVerdict
+from rig.gate.groups import BoardsGroup
 from rig.gate.plan import PlannedBoard
 
 Category = Literal["pass", "firmware", "infrastructure", "config", "skipped"]
@@ -98,15 +99,10 @@ class Attempt:
         return self.folder / "pytest.log"
 
 
-@dataclass
-class BoardResult:
-    planned: PlannedBoard
-    strict: bool
-    attempts: list[Attempt] = field(default_factory=list)
+class _Attempts:
+    """What a board's and a group's results share: their attempts, the last of which counts."""
 
-    @property
-    def name(self) -> str:
-        return self.planned.name
+    attempts: list[Attempt]
 
     @property
     def final(self) -> Attempt | None:
@@ -119,20 +115,52 @@ class BoardResult:
 
     @property
     def audits(self) -> list[tuple[Path, FolderVerdict | None]]:
-        """Every run folder of this board the gate keeps (the first attempt's stays next to its
-        retry) and its secrets audit."""
+        """Every run folder the gate keeps (the first attempt's stays next to its retry) and its
+        secrets audit."""
         return [(attempt.folder, attempt.audit) for attempt in self.attempts]
+
+    def _attempts_category(self) -> Category | None:
+        if any(audit is not None and not audit.clean for _, audit in self.audits):
+            # A kept folder that holds a secret, or that nobody could vouch for, fails the
+            # result whatever the retry did: it is uploaded with the rest.
+            return FIRMWARE
+        return self.final.category if self.final is not None else None
+
+
+@dataclass
+class BoardResult(_Attempts):
+    planned: PlannedBoard
+    strict: bool
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.planned.name
 
     @property
     def category(self) -> Category:
-        if any(audit is not None and not audit.clean for _, audit in self.audits):
-            # A kept folder that holds a secret, or that nobody could vouch for, fails the
-            # board whatever the retry did: it is uploaded with the rest.
-            return FIRMWARE
-        if self.final is not None:
-            return self.final.category
+        found = self._attempts_category()
+        if found is not None:
+            return found
         # A board that is not plugged in fails the release gate (--strict) as the bench's fault.
         return INFRASTRUCTURE if self.strict else SKIPPED
+
+
+@dataclass
+class GroupResult(_Attempts):
+    """The tests of several boards on one group of boards (``rig.gate.several``)."""
+
+    group: BoardsGroup
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.group.name
+
+    @property
+    def category(self) -> Category:
+        found = self._attempts_category()
+        return found if found is not None else SKIPPED  # not run: the gate was stopped first
 
 
 @dataclass
@@ -145,6 +173,10 @@ class GateResult:
     secrets_leaked: str | None = None
     # The hash of the release bundle every board deployed (``--release``); "" for a tree.
     release: str = ""
+    # The tests of several boards, once per group of boards (``rig.gate.several``).
+    groups: list[GroupResult] = field(default_factory=list)
+    # Why some tests of several boards did not run: "needed boards a=any, b=any (2 boards) ...".
+    several_skipped: list[str] = field(default_factory=list)
 
     @property
     def tested(self) -> bool:
@@ -153,7 +185,7 @@ class GateResult:
     @property
     def failures(self) -> list[Category]:
         """The kinds of failure the gate saw, most severe first."""
-        seen = {board.category for board in self.boards}
+        seen = {board.category for board in self.boards} | {group.category for group in self.groups}
         if self.secrets_leaked is not None:
             seen.add(FIRMWARE)  # never retried, always fails the gate, as a firmware failure
         if not self.tested:

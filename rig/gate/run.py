@@ -1,5 +1,6 @@
 """The gate's loop: the boards present run at once, at most ``config.jobs`` at a time, each
-attempt retried once on an infrastructure failure; then the merged JUnit and the report.
+attempt retried once on an infrastructure failure; then the tests of several boards, once per
+group of boards (``rig.gate.several``); then the merged JUnit and the report.
 
 This is the one module that knows how the boards are scheduled. Each attempt is ``run_board``:
 a pytest of its own, into its own folder, with its own broker and board, so the runs share
@@ -37,6 +38,7 @@ from rig.gate.results import (
     GateResult,
     Progress,
 )
+from rig.gate.several import SeveralOutcome, run_several
 from rig.gate.supervise import INTERRUPT_GRACE, TERM_GRACE, RunCancelled
 from rig.processes import KILL_BOUND
 from rig.release.bundle import open_bundle
@@ -72,12 +74,16 @@ def run_gate(
     present = [r for r in results if r.planned.present]
     with tempfile.TemporaryDirectory(prefix="rig-gate-secrets-") as private:  # 0700, never an artifact
         handoff = Path(private) / "secrets.jsonl"
+        several = SeveralOutcome()
         if present:
-            _run_jobs(config, present, _one_at_a_time(progress), handoff)
+            notify = _one_at_a_time(progress)
+            _run_jobs(config, present, notify, handoff)
+            # Once every board run has ended: the groups share the boards those runs held.
+            several = run_several(config, results, notify, handoff)
         junit = config.out / "junit.xml"
-        write_junit(junit, results, config.out, release)
+        write_junit(junit, results, config.out, release, several.groups, several.skipped)
         extra = before_report(config.out) if before_report is not None else None
-        runs = [r.final.folder for r in results if r.final is not None]
+        runs = [r.final.folder for r in [*results, *several.groups] if r.final is not None]
         report, problem = write_report(runs, config.out / "report.html", config.title or "rig gate")
         # Each run folder was audited when its run ended (``run_board``); this audits what the
         # gate made of them.
@@ -85,7 +91,7 @@ def run_gate(
             [p for p in (junit, report, extra) if p is not None], taken_over(handoff), verdict_dir=config.out
         )
     leaked = None if verdict.clean else verdict.message()
-    return GateResult(results, junit, report, problem, leaked, release)
+    return GateResult(results, junit, report, problem, leaked, release, several.groups, several.skipped)
 
 
 def _one_at_a_time(progress: Progress | None) -> Progress:

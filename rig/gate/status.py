@@ -125,13 +125,14 @@ class LiveStatus:
     def on_event(self, event: GateEvent) -> list[str]:
         with self._lock:
             if isinstance(event, BoardStarted):
-                line = self._lines[event.board]
+                # A group of boards (rig.gate.several) gets its line when its run starts.
+                line = self._lines.setdefault(event.board, BoardLine(event.board))
                 line.state, line.retry, line.folder = "running", event.retry, event.folder
                 line.position, line.total = event.position, event.total
                 line.started, line.ended, line.progress = self._clock(), None, None
                 line.outcome, line.will_retry = "", False
             else:
-                line = self._lines[event.attempt.board]
+                line = self._lines.setdefault(event.attempt.board, BoardLine(event.attempt.board))
                 line.state, line.ended = "done", self._clock()
                 line.outcome, line.will_retry = outcome_text(event.attempt), event.will_retry
                 # The last word of the run: its counts as the progress file left them.
