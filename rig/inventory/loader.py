@@ -7,6 +7,7 @@ exception: they are recorded per board and only raised when that board is select
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from rig.inventory.spec import (
     KIND_TRAITS,
     BoardKind,
     BoardSpec,
+    CaptureSpec,
     LabgridSpec,
     NetworkSpec,
     Secret,
@@ -44,14 +46,18 @@ INVENTORY = option("inventory")
 INVENTORY_ENV = INVENTORY.env
 
 _TOP_KEYS = ("defaults", "tags", "boards")
-_BOARD_KEYS = ("name", "kind", "match", "tags", "network", "baudrate", "labgrid", "count", "runtime")
-_DEFAULT_KEYS = ("kind", "tags", "network", "baudrate", "labgrid", "runtime")
+_BOARD_KEYS = (
+    "name", "kind", "match", "tags", "network", "baudrate", "labgrid", "count", "runtime",
+    "capture_interface", "capture_address",
+)  # fmt: skip
+_DEFAULT_KEYS = ("kind", "tags", "network", "baudrate", "labgrid", "runtime", "capture_interface")
 # What a tag may set for the boards that carry it (top-level ``tags: {NAME: {...}}``).
 _TAG_KEYS = ("runtime",)
 _NOT_IN_DEFAULTS = {
     "name": "a name belongs to one board; give it on the board",
     "match": "match identifies one physical board; give it on each board",
     "count": "count makes copies of one board; give it on that board",
+    "capture_address": "capture_address is one board's address; give it on that board",
 }
 _MATCH_KEYS = ("vid", "pid", "serial_number", "location", "port", "url")
 _NETWORK_KEYS = ("wifi_ssid", "wifi_password", "broker_host", "broker_user", "broker_password")
@@ -73,6 +79,9 @@ _HEX_ID = re.compile(r"(?:0[xX])?([0-9a-fA-F]{1,4})")
 # A labgrid place: taken by name or reserved by tags (labgrid's own rules for tag keys).
 _LABGRID_KEYS = ("place", "tags", "coordinator")
 _LABGRID_TAG = re.compile(r"([a-z][a-z0-9_]+)=([A-Za-z0-9_.-]+)")
+# A Linux interface name: at most 15 bytes, no '/' or blank (the kernel's dev_valid_name); kept
+# to the characters interface names are made of in practice, so a typo reads as one.
+_INTERFACE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 
 
 def default_inventory_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
@@ -156,6 +165,8 @@ class _Reader:
                 self.network_field(field)
         if "runtime" in defaults:
             self.runtime(defaults["runtime"])
+        if "capture_interface" in defaults:
+            self.interface(defaults["capture_interface"])
         return defaults
 
     def read_tag_runtimes(self, entry: Entry | None) -> dict[str, tuple[Entry, RuntimePin]]:
@@ -206,6 +217,7 @@ class _Reader:
             origin=f"{self.path}:{item.line}",
             labgrid=labgrid,
             runtime=self.board_runtime(item, kind, own.get("runtime"), tags_entry, defaults.get("runtime")),
+            capture=self.capture(kind, own.get("capture_interface"), defaults.get("capture_interface"), own),
         )
         return _Board(spec, missing, own["name"])
 
@@ -260,6 +272,52 @@ class _Reader:
                 f"runtime.micropython is the unix port a virtual board runs; a {kind} board runs its own",
             )
         return pin
+
+    def capture(
+        self, kind: BoardKind, own: Entry | None, inherited: Entry | None, board: dict[str, Entry]
+    ) -> CaptureSpec | None:
+        """``capture_interface`` (the host's interface toward the board) and ``capture_address``
+        (the board's address there), for the wire witness; whether the interface exists is
+        checked when the capture starts (``rig.wire.link``), on the machine that runs it."""
+        address_entry = board.get("capture_address")
+        if KIND_TRAITS[kind].started_here:
+            for entry in (own, address_entry):
+                if entry is not None:
+                    raise self.fail(entry, f"a {kind} board's own link is captured already; remove this key")
+            return None  # nor does it inherit a bench-wide capture_interface from defaults
+        entry = own or inherited
+        if entry is None:
+            if address_entry is not None:
+                raise self.fail(
+                    address_entry, "capture_address filters the capture on capture_interface; give that too"
+                )
+            return None
+        address = None
+        if address_entry is not None:
+            address = self.text(address_entry, "the board's IPv4 address")
+            try:
+                ipaddress.IPv4Address(address or "")
+            except ValueError:
+                raise self.fail(
+                    address_entry, f"expected the board's IPv4 address, got {describe(address_entry.node)}"
+                ) from None
+        return CaptureSpec(self.interface(entry), address, f"{self.path}:{entry.line}", entry.key)
+
+    def interface(self, entry: Entry) -> str:
+        name = self.text(entry, "a network interface name")
+        if name is None or not _INTERFACE.fullmatch(name) or name in (".", ".."):
+            raise self.fail(
+                entry,
+                "expected a network interface name (at most 15 letters, digits and '_.:@-', as "
+                f"`ip link` shows it), got {describe(entry.node)}",
+            )
+        if name == "any":
+            raise self.fail(
+                entry,
+                "'any' captures every interface in Linux's cooked format, not the Ethernet frames the "
+                "rig reads; name the interface toward the board",
+            )
+        return name
 
     def runtime(self, entry: Entry) -> RuntimePin:
         """A ``runtime:`` pin (``rig.runtime.pin``), its problems pointed at the line of the key."""

@@ -126,6 +126,21 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
+class CaptureSpec:
+    """Where the rig may watch a board's traffic with the broker on this machine:
+    ``capture_interface``, the host's interface toward the board (a board on Wi-Fi whose access
+    point or router is this machine, or a board on a cable), and ``capture_address``, the board's
+    address there when it is fixed (None: whoever talks to the broker's ports on that interface
+    is taken for the board). ``origin`` is ``file:line`` of the interface's key, and ``key`` its
+    dotted key, for the error when the interface is not there at start."""
+
+    interface: str
+    address: str | None = None
+    origin: str = ""
+    key: str = "capture_interface"
+
+
+@dataclass(frozen=True)
 class BoardSpec:
     """One board of the bench. ``origin`` is ``file:line`` of its entry, for error messages."""
 
@@ -140,6 +155,9 @@ class BoardSpec:
     labgrid: LabgridSpec | None = None
     # The MicroPython it must run (``runtime:`` of the board, of one of its tags, or of defaults).
     runtime: RuntimePin | None = None
+    # The host's interface toward a board that is not started here (``capture_interface``), for
+    # the wire witness (``rig.wire``); None: the rig has no view of its link.
+    capture: CaptureSpec | None = None
 
     @property
     def traits(self) -> KindTraits:

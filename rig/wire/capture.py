@@ -11,7 +11,8 @@ test could drop packets, and would need a thread per board to own.
 It listens on the host end of the board's veth pair (``rig.netns.BoardNetwork.host_if``): every
 packet the board sends or receives passes there, and nothing else does. Nothing is filtered
 at capture time (the link carries only the board's traffic); the decoder keeps the broker's
-ports.
+ports. On the host's interface toward a board on Wi-Fi (``rig.wire.link``), which carries
+other traffic too, a capture filter keeps the broker's ports and the board's address.
 
 Lifecycle: ``start()`` launches tcpdump (its PID is the rig's, ``rig.processes.ChildProcess``,
 killed by the kernel if the rig dies) and waits, bounded, until it says it is listening;
@@ -33,7 +34,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rig.deadline import Deadline
@@ -71,10 +72,18 @@ def unavailable() -> str | None:
 class WireCapture:
     """The capture of one board's link; see the module docstring for the lifecycle."""
 
-    def __init__(self, interface: str, board_address: str, ports: dict[int, bool]) -> None:
+    def __init__(
+        self,
+        interface: str,
+        board_address: str | None,
+        ports: dict[int, bool],
+        capture_filter: Sequence[str] = (),
+    ) -> None:
         self.interface = interface
         self.board_address = board_address
         self.ports = ports
+        # tcpdump's filter expression (pcap-filter(7)), as its last arguments; empty: everything.
+        self.capture_filter = list(capture_filter)
         remove_stale()
         # 0700: the raw capture has secrets.
         self._folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
@@ -106,6 +115,7 @@ class WireCapture:
             str(SNAPLEN),
             "-w",
             str(path),
+            *self.capture_filter,
         ]
         try:
             process = ChildProcess.spawn(

@@ -20,6 +20,7 @@ from rig.wire.records import ENCRYPTED, TcpEnd, WirePacket, to_json
 
 BOARD_IP, BROKER_IP = "10.213.0.2", "10.213.0.1"
 PORT, TLS_PORT, BOARD_PORT = 1883, 8883, 40000
+MAC = "02:00:00:00:00:01"
 
 
 class Link:
@@ -35,7 +36,9 @@ class Link:
         ip = IP(src=BOARD_IP, dst=BROKER_IP) if board else IP(src=BROKER_IP, dst=BOARD_IP)
         sport, dport = (BOARD_PORT, self.port) if board else (self.port, BOARD_PORT)
         at = self.seq[sender] if seq is None else seq
-        packet = Ether() / ip / TCP(sport=sport, dport=dport, flags=flags, seq=at) / payload
+        # Both addresses given: without dst, scapy asks ARP for it (seconds when a veth of
+        # 10.213/16 is up).
+        packet = Ether(src=MAC, dst=MAC) / ip / TCP(sport=sport, dport=dport, flags=flags, seq=at) / payload
         if seq is None:
             self.seq[sender] += len(payload) + (1 if "S" in flags or "F" in flags else 0)
         self.t += 0.01

@@ -1,0 +1,141 @@
+"""A board the rig does not start, witnessed on the host's interface toward it
+(``capture_interface``, ``rig.wire.link``), on real parts: a network namespace and veth pair the
+test makes stand for the board's Wi-Fi, ``mosquitto_pub`` inside it for the board (with a
+password in its CONNECT), a mosquitto the test starts on the host end, and tcpdump on that end
+with the capture filter the inventory's values give. The wire checks judge it as they judge the
+virtual board, and the kept ``wire.pcap`` holds no password. About 2 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig import netns
+from rig.broker.ports import accepts_connections, pick_free_ports
+from rig.deadline import Deadline
+from rig.evidence.secrets_audit import audit_artifacts
+from rig.processes import ChildProcess
+from rig.wire import capture as wire_capture
+from rig.wire import checks
+from rig.wire.decode import StreamDecoder
+from rig.wire.link import interface_capture
+from rig.wire.pcap import read_frames
+from rig.wire.records import ENCRYPTED, WirePacket
+from rig.wire.tcp import segment_of
+from rig.wire.witness import WireWitness
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "wifi-board-pw-41d8"
+WHERE = "boards.yaml:5: boards[0].capture_interface"
+START_S = 10.0
+
+
+@pytest.fixture
+def link() -> Iterator[netns.BoardNetwork]:
+    why = netns.unavailable() or wire_capture.unavailable()
+    if why is not None:
+        pytest.skip(why)
+    network = netns.network_for(f"wire-iface-test-{os.getpid()}")
+    assert network is not None
+    try:
+        yield network
+    finally:
+        network.remove()
+
+
+@pytest.fixture
+def broker_port(link: netns.BoardNetwork, tmp_path: Path) -> Iterator[int]:
+    """A mosquitto on the host end of the link, as a bench broker on the LAN; stopped by PID."""
+    port = pick_free_ports(link.host_address, 1)[0]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} {link.host_address}\nallow_anonymous true\nuser root\nlog_dest stderr\n"
+    )
+    with (tmp_path / "broker.log").open("wb") as log:
+        broker = ChildProcess.spawn(["mosquitto", "-c", str(conf)], name="mosquitto", stderr=log)
+    try:
+        deadline = Deadline(START_S)
+        while not accepts_connections(link.host_address, port, 0.2):
+            assert not deadline.expired, (
+                f"mosquitto did not listen on {link.host_address}:{port} in {START_S:.0f}s"
+            )
+            assert broker.poll() is None, (tmp_path / "broker.log").read_text()
+            time.sleep(0.05)
+        yield port
+    finally:
+        broker.stop()
+
+
+def in_namespace(link: netns.BoardNetwork, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ip", "netns", "exec", link.namespace, *argv],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("address_known", [True, False], ids=["capture_address", "no-capture_address"])
+def test_a_board_behind_the_hosts_interface_is_witnessed_there(
+    link: netns.BoardNetwork, broker_port: int, tmp_path: Path, address_known: bool
+) -> None:
+    """With ``capture_address`` the filter names the board; without, whoever talks to the
+    broker's port on the interface is the board."""
+    folder = tmp_path / "test"
+    folder.mkdir()
+    address = link.board_address if address_known else None
+    capture = interface_capture(link.host_if, address, {broker_port: False}, WHERE)
+    capture.start()
+    try:
+        wire = WireWitness(capture, folder, secrets=lambda: [PASSWORD])
+        since = time.time()
+        # Traffic on the same interface that is not the board's with the broker: kept out.
+        knock = f"import socket; socket.socket().connect_ex(({link.host_address!r}, {broker_port + 1}))"
+        assert in_namespace(link, sys.executable, "-c", knock).returncode == 0
+        in_namespace(link, "ping", "-c", "1", "-W", "1", link.host_address)
+        done = in_namespace(
+            link, "mosquitto_pub", "-h", link.host_address, "-p", str(broker_port), "-i", "wifi-board",
+            "-u", "board", "-P", PASSWORD, "-q", "1", "-t", "rig/wifi/status", "-m", "hello",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        ends = checks.connection_end(wire, since, timeout=5)
+        checks.assert_goodbye(wire, ends, disconnect_readable=True)
+        raw = list(read_frames(capture.files[0]))
+        wire.close()
+    finally:
+        capture.stop()
+    said = [
+        (r["sender"], r["kind"])
+        for r in map(json.loads, (folder / "wire.jsonl").read_text().splitlines())
+        if r["record"] == "mqtt"
+    ]
+    assert said == [
+        ("board", "CONNECT"),
+        ("broker", "CONNACK"),
+        ("board", "PUBLISH"),
+        ("broker", "PUBACK"),
+        ("board", "DISCONNECT"),
+    ], said
+    segments = [segment_of(f.data) for f in raw]
+    assert all(s is not None and broker_port in (s.sport, s.dport) for s in segments), (
+        "the capture kept traffic other than the board's with the broker (the ping, another port)"
+    )
+    assert PASSWORD.encode() in b"".join(f.data for f in raw), "the CONNECT carried no password to mask"
+    assert PASSWORD.encode() not in (folder / "wire.pcap").read_bytes()
+    assert audit_artifacts([folder], {"broker_password[wifi-board]": PASSWORD}) == []
+    # Over TLS the same traffic is only "encrypted" records (the decoder is told the port is TLS).
+    tls = [
+        r
+        for r in StreamDecoder(link.board_address, {broker_port: True}).feed(raw)
+        if isinstance(r, WirePacket)
+    ]
+    assert tls and {r.kind for r in tls} == {ENCRYPTED}
