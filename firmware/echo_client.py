@@ -51,6 +51,10 @@ class EchoClient(MQTTClient):
         self.link = link_watch.LinkWatch()  # a silent broker, found by keepalive
         # Set from a SUBSCRIBE until its SUBACK: still set, the subscribe did not finish.
         self.subscribing = False
+        # A refused SUBSCRIBE (see subscribe): set when the last one was, and the wait before
+        # the next attempt, twice as long after each refusal; a granted one starts it again.
+        self.refused = False
+        self.refused_wait = settings.BACKOFF_INITIAL
 
     def connect(self, clean_session=True):
         # The tutorial's connect, tried until the broker takes the board (connect_retry.py): a
@@ -73,6 +77,8 @@ class EchoClient(MQTTClient):
             present = self.rejoin()
             if not self.subscribing:
                 return present
+            if self.refused:
+                continue  # subscribe waited already, as long as the refusals asked for
             # The new connection dropped before the SUBACK: a broker that is shutting down
             # (amqtt, restarted by the rig) still takes the board, then closes. Wait as
             # umqtt.robust does after a lost connection, then start over on another one.
@@ -141,32 +147,63 @@ class EchoClient(MQTTClient):
         return super().wait_msg()  # umqtt.robust's: reconnects when the read fails
 
     def subscribe(self, topic, qos=0):
-        # umqtt.simple 1.3.4's subscribe waits for its SUBACK with self.wait_msg(), which is
-        # umqtt.robust 1.0's: when the read fails, that one reconnects and reads on. The
-        # subscribe then waited, on the new connection, for the answer to the SUBSCRIBE sent
-        # on the old one: forever, while every message that came was read but never echoed
-        # (the broker restarted just after taking the board). So until the SUBACK, wait_msg
-        # reads this connection only. If it drops (or the SUBSCRIBE cannot be sent: OSError 32,
-        # EPIPE), the subscribe ends unfinished, with `subscribing` still set; the connection is
-        # closed, so the next read or write fails and reconnect() subscribes again.
+        # umqtt.simple 1.3.4's subscribe, with these changes:
+        #
+        # The SUBSCRIBE is written whole (whole_packet.py): umqtt.simple 1.3.4 packs its
+        # remaining length into one byte, so a topic above 122 bytes made a malformed packet.
+        #
+        # It waits for its SUBACK with self.wait_msg(), which is umqtt.robust 1.0's: when the
+        # read fails, that one reconnects and reads on. The subscribe then waited, on the new
+        # connection, for the answer to the SUBSCRIBE sent on the old one: forever, while every
+        # message that came was read but never echoed (the broker restarted just after taking
+        # the board). So until the SUBACK, wait_msg reads this connection only. If it drops (or
+        # the SUBSCRIBE cannot be sent: OSError 32, EPIPE), the subscribe ends unfinished, with
+        # `subscribing` still set; the connection is closed, so the next read or write fails
+        # and reconnect() subscribes again.
         #
         # A SUBACK that refuses (0x80): umqtt.simple 1.3.4 raises MQTTException, which ended the
         # firmware. Without its subscription the board has nothing to echo, so it is reported
         # and handled as a subscribe that did not finish: closed, and tried again on a new
-        # connection (docs/broker-scenarios.md, suback-failure).
+        # connection (docs/broker-scenarios.md, suback-failure). The broker will likely say the
+        # same again (its ACL), so, as connect_retry.py does after a refused connect, the board
+        # first waits backoff_initial s, twice as long after each further refusal, at most
+        # backoff_max; a granted SUBSCRIBE starts the waits again. It waits before it closes,
+        # so that the broker sees each wait on the connection it refused.
         self.subscribing = True
+        self.refused = False
         try:
-            super().subscribe(topic, qos)
+            self.await_suback(whole_packet.subscribe(self, topic, qos))
         except OSError as e:
             self.log(False, e)
             connect_retry.close(self.sock)
             return
         except MQTTException as e:
-            emit("error", type="SubscribeRefused", detail="SUBACK 0x%02x for %s" % (e.args[0], topic.decode()))
+            self.refused = True
+            wait = self.refused_wait
+            emit(
+                "error",
+                type="SubscribeRefused",
+                detail="SUBACK 0x%02x for %s" % (e.args[0], topic.decode()),
+                delay_ms=round(wait * 1000),
+            )
+            self.refused_wait = min(wait * 2, settings.BACKOFF_MAX)
+            time.sleep(wait)
             connect_retry.close(self.sock)
             return
         self.subscribing = False
+        self.refused_wait = settings.BACKOFF_INITIAL
         emit("subscribed", topic=topic.decode())
+
+    def await_suback(self, pid):
+        # umqtt.simple 1.3.4's subscribe after its SUBSCRIBE: read until the SUBACK comes
+        # (bounded_read hands its first byte back), check it answers ours, raise on a refusal.
+        while True:
+            if self.wait_msg() == 0x90:
+                resp = self.sock.read(4)
+                assert resp[1] == pid >> 8 and resp[2] == pid & 0xFF
+                if resp[3] == 0x80:
+                    raise MQTTException(resp[3])
+                return
 
     def publish(self, topic, msg, retain=False, qos=0):
         super().publish(topic, msg, retain, qos)
