@@ -49,6 +49,11 @@ START_S = 10.0
 STOP_S = 5.0
 # Whole packets: MQTT messages are small, and a cut one could not be decoded.
 SNAPLEN = 65535
+# tcpdump's ring in KiB (-B). Its default, 2 MiB, holds only about 30 frames at this snaplen
+# (each slot is sized for the largest frame); a capture starved of the CPU for some tens of
+# milliseconds on a loaded machine then lost frames (seen: 70 bytes of a board's stream, its
+# DISCONNECT after them). 16 MiB holds about 250, and costs 16 MiB per board.
+BUFFER_KIB = 16384
 # The raw capture's folder names the PID of the rig that owns it: a folder whose owner is gone
 # (a pytest killed with SIGKILL never reaches ``stop()``) is removed by the next capture, as
 # ``rig.netns.remove_stale`` does with namespaces. It holds the board's password in the clear.
@@ -113,6 +118,8 @@ class WireCapture:
             "-n",
             "-s",
             str(SNAPLEN),
+            "-B",
+            str(BUFFER_KIB),
             "-w",
             str(path),
             *self.capture_filter,

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import itertools
 
-from rig.wire.records import BOARD, BROKER, TcpEnd, WirePacket, WireRecord
+from rig.errors import InfrastructureError
+from rig.wire.records import BOARD, BROKER, CaptureGap, TcpEnd, WirePacket, WireRecord
 from rig.wire.witness import WireWitness
+
+
+class WireCaptureIncomplete(InfrastructureError):
+    """tcpdump lost frames that a verdict needs: an infrastructure failure, never the board's."""
 
 
 def _seen(records: list[WireRecord], wire: WireWitness) -> str:
@@ -148,6 +153,19 @@ def assert_goodbye(wire: WireWitness, ends: list[TcpEnd], *, disconnect_readable
         goodbyes = [
             p for p in wire.packets("DISCONNECT", BOARD) if p.connection == connection and p.t <= ends[0].t
         ]
+        lost = [
+            r
+            for r in wire.records()
+            if isinstance(r, CaptureGap) and r.sender == BOARD and r.connection == connection
+        ]
+        if not goodbyes and lost:
+            # Not the board's fault, and not a pass either: the wire cannot say (the broker's
+            # records still judge the same close in tests/hil/test_disconnect.py).
+            raise WireCaptureIncomplete(
+                f"the capture lost {sum(g.missing for g in lost)} bytes of the board's connection "
+                f":{connection} before it ended, so the wire cannot tell whether the board sent "
+                "DISCONNECT" + _seen(wire.records(), wire)
+            )
         assert goodbyes, (
             f"the board closed its connection :{connection} ({ends[0].describe()}) without sending "
             "DISCONNECT first" + _seen(wire.records(), wire)

@@ -10,6 +10,13 @@ connection is put back in order by sequence number here (retransmitted bytes dro
 into packets by MQTT's fixed header (type byte, remaining length in 1-4 bytes) before scapy
 reads each.
 
+A segment the capture never saw (tcpdump drops frames when the machine is loaded and its ring
+fills) leaves a hole that no retransmission fills: the peer received it. Waiting for it would
+leave every later packet of that direction undecoded, so that a DISCONNECT the board did send
+would look missing. The hole is closed when the direction ends (FIN or RST) or when later
+segments have waited ``GAP_S``: a ``CaptureGap`` record says how many bytes were lost, and
+decoding starts again at the first waiting segment that begins with a well-formed fixed header.
+
 Lifecycle: a ``StreamDecoder`` is fed frames in capture order (``feed``) and returns the records
 they complete; it keeps each connection's state between calls, so a session's capture is decoded
 once, as it grows.
@@ -24,13 +31,19 @@ from dataclasses import dataclass, field
 from scapy.contrib.mqtt import CONTROL_PACKET_TYPE, MQTT
 
 from rig.wire.pcap import Frame
-from rig.wire.records import BOARD, BROKER, ENCRYPTED, TcpEnd, WirePacket, WireRecord
+from rig.wire.records import BOARD, BROKER, ENCRYPTED, CaptureGap, TcpEnd, WirePacket, WireRecord
 from rig.wire.tcp import FIN, RST, SEQ_SPACE, SYN, segment_of
 
 _SEQ = SEQ_SPACE
 # A remaining length takes at most four bytes (MQTT 3.1.1, 2.2.3).
 _MAX_LENGTH_BYTES = 4
 MALFORMED = "MALFORMED"
+# How long later segments wait for a missing one before it is taken as lost by the capture: a
+# retransmission on the board's link comes within TCP's minimum RTO (200 ms) of the first send.
+GAP_S = 1.0
+# The fixed header's first byte of each type that has fixed flags (MQTT 3.1.1, 2.2.2); PUBLISH
+# (type 3) may carry any flags but QoS 3.
+_FIXED_FIRST_BYTES = {0x10, 0x20, 0x40, 0x50, 0x62, 0x70, 0x82, 0x90, 0xA2, 0xB0, 0xC0, 0xD0, 0xE0}
 
 
 @dataclass
@@ -84,11 +97,15 @@ class StreamDecoder:
             direction.ended.clear()
             self._directions[(client, connection, _other(sender))] = _Direction()
         records: list[WireRecord] = []
+        if direction.early and frame.t - min(t for t, _ in direction.early.values()) > GAP_S:
+            records.extend(self._skip_gap(direction, frame.t, sender, connection))
         if payload:
             if self.ports[port]:
                 records.append(WirePacket(frame.t, sender, connection, ENCRYPTED, length=len(payload)))
             else:
                 records.extend(self._data(direction, frame.t, seq, payload, sender, connection))
+        if direction.early and flags & (FIN | RST):  # the direction ended: nothing will fill it now
+            records.extend(self._skip_gap(direction, frame.t, sender, connection))
         for bit, how in ((RST, "RST"), (FIN, "FIN")):
             if flags & bit and how not in direction.ended:
                 direction.ended.add(how)
@@ -110,6 +127,32 @@ class StreamDecoder:
         while direction.next_seq in direction.early:
             t, later = direction.early.pop(direction.next_seq)
             records.extend(self._append(direction, t, later, sender, connection))
+        return records
+
+    def _skip_gap(self, direction: _Direction, t: float, sender: str, connection: int) -> list[WireRecord]:
+        """Give up on the bytes the capture lost before the waiting segments (see the module
+        docstring), and decode from the first waiting segment that starts a packet."""
+        assert direction.next_seq is not None
+        start = direction.next_seq
+        records: list[WireRecord] = []
+        waiting = sorted(direction.early, key=lambda seq: (seq - start) % _SEQ)
+        last = waiting[-1]
+        span = (last - start) % _SEQ + len(direction.early[last][1])
+        for seq in waiting:
+            seg_t, payload = direction.early[seq]
+            if payload[0] in _FIXED_FIRST_BYTES or (payload[0] >> 4 == 3 and payload[0] & 0x06 != 0x06):
+                records.append(CaptureGap(seg_t, sender, connection, (seq - start) % _SEQ))
+                del direction.early[seq]
+                direction.next_seq = seq
+                direction.buffer.clear()
+                direction.broken = False
+                records.extend(self._append(direction, seg_t, payload, sender, connection))
+                while direction.next_seq in direction.early:
+                    seg_t, later = direction.early.pop(direction.next_seq)
+                    records.extend(self._append(direction, seg_t, later, sender, connection))
+                return records
+            del direction.early[seq]  # starts inside a packet: nothing in it can be placed
+        records.append(CaptureGap(t, sender, connection, span))
         return records
 
     def _append(

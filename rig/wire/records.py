@@ -62,11 +62,33 @@ class TcpEnd:
         return f"{self.sender}> TCP {self.how} on :{self.connection}"
 
 
-WireRecord = WirePacket | TcpEnd
+@dataclass(frozen=True)
+class CaptureGap:
+    """Bytes of one direction of a connection that the capture never saw, though the connection
+    went on past them: tcpdump dropped frames (a loaded machine), not the board. Nothing in the
+    gap can be judged from the wire; the packets after it are read again from the first segment
+    that starts a packet."""
+
+    t: float
+    sender: str
+    connection: int
+    missing: int
+
+    def describe(self) -> str:
+        return f"{self.sender}> {self.missing} bytes the capture lost on :{self.connection}"
+
+
+WireRecord = WirePacket | TcpEnd | CaptureGap
 
 
 def to_json(record: WireRecord) -> dict[str, Any]:
-    kind = "tcp_end" if isinstance(record, TcpEnd) else "mqtt"
+    kind = (
+        "tcp_end"
+        if isinstance(record, TcpEnd)
+        else "capture_gap"
+        if isinstance(record, CaptureGap)
+        else "mqtt"
+    )
     return {"record": kind, **{k: v for k, v in dataclasses.asdict(record).items() if v is not None}}
 
 
@@ -77,6 +99,8 @@ def alert_for(fields: object) -> str:
         return ""
     if fields.get("record") == "tcp_end" and fields.get("how") == "RST":
         return f"connection reset by the {fields.get('sender', '?')}"
+    if fields.get("record") == "capture_gap":
+        return f"the capture lost {fields.get('missing', '?')} bytes from the {fields.get('sender', '?')}"
     if fields.get("kind") == "MALFORMED":
         return f"malformed MQTT from the {fields.get('sender', '?')}"
     return ""
