@@ -79,6 +79,17 @@ def assert_pings(
     )
     times = [since, *(r.t for r in sent if r.t <= pings[count - 1].t)]
     gap = max(b - a for a, b in itertools.pairwise(times))
+    lost = [
+        r
+        for r in wire.records()
+        if isinstance(r, CaptureGap) and r.sender == BOARD and since <= r.t <= pings[count - 1].t
+    ]
+    if gap > keepalive and lost:
+        raise WireCaptureIncomplete(
+            f"the board looked silent for {gap:.2f}s (keepalive {keepalive:g}s), but the capture lost "
+            f"{sum(g.missing for g in lost)} bytes it sent then: the wire cannot tell"
+            + _seen(wire.records(), wire)
+        )
     assert gap <= keepalive, (
         f"the board was silent for {gap:.2f}s, longer than its keepalive of {keepalive:g}s, before a "
         "PINGREQ" + _seen(wire.records(), wire)
