@@ -14,9 +14,12 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+from rig.errors import ConfigError
 from rig.evidence import junit_properties
 from rig.evidence.run_audit import VERDICT_NAME, FolderVerdict, read_verdict
 from rig.evidence.run_record import RunRecord
+from rig.gate.boards_tests import FILE as BOARDS_TESTS_FILE
+from rig.gate.boards_tests import read_tests
 from rig.gate.junit import junit_outcomes, load_junit
 from rig.gate.results import PASS, Attempt, CaseOutcome, FailedTest
 from rig.release.target import runtime_key
@@ -74,7 +77,11 @@ def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> 
         attempt.firmware_failures.append(FailedTest(VERDICT_NAME, "secrets audit", attempt.audit.summary))
     if attempt.timed_out or code < 0:
         return
-    if code in (_PYTEST_USAGE_ERROR, _PYTEST_NO_TESTS):
+    if code == _PYTEST_NO_TESTS and listed_tests_of_several_boards(attempt.folder):
+        # Every test the run selected was a test of several boards, which the gate runs once
+        # per group of boards (rig.gate.several): nothing was this board's alone.
+        pass
+    elif code in (_PYTEST_USAGE_ERROR, _PYTEST_NO_TESTS):
         attempt.config_problem = (
             "pytest usage error (exit 4)" if code == _PYTEST_USAGE_ERROR else "no tests collected (exit 5)"
         )
@@ -96,6 +103,14 @@ def classify(attempt: Attempt, timeout: float, unaudited: str | None = None) -> 
         skips = [first_line(test.message) for test in tests if test.outcome == "skipped"]
         why = f": {skips[0]}" if skips and skips[0] else ""
         attempt.run_problems.append(f"no test ran ({len(skips)} skipped{why})")
+
+
+def listed_tests_of_several_boards(folder: Path) -> bool:
+    """Whether the run in ``folder`` left out tests of several boards (``rig.gate.boards_tests``)."""
+    try:
+        return bool(read_tests(folder / BOARDS_TESTS_FILE))
+    except ConfigError:
+        return False
 
 
 def _counted_as(outcome: str, properties: dict[str, str]) -> str:

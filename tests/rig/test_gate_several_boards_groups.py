@@ -1,5 +1,6 @@
-"""``rig.gate.groups``: which groups of boards the gate runs the tests of several boards on; and
-the inventory a group's run is given (``rig.gate.group_inventory``). Data in, data out."""
+"""``rig.gate.groups``: which groups of boards the gate runs the tests of several boards on; the
+inventory a group's run is given (``rig.gate.group_inventory``); a board run whose every test was
+one of several boards (``rig.gate.classify``). Data in, data out."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from pathlib import Path
 import pytest
 
 from rig.errors import ConfigError
+from rig.evidence.run_audit import audit_folder
+from rig.evidence.run_record import RunRecord
+from rig.gate.boards_tests import FILE as BOARDS_TESTS_FILE
+from rig.gate.boards_tests import write_tests
+from rig.gate.classify import classify
 from rig.gate.group_inventory import write_group_inventory
 from rig.gate.groups import BoardsTest, GroupPlan, form_groups
+from rig.gate.results import Attempt
 from rig.inventory import Inventory, load_inventory
 from rig.multiboard.roles import read_marker
 
@@ -121,3 +128,24 @@ def test_the_group_inventory_lists_the_groups_boards_alone_and_keeps_placeholder
 def test_a_group_inventory_that_cannot_list_the_group_is_refused(bench: Inventory, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="expected the group's boards"):
         write_group_inventory(bench.path, ["vb-9"], tmp_path / "group.yaml")
+
+
+# -- a board run whose every test was one of several boards ---------------------------------------
+
+
+@pytest.mark.parametrize(("listed", "category"), [(True, "pass"), (False, "config")])
+def test_a_board_run_left_with_only_tests_of_several_boards_is_no_usage_error(
+    tmp_path: Path, listed: bool, category: str
+) -> None:
+    """``rig gate -- -k several_boards``: every board run selects tests of several boards alone,
+    leaves them all out for the groups, and pytest says "no tests collected" (exit 5). That is
+    no misconfigured run when it listed them; a run that listed none still is."""
+    entries = (
+        [{"nodeid": "t.py::t", "arg": "/s/t.py::t", "marker": {"a": "any", "b": "any"}}] if listed else []
+    )
+    write_tests(tmp_path / BOARDS_TESTS_FILE, entries)
+    RunRecord(rig_version="test", started=1.0, finished=2.0).save(tmp_path / "run.json")  # no test in it
+    audit_folder(tmp_path, {})
+    attempt = Attempt("vb-1", tmp_path, 0, returncode=5, duration=1.0)
+    classify(attempt, 60.0)
+    assert attempt.category == category, attempt
