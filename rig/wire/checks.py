@@ -158,8 +158,16 @@ def connection_end(wire: WireWitness, since: float, timeout: float) -> list[TcpE
 
 def assert_goodbye(wire: WireWitness, ends: list[TcpEnd], *, disconnect_readable: bool) -> None:
     """The board said DISCONNECT on the connection before it ended, and it ended with FIN, never
-    RST: with RST the broker may drop the unread DISCONNECT and publish the will."""
+    RST: with RST the broker may drop the unread DISCONNECT and publish the will. RST is judged
+    first: a close with bytes unread also drops what the board had not sent yet, its DISCONNECT
+    among them, so when both are wrong the RST is the cause."""
     connection = ends[0].connection
+    reset = [e for e in ends if e.how == "RST"]
+    assert not reset, (
+        f"the board's connection :{connection} ended in RST ({reset[0].describe()}), not FIN: the "
+        "board closed a socket with bytes unread, and the broker may discard its DISCONNECT"
+        + _seen(wire.records(), wire)
+    )
     if disconnect_readable:
         goodbyes = [
             p for p in wire.packets("DISCONNECT", BOARD) if p.connection == connection and p.t <= ends[0].t
@@ -181,9 +189,3 @@ def assert_goodbye(wire: WireWitness, ends: list[TcpEnd], *, disconnect_readable
             f"the board closed its connection :{connection} ({ends[0].describe()}) without sending "
             "DISCONNECT first" + _seen(wire.records(), wire)
         )
-    reset = [e for e in ends if e.how == "RST"]
-    assert not reset, (
-        f"the board's connection :{connection} ended in RST ({reset[0].describe()}), not FIN: the "
-        "board closed a socket with bytes unread, and the broker may discard its DISCONNECT"
-        + _seen(wire.records(), wire)
-    )
