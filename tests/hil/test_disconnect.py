@@ -3,7 +3,9 @@
 How a connection ended is the broker's word (its records: a DISCONNECT received, how the
 connection closed); the status topic on the wire shows whether the will fired. The board's link
 is a third witness (``rig.wire``): its DISCONNECT and the FIN that must follow it, never RST
-(tests/hil/test_wire_witness.py judges that first; here it backs the broker's word).
+(tests/hil/test_wire_witness.py judges that first; here it backs the broker's word). The Ctrl-C
+comes with a message delivered to the board and unread (tests/hil/in_flight.py), the moment a
+firmware that closes at once ends in RST.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rig.wire import checks
 from rig.wire.records import BOARD
 from rig.wire.witness import WireWitness
 from tests.hil.board_online import wait_online
+from tests.hil.in_flight import deliver_then_stop
 
 pytestmark = pytest.mark.hil
 
@@ -42,16 +45,11 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
 ) -> None:
     timeout = rig_session.settings.timeout
     client = board.config.client_id
-    # Let messages circulate first: the RST trap only bites with echoes in flight.
     wait_online(mqtt, board, timeout)
-    since = time.time()
-    mqtt.publish(board.config.echo_topic, b"11 22 3311")
-    mqtt.wait_count(board.config.echo_topic, b"11 22 3311", 2, timeout, since=since)
     mark = broker_records.mark()
-    since = time.time()
-
     serial_log.from_now()
-    board.interrupt()
+    # Ctrl-C with a message delivered to the board and not yet read: the RST trap, every time.
+    since = deliver_then_stop(board, mqtt, wire, timeout, "ctrl-c", request.node)
     contract = board.config.contract
     if console_witness(request.node, contract, "disconnected", "connected", what="the goodbye"):
         serial_log.expect_event("disconnected", timeout, clean=True)

@@ -29,6 +29,7 @@ from rig.session import RigSession
 from rig.wire import checks
 from rig.wire.witness import WireWitness
 from tests.hil.board_online import wait_online
+from tests.hil.in_flight import deliver_then_stop
 
 pytestmark = pytest.mark.hil
 
@@ -72,16 +73,13 @@ def test_ctrl_c_says_disconnect_and_closes_with_fin(
 ) -> None:
     timeout = rig_session.settings.timeout
     wait_online(mqtt, board, timeout)
-    # Echoes in flight: a socket closed with bytes unread ends in RST, the trap this guards.
-    since = time.time()
-    mqtt.publish(board.config.echo_topic, b"wire 11 22 33")
-    mqtt.wait_count(board.config.echo_topic, b"wire 11 22 33", 2, timeout, since=since)
     # FIN and RST show over TLS too; the DISCONNECT inside does not. Without a wire (a board not
     # started here) the broker's records judge both, and the test says so.
     why_not = wire.readable("the board's DISCONNECT")
     mark = broker_records.mark() if why_not is not None else None
-    since = time.time()
-    board.interrupt()
+    # Ctrl-C with a message delivered to the board and not yet read (tests/hil/in_flight.py): a
+    # socket closed with bytes unread ends in RST, the trap this guards, on every run.
+    since = deliver_then_stop(board, mqtt, wire, timeout, "goodbye on the wire", request.node)
     ends = checks.connection_end(wire, since, timeout) if wire.unavailable is None else None
     if why_not is not None:
         not_checked(request.node, f"{why_not}; the broker's records judge it instead")
