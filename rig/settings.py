@@ -137,7 +137,7 @@ OPTIONS = (
         "auto",
         "broker: auto (mosquitto if installed, else amqtt), mosquitto, amqtt or external",
         cli="--broker",
-        commands="gate",
+        commands="gate; up and broker, which run their own (external: auto)",
     ),
     Option(
         "broker-url",

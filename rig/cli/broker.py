@@ -40,11 +40,13 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "WebSocket URLs, the file with the accounts (readable by you only) and its log file, "
         "and stops it on Ctrl-C or SIGTERM (exit 0)."
     )
-    parser.add_argument(
+    common.table_argument(
+        parser,
+        "broker",
         "--kind",
-        choices=KINDS,
-        default="auto",
-        help="auto (mosquitto if installed, else amqtt), mosquitto or amqtt (default: %(default)s)",
+        choices=(*KINDS, "external"),
+        help="auto (mosquitto if installed, else amqtt), mosquitto or amqtt; external is taken for "
+        "auto, as this command runs its own broker (--kind: its old name)",
     )
     parser.add_argument(
         "--host",
@@ -66,10 +68,17 @@ def setup(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The embedded broker (--kind), whatever $RIG_BROKER_URL says for the test suite.
+    # The embedded broker (--broker), whatever $RIG_BROKER_URL says for the test suite.
     settings = dataclasses.replace(
-        settings_from({"broker": args.kind, "tls": args.tls, "lock-timeout": args.lock_timeout}, Path.cwd()),
-        broker=args.kind,
+        settings_from(
+            {
+                "broker": common.embedded_broker(args.broker),
+                "tls": args.tls,
+                "lock-timeout": args.lock_timeout,
+            },
+            Path.cwd(),
+        ),
+        broker=common.embedded_broker(args.broker),
         broker_url=None,
     )
     # An account for each board of the inventory (the built-in virtual board without one), on

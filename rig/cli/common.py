@@ -124,6 +124,13 @@ def source_of(name: str, value: object) -> str:
     return f"${entry.env}" if isinstance(value, _FromEnvironment) else (entry.cli or entry.flag)
 
 
+def embedded_broker(broker: str) -> str:
+    """The broker ``rig up`` and ``rig broker`` run: the settings table's choice (``--broker``,
+    ``$RIG_BROKER``), but never an external one: these commands run their own broker, and
+    ``RIG_BROKER=external`` is set for test runs against a lab's broker."""
+    return "auto" if broker == "external" else broker
+
+
 def table_argument(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup,
     name: str,

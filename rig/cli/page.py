@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from rig.bench_page.server import MAX_STREAMS
 from rig.cli import common
 
 HELP = "replay a finished run's artifacts in the bench page (the view rig up shows live)"
@@ -50,7 +51,7 @@ def add_page_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument(
         "--page-streams",
         type=int,
-        default=8,
+        default=MAX_STREAMS,
         metavar="N",
         help="event streams (tabs, scripts) open at once; more are refused (default: %(default)s)",
     )

@@ -58,7 +58,13 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "bench's buttons. Ctrl-C stops the firmware cleanly, then everything else."
     )
     common.add_board_argument(parser)
-    parser.add_argument("--kind", choices=KINDS, default="auto", help="the broker (default: %(default)s)")
+    common.table_argument(
+        parser,
+        "broker",
+        "--kind",
+        choices=(*KINDS, "external"),
+        help="the broker it runs; external is taken for auto, as rig up runs its own (--kind: its old name)",
+    )
     parser.add_argument("--tls", action="store_true", help="the board connects over TLS (a CA made now)")
     parser.add_argument(
         "--loop-period",
@@ -86,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
     from rig.bench_page.server import BenchServer
 
     check_page_options(args)
-    # rig up runs the embedded broker (--kind), whatever $RIG_BROKER_URL says for the test suite.
-    settings = dataclasses.replace(_settings(args), broker=args.kind, broker_url=None)
+    # rig up runs the embedded broker (--broker), whatever $RIG_BROKER_URL says for the test suite.
+    settings = dataclasses.replace(
+        _settings(args), broker=common.embedded_broker(args.broker), broker_url=None
+    )
     spec = common.resolve_board(common.load(args), common.board_name(args))
     with contextlib.ExitStack() as stack:
         testbed = Testbed(
@@ -163,7 +171,7 @@ def _settings(args: argparse.Namespace) -> RigSettings:
         {
             "board": args.board,
             "lock-timeout": args.lock_timeout,
-            "broker": args.kind,
+            "broker": common.embedded_broker(args.broker),
             "tls": args.tls,
             "firmware": args.firmware,
             "loop-period": args.loop_period,

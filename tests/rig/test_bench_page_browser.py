@@ -445,7 +445,7 @@ def test_rig_up_end_to_end(tmp_path: Path, browser: BenchBrowser, kind: str) -> 
         str(workdir),
         "--page-port",
         "0",
-        "--kind",
+        "--broker",
         kind,
     ]
     process = subprocess.Popen(

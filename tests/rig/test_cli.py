@@ -250,8 +250,13 @@ def test_a_bad_variable_exits_2_naming_it(
 
 def test_cli_defaults_come_from_the_settings_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """One default per setting: rig's own flags take theirs from the table pytest reads."""
+    from rig.bench_page.server import MAX_STREAMS
     from rig.cli import build_parser
+    from rig.cli.common import embedded_broker
     from rig.settings import REFERENCE_LOOP_PERIOD, option
+
+    def page_streams_default() -> int:
+        return int(build_parser().parse_args(["up"]).page_streams)
 
     args = build_parser().parse_args(["deploy"])
     assert args.lock_timeout == float(option("lock-timeout").default or "")
@@ -261,8 +266,16 @@ def test_cli_defaults_come_from_the_settings_table(monkeypatch: pytest.MonkeyPat
     up = build_parser().parse_args(["up"])
     assert up.timeout == float(option("timeout").default or "") == 10.0, "rig up waits as a test run does"
     assert up.loop_period == args.loop_period == REFERENCE_LOOP_PERIOD, "rig up and deploy: the tutorial's"
+    assert up.broker == build_parser().parse_args(["broker"]).broker == option("broker").default
+    assert page_streams_default() == MAX_STREAMS, "rig up's and rig page's cap is the server's"
     monkeypatch.setenv("RIG_TIMEOUT", "12")
     assert build_parser().parse_args(["up"]).timeout == 12.0
+    monkeypatch.setenv("RIG_BROKER", "amqtt")
+    assert build_parser().parse_args(["up"]).broker == build_parser().parse_args(["broker"]).broker == "amqtt"
+    assert build_parser().parse_args(["up", "--kind", "mosquitto"]).broker == "mosquitto", "the old name"
+    monkeypatch.setenv("RIG_BROKER", "external")
+    assert embedded_broker(build_parser().parse_args(["up"]).broker) == "auto", "rig up runs its own broker"
+    monkeypatch.delenv("RIG_BROKER")
     monkeypatch.setenv("RIG_LOCK_TIMEOUT", "7")
     monkeypatch.setenv("RIG_BOARD", "bench-2")
     args = build_parser().parse_args(["exec", "print(1)"])

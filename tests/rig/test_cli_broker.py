@@ -92,7 +92,7 @@ def test_rig_broker_with_the_default_workdir_from_a_fresh_directory(
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIG_")}
     env["PYTHONPATH"] = str(ROOT)
     process = subprocess.Popen(
-        [sys.executable, "-m", "rig.cli", "broker", *(["--kind", kind] if kind else [])],
+        [sys.executable, "-m", "rig.cli", "broker", *(["--broker", kind] if kind else [])],
         cwd=fresh_dir,
         env=env,
         stdin=subprocess.DEVNULL,
