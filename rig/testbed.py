@@ -331,6 +331,18 @@ class Testbed:
             self._record_pids()
         return self._board
 
+    def park_board(self) -> None:
+        """Stop the board and keep its lock: a test of several boards plays a role on it
+        meanwhile (``rig.multiboard``). The next ``board()`` opens it again, and the firmware is
+        brought to running from the start (a strategy of its own, the board changed hands)."""
+        self._check_open()
+        if self._bench is None:
+            return  # never opened: its lock (``_claim``) is held already, nothing runs
+        self._record_pids()
+        bench, self._bench, self._board, self._strategy = self._bench, None, None, None
+        self._claim = bench.lock  # held, and released at close like a claim never opened
+        bench.board.close()
+
     def runtime(self) -> RuntimeIdentity:
         """What MicroPython the board runs (``rig.runtime.read_runtime``), read once, when first
         asked, and checked against the board's pin (``runtime:`` in boards.yaml). Reading
