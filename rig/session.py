@@ -185,6 +185,13 @@ class RigSession:
             self._claim = None  # the testbed releases it from now on
         return self._testbed
 
+    def lend_board(self) -> None:
+        """Stop this run's board, keeping its lock: a test of several boards plays one of its
+        roles on it (``rig.multiboard.claim.LentLock``). The next test that asks for the board
+        starts it again."""
+        if self._testbed is not None:
+            self._testbed.park_board()
+
     def broker(self) -> Broker:
         testbed = self.testbed()
         started = testbed.broker_started
