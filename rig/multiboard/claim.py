@@ -6,6 +6,12 @@ one global order (by lock file), stops as soon as the boards it holds can play e
 otherwise gives back all it took and tries again after a random pause (so that two runs that
 collided do not collide again in step), until its bound expires. A run never holds a lock it
 waits behind, so no cycle of waiters can form, whatever the number of runs, workers or terminals.
+
+This run's own board (its session's, held for the whole run: an xdist worker claims one of the
+pool when it starts) may be lent to the test: its lock stays the session's (``LentLock``), it is
+tried last, so that it plays a role only when the boards free now cannot, and the session stops
+it for the test and starts it again for its next test of one board. The only locks a claim then
+holds while it waits are the sessions' own, which it would hold anyway; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
+from rig import netns
 from rig.board.kinds import PortLister
 from rig.board_choice import list_ports
 from rig.deadline import Deadline
@@ -57,6 +64,9 @@ class Claim:
 
     boards: dict[str, BoardSpec]
     locks: dict[str, BoardLock]
+    # The boards of this run's session lent to the test (``LentLock``): the session stops them
+    # before the test and starts them again after it.
+    lent: frozenset[str] = field(default_factory=frozenset)
 
     def release(self) -> None:
         for lock in self.locks.values():
@@ -65,6 +75,47 @@ class Claim:
     def take_lock(self, board: str) -> BoardLock:
         """The held lock of ``board``, handed to whoever releases it from now on."""
         return self.locks.pop(board)
+
+
+class LentLock(BoardLock):
+    """The lock of a board this run's session holds for the whole run, lent to one test: held
+    all along by the session's own lock object, so never taken nor given back through this one.
+    (Two lock objects exclude each other even in one process, ``rig.lock``: the test cannot take
+    the session's lock, it borrows it.)"""
+
+    def __init__(self, lock: BoardLock) -> None:
+        super().__init__(lock.identity, lock.lock_dir, purpose=lock.purpose)
+
+    @property
+    def held(self) -> bool:
+        return True
+
+    def acquire(self, timeout: float, poll: float = 0.1) -> None:
+        return None  # the session holds it
+
+    def release(self) -> None:
+        return None  # the session keeps it
+
+
+def held_here(specs: Sequence[BoardSpec], lock_of: Callable[[BoardSpec], BoardLock]) -> set[str]:
+    """The boards of ``specs`` whose lock this very process holds: its run's own board."""
+    here: set[str] = set()
+    for spec in specs:
+        holder = lock_of(spec).holder()
+        if holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname():
+            here.add(spec.name)
+    return here
+
+
+def lendable(specs: Sequence[BoardSpec], lock_of: Callable[[BoardSpec], BoardLock]) -> set[str]:
+    """The boards of ``specs`` this run holds and may lend to a test: each but a virtual board in
+    a network namespace of its own (``rig.netns``). Stopped for the test, that board's network is
+    removed, and the /30 it had may go to another run's board meanwhile (a new network takes a
+    subnet no interface shows): started again with its old addresses, two links would carry one
+    address and neither board would reach its broker (seen under two xdist workers)."""
+    namespaced = netns.unavailable() is None
+    here = held_here(specs, lock_of)
+    return {spec.name for spec in specs if spec.name in here and not (namespaced and spec.kind == "virtual")}
 
 
 def unavailable(
@@ -77,6 +128,7 @@ def unavailable(
     the whole session). A claim never waits for these: no other run will give them back."""
     why: dict[str, str] = {}
     present = list(lister()) if any(not s.traits.started_here for s in specs) else []
+    here = held_here(specs, lock_of)
     for spec in specs:
         if not spec.traits.started_here:
             try:
@@ -84,9 +136,9 @@ def unavailable(
             except BoardNotPresent:
                 why[spec.name] = f"{spec.name} not plugged in"
                 continue
-        holder = lock_of(spec).holder()
-        if holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname():
-            why[spec.name] = f"{spec.name} held by this run ({holder.purpose or 'its own board'})"
+        if spec.name in here:
+            holder = lock_of(spec).holder()
+            why[spec.name] = f"{spec.name} held by this run ({holder.purpose if holder else 'its own board'})"
     return why
 
 
@@ -97,14 +149,20 @@ def claim_group(
     *,
     needed: str,
     lister: PortLister = list_ports,
+    lent: Collection[str] = (),
 ) -> Claim:
     """A board for each role (``roles``: each with the boards that may play it), no board twice,
-    all locked; see the module for how. ``lock_of(spec)`` is the board's lock (not held).
+    all locked; see the module for how. ``lock_of(spec)`` is the board's lock (not held);
+    ``lent`` names the boards this run's session holds and lends (``LentLock``, tried last).
     Raises ``NotEnoughBoards`` naming ``needed`` and the busy boards after ``bound`` seconds."""
     deadline = Deadline(bound)
     boards = {spec.name: spec for _, specs in roles for spec in specs}
-    locks = {name: lock_of(spec) for name, spec in boards.items()}
-    order = sorted(boards, key=lambda name: str(locks[name].path))  # the one global order
+    locks = {
+        name: LentLock(lock_of(spec)) if name in lent else lock_of(spec) for name, spec in boards.items()
+    }
+    # The one global order; the lent boards last, so that they play a role only when the
+    # boards free now cannot (lending one stops it for the session's next test).
+    order = sorted(boards, key=lambda name: (name in lent, str(locks[name].path)))
     while True:
         busy: dict[str, BoardBusy] = {}
         absent: dict[str, BoardNotPresent] = {}
@@ -133,7 +191,7 @@ def claim_group(
             for name in held:
                 if name not in used:
                     locks[name].release()
-            return Claim(found, {name: locks[name] for name in used})
+            return Claim(found, {name: locks[name] for name in used}, frozenset(used & set(lent)))
         for name in held:  # not enough: give back everything, never wait while holding
             locks[name].release()
         if deadline.expired:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from rig.board_choice import BUILTIN_VIRTUAL, TAG_PREFIX
@@ -120,10 +120,15 @@ def _role_names(value: object, key: str, roles: set[str]) -> tuple[str, ...]:
 
 
 def candidates(
-    request: BoardsRequest, inventory: Inventory, unavailable: Mapping[str, str] | None = None
+    request: BoardsRequest,
+    inventory: Inventory,
+    unavailable: Mapping[str, str] | None = None,
+    lent: Collection[str] = (),
 ) -> list[tuple[Role, list[BoardSpec]]]:
     """Each role of ``request`` with the boards that may play it, leaving out the boards of
     ``unavailable`` (name: why; ``rig.multiboard.claim.unavailable``), which cannot appear.
+    The boards of ``lent`` (this run's own, ``rig.multiboard.claim.held_here``, left out as
+    unavailable) come back last in each role they may play: played only when the others cannot.
 
     ``any`` on a bench with fewer boards than the test has roles takes virtual boards made for
     the test: a virtual board is a flash folder the rig starts, so there can be one per role
@@ -136,21 +141,24 @@ def candidates(
     # place is known only once taken, and a reservation by tag may land on this run's own place
     # or on another role's (two inventory names, one place), which the claim's locks cannot see.
     by_name_or_tag_only = {spec.name for spec in inventory.boards if spec.kind == "labgrid"}
-    found = [
-        (
-            role,
-            [
-                spec
-                for spec in role.candidates(inventory)
-                if spec.name not in left_out and not (role.wants == ANY and spec.name in by_name_or_tag_only)
-            ],
-        )
-        for role in request.roles
-    ]
+
+    def may_play(role: Role) -> list[BoardSpec]:
+        return [
+            spec
+            for spec in role.candidates(inventory)
+            if not (role.wants == ANY and spec.name in by_name_or_tag_only)
+        ]
+
+    found = [(role, [spec for spec in may_play(role) if spec.name not in left_out]) for role in request.roles]
     usable = [s for s in inventory.boards if s.name not in left_out and s.name not in by_name_or_tag_only]
-    if len(usable) >= len(request.roles):
-        return found
-    virtual = next((spec for spec in inventory.boards if spec.kind == "virtual"), BUILTIN_VIRTUAL)
-    # One copy per role, each open to every ``any`` role: so that roles can swap boards (permute).
-    made = [dataclasses.replace(virtual, name=f"{virtual.name}-{role.name}") for role in request.roles]
-    return [(role, [*specs, *made]) if role.wants == ANY else (role, specs) for role, specs in found]
+    if len(usable) < len(request.roles):
+        virtual = next((spec for spec in inventory.boards if spec.kind == "virtual"), BUILTIN_VIRTUAL)
+        # One copy per role, each open to every ``any`` role: so that roles can swap boards (permute).
+        made = [dataclasses.replace(virtual, name=f"{virtual.name}-{role.name}") for role in request.roles]
+        found = [(role, [*specs, *made]) if role.wants == ANY else (role, specs) for role, specs in found]
+    # The run's own board does not count above, and comes last: made boards, free at once, and
+    # the bench's free boards are played before it (lending it stops it for the session).
+    return [
+        (role, [*specs, *(spec for spec in may_play(role) if spec.name in lent and spec.name in left_out)])
+        for role, specs in found
+    ]
