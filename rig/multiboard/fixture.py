@@ -28,12 +28,14 @@ from rig.evidence.run_audit import audit_run, hand_over
 from rig.health.failures import HealthFailure
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
-from rig.multiboard.claim import NotEnoughBoards, assign, claim_group, unavailable
+from rig.multiboard.claim import NotEnoughBoards, assign, claim_group, lendable, unavailable
 from rig.multiboard.group import BoardGroup
 from rig.multiboard.roles import MARKER, BoardsRequest, candidates, read_marker
 from rig.session import artifact_dir
 
 _GROUP = pytest.StashKey[BoardGroup]()
+# The fixtures that run the session's own board during a test (rig.plugin).
+_ONE_BOARD = frozenset({"board", "serial_log", "mqtt"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -98,7 +100,9 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
     # Boards that cannot appear (not plugged in, this run's own) are never waited for; when the
     # others cannot play every role, the test skips at once, naming them.
     left_out = unavailable(inventory.boards, lock_of)
-    roles = candidates(wanted, inventory, left_out)
+    # This run's own board may play a role when no test of one board has it now (lent, last).
+    lent = set() if _ONE_BOARD & set(request.fixturenames) else lendable(inventory.boards, lock_of)
+    roles = candidates(wanted, inventory, left_out, lent)
     if assign(roles, {spec.name for _, specs in roles for spec in specs}) is None:
         pytest.skip(
             f"needed boards {wanted.describe()}, too few can appear in this run: "
@@ -110,6 +114,7 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
             lock_of,
             settings.lock_timeout,
             needed=wanted.describe(),
+            lent=lent,
         )
     except NotEnoughBoards as e:
         pytest.skip(e.summary)
@@ -125,6 +130,12 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
             claim.release()
             pytest.skip("roles swapped: " + "; ".join(unfit))
         claim.boards = {role: swapped[role] for role in wanted.names}
+    try:
+        if claim.lent:  # stopped for this test, started again by its next test of one board
+            request.getfixturevalue("rig_session").lend_board()
+    except BaseException:
+        claim.release()
+        raise
     folder = artifact_dir(root, request.node.nodeid)
     group = BoardGroup(
         settings,
