@@ -33,6 +33,8 @@ KNOWN_EVENTS = frozenset(
         # Why a board never came online: Wi-Fi not joined, or joined but the broker out of reach.
         "wifi_failed",
         "broker_unreachable",
+        # A connection lost soon after it was made: the wait before the next (a client id taken over).
+        "short_connection",
     }
 )
 
