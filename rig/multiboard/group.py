@@ -30,8 +30,10 @@ from rig.host_client import HostClient
 from rig.multiboard.claim import Claim
 from rig.multiboard.grants import group_naming, group_policy
 from rig.multiboard.roles import BoardsRequest
+from rig.multiboard.wire import BoardLink, own_links
 from rig.settings import RigSettings
 from rig.testbed import BROKER_START_MIN_S, DEFAULT_KEEPALIVE, Testbed
+from rig.wire.witness import WireWitness
 
 __all__ = ["BoardGroup", "GroupBoard"]
 
@@ -40,8 +42,8 @@ __all__ = ["BoardGroup", "GroupBoard"]
 class GroupBoard:
     """One board of a test of several boards, whole: ``board`` (running the firmware with
     ``config``), ``serial_log``, ``mqtt`` (a host client subscribed to its topics), ``records``
-    (what the broker saw of its client id), ``health``, ``folder``. ``label`` names it in every
-    message: ``a (vb-1)``."""
+    (what the broker saw of its client id), ``health``, ``folder``, ``wire`` (what its own link
+    carried, ``rig.multiboard.wire``). ``label`` names it in every message: ``a (vb-1)``."""
 
     role: str
     testbed: Testbed
@@ -53,6 +55,11 @@ class GroupBoard:
     broker_log: BrokerLogTap
     health: HealthWatch
     config: FirmwareConfig
+    link: BoardLink
+
+    @property
+    def wire(self) -> WireWitness:
+        return self.link.witness
 
     @property
     def name(self) -> str:
@@ -72,9 +79,11 @@ class GroupBoard:
 
     def close(self) -> list[BaseException]:
         errors: list[BaseException] = []
-        for part in (self.mqtt.close, self.broker_log.close, self.serial_log.close, self.timeline.close):
+        # The link before the timeline: its close writes the wire's rows there.
+        parts = (self.mqtt, self.link, self.broker_log, self.serial_log, self.timeline)
+        for part in parts:
             try:
-                part()
+                part.close()
             except Exception as e:
                 errors.append(e)
         try:
@@ -117,6 +126,8 @@ class BoardGroup:
         self.broker: Broker | None = None
         self.tls: TlsMaterial | None = None
         self.boards: dict[str, GroupBoard] = {}
+        # Why the boards share this machine's network (no wire witness), or None (rig.multiboard.wire).
+        self.no_links: str | None = None
 
     def __getattr__(self, role: str) -> GroupBoard:
         boards = self.__dict__.get("boards", {})
@@ -150,6 +161,7 @@ class BoardGroup:
             access=self.policy,
         )
         self.broker.start(timeout=max(s.timeout, BROKER_START_MIN_S))
+        self.no_links = own_links(specs)
         for role, spec in self.claim.boards.items():
             self.boards[role] = self._start_board(role, spec.name, loop_period, mode, app or {})
 
@@ -165,9 +177,8 @@ class BoardGroup:
             board=spec,
             purpose=self.purpose,
             naming=self.naming,
-            # The boards reach the one broker on this machine's loopback (a network each would
-            # need the broker on an address all of them reach).
-            own_network=False,
+            # A link of its own for each virtual board, the broker relayed onto it (rig.multiboard.wire).
+            own_network=self.no_links is None,
             broker=self.broker,
             claim=self.claim.take_lock(name),
         )
@@ -178,6 +189,10 @@ class BoardGroup:
         parts: list[Any] = [timeline]
         try:
             board = testbed.board()
+            link = BoardLink.open(
+                board, self.broker, folder, timeline, lambda: self.secrets().values(), self.no_links
+            )
+            parts.append(link)
             testbed.runtime()
             contract = testbed.contract()
             serial_log = DeclaredSerialLog(board.capture, folder / "serial.log", timeline, contract)
@@ -211,7 +226,7 @@ class BoardGroup:
             with contextlib.suppress(Exception):
                 testbed.close()
             raise
-        return GroupBoard(role, testbed, board, folder, timeline, serial_log, mqtt, tap, health, config)
+        return GroupBoard(role, testbed, board, folder, timeline, serial_log, mqtt, tap, health, config, link)
 
     def secrets(self) -> dict[str, str]:
         found = dict(self.policy.secrets())
