@@ -46,7 +46,7 @@ MUTANTS = [
         "        while not self.connected:\n            time.sleep(1)\n"
         "        self.connected = False\n",
         HIL + "test_two_boards_with_one_client_id_take_the_connection_from_each_other",
-        "ten connections of the shared client id taken over",
+        "the boards taking the shared client id back from each other three times",
     ),
     Mutant(
         "sets no will",
