@@ -30,6 +30,9 @@ from rig.wire.pcap import read_frames
 from rig.wire.records import ENCRYPTED, WirePacket
 from rig.wire.tcp import segment_of
 from rig.wire.witness import WireWitness
+from tests.rig.inner_pytest import rig_args
+
+pytest_plugins = ["pytester"]
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +142,67 @@ def test_a_board_behind_the_hosts_interface_is_witnessed_there(
         if isinstance(r, WirePacket)
     ]
     assert tls and {r.kind for r in tls} == {ENCRYPTED}
+
+
+INNER_TEST = """
+import subprocess, time
+from rig.wire import checks
+
+def test_the_board_publishes(wire):
+    since = time.time()
+    subprocess.run(
+        ["ip", "netns", "exec", NAMESPACE, "mosquitto_pub", "-h", HOST, "-p", PORT, "-i", "wifi-board",
+         "-u", "board", "-P", PASSWORD, "-q", "1", "-t", "rig/wifi/status", "-m", "hello"],
+        check=True, timeout=20,
+    )
+    checks.assert_goodbye(wire, checks.connection_end(wire, since, timeout=5), disconnect_readable=True)
+    assert wire.packets("PUBLISH", "board")
+"""
+
+INVENTORY = """
+boards:
+  - name: wifi-board
+    kind: generic
+    match: {{port: /dev/rig-no-such-port}}
+    # The password as the run knows it (a secret of the board's): what the rig masks.
+    network: {{broker_host: {host}, broker_user: board, broker_password: "${{WIRE_TEST_BOARD_PASSWORD}}"}}
+    capture_interface: {interface}
+    capture_address: {address}
+"""
+
+
+def test_through_the_plugin_boards_yaml_names_the_interface(
+    link: netns.BoardNetwork, broker_port: int, inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inventory's capture_interface reaches the ``wire`` fixture of a run: its test judges
+    on that interface and keeps wire.pcap; an interface that is not there is an error at start
+    naming the file, key and value."""
+    monkeypatch.setenv("WIRE_TEST_BOARD_PASSWORD", PASSWORD)
+    constants = {"NAMESPACE": link.namespace, "HOST": link.host_address, "PORT": str(broker_port)}
+    inner.makepyfile(
+        test_wifi="".join(f"{k} = {v!r}\n" for k, v in {**constants, "PASSWORD": PASSWORD}.items())
+        + INNER_TEST
+    )
+    args = [
+        f"--rig-broker-url={link.host_address}:{broker_port}",
+        "--rig-board=wifi-board",
+        "-p",
+        "no:cacheprovider",
+    ]
+    inventory = inner.path / "boards.yaml"
+    inventory.write_text(
+        INVENTORY.format(host=link.host_address, interface=link.host_if, address=link.board_address)
+    )
+    result = inner.runpytest_subprocess(*rig_args(inner, f"--rig-inventory={inventory}", *args), timeout=120)
+    result.assert_outcomes(passed=1)
+    kept = next((inner.path / "artifacts").rglob("wire.pcap"))
+    assert kept.stat().st_size > 24 and PASSWORD.encode() not in kept.read_bytes()
+
+    inventory.write_text(
+        INVENTORY.format(host=link.host_address, interface="rig-nope0", address=link.board_address)
+    )
+    result = inner.runpytest_subprocess(*rig_args(inner, f"--rig-inventory={inventory}", *args), timeout=120)
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert f"{inventory}:8: boards[0].capture_interface: 'rig-nope0' is no network interface" in output
+    assert "infrastructure failure: the rig, not the firmware, failed here" in output
