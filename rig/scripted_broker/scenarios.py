@@ -9,6 +9,7 @@ margin for a loaded machine.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,18 +40,21 @@ ROBUST_DELAY = 2.0
 # the SUBSCRIBE's remaining length, 2 + 2 + len(topic) + 1, in one byte with no continuation:
 # below 128 only. One byte more and the SUBSCRIBE goes out malformed (docs/broker-scenarios.md).
 LONGEST_TOPIC = 122
+# One byte past it: the SUBSCRIBE's remaining length is 128, two bytes (0x80 0x01). The firmware
+# writes its SUBSCRIBE itself (whole_packet.py), so it takes this one too (topic-past-one-byte).
+PAST_ONE_BYTE_TOPIC = LONGEST_TOPIC + 1
 # Multi-byte UTF-8 in the board's topic prefix: 2, 3 and 4 bytes a character.
 MULTI_BYTE = "/ü€😀"
 
 
-def edge_topic_prefix(prefix: str, echo_suffix: str = "/echo") -> str:
+def edge_topic_prefix(prefix: str, echo_suffix: str = "/echo", length: int = LONGEST_TOPIC) -> str:
     """``prefix`` with multi-byte characters added and padded so that the echo topic
-    (``prefix + echo_suffix``) is exactly LONGEST_TOPIC bytes of UTF-8: one board deploy serves
+    (``prefix + echo_suffix``) is exactly ``length`` bytes of UTF-8: one board deploy serves
     the scenarios of both edges (topic-utf8, topic-longest)."""
     base = prefix + MULTI_BYTE
-    pad = LONGEST_TOPIC - len((base + echo_suffix).encode())
+    pad = length - len((base + echo_suffix).encode())
     if pad < 0:
-        raise ValueError(f"topic prefix {prefix!r} is too long for an echo topic of {LONGEST_TOPIC} bytes")
+        raise ValueError(f"topic prefix {prefix!r} is too long for an echo topic of {length} bytes")
     return base + "-" * pad
 
 
@@ -63,6 +67,12 @@ class Timing:
     backoff_initial: float
     loop_period: float
     slack: float = 5.0
+    # The longest wait after a refusal (config.json's backoff_max); None: backoff_initial.
+    backoff_max: float | None = None
+
+    @property
+    def longest_backoff(self) -> float:
+        return self.backoff_initial if self.backoff_max is None else self.backoff_max
 
     @property
     def at_once(self) -> float:
@@ -178,7 +188,10 @@ def suback_failure(t: Timing) -> Scenario:
             Send("CONNACK 0", lambda p: packets.connack(0)),
             Expect("SUBSCRIBE", t.at_once),
             Send("SUBACK 0x80", lambda p: packets.suback(p.last.pid if p.last and p.last.pid else 0, 0x80)),
-            ExpectEnd(t.at_once, "it cannot work without its subscription: it tries again"),
+            ExpectEnd(
+                t.backoff_initial + t.at_once,
+                "it cannot work without its subscription: it waits backoff_initial and tries again",
+            ),
             welcome(ROBUST_DELAY + t.at_once, t),
         ),
     )
@@ -453,6 +466,167 @@ def topic_longest(t: Timing) -> Scenario:
     )
 
 
+# How much longer than the one before each wait after a refusal must be: the firmware doubles
+# it; a loaded machine adds about as much to every wait, which brings the ratio down, never up.
+GROWTH = 1.3
+
+
+@dataclass(frozen=True)
+class Mark(Step):
+    """Note the time now under ``name``: the scripted broker's own record of when something
+    happened on the wire, for a later step to compare (``WaitsBackOff``)."""
+
+    name: str
+
+    def describe(self) -> str:
+        return f"note the time as {self.name!r}"
+
+    def run(self, play: Play) -> None:
+        play.marks[self.name] = time.monotonic()
+
+
+@dataclass(frozen=True)
+class WaitsBackOff(Step):
+    """The board's waits after refused SUBSCRIBEs, as the broker saw them: from its SUBACK 0x80
+    (mark ``refused-N``) to the board's close of that connection (``closed-N``). Each of refusals
+    1..``growing``, in a row, waits at least GROWTH times as long as the one before (the first
+    at least half of ``initial``, the board's backoff_initial); refusal
+    ``restarted``, the first after a granted SUBSCRIBE, waits at most 1/GROWTH of the last of
+    them: the waits started again. The waits are compared with each other, never with seconds."""
+
+    growing: int
+    restarted: int
+    initial: float  # the board's backoff_initial (s)
+
+    def describe(self) -> str:
+        return (
+            f"expect the waits after refusals 1..{self.growing} to grow (each at least {GROWTH}x the "
+            f"one before), and the wait after refusal {self.restarted} (after a grant) to start again"
+        )
+
+    def run(self, play: Play) -> None:
+        numbers = [*range(1, self.growing + 1), self.restarted]
+        waits = {n: play.marks[f"closed-{n}"] - play.marks[f"refused-{n}"] for n in numbers}
+        seen = ", ".join(f"#{n} {waits[n]:.3f}s" for n in numbers)
+        why = f"(each from the SUBACK 0x80 to the board's close: {seen})"
+        # A floor, not a bound: a board that waits closes no sooner, however loaded the machine.
+        # Without it, waits of a few milliseconds (a board that closes at once) could grow by
+        # chance.
+        if waits[1] < self.initial / 2:
+            raise AssertionError(
+                f"the board did not wait after a refused SUBSCRIBE: it closed {waits[1]:.3f}s after "
+                f"the first refusal, not the {self.initial}s of backoff_initial {why}"
+            )
+        for n in range(2, self.growing + 1):
+            if waits[n] < GROWTH * waits[n - 1]:
+                raise AssertionError(
+                    f"the board's waits after refused SUBSCRIBEs did not grow: wait #{n} is "
+                    f"{waits[n] / waits[n - 1]:.2f} times wait #{n - 1}, not at least {GROWTH} {why}; "
+                    "they should double, from backoff_initial up to backoff_max"
+                )
+        last = waits[self.growing]
+        if waits[self.restarted] * GROWTH > last:
+            raise AssertionError(
+                f"the board's wait after a refusal that followed a granted SUBSCRIBE did not start "
+                f"again: wait #{self.restarted} is {waits[self.restarted] / last:.2f} times wait "
+                f"#{self.growing}, not at most {1 / GROWTH:.2f} {why}; a granted SUBSCRIBE should "
+                "bring the wait back to backoff_initial"
+            )
+
+
+def _refuse(n: int, t: Timing) -> list[Step]:
+    """The board's SUBSCRIBE on the connection just taken, refused; the board waits, closes."""
+    return [
+        Expect("SUBSCRIBE", t.at_once, "to the echo topic at QoS 0", _subscribed),
+        Send(
+            f"SUBACK 0x80 (refusal #{n})",
+            lambda p: packets.suback(p.last.pid if p.last and p.last.pid else 0, 0x80),
+        ),
+        Mark(f"refused-{n}"),
+        ExpectEnd(t.longest_backoff + t.at_once, f"refusal #{n}: it waits, then tries again"),
+        Mark(f"closed-{n}"),
+    ]
+
+
+def _connected(timeout: float, t: Timing) -> list[Step]:
+    """The board's next connection, accepted (no session kept), up to its SUBSCRIBE."""
+    return [
+        Accept(timeout),
+        Expect("CONNECT", t.at_once, "with clean_session=0", _keeps_session),
+        Send("CONNACK 0", lambda p: packets.connack(0)),
+    ]
+
+
+def suback_backoff(t: Timing) -> Scenario:
+    # The board's waits come before it closes (echo_client.py subscribe), so the broker times
+    # each one alone: what the board waits before its next connection for other reasons
+    # (connect_retry.py) comes after the close and is not counted.
+    reconnect = t.longest_backoff + ROBUST_DELAY + t.at_once
+    return Scenario(
+        "suback-refused-backoff",
+        "MQTT-3.9.3-2 (return code 0x80, Failure, three times in a row, then granted)",
+        "SUBACK 0x80 three times, then granted: the board waits longer after each refusal, echoes "
+        "once subscribed, and a later refusal waits as little as the first",
+        steps(
+            Kick(),
+            _connected(t.at_once, t),
+            _refuse(1, t),
+            _connected(reconnect, t),
+            _refuse(2, t),
+            _connected(reconnect, t),
+            _refuse(3, t),
+            welcome(reconnect, t, serve=False),
+            Send(
+                "PUBLISH QoS 0 'granted' on the echo topic",
+                lambda p: packets.publish(p.echo_topic, b"granted"),
+            ),
+            ExpectAll((_echo(b"granted"),), t.at_once),
+            Kick(),
+            _connected(reconnect, t),
+            _refuse(4, t),
+            WaitsBackOff(growing=3, restarted=4, initial=t.backoff_initial),
+            welcome(reconnect, t),
+        ),
+    )
+
+
+def _subscribed_whole(r: Received, p: Play) -> bool:
+    # Its remaining length (packet id, topic length, topic, QoS) as MQTT writes it (2.2.3): for
+    # a topic of PAST_ONE_BYTE_TOPIC bytes, 128 in two bytes.
+    size = packets.remaining_length(2 + 2 + len(p.echo_topic) + 1)
+    return _subscribed(r, p) and r.raw[1 : 1 + len(size)] == size
+
+
+def topic_past_one_byte(t: Timing) -> Scenario:
+    return Scenario(
+        "topic-past-one-byte",
+        f"2.2.3 / MQTT-4.7.3-3 (a topic of {PAST_ONE_BYTE_TOPIC} bytes: the SUBSCRIBE's remaining "
+        "length is 128, two bytes; umqtt.simple 1.3.4 writes one)",
+        f"an echo topic of {PAST_ONE_BYTE_TOPIC} bytes, one past what umqtt.simple 1.3.4 can "
+        "subscribe to: a well-formed SUBSCRIBE, granted, and the echo",
+        steps(
+            Kick(),
+            _connected(t.at_once, t),
+            Expect(
+                "SUBSCRIBE",
+                t.at_once,
+                "to the echo topic at QoS 0, its remaining length in two bytes (80 01)",
+                _subscribed_whole,
+            ),
+            Send("SUBACK 0", lambda p: packets.suback(p.last.pid if p.last and p.last.pid else 0, 0)),
+            Expect(
+                "PUBLISH",
+                t.at_once,
+                '"online", retained, on the status topic',
+                lambda r, p: r.topic == p.status_topic and r.payload == b"online" and r.retain,
+            ),
+            Send("PUBLISH QoS 0 'past' on the echo topic", lambda p: packets.publish(p.echo_topic, b"past")),
+            ExpectAll((_echo(b"past"),), t.at_once),
+            Serve(),
+        ),
+    )
+
+
 def socket_leak(t: Timing) -> Scenario:
     return Scenario(
         "reconnect-closes-old-socket",
@@ -468,6 +642,13 @@ def socket_leak(t: Timing) -> Scenario:
             KickedClosedByBoard(t.at_once),
         ),
     )
+
+
+def subscribe_catalogue(t: Timing) -> list[Scenario]:
+    """The scenarios of the board's SUBSCRIBE that need a deploy of their own
+    (tests/rig/test_broker_subscribe.py): an echo topic past umqtt.simple's one-byte length,
+    and waits after refusals that grow up to a ``backoff_max`` above ``backoff_initial``."""
+    return [topic_past_one_byte(t), suback_backoff(t)]
 
 
 def catalogue(t: Timing) -> list[Scenario]:
