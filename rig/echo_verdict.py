@@ -13,7 +13,7 @@ the granted QoS).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +24,8 @@ from rig.board import Board
 from rig.broker import Broker
 from rig.broker.access import HOST
 from rig.host_client import HostClient, Message, retained_on
+from rig.wire import checks as wire_checks
+from rig.wire.witness import WireWitness
 
 
 class _Settings(Protocol):
@@ -189,17 +191,40 @@ def assert_echo_is_the_same(
     return echo
 
 
-def note_unchecked_qos(witness: HostClient, board: Board, node: pytest.Item) -> None:
-    """Say so where the broker hides the QoS: amqtt 0.12 forwards every message with the
-    subscription's QoS instead of the published one, so the witness gets the injected QoS 0
-    message as QoS 2 and the QoS check compares nothing."""
+def judge_echo_qos(
+    witness: HostClient,
+    wire: WireWitness,
+    board: Board,
+    node: pytest.Item,
+    sizes: Iterable[int],
+    since: float,
+    timeout: float,
+) -> None:
+    """The QoS each echo left the board with, on the wire: the echo of every ``size``-byte
+    message injected after ``since`` at the injected QoS, whatever the broker. The witness sees
+    the QoS the broker forwards, which is the board's on mosquitto (``assert_echo_is_the_same``
+    judged it there already) but not on amqtt 0.12, which forwards every message at the
+    subscription's QoS. Without a readable wire (TLS, a USB board) the witness alone judges, and
+    where the broker hides the QoS the test says so ("unchecked")."""
+    why_not = wire.readable("the echo's QoS as the board sent it")
+    if why_not is None:
+        topic = board.config.echo_topic
+        for size in sizes:
+            echo = wire_checks.echo_sent(wire, topic, size, since, timeout)
+            if echo.qos != INJECT_QOS:
+                raise EchoMismatch(
+                    f"the echo of the {size}-byte message is not the same message:\n"
+                    f"  qos: injected with QoS {INJECT_QOS}, echoed with QoS {echo.qos} (the board's "
+                    f"PUBLISH on the wire: [{echo.describe()}])\n  capture: {wire.pcap_path}"
+                )
+        return
     out = [m for m in witness.messages(board.config.echo_topic)]
     if out and all(m.qos == WITNESS_QOS for m in out) and INJECT_QOS != WITNESS_QOS:
         node.user_properties.append(
             (
                 "unchecked",
                 f"echo QoS: this broker forwards messages with the subscription's QoS ({WITNESS_QOS}), "
-                f"not the published one, so the echo's QoS cannot be seen",
+                f"not the published one, so the echo's QoS cannot be seen, and {why_not}",
             )
         )
 

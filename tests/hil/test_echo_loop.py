@@ -20,12 +20,13 @@ from rig.echo_verdict import (
     assert_echo_is_the_same,
     assert_no_retained_echo,
     echo_witness,
-    note_unchecked_qos,
+    judge_echo_qos,
 )
 from rig.fixtures.contract import console_witness, not_checked, reset_seen_at
 from rig.host_client import HostClient, Message
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from rig.wire.witness import WireWitness
 from tests.hil.witnesses_agree import assert_status_only_changes
 
 pytestmark = pytest.mark.hil
@@ -116,6 +117,7 @@ def test_injected_message_keeps_circulating(
     broker_records: RecordLog,
     serial_log: SerialLog,
     mqtt: HostClient,
+    wire: WireWitness,
     payload: bytes,
     rig_session: RigSession,
     rig_artifacts: Path,
@@ -136,7 +138,7 @@ def test_injected_message_keeps_circulating(
             serial_log.expect_event("received", timeout, topic=board.config.echo_topic, hex=payload.hex())
             serial_log.expect_event("published", timeout, topic=board.config.echo_topic, hex=payload.hex())
         assert_echo_is_the_same(witness, board, payload, since, timeout)
-        note_unchecked_qos(witness, board, request.node)
+        judge_echo_qos(witness, wire, board, request.node, [len(payload)], since, timeout)
     assert_cadence(arrivals, period, request.node)
     assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "loop")
     # While the board echoes, connected all along, its status topic stays quiet.
