@@ -112,7 +112,7 @@ MUTANTS = [
         "echo_client.py",
         "        for topic, msg in messages:\n",
         "        for topic, msg in messages[-8:]:\n",
-        "tests/hil/test_echo_message.py::test_every_payload_of_a_burst_comes_back_the_same",
+        "tests/hil/test_echo_message.py::test_a_burst_larger_than_one_turn_reads_comes_back_whole",
         "payloads of a burst never came back",
     ),
     # 7. Long outages.
