@@ -108,14 +108,22 @@ def held_here(specs: Sequence[BoardSpec], lock_of: Callable[[BoardSpec], BoardLo
 
 
 def lendable(specs: Sequence[BoardSpec], lock_of: Callable[[BoardSpec], BoardLock]) -> set[str]:
-    """The boards of ``specs`` this run holds and may lend to a test: each but a virtual board in
-    a network namespace of its own (``rig.netns``). Stopped for the test, that board's network is
-    removed, and the /30 it had may go to another run's board meanwhile (a new network takes a
-    subnet no interface shows): started again with its old addresses, two links would carry one
-    address and neither board would reach its broker (seen under two xdist workers)."""
+    """The boards of ``specs`` this run holds and may lend to a test: a board whose lock is all
+    there is to holding it (a USB board; a virtual one on this machine's network). Never lent:
+
+    - a labgrid place: stopped, its keeper gives the place back to the coordinator, and any
+      client may acquire it before the test takes it again;
+    - a virtual board in a network namespace of its own (``rig.netns``): stopped, its network is
+      removed, and the /30 it had may go to another run's board meanwhile (a new network takes a
+      subnet no interface shows); started again with its old addresses, two links would carry
+      one address and neither board would reach its broker (seen under two xdist workers)."""
     namespaced = netns.unavailable() is None
     here = held_here(specs, lock_of)
-    return {spec.name for spec in specs if spec.name in here and not (namespaced and spec.kind == "virtual")}
+    return {
+        spec.name
+        for spec in specs
+        if spec.name in here and spec.kind != "labgrid" and not (namespaced and spec.kind == "virtual")
+    }
 
 
 def unavailable(

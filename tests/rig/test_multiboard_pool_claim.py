@@ -85,14 +85,24 @@ def test_the_own_board_plays_a_role_only_when_the_free_boards_cannot_and_stays_h
         own.release()
 
 
-def test_a_namespaced_virtual_board_is_never_lent_a_usb_board_is(
-    inventory: Inventory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+LAB_PLACE = """\
+  - name: lab1
+    kind: labgrid
+    labgrid: {place: lab1, coordinator: '127.0.0.1:20408'}
+"""
+
+
+def test_a_namespaced_virtual_board_and_a_place_are_never_lent_a_usb_board_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stopped while lent, a virtual board's network is removed and its /30 may go to another
-    run's board; started again, two links would carry one address (rig.multiboard.claim)."""
+    run's board; a place goes back to the coordinator, where anyone may take it (rig.multiboard.claim)."""
+    path = tmp_path / "boards.yaml"
+    path.write_text(POOL + LAB_PLACE)
+    inventory = load_inventory(path, env={})
     monkeypatch.setattr(netns, "unavailable", lambda: None)
     lock_of = lock_maker(tmp_path, "this run's session")
-    held = [lock_of(inventory.get(name)) for name in ("vb-1", "bench-esp")]
+    held = [lock_of(inventory.get(name)) for name in ("vb-1", "bench-esp", "lab1")]
     for lock in held:
         lock.acquire(0)
     try:
