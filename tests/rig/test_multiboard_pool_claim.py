@@ -68,7 +68,10 @@ def test_the_own_board_plays_a_role_only_when_the_free_boards_cannot_and_stays_h
         # One free: the own board is lent, and giving the test's boards back keeps it the session's.
         other_run.acquire(0)
         claim = claim_group(roles, lock_of, 0, needed="pair", lister=lambda: [], lent=lent)
-        assert (sorted(s.name for s in claim.boards.values()), claim.lent) == (["vb-1", "vb-3"], {"vb-1"})
+        assert (sorted(s.name for s in claim.boards.values()), claim.lent) == (
+            ["vb-1", "vb-3"],
+            frozenset({"vb-1"}),
+        )
         claim.release()
         assert own.held and own.is_locked()
         assert not lock_of(inventory.get("vb-3")).is_locked()
