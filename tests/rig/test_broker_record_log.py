@@ -262,3 +262,33 @@ def test_on_an_external_broker_a_records_check_is_a_skip_naming_it(
         )
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*cannot check SUBSCRIBE records: the external broker 127.0.0.1:*"])
+
+
+def test_a_wait_ends_at_its_bound_while_a_storm_of_records_keeps_its_pass_busy(tmp_path: Path) -> None:
+    # A take-over storm (~1,000 records/s) once kept one wait busy for 13 minutes: its ``where``
+    # queried the records, each query read the broker's new ones, and the bound was only checked
+    # between passes. Here every query brings 50 more, as the storm did.
+    def storm() -> None:
+        log.add([Ended("umqtt_client", how=EndReason.TAKEN_OVER) for _ in range(50)])
+
+    log = RecordLog(tmp_path / "records.jsonl", None, catch_up=storm)
+    log.add([Ended("umqtt_client", how=EndReason.TAKEN_OVER) for _ in range(3000)])
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            log.wait_for(
+                Ended,
+                0.5,
+                client="umqtt_client",
+                where=lambda _: len(log.ended("umqtt_client")) < 0,  # never met
+                what="a condition never met",
+            )
+        except BaseException as e:  # handed to the test's thread
+            raised.append(e)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    waiter.join(timeout=10.0)
+    assert not waiter.is_alive(), "a wait of 0.5 s still ran after 10 s of a storm of records"
+    assert raised and isinstance(raised[0], WaitTimeout), raised
