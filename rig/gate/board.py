@@ -98,7 +98,7 @@ def run_board(
         try:
             flashed = flash_before_run(config, spec, folder)
         except (InfrastructureError, ConfigError) as e:
-            return _stopped_before_run(config, spec, folder, retry, started, e, secrets_file)
+            return stopped_before_run(spec.name, folder, retry, started, e, secrets_file)
     command = pytest_command(config, spec.name, folder)
     (folder / "command.json").write_text(json.dumps(command, indent=1))
     handoff = {HANDOFF_ENV: str(secrets_file)} if secrets_file is not None else {}
@@ -116,16 +116,23 @@ def run_board(
     return attempt
 
 
-def flash_before_run(config: GateConfig, spec: BoardSpec, folder: Path) -> str:
+def flash_before_run(
+    config: GateConfig,
+    spec: BoardSpec,
+    folder: Path,
+    workdir: Path | None = None,
+    record_name: str = FLASH_RECORD,
+) -> str:
     """``--flash``: put ``spec``'s pinned runtime on it (written only when its flash holds other
     bytes) and check what it runs then, before its run starts (``rig.flashing.board.flash_to_pin``);
-    what was done, in a sentence, also kept as ``flash.json``. The flash is made for the session
-    folder the run will use (``FOLDER/session``): a virtual board keys its flash, and its runtime
-    slot, by it. Raises what flashing raises (``FlashFailed``, ``RuntimeNotMet``, a ``ConfigError``
-    for a board pinned to no image)."""
+    what was done, in a sentence, also kept as ``flash.json`` (``record_name``) in ``folder``. The
+    flash is made for the session folder the run will use (``workdir``, by default
+    ``FOLDER/session``; a group's run has one per board): a virtual board keys its flash, and its
+    runtime slot, by it. Raises what flashing raises (``FlashFailed``, ``RuntimeNotMet``, a
+    ``ConfigError`` for a board pinned to no image)."""
     if spec.runtime is None:
         return "not flashed: no runtime pin in the inventory"
-    workdir = folder / "session"
+    workdir = workdir if workdir is not None else folder / "session"
     # Made now: a flash whose session folder does not exist is pruned as left over.
     workdir.mkdir(parents=True, exist_ok=True)
     lock_timeout = config.lock_timeout
@@ -133,24 +140,24 @@ def flash_before_run(config: GateConfig, spec: BoardSpec, folder: Path) -> str:
         lock_timeout = float(settings.option("lock-timeout").default or 0)
     outcome = flash_to_pin(spec, workdir, lock_timeout=lock_timeout)
     record = {"summary": outcome.summary(), "written": outcome.written, "steps": list(outcome.steps)}
-    (folder / FLASH_RECORD).write_text(json.dumps(record, indent=1))
+    (folder / record_name).write_text(json.dumps(record, indent=1))
     return outcome.summary()
 
 
-def _stopped_before_run(
-    config: GateConfig,
-    spec: BoardSpec,
+def stopped_before_run(
+    name: str,
     folder: Path,
     retry: int,
     started: float,
     error: InfrastructureError | ConfigError,
     secrets_file: Path | None,
 ) -> Attempt:
-    """The attempt of a board that was not run: flashing it to its pin failed (infrastructure,
-    retried once as any), or it has no image to flash to (config). Its log says why."""
+    """The attempt of a board (or group) that was not run: flashing a board to its pin failed
+    (infrastructure, retried once as any), or it has no image to flash to (config). Its log says
+    why."""
     problem = f"not run: --flash failed: {error}"
     (folder / "pytest.log").write_text(f"rig gate: {problem}\n(pytest was not started)\n")
-    attempt = Attempt(spec.name, folder, retry, 0, time.monotonic() - started, source="exit code")
+    attempt = Attempt(name, folder, retry, 0, time.monotonic() - started, source="exit code")
     if isinstance(error, ConfigError):
         attempt.config_problem = problem
     else:

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rig.errors import ConfigError
+from rig.errors import ConfigError, InfrastructureError
 from rig.evidence.run_audit import HANDOFF_ENV
-from rig.gate.board import audit_attempt, run_options, subprocess_env
+from rig.gate.board import audit_attempt, flash_before_run, run_options, stopped_before_run, subprocess_env
 from rig.gate.boards_tests import FILE as TESTS_FILE
 from rig.gate.boards_tests import read_tests
 from rig.gate.classify import classify
@@ -42,7 +42,7 @@ from rig.gate.results import (
     Progress,
 )
 from rig.gate.supervise import run_bounded
-from rig.inventory import load_inventory
+from rig.inventory import BoardSpec, load_inventory
 
 RETRIES = 1
 
@@ -77,7 +77,8 @@ def run_several(
         return outcome
     running = [board.name for board in boards if board.planned.present]
     left_out = {board.name: f"({board.planned.absence})" for board in boards if not board.planned.present}
-    plan = form_groups(tests, load_inventory(config.inventory), running, left_out)
+    inventory = load_inventory(config.inventory)
+    plan = form_groups(tests, inventory, running, left_out)
     outcome.skipped += [unmet.line() for unmet in plan.unmet]
     for position, group in enumerate(plan.groups, 1):
         result = GroupResult(group)
@@ -85,7 +86,8 @@ def run_several(
         for retry in range(RETRIES + 1):
             folder = run_folder(config.out, group.name, retry)
             notify(BoardStarted(group.name, folder, retry, position, len(plan.groups)))
-            attempt = run_group(config, group, folder, retry, secrets_file)
+            specs = [inventory.select(name) for name in group.boards]
+            attempt = run_group(config, group, specs, folder, retry, secrets_file)
             result.attempts.append(attempt)
             # As for a board: a firmware failure is never retried.
             will_retry = attempt.category == INFRASTRUCTURE and retry < RETRIES
@@ -126,13 +128,32 @@ def _test_args(tests: Sequence[BoardsTest]) -> list[str]:
 
 
 def run_group(
-    config: GateConfig, group: BoardsGroup, folder: Path, retry: int, secrets_file: Path
+    config: GateConfig,
+    group: BoardsGroup,
+    specs: Sequence[BoardSpec],
+    folder: Path,
+    retry: int,
+    secrets_file: Path,
 ) -> Attempt:
-    """One run of ``group``'s tests into ``folder``, bounded by ``config.timeout``, then its
-    folder audited for every secret handed over and the run classified, as a board's run is
-    (``rig.gate.board.run_board``)."""
+    """One run of ``group``'s tests (``specs``: its boards) into ``folder``, bounded by
+    ``config.timeout``, then its folder audited for every secret handed over and the run
+    classified, as a board's run is (``rig.gate.board.run_board``). With ``--flash`` each board
+    is flashed to its pin first, for the session folder the group's run gives it
+    (``FOLDER/NAME/session``: a virtual board there is a new one), each record as
+    ``flash-NAME.json``."""
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    flashed = []
+    if config.flash:
+        for spec in specs:
+            try:
+                done = flash_before_run(
+                    config, spec, folder, folder / spec.name / "session", f"flash-{spec.name}.json"
+                )
+            except (InfrastructureError, ConfigError) as e:
+                return stopped_before_run(group.name, folder, retry, started, e, secrets_file)
+            # An outcome names its board ("vb-1: wrote and verified ..."), "not flashed" does not.
+            flashed.append(done if done.startswith(f"{spec.name}: ") else f"{spec.name}: {done}")
     inventory = write_group_inventory(config.inventory, group.boards, folder / INVENTORY_FILE)
     command = group_command(config, group, folder, inventory)
     (folder / "command.json").write_text(json.dumps(command, indent=1))
@@ -142,6 +163,7 @@ def run_group(
         config.timeout,
         {**subprocess_env(), HANDOFF_ENV: str(secrets_file)},
     )
-    attempt = Attempt(group.name, folder, retry, returncode, time.monotonic() - started, timed_out)
+    took = time.monotonic() - started
+    attempt = Attempt(group.name, folder, retry, returncode, took, timed_out, flash="; ".join(flashed))
     classify(attempt, config.timeout, audit_attempt(folder, secrets_file))
     return attempt

@@ -10,6 +10,7 @@ there; ``permute=True`` makes it two: ``[a-b]`` and ``[b-a]``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import textwrap
@@ -22,6 +23,7 @@ import pytest
 from rig.cli import main
 from rig.history.folder import read_gate_folder
 from tests.rig.processes_left import processes_naming
+from tests.rig.test_release_gate import next_micropython  # noqa: F401  (a fixture: a second runtime)
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +46,9 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("RIG_"):
             monkeypatch.delenv(name)
+    state = tmp_path / "state"  # virtual boards' flashes of our own
+    state.mkdir(mode=0o700)
+    monkeypatch.setenv("RIG_STATE_DIR", str(state))
     monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path / "locks"))
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("RIG_TIMEOUT", "5")
@@ -52,17 +57,20 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     assert processes_naming(str(tmp_path)) == {}
 
 
-def gate(tmp_path: Path, boards: int) -> tuple[int, Path]:
-    """A gate over ``boards`` virtual boards: its exit code and its output folder."""
+def gate(tmp_path: Path, boards: int | str, *more: str) -> tuple[int, Path]:
+    """A gate over ``boards`` virtual boards (or that inventory's text): its exit code and its
+    output folder."""
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "conftest.py").write_text('pytest_plugins = ["rig.plugin"]\n')
     (suite / "test_tiny.py").write_text(textwrap.dedent(SUITE))
     inventory = tmp_path / "boards.yaml"
-    inventory.write_text(f"boards:\n  - name: vb\n    kind: virtual\n    count: {boards}\n")
+    if isinstance(boards, int):
+        boards = f"boards:\n  - name: vb\n    kind: virtual\n    count: {boards}\n"
+    inventory.write_text(boards)
     out = tmp_path / "gate"
     args = ["gate", "--firmware", str(FIRMWARE), "--inventory", str(inventory), "--suite", str(suite)]
-    code = main([*args, "--out", str(out), "--timeout", "120"])
+    code = main([*args, "--out", str(out), "--timeout", "120", *more])
     return code, out
 
 
@@ -132,3 +140,28 @@ def test_one_board_skips_the_step_saying_what_it_needed(
     skip = case.find("skipped")
     assert skip is not None and skip.get("message") == skipped
     assert not [p for p in out.iterdir() if p.name.startswith("boards-")]
+
+
+def test_with_flash_a_groups_boards_are_flashed_to_their_pins_for_the_groups_run(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    next_micropython: Path,  # noqa: F811  (the fixture imported above)
+) -> None:
+    """A virtual board pinned to an image runs it only once flashed, and a group's run gives each
+    board a session folder, so a flash of its own: without it the group's run would be stopped,
+    the board off its pin (the runtime matrix of docs/lab.md, with several boards)."""
+    digest = hashlib.sha256(next_micropython.read_bytes()).hexdigest()
+    pinned = f"{{port: linux, image: {next_micropython}, sha256: {digest}}}"
+    bench = (
+        "boards:\n"
+        + f"  - {{name: pinned, kind: virtual, runtime: {pinned}}}\n  - {{name: plain, kind: virtual}}\n"
+    )
+    code, out = gate(tmp_path, bench, "--flash")
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    group = "boards-pinned+plain"
+    assert f"{group}: PASS 2 passed" in printed.out.splitlines(), printed.out
+    flashed = json.loads((out / group / "flash-pinned.json").read_text())
+    assert flashed["written"] and flashed["steps"][-1] == "runtime"
+    flash = properties(suites(out)[group])["flash"]
+    assert flash[0].startswith("pinned: wrote and verified") and "plain: not flashed" in flash[0], flash
