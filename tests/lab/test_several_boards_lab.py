@@ -1,10 +1,11 @@
 """A test of several boards with one role on a labgrid place and one on a local virtual board
 (issue 21: "a place on labgrid can be one of the roles"): both boards run the firmware on the
-group's one broker and echo.
+group's one broker and echo; the place named, then reserved by its labgrid tags.
 
 A real run, as a user starts it: pytest in a process of its own on the lab of conftest.py (a
 coordinator, an exporter sharing the places' ptys through ser2net). The place is named by its
-role (a place plays a role only by name or tag, never as ``any``: rig.multiboard.roles).
+role (a place plays a role only by its name or tag, never as ``any``: rig.multiboard.roles). The
+lab fixture checks at its end that no ser2net is left: each place was given back.
 """
 
 from __future__ import annotations
@@ -28,15 +29,23 @@ import time
 import pytest
 
 
-@pytest.mark.boards(a="lab1", b="local")
-def test_a_place_and_a_local_board_both_echo(boards):
-    assert (boards.a.name, boards.b.name) == ("lab1", "local")
+def both_echo(boards):
     for b in boards:
         payload = f"for {b.label}".encode()
         since = time.time()
         b.mqtt.publish(b.config.echo_topic, payload)
         b.mqtt.wait_count(b.config.echo_topic, payload, 3, 20, since=since)
         assert b.records.connects(b.config.client_id), f"the broker saw no CONNECT of {b.label}"
+
+
+@pytest.mark.boards(a="lab1", b="local")
+def test_a_place_by_name(boards):
+    both_echo(boards)
+
+
+@pytest.mark.boards(a="any-lab", b="local")
+def test_a_place_reserved_by_its_labgrid_tags(boards):
+    both_echo(boards)
 """
 
 
@@ -76,9 +85,12 @@ def test_a_labgrid_place_and_a_local_board_play_the_roles_of_one_test(
     code = process.stop()
     output = log.read_text(errors="replace")
     assert code == 0, f"the run failed ({code}); its log {log}:\n{output[-4000:]}"
-    case = next(ET.parse(junit).getroot().iter("testcase"))
-    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert properties.get("boards") == "a=lab1 b=local", properties
-    # The place was given back: no ser2net left for it (the lab fixture checks at its end too).
-    folders = sorted(p.name for p in (tmp_path / "artifacts").glob("*/*-*") if p.is_dir())
-    print(f"boards {properties['boards']}; folders {folders}")
+    played = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}.get("boards")
+        for case in ET.parse(junit).getroot().iter("testcase")
+    }
+    assert played == {
+        "test_a_place_by_name": "a=lab1 b=local",
+        "test_a_place_reserved_by_its_labgrid_tags": "a=any-lab b=local",
+    }, output[-4000:]
+    print(f"boards: {played}")
