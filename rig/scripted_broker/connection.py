@@ -213,12 +213,18 @@ class Connection:
         return self.ended
 
     def shut(self) -> None:
-        """Stop reading and close the socket (the broker's stop)."""
+        """Stop reading and close the socket (the broker's stop, or its RST): the connection is
+        over even if the reader stopped before it saw the end (it was handing on a packet), so
+        that a later ``Kick`` does not take it for one the board still holds."""
         self._stop.set()
         with contextlib.suppress(OSError):
             self.sock.close()
         if threading.current_thread() is not self._reader:
             self._reader.join(timeout=_POLL_S * 5)
+        with self._lock:
+            if self.ended is None:
+                self.ended = Ended("RST", "the broker closed its socket")
+                self._ended.set()
 
 
 class _Stopped(Exception):
