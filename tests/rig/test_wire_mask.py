@@ -5,18 +5,24 @@ and across the border of two tests' shares. Judged on the file the rig's own wit
 bytes, is shown not to see a split secret: the mask is the guarantee, not the audit.
 
 Frames are byte-exact Ethernet/IP/TCP built with scapy (``tests/rig/test_wire_decode.Link``);
-a real capture of a real client's CONNECT is in tests/rig/test_wire_capture_interface.py.
+the last test cuts the password with a real kernel, captured by tcpdump on a real veth.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from scapy.contrib.mqtt import MQTT, MQTTConnect
 from scapy.layers.inet import TCP
 from scapy.layers.l2 import Ether
 
+from rig import netns
 from rig.evidence.secrets_audit import audit_artifacts
+from rig.wire import checks
 from rig.wire.capture import WireCapture
 from rig.wire.decode import StreamDecoder
 from rig.wire.mask import EDGE_MIN_BYTES, mask_frames
@@ -24,7 +30,10 @@ from rig.wire.pcap import Frame, read_frames, write_frames
 from rig.wire.records import WirePacket
 from rig.wire.tcp import segment_of
 from rig.wire.witness import WireWitness
+from tests.rig.test_wire_capture_interface import broker_port, link
 from tests.rig.test_wire_decode import BOARD_IP, PORT, Link
+
+__all__ = ["broker_port", "link"]  # fixtures of the real capture below
 
 PASSWORD = "s3cr3t-Pw-7f3a9q"  # no piece of it in the CONNECT's other fields
 SECRET = PASSWORD.encode()
@@ -58,8 +67,7 @@ def stream(frames: list[Frame], sender_port: int = 40000) -> bytes:
     placed: dict[int, int] = {}
     for frame in frames:
         segment = segment_of(frame.data)
-        assert segment is not None
-        if segment.sport == sender_port:
+        if segment is not None and segment.sport == sender_port:
             for i, byte in enumerate(segment.payload(frame.data)):
                 placed.setdefault(segment.data_seq + i, byte)
     return bytes(placed[k] for k in sorted(placed))
@@ -179,3 +187,77 @@ def test_decoded_records_of_a_masked_connect_are_unchanged() -> None:
     kept = mask_frames(frames, [SECRET])
     records = [r for r in StreamDecoder(BOARD_IP, {PORT: False}).feed(kept) if isinstance(r, WirePacket)]
     assert [(r.kind, r.length) for r in records] == [("CONNECT", len(CONNECT))]
+
+
+# A board that sends its CONNECT over a link whose segments are small: the kernel cuts it where
+# the segment size says, not where the test does. TCP_MAXSEG is clamped to at least 88 bytes, so
+# each segment carries 76 (with timestamps) or 88 bytes: a 40-byte password from byte 70 on is
+# cut either way.
+SPLIT_PASSWORD = "split-across-segments-0123456789abcdefgh"
+SMALL_SEGMENTS = """
+import socket, sys
+connect = bytes.fromhex(sys.argv[3])
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 88)
+s.settimeout(5)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.sendall(connect)
+assert s.recv(4)[:1] == b"\\x20"
+s.sendall(b"\\xe0\\x00")
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+s.close()
+"""
+
+
+@pytest.mark.integration
+def test_a_real_capture_of_a_password_the_kernel_cut_is_masked(
+    link: netns.BoardNetwork, broker_port: int, tmp_path: Path
+) -> None:
+    """tcpdump on a real veth, a real mosquitto, a client whose kernel cuts its CONNECT into
+    small segments through the password: ``wire.pcap`` holds none of it."""
+    secret = SPLIT_PASSWORD.encode()
+    connect = bytes(
+        MQTT(type=1)
+        / MQTTConnect(
+            protoname=b"MQTT",
+            protolevel=4,
+            clientId=b"c" * 47,
+            usernameflag=1,
+            passwordflag=1,
+            username=b"board",
+            password=secret,
+            klive=60,
+        )
+    )
+    assert connect.index(secret) == 70
+    folder = tmp_path / "test"
+    folder.mkdir()
+    # A veth passes a large send as one GSO packet, cut by nobody, and tcpdump sees it whole:
+    # one segment per packet, as a real network card's driver hands them to the wire.
+    gso = ["ip", "-n", link.namespace, "link", "set", link.board_if, "gso_max_segs", "1"]
+    subprocess.run(gso, check=True, timeout=10)
+    capture = WireCapture(link.host_if, link.board_address, {broker_port: False})
+    capture.start()
+    try:
+        wire = WireWitness(capture, folder, secrets=lambda: [SPLIT_PASSWORD])
+        since = time.time()
+        argv = ["ip", "netns", "exec", link.namespace, sys.executable, "-c", SMALL_SEGMENTS]
+        subprocess.run([*argv, link.host_address, str(broker_port), connect.hex()], check=True, timeout=20)
+        checks.connection_end(wire, since, timeout=5)
+        raw = list(read_frames(capture.files[0]))
+        wire.close()
+    finally:
+        capture.stop()
+    carried = [f for f in raw if any(secret[i : i + 3] in f.data for i in range(len(secret) - 2))]
+    assert len(carried) >= 2 and not any(secret in f.data for f in raw), "the kernel did not cut the password"
+    kept = list(read_frames(folder / "wire.pcap"))
+    board_port = segment_of(carried[0].data).sport  # type: ignore[union-attr]
+    assert secret not in stream(kept, board_port), "the password is in the board's stream in wire.pcap"
+    assert not any(secret[i : i + EDGE_MIN_BYTES] in f.data for f in kept for i in range(len(secret) - 2))
+    said = [
+        r.kind
+        for r in StreamDecoder(link.board_address, {broker_port: False}).feed(kept)
+        if isinstance(r, WirePacket)
+    ]
+    assert said == ["CONNECT", "CONNACK", "DISCONNECT"]
