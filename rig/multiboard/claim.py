@@ -20,7 +20,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rig import netns
@@ -40,15 +40,23 @@ RETRY_PAUSE_S = (0.05, 0.4)
 
 class NotEnoughBoards(InfrastructureError):
     """The boards a test needs could not all be had within the bound. ``summary`` is one line
-    for the skip reason: what the test needed, and what was busy or absent at the last try."""
+    for the skip reason: what the test needed, and what was busy or absent at the last try, and
+    this run's own boards that could have played a role but are not lent (``kept``: why)."""
 
     def __init__(
-        self, needed: str, waited: float, busy: dict[str, BoardBusy], absent: dict[str, BoardNotPresent]
+        self,
+        needed: str,
+        waited: float,
+        busy: dict[str, BoardBusy],
+        absent: dict[str, BoardNotPresent],
+        kept: Mapping[str, str] | None = None,
     ) -> None:
         self.needed = needed
         self.busy = busy
         self.absent = absent
+        self.kept = dict(kept or {})
         why = [f"{name} in use" for name in busy] + [f"{name} not plugged in" for name in absent]
+        why += [f"{name} this run's own, not lent ({reason})" for name, reason in self.kept.items()]
         self.summary = f"needed boards {needed}, could not have them all within {waited:g}s: " + (
             "; ".join(why) or "too few boards can play these roles"
         )
@@ -107,23 +115,39 @@ def held_here(specs: Sequence[BoardSpec], lock_of: Callable[[BoardSpec], BoardLo
     return here
 
 
-def lendable(specs: Sequence[BoardSpec], lock_of: Callable[[BoardSpec], BoardLock]) -> set[str]:
-    """The boards of ``specs`` this run holds and may lend to a test: a board whose lock is all
-    there is to holding it (a USB board; a virtual one on this machine's network). Never lent:
+def not_lent(spec: BoardSpec) -> str | None:
+    """Why this run's own board ``spec`` is never lent to a test, or None when it may be: a board
+    whose lock is all there is to holding it (a USB board; a virtual one on this machine's
+    network) may be."""
+    if spec.kind == "labgrid":
+        # Stopped, its keeper gives the place back to the coordinator, where any client may
+        # acquire it before the test takes it again.
+        return "a labgrid place is never lent"
+    if spec.kind == "virtual" and netns.unavailable() is None:
+        # Stopped, its network is removed, and the /30 it had may go to another run's board
+        # meanwhile (a new network takes a subnet no interface shows); started again with its
+        # old addresses, two links would carry one address and neither board would reach its
+        # broker (seen under two xdist workers).
+        return "a virtual board in a network namespace of its own is never lent"
+    return None
 
-    - a labgrid place: stopped, its keeper gives the place back to the coordinator, and any
-      client may acquire it before the test takes it again;
-    - a virtual board in a network namespace of its own (``rig.netns``): stopped, its network is
-      removed, and the /30 it had may go to another run's board meanwhile (a new network takes a
-      subnet no interface shows); started again with its old addresses, two links would carry
-      one address and neither board would reach its broker (seen under two xdist workers)."""
-    namespaced = netns.unavailable() is None
+
+def own_boards(
+    specs: Sequence[BoardSpec], lock_of: Callable[[BoardSpec], BoardLock]
+) -> tuple[set[str], dict[str, str]]:
+    """This run's own boards among ``specs`` (``held_here``): those it may lend to a test, and
+    those it keeps, each with why (``not_lent``)."""
     here = held_here(specs, lock_of)
-    return {
-        spec.name
-        for spec in specs
-        if spec.name in here and spec.kind != "labgrid" and not (namespaced and spec.kind == "virtual")
-    }
+    lent: set[str] = set()
+    kept: dict[str, str] = {}
+    for spec in specs:
+        if spec.name in here:
+            why = not_lent(spec)
+            if why is None:
+                lent.add(spec.name)
+            else:
+                kept[spec.name] = why
+    return lent, kept
 
 
 def unavailable(
@@ -158,10 +182,12 @@ def claim_group(
     needed: str,
     lister: PortLister = list_ports,
     lent: Collection[str] = (),
+    kept: Mapping[str, str] | None = None,
 ) -> Claim:
     """A board for each role (``roles``: each with the boards that may play it), no board twice,
     all locked; see the module for how. ``lock_of(spec)`` is the board's lock (not held);
-    ``lent`` names the boards this run's session holds and lends (``LentLock``, tried last).
+    ``lent`` names the boards this run's session holds and lends (``LentLock``, tried last),
+    ``kept`` those it holds and does not lend, with why (named when the claim fails).
     Raises ``NotEnoughBoards`` naming ``needed`` and the busy boards after ``bound`` seconds."""
     deadline = Deadline(bound)
     boards = {spec.name: spec for _, specs in roles for spec in specs}
@@ -203,7 +229,7 @@ def claim_group(
         for name in held:  # not enough: give back everything, never wait while holding
             locks[name].release()
         if deadline.expired:
-            raise NotEnoughBoards(needed, bound, busy, absent)
+            raise NotEnoughBoards(needed, bound, busy, absent, kept)
         time.sleep(deadline.remaining_or(random.uniform(*RETRY_PAUSE_S)))
 
 

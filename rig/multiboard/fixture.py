@@ -28,7 +28,7 @@ from rig.evidence.run_audit import audit_run, hand_over
 from rig.health.failures import HealthFailure
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
-from rig.multiboard.claim import NotEnoughBoards, assign, claim_group, lendable, unavailable
+from rig.multiboard.claim import NotEnoughBoards, assign, claim_group, own_boards, unavailable
 from rig.multiboard.group import BoardGroup
 from rig.multiboard.roles import MARKER, BoardsRequest, candidates, read_marker
 from rig.session import artifact_dir
@@ -101,7 +101,9 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
     # others cannot play every role, the test skips at once, naming them.
     left_out = unavailable(inventory.boards, lock_of)
     # This run's own board may play a role when no test of one board has it now (lent, last).
-    lent = set() if _ONE_BOARD & set(request.fixturenames) else lendable(inventory.boards, lock_of)
+    lent, kept = own_boards([s for _, specs in candidates(wanted, inventory) for s in specs], lock_of)
+    if _ONE_BOARD & set(request.fixturenames):
+        lent, kept = set(), {**kept, **{name: "this test runs it as its board too" for name in lent}}
     roles = candidates(wanted, inventory, left_out, lent)
     if assign(roles, {spec.name for _, specs in roles for spec in specs}) is None:
         pytest.skip(
@@ -115,6 +117,7 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
             settings.lock_timeout,
             needed=wanted.describe(),
             lent=lent,
+            kept=kept,
         )
     except NotEnoughBoards as e:
         pytest.skip(e.summary)

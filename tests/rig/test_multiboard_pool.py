@@ -107,7 +107,7 @@ def test_a_workers_own_board_plays_a_role_of_its_two_board_test(tmp_path: Path) 
         RIG_LOCK_TIMEOUT="30",
         RIG_NO_UNEXPECTED_SKIPS="0",  # a skip is what this test looks for, not a CI failure
         POOL_MEETING=str(tmp_path / "meeting"),
-        # A virtual board in a namespace of its own is never lent (rig.multiboard.claim.lendable
+        # A virtual board in a namespace of its own is never lent (rig.multiboard.claim.not_lent
         # says why); on this machine's network it is, as a USB board of a real pool is.
         RIG_VIRTUAL_NETNS="off",
     )

@@ -16,7 +16,7 @@ from rig import netns
 from rig.board_choice import board_lock
 from rig.inventory import BoardSpec, Inventory, load_inventory
 from rig.lock import BoardLock
-from rig.multiboard.claim import NotEnoughBoards, claim_group, lendable, unavailable
+from rig.multiboard.claim import NotEnoughBoards, claim_group, own_boards, unavailable
 from rig.multiboard.roles import candidates, read_marker
 
 POOL = """\
@@ -56,8 +56,8 @@ def test_the_own_board_plays_a_role_only_when_the_free_boards_cannot_and_stays_h
     other_run = lock_maker(tmp_path, "another run")(inventory.get("vb-2"))
     try:
         left_out = unavailable(inventory.boards, lock_of, lister=lambda: [])  # bench-esp: not plugged in
-        lent = lendable(inventory.boards, lock_of)
-        assert lent == {"vb-1"}
+        lent, kept = own_boards(inventory.boards, lock_of)
+        assert (lent, kept) == ({"vb-1"}, {})
         request = read_marker((), {"a": "tag:pair", "b": "tag:pair"})
         roles = candidates(request, inventory, left_out, lent)
         assert [[s.name for s in specs] for _, specs in roles] == [["vb-2", "vb-3", "vb-1"]] * 2
@@ -109,7 +109,27 @@ def test_a_namespaced_virtual_board_and_a_place_are_never_lent_a_usb_board_is(
     for lock in held:
         lock.acquire(0)
     try:
-        assert lendable(inventory.boards, lock_of) == {"bench-esp"}
+        lent, kept = own_boards(inventory.boards, lock_of)
+        assert lent == {"bench-esp"}
+        assert kept == {
+            "vb-1": "a virtual board in a network namespace of its own is never lent",
+            "lab1": "a labgrid place is never lent",
+        }
+        # A claim that fails names the one that could play a role: the run holds it, not another.
+        pair = read_marker((), {"a": "tag:pair", "b": "tag:pair"})
+        lent, kept = own_boards([s for _, specs in candidates(pair, inventory) for s in specs], lock_of)
+        assert kept == {"vb-1": "a virtual board in a network namespace of its own is never lent"}
+        others = [lock_maker(tmp_path, "another run")(inventory.get(name)) for name in ("vb-2", "vb-3")]
+        for lock in others:
+            lock.acquire(0)
+        held += others
+        roles = candidates(pair, inventory, kept, lent)
+        with pytest.raises(NotEnoughBoards) as caught:
+            claim_group(roles, lock_of, 0, needed="pair", lister=lambda: [], lent=lent, kept=kept)
+        assert caught.value.summary.endswith(
+            "vb-2 in use; vb-3 in use; bench-esp not plugged in; vb-1 this run's own, not lent "
+            "(a virtual board in a network namespace of its own is never lent)"
+        ), caught.value.summary
     finally:
         for lock in held:
             lock.release()
