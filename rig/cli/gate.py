@@ -224,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
     # The tests of several boards, once per group of boards (rig.gate.several).
     for group in result.groups:
         print(verdict_line(group))
+        if group.final is not None and group.final.flash:
+            print(f"  flash: {group.final.flash}")
         if group.attempts:
             print(audit_line(group))
     for line in result.several_skipped:

@@ -48,7 +48,7 @@ Layout of the output folder::
 from rig.gate import supervise
 from rig.gate.board import pytest_command, run_board
 from rig.gate.classify import classify, first_line
-from rig.gate.config import DEFAULT_OUT, DEFAULT_SUITE, DEFAULT_TIMEOUT, GateConfig
+from rig.gate.config import DEFAULT_OUT, DEFAULT_SUITE, DEFAULT_TIMEOUT, RETRIES, GateConfig
 from rig.gate.junit import junit_outcomes, load_junit, write_junit
 from rig.gate.layout import MARKER, prepare_out
 from rig.gate.plan import PlannedBoard, PortLister, plan_boards
@@ -71,7 +71,7 @@ from rig.gate.results import (
     GroupResult,
     Progress,
 )
-from rig.gate.run import RETRIES, run_gate
+from rig.gate.run import run_gate
 from rig.gate.status import LiveStatus, StatusDisplay, counts_text, outcome_text, show_path
 from rig.gate.supervise import RunCancelled, run_bounded
 

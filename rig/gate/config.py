@@ -11,6 +11,8 @@ from rig.errors import ConfigError
 DEFAULT_SUITE = Path("tests") / "hil"
 DEFAULT_OUT = Path("artifacts") / "gate"
 DEFAULT_TIMEOUT = 1800.0
+# How often a run (a board's or a group's) that failed for infrastructure reasons is run again.
+RETRIES = 1
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rig.evidence.run_audit import audit_run, taken_over
 from rig.gate.board import run_board
-from rig.gate.config import GateConfig
+from rig.gate.config import RETRIES, GateConfig
 from rig.gate.junit import write_junit
 from rig.gate.layout import prepare_out, run_folder
 from rig.gate.plan import PlannedBoard
@@ -43,7 +43,6 @@ from rig.gate.supervise import INTERRUPT_GRACE, TERM_GRACE, RunCancelled
 from rig.processes import KILL_BOUND
 from rig.release.bundle import open_bundle
 
-RETRIES = 1
 # How often the main thread looks up from waiting on the jobs; Ctrl-C interrupts it anyway.
 _JOIN_STEP = 0.5
 # How long a cancelled job may take to end: its pytest may be in the timeout's polite stop.

@@ -27,7 +27,7 @@ from rig.gate.board import audit_attempt, flash_before_run, run_options, stopped
 from rig.gate.boards_tests import FILE as TESTS_FILE
 from rig.gate.boards_tests import read_tests
 from rig.gate.classify import classify
-from rig.gate.config import GateConfig
+from rig.gate.config import RETRIES, GateConfig
 from rig.gate.group_inventory import FILE as INVENTORY_FILE
 from rig.gate.group_inventory import write_group_inventory
 from rig.gate.groups import BoardsGroup, BoardsTest, form_groups
@@ -43,8 +43,6 @@ from rig.gate.results import (
 )
 from rig.gate.supervise import run_bounded
 from rig.inventory import BoardSpec, load_inventory
-
-RETRIES = 1
 
 
 @dataclass
