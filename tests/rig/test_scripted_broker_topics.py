@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rig.contract import load_contract
-from rig.scripted_broker.scenarios import LONGEST_TOPIC, MULTI_BYTE, edge_topic_prefix
+from rig.scripted_broker import packets
+from rig.scripted_broker.scenarios import LONGEST_TOPIC, MULTI_BYTE, PAST_ONE_BYTE_TOPIC, edge_topic_prefix
 
 
 def test_edge_prefix_gives_the_longest_echo_topic_with_multi_byte_characters() -> None:
@@ -19,6 +20,14 @@ def test_edge_prefix_gives_the_longest_echo_topic_with_multi_byte_characters() -
     assert MULTI_BYTE.encode() in echo
     # umqtt.simple 1.3.4's one-byte SUBSCRIBE length: 2 + 2 + topic + 1 must stay below 128.
     assert 2 + 2 + len(echo) + 1 == 127
+
+
+def test_one_byte_past_needs_a_two_byte_subscribe_length() -> None:
+    # topic-past-one-byte: the SUBSCRIBE's remaining length is 128, which umqtt.simple 1.3.4
+    # writes as the single byte 0x80 ("more follows").
+    echo = (edge_topic_prefix("rig/virtual/abc123", length=PAST_ONE_BYTE_TOPIC) + "/echo").encode()
+    assert len(echo) == PAST_ONE_BYTE_TOPIC
+    assert packets.remaining_length(2 + 2 + len(echo) + 1) == b"\x80\x01"
 
 
 def test_a_prefix_too_long_is_named() -> None:
