@@ -14,6 +14,11 @@ the message, and the broker hands the echo straight back, so the board again has
 Our firmware reads until the broker closes its side before it closes its own
 (firmware/clean_disconnect.py), so it ends with FIN either way.
 
+This holds for a loop that reads on its own schedule (the tutorial's, and our reference mode).
+A loop that reads each message the moment it arrives (our responsive mode) has an empty socket
+at a Ctrl-C unless bytes land during the close itself, which no test can time from outside: a
+close at once is then caught by chance (tests/rig/test_catches_ctrl_c_in_flight.py).
+
 The witness of the delivery, best first:
 - the wire, readable: the broker's PUBLISH of the message's length to the board;
 - the wire over TLS: a record from the broker at least as long as that PUBLISH (a TLS record is

@@ -55,16 +55,12 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
         serial_log.expect_event("disconnected", timeout, clean=True)
     # What the firmware says is a second witness: the broker's records decide, and the wire
     # (FIN or RST show over TLS too) says how the connection ended. Both are heard before either
-    # judges, and a failure names every one that saw the goodbye go wrong: after a close that
-    # ends in RST, whether the broker still read the DISCONNECT is a race, the RST is not.
+    # judges, and a failure names every one that saw the goodbye go wrong, the wire first: after
+    # a close that ends in RST, whether the broker still read the DISCONNECT is a race, the RST
+    # is not, and it is the cause.
     ended = broker_records.wait_for(Ended, timeout, client=client, after=mark)
     received = broker_records.disconnects(client, after=mark)
     wrong = []
-    if not (received and ended.clean):
-        wrong.append(
-            f"the broker received no DISCONNECT from the board before its connection ended: "
-            f"[{ended.describe()}]; records: {broker_records.path}"
-        )
     if wire.unavailable is None:
         ends = checks.connection_end(wire, since, timeout)
         try:
@@ -73,6 +69,11 @@ def test_ctrl_c_disconnects_cleanly_and_no_will_fires(
             wrong.append(str(e))
     else:
         not_checked(request.node, f"how the connection ended, on the wire: {wire.unavailable}")
+    if not (received and ended.clean):
+        wrong.append(
+            f"the broker received no DISCONNECT from the board before its connection ended: "
+            f"[{ended.describe()}]; records: {broker_records.path}"
+        )
     assert not wrong, "\n".join(wrong)
     # It can connect again at once, and the broker hands it its session.
     board.soft_reset()
