@@ -47,6 +47,10 @@ MUTANTS = [
         "        self.connected = False\n",
         HIL + "test_two_boards_with_one_client_id_take_the_connection_from_each_other",
         "the boards taking the shared client id back from each other three times",
+        # mosquitto's: amqtt 0.12.1 ends no connection taken back (MQTT-3.1.4-2), so no board
+        # loses a connection twice in this test and the mutant's hang never comes. On amqtt the
+        # same mutant fails test_session.py's second broker restart (no CONNECT in its run 3).
+        args=("--rig-broker=mosquitto",),
     ),
     Mutant(
         "sets no will",
