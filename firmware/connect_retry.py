@@ -20,20 +20,31 @@
 # waits grow. The board never stops trying: someone may fix the broker's accounts meanwhile.
 # Only a connection the broker accepts starts the waits again from backoff_initial.
 #
-# A connection the broker accepted and then lost soon after gets a wait too, before the board
-# connects again. Two boards given one client id (the tutorial's fixed "umqtt_client") take the
-# connection from each other: at each CONNECT with the id the broker ends the connection that
-# had it (MQTT 3.1.1, 3.1.4-2), and MQTT 3.1.1 tells the board nothing about why. So the board
-# that lost it takes that for a lost link and, as umqtt.robust would, connects again at once,
-# which takes the id back from the other one: a storm, ~15 connects a second on mosquitto at
-# the tests' 0.1 s loop period. Only its timing tells such a loss from a link that failed by
-# chance. So after a connection lost soon after it was made the board waits backoff_initial
-# s, twice as long after each further one, at most backoff_max, and says so (a
-# "short_connection" event); a connection that lasted starts these waits again from
-# backoff_initial. "Soon" is within three times the wait the board would now make: the other
-# board waits about as long before it takes the id back, so while the two collide every
-# connection is short and both boards' waits grow. (The cure is a client id of its own for
-# each board; this only keeps the broker from being hammered until someone sees it.)
+# Connections the broker accepted and then lost soon after get a wait too. Two boards given one
+# client id (the tutorial's fixed "umqtt_client") take the connection from each other: at each
+# CONNECT with the id the broker ends the connection that had it (MQTT 3.1.1, 3.1.4-2), and
+# MQTT 3.1.1 tells the board nothing about why. So the board that lost it takes that for a lost
+# link and, as umqtt.robust would, connects again at once, which takes the id back from the
+# other one: a storm, ~15 connects a second on mosquitto at the tests' 0.1 s loop period. What
+# tells it from a link that failed by chance is that it goes on: connection after connection
+# lost soon after it was made, each taken by the broker at the first try. So:
+#
+#   the first connection lost soon      connect again at once, as before (a broker restarting
+#                                       looks the same once: its outage has its own waits)
+#   the next ones, in a row             a "short_connection" event, then a wait of
+#                                       backoff_initial s, twice as long after each further
+#                                       one, at most backoff_max
+#   a connection that lasted, one       the row starts again
+#   dropped before its SUBACK (it
+#   waited umqtt.robust's DELAY
+#   already, echo_client.reconnect),
+#   or an attempt that failed (an
+#   outage, with waits of its own)
+#
+# "Soon" is within three times the wait the board would now make: the other board waits about
+# as long before it takes the id back, so while the two collide every connection is short and
+# both boards' waits grow. (The cure is a client id of its own for each board; this only keeps
+# the broker from being hammered until someone sees it.)
 import time
 
 from umqtt import simple
@@ -52,21 +63,24 @@ REFUSALS = {
 }
 
 
-# When the board last connected (time.ticks_ms()), and how long it waits if that connection is
-# lost soon (see above).
+# When the board last connected (time.ticks_ms()), how many connections in a row it lost soon
+# after making them, and how long it waits if that goes on (see above).
 connected_at = None
-short_wait = settings.BACKOFF_INITIAL
+lost_soon = 0
+soon_wait = settings.BACKOFF_INITIAL
 
 
 def connect(c, clean_session, reconnect):
     # umqtt.simple's connect, until the broker accepts; returns its session present flag.
-    global connected_at
+    global connected_at, lost_soon
     if reconnect:
-        wait_after_short_connection()
+        wait_if_lost_soon(c.subscribing)
     attempt = 0
     backoff = settings.BACKOFF_INITIAL
     while True:
         attempt += 1
+        if attempt > 1:
+            lost_soon = 0  # the broker was away or said no: an outage, with waits of its own
         connected_at = time.ticks_ms()  # kept from the attempt the broker accepts
         # umqtt.simple 1.3.4 (still 1.8.0) makes a new socket in connect() and drops the old one
         # unclosed: one socket leaked per reconnect, each holding its buffers (under TLS
@@ -104,18 +118,23 @@ def connect(c, clean_session, reconnect):
         backoff = min(backoff * 2, settings.BACKOFF_MAX)
 
 
-def wait_after_short_connection():
-    # Before connecting again: a connection lost soon after it was made is followed by a wait.
-    global short_wait
+def wait_if_lost_soon(setting_up):
+    # Before connecting again: the wait that connections lost soon, in a row, call for.
+    # setting_up: the connection dropped before its SUBACK.
+    global lost_soon, soon_wait
     if connected_at is None:
         return  # the board never connected
     lasted = time.ticks_diff(time.ticks_ms(), connected_at)
-    if lasted >= 3 * short_wait * 1000:
-        short_wait = settings.BACKOFF_INITIAL  # it lasted: a loss by chance, connect at once
-        return
-    emit("short_connection", lasted_ms=lasted, delay_ms=round(short_wait * 1000))
-    time.sleep(short_wait)
-    short_wait = min(short_wait * 2, settings.BACKOFF_MAX)
+    if lasted >= 3 * soon_wait * 1000 or setting_up:
+        lost_soon = 0  # it lasted (a loss by chance), or it has waited already
+    else:
+        lost_soon += 1
+    if lost_soon < 2:
+        soon_wait = settings.BACKOFF_INITIAL
+        return  # connect at once
+    emit("short_connection", lasted_ms=lasted, in_a_row=lost_soon, delay_ms=round(soon_wait * 1000))
+    time.sleep(soon_wait)
+    soon_wait = min(soon_wait * 2, settings.BACKOFF_MAX)
 
 
 def waiting(attempt, backoff, reconnect):
