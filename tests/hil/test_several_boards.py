@@ -92,10 +92,11 @@ def reads_per_turn(board: GroupBoard) -> list[int]:
     return runs or [current]
 
 
-# The collision's backoff (connect_retry.py): a board whose connection was taken over soon after
-# it was made waits backoff_initial s, then longer, before it takes the id back. The CONNECTs of
-# each board are counted over a window after the first take-over: long enough for each board to
-# take the id back a few times, and for a storm (15 a second without the backoff) to show.
+# The collision's backoff (connect_retry.py): a board whose connections are taken over soon after
+# it made them, time after time, waits backoff_initial s, then longer, before it takes the id
+# back. The CONNECTs of each board are counted over a window after the first take-over: long
+# enough for each board to take the id back a few times, and for a storm (15 a second without
+# the backoff) to show.
 COLLISION_BACKOFF_INITIAL, COLLISION_BACKOFF_MAX = 1.0, 2.0
 COLLISION_WINDOW_S = 6.0
 # How often the window's counts are read again (they can only grow).
@@ -103,11 +104,13 @@ COUNT_EVERY_S = 0.2
 
 
 def most_connects(window: float, backoff_initial: float) -> int:
-    """The most CONNECTs one board can make in ``window`` seconds while it collides: between two
-    of its connects it waits at least ``backoff_initial`` (after a short connection), or its
-    connection lasted three waits (then it may connect at once). One connect per wait, the first
-    one, and one for the window's edges."""
-    return int(window // backoff_initial) + 2
+    """The most CONNECTs one board can make in ``window`` seconds while it collides
+    (connect_retry.py): it connects again at once only after a connection that lasted (three
+    waits, at least ``3 * backoff_initial``) or after the first one in a row lost soon after it
+    was made (following such a lasting one); every other time it waits ``backoff_initial`` or
+    longer first. So at most one connect per ``backoff_initial`` and one per three of them, and
+    two for the edges of the window."""
+    return int(window / backoff_initial + window / (3 * backoff_initial)) + 2
 
 
 @pytest.mark.boards(a="any", b="any", same_client_id=("a", "b"))
@@ -187,9 +190,9 @@ def test_two_boards_with_one_client_id_take_the_connection_from_each_other(
         record_property((f"collision_connects_{board.role}", f"broker {broker_count} wire {wire_count}"))
         waits = [e.get("delay_ms") for e in board.serial_log.events("short_connection")]
         cause = (
-            f"more than the {bound} a board can make in {COLLISION_WINDOW_S:g} s when it waits at "
-            f"least backoff_initial={COLLISION_BACKOFF_INITIAL:g} s before it takes a client id back "
-            f"(connect_retry.py): a reconnect storm; its console reported waits of {waits} ms"
+            f"more than the {bound} a board can make in {COLLISION_WINDOW_S:g} s when it waits "
+            f"backoff_initial={COLLISION_BACKOFF_INITIAL:g} s or longer before it takes a client id "
+            f"back again (connect_retry.py): a reconnect storm; its console reported waits of {waits} ms"
         )
         if wire_count is None:
             not_checked(

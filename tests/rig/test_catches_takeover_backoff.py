@@ -23,7 +23,7 @@ MUTANTS = [
     Mutant(
         "connects again at once after a take-over, saying it waits",
         "connect_retry.py",
-        "    time.sleep(short_wait)\n",
+        "    time.sleep(soon_wait)\n",
         "",
         "tests/hil/test_several_boards.py::test_two_boards_with_one_client_id_take_the_connection_from_each_other",
         "a reconnect storm",
