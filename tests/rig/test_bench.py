@@ -155,7 +155,7 @@ def test_a_new_user_scans_writes_and_runs_the_suite_on_the_usb_board(
             "hil", *args(inner, "-m", "not hard_reset", "-p", "no:cacheprovider"), timeout=300
         )
         outcomes = result.parseoutcomes()
-        assert outcomes.get("deselected") == 4 and outcomes.get("passed", 0) >= 10, outcomes
+        assert outcomes.get("deselected") == 5 and outcomes.get("passed", 0) >= 10, outcomes
         assert not outcomes.get("failed") and not outcomes.get("errors"), result.stdout.str()[-3000:]
         result.stdout.fnmatch_lines(["rig: board=auto (cp210x*) *"])
         logs = "".join(p.read_text() for p in (inner.path / "artifacts").rglob("*.log"))
