@@ -21,11 +21,12 @@ from rig.echo_verdict import (
     assert_no_retained_echo,
     echo_of,
     echo_witness,
-    note_unchecked_qos,
+    judge_echo_qos,
 )
 from rig.host_client import HostClient, Message
 from rig.serialio import SerialLog
 from rig.session import RigSession
+from rig.wire.witness import WireWitness
 
 pytestmark = pytest.mark.hil
 
@@ -94,6 +95,7 @@ def test_echo_is_the_same_message_across_the_one_byte_length_boundary(
     broker: Broker,
     mqtt: HostClient,
     witness: HostClient,
+    wire: WireWitness,
     rig_session: RigSession,
     rig_artifacts: Path,
     request: pytest.FixtureRequest,
@@ -108,9 +110,10 @@ def test_echo_is_the_same_message_across_the_one_byte_length_boundary(
         127,
         128,
     ]
+    since = time.time()
     for size in sizes:
         inject_and_check(mqtt, witness, board, payload("one-byte-len", size), timeout)
-    note_unchecked_qos(witness, board, request.node)
+    judge_echo_qos(witness, wire, board, request.node, sizes, since, timeout)
     assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "len1")
 
 
@@ -121,6 +124,7 @@ def test_echo_is_the_same_message_across_the_two_byte_length_boundary_up_to_max_
     broker: Broker,
     mqtt: HostClient,
     witness: HostClient,
+    wire: WireWitness,
     rig_session: RigSession,
     rig_artifacts: Path,
     request: pytest.FixtureRequest,
@@ -134,9 +138,10 @@ def test_echo_is_the_same_message_across_the_two_byte_length_boundary_up_to_max_
     sizes = [payload_size_for_remaining_length(topic, 16383), payload_size_for_remaining_length(topic, 16384)]
     if limit < sizes[-1]:
         pytest.skip(f"the board's max_payload {limit} is below the 16384 remaining-length boundary")
+    since = time.time()
     for size in [*sizes, limit]:
         inject_and_check(mqtt, witness, board, payload("two-byte-len", size), timeout)
-    note_unchecked_qos(witness, board, request.node)
+    judge_echo_qos(witness, wire, board, request.node, [*sizes, limit], since, timeout)
     assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "len2")
 
 
@@ -185,7 +190,8 @@ def test_payload_above_max_payload_is_dropped_cleanly_and_the_loop_goes_on(
 
 def inject_burst(
     mqtt: HostClient, witness: HostClient, board: Board, tag: str, size: int, timeout: float
-) -> None:
+) -> list[int]:
+    """Inject ``size`` distinct payloads at once, check each echo; their sizes."""
     topic = board.config.echo_topic
     burst = [payload(f"{tag}{i}", 20 + i) for i in range(size)]
     since = time.time()
@@ -207,6 +213,7 @@ def inject_burst(
         ) from e
     for data in burst:
         assert_echo_is_the_same(witness, board, data, since, timeout)
+    return [len(data) for data in burst]
 
 
 @pytest.mark.hard_reset  # ends the circulation with a power cut (ends_circulation)
@@ -216,6 +223,7 @@ def test_every_payload_of_a_burst_comes_back_the_same(
     broker: Broker,
     mqtt: HostClient,
     witness: HostClient,
+    wire: WireWitness,
     rig_session: RigSession,
     rig_artifacts: Path,
     request: pytest.FixtureRequest,
@@ -223,8 +231,10 @@ def test_every_payload_of_a_burst_comes_back_the_same(
     """Several distinct payloads injected at once (none waits for an echo): each comes back, the
     same message, in whatever order. Any echo firmware: however many a turn reads, the rest wait
     in the socket for the next."""
-    inject_burst(mqtt, witness, board, "burst", BURST, rig_session.settings.timeout)
-    note_unchecked_qos(witness, board, request.node)
+    timeout = rig_session.settings.timeout
+    since = time.time()
+    sizes = inject_burst(mqtt, witness, board, "burst", BURST, timeout)
+    judge_echo_qos(witness, wire, board, request.node, sizes, since, timeout)
     assert_no_retained_echo(broker, rig_session, board, rig_artifacts, "burst")
 
 
@@ -242,12 +252,14 @@ def test_a_burst_larger_than_one_turn_reads_comes_back_whole(
     board: Board,
     mqtt: HostClient,
     witness: HostClient,
+    wire: WireWitness,
     rig_session: RigSession,
     request: pytest.FixtureRequest,
 ) -> None:
     """A burst larger than the firmware reads in one turn (max_messages_per_turn, and 8 more):
     what a turn leaves unread is read on the next, and nothing of the burst is lost however the
     turns split it (a firmware that keeps only the last 8 of a turn fails here)."""
-    size = max_messages_per_turn + BURST
-    inject_burst(mqtt, witness, board, "big", size, rig_session.settings.timeout)
-    note_unchecked_qos(witness, board, request.node)
+    timeout = rig_session.settings.timeout
+    since = time.time()
+    sizes = inject_burst(mqtt, witness, board, "big", max_messages_per_turn + BURST, timeout)
+    judge_echo_qos(witness, wire, board, request.node, sizes, since, timeout)
