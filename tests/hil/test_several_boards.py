@@ -98,7 +98,7 @@ def reads_per_turn(board: GroupBoard) -> list[int]:
 # enough for each board to take the id back a few times, and for a storm (15 a second without
 # the backoff) to show.
 COLLISION_BACKOFF_INITIAL, COLLISION_BACKOFF_MAX = 1.0, 2.0
-COLLISION_WINDOW_S = 6.0
+COLLISION_WINDOW_S = 3.0
 # How often the window's counts are read again (they can only grow).
 COUNT_EVERY_S = 0.2
 
