@@ -16,7 +16,7 @@ board. The test's properties say which board played each role.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 
 import pytest
 
@@ -65,6 +65,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("boards", orders, indirect=True, ids=["-".join(o) for o in orders])
 
 
+def _running_here(request: pytest.FixtureRequest, left_out: Mapping[str, str]) -> dict[str, str]:
+    """The virtual board this run's session tests, when the group would otherwise start a second
+    board of its name: this process keeps one network per board name (``rig.netns``), so a
+    second "virtual" would run in the session's namespace and remove it when it stopped, cutting
+    the session's board off its broker without a FIN (seen: the next test's board, started again,
+    lost its messages to amqtt's take-over). Its lock is keyed by the session's own folder, which
+    ``unavailable`` does not look in; a run whose session claims from a pool is seen there."""
+    session = request.getfixturevalue("rig_session")
+    try:
+        spec = session.spec()
+    except RigError:
+        return {}  # no board of its own: nothing to keep apart
+    if spec.kind != "virtual" or spec.name in left_out:
+        return {}
+    why = "a second board of its name would share its network"
+    return {spec.name: f"{spec.name} is this run's own board ({why})"}
+
+
 @pytest.fixture
 def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
     """The boards of this test, by role, running the firmware on one broker (see the module)."""
@@ -100,6 +118,7 @@ def boards(request: pytest.FixtureRequest) -> Iterator[BoardGroup]:
     # Boards that cannot appear (not plugged in, this run's own) are never waited for; when the
     # others cannot play every role, the test skips at once, naming them.
     left_out = unavailable(inventory.boards, lock_of)
+    left_out.update(_running_here(request, left_out))
     # This run's own board may play a role when no test of one board has it now (lent, last).
     lent, kept = own_boards([s for _, specs in candidates(wanted, inventory) for s in specs], lock_of)
     if _ONE_BOARD & set(request.fixturenames):
