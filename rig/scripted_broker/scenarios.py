@@ -106,12 +106,21 @@ def _keeps_session(r: Received, p: Play) -> bool:
     return r.details.get("clean_session") is False
 
 
-def welcome(timeout: float, t: Timing, *, session_present: bool = False, serve: bool = True) -> list[Step]:
+def welcome(
+    timeout: float,
+    t: Timing,
+    *,
+    session_present: bool = False,
+    serve: bool = True,
+    mark: str | None = None,
+) -> list[Step]:
     """The board's next connection, taken as a good broker would: CONNECT, CONNACK, its
-    SUBSCRIBE (when no session was kept) and its "online"; then served."""
+    SUBSCRIBE (when no session was kept) and its "online"; then served. ``mark``: note the
+    time of its CONNECT under that name (``Mark``)."""
     out: list[Step] = [
         Accept(timeout),
         Expect("CONNECT", t.at_once, "with clean_session=0", _keeps_session),
+        *([Mark(mark)] if mark is not None else []),
         Send(
             f"CONNACK 0, session present {int(session_present)}",
             lambda p: packets.connack(0, session_present),
@@ -642,6 +651,151 @@ def socket_leak(t: Timing) -> Scenario:
             KickedClosedByBoard(t.at_once),
         ),
     )
+
+
+@dataclass(frozen=True)
+class Last(Step):
+    """Let the board's connection last ``seconds`` (pings answered) before the next step: what
+    the broker does, as a link that stays up does, not a wait for the board. The firmware takes
+    a connection that lasted three times the wait it would now make for one that ended by chance
+    (connect_retry.py), and that is the only way a scenario can show it one."""
+
+    seconds: float
+
+    def describe(self) -> str:
+        return f"let the connection last {self.seconds:.2f}s"
+
+    def run(self, play: Play) -> None:
+        time.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
+class TakeoverWaits(Step):
+    """The board's waits before it connects again, as the broker saw them: from the broker's
+    close of connection N (mark ``closed-N``) to the board's next CONNECT (``connect-N``).
+    ``at_once``: the closes after which it connects again at once, each with what it is (after a
+    connection that lasted, the first short one of a row): each at most 1/GROWTH of the row's
+    longest wait. ``row``: the closes of short connections in a row after which the board must
+    wait (the second, third ... short one): the first at least half of ``initial``
+    (backoff_initial), each next at least GROWTH times the one before. Waits are compared with
+    each other, never with seconds, except that floor: a board that waits connects no sooner,
+    however loaded the machine, and without it reconnects of a few milliseconds each (a storm)
+    could grow by chance."""
+
+    at_once: tuple[tuple[int, str], ...]
+    row: tuple[int, ...]
+    initial: float  # the board's backoff_initial (s)
+
+    def describe(self) -> str:
+        return (
+            f"expect the board to connect again at once after closes {[n for n, _ in self.at_once]}, "
+            f"and to wait after closes {list(self.row)} (short connections in a row), each wait longer"
+        )
+
+    def run(self, play: Play) -> None:
+        numbers = sorted({*self.row, *(n for n, _ in self.at_once)})
+        gaps = {n: play.marks[f"connect-{n}"] - play.marks[f"closed-{n}"] for n in numbers}
+        seen = ", ".join(f"#{n} {gaps[n]:.3f}s" for n in numbers)
+        why = f"(each from the broker's close to the board's next CONNECT: {seen})"
+        first = self.row[0]
+        if gaps[first] < self.initial / 2:
+            raise AssertionError(
+                f"the board did not wait after its second connection in a row lost soon after it was "
+                f"made (as a take-over ends them, MQTT-3.1.4-2): it connected again {gaps[first]:.3f}s "
+                f"after the broker's close #{first}, not after backoff_initial ({self.initial}s) {why}; "
+                "two boards given one client id would take it from each other at once: a take-over storm"
+            )
+        longest = max(gaps[n] for n in self.row)
+        for n, what in self.at_once:
+            if gaps[n] * GROWTH > longest:
+                raise AssertionError(
+                    f"the board did not connect again at once after close #{n} ({what}): it waited "
+                    f"{gaps[n] / longest:.2f} times the longest wait of the row, not at most "
+                    f"{1 / GROWTH:.2f} {why}; only the second short connection in a row calls for a "
+                    "wait, and a connection that lasted starts the row again"
+                )
+        for before, n in zip(self.row, self.row[1:], strict=False):
+            if gaps[n] < GROWTH * gaps[before]:
+                raise AssertionError(
+                    f"the board's waits after short connections in a row did not grow: the wait after "
+                    f"close #{n} is {gaps[n] / gaps[before]:.2f} times the one after close #{before}, "
+                    f"not at least {GROWTH} {why}; they should double, from backoff_initial up to "
+                    "backoff_max"
+                )
+
+
+def _short(n: int, timeout: float, t: Timing) -> list[Step]:
+    """Connection ``n``: taken as a good broker would (subscribed, "online"), then closed at
+    once, as a broker closes the connection whose client id another client took."""
+    return [
+        *welcome(timeout, t, serve=False, mark=f"connect-{n - 1}" if n > 0 else None),
+        Close(),
+        Mark(f"closed-{n}"),
+    ]
+
+
+def _lasting(n: int, timeout: float, t: Timing, payload: bytes) -> list[Step]:
+    """Connection ``n``: taken, let last as long as the board needs to count it as lasting
+    (three times its longest wait, and a margin), an echo on it, then closed."""
+    return [
+        *welcome(timeout, t, serve=False, mark=f"connect-{n - 1}" if n > 0 else None),
+        Last(3 * t.longest_backoff + LASTED_MARGIN),
+        Send(
+            f"PUBLISH QoS 0 {payload!r} on the echo topic",
+            lambda p: packets.publish(p.echo_topic, payload),
+        ),
+        ExpectAll((_echo(payload),), t.at_once),
+        Close(),
+        Mark(f"closed-{n}"),
+    ]
+
+
+# What a lasting connection is given beyond three times the board's longest wait (s): the broker
+# counts from the CONNECT, the board from before it (connect_retry.py's connected_at).
+LASTED_MARGIN = 0.25
+
+
+def taken_over_backoff(t: Timing) -> Scenario:
+    # Connections 0 and 4 last; 1, 2, 3 and 5 are short. The board then connects again: at
+    # once after 0 (it lasted, whatever row came before the scenario), at once after 1 (the
+    # first short one), after backoff_initial after 2, twice that after 3, at once after 4 (it
+    # lasted: the row starts again), at once after 5 (the first short one of a new row).
+    reconnect = t.longest_backoff + t.at_once
+    return Scenario(
+        "taken-over-backoff",
+        "MQTT-3.1.4-2 (the broker ends the connection whose client id another client took: "
+        "three short connections in a row, then one that lasts)",
+        "each connection closed soon after it was set up, three in a row: the board connects again at "
+        "once after the first, then waits, longer each time; after one that lasted (an echo on it), a "
+        "short one again gets a reconnect at once",
+        steps(
+            Kick(),
+            _lasting(0, reconnect, t, b"lasted-0"),
+            _short(1, reconnect, t),
+            _short(2, reconnect, t),
+            _short(3, reconnect, t),
+            _lasting(4, reconnect, t, b"lasted-4"),
+            _short(5, reconnect, t),
+            welcome(reconnect, t, serve=False, mark="connect-5"),
+            TakeoverWaits(
+                at_once=(
+                    (0, "a connection that lasted"),
+                    (1, "the first short connection after one that lasted"),
+                    (4, "a connection that lasted, after a row of short ones"),
+                    (5, "the first short connection of a new row"),
+                ),
+                row=(2, 3),
+                initial=t.backoff_initial,
+            ),
+            Serve(),
+        ),
+    )
+
+
+def takeover_catalogue(t: Timing) -> list[Scenario]:
+    """The take-over scenario, on a deploy of its own (tests/rig/test_broker_takeover.py): its
+    waits grow only with a ``backoff_max`` above ``backoff_initial``."""
+    return [taken_over_backoff(t)]
 
 
 def subscribe_catalogue(t: Timing) -> list[Scenario]:
