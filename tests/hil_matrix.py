@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ARTIFACTS = Path("artifacts")
+# pytest's exit codes of a run whose tests did not run: interrupted (a collection error),
+# internal error, usage error.
+NO_TESTS_RAN = (2, 3, 4)
 TAIL_LINES = 60
 
 
@@ -186,6 +189,11 @@ def main(argv: list[str]) -> int:
                     f"[{done}/{total}] {run.label}: {verdict} in {took:.0f}s: {note} (log: {run.log})",
                     flush=True,
                 )
+                if run.process.returncode in NO_TESTS_RAN and waiting:
+                    # A collection error or a usage error: every later run would end the same way.
+                    code = run.process.returncode
+                    print(f"{run.label} ran no test (exit {code}): the rest are not started")
+                    waiting.clear()
     except KeyboardInterrupt:
         for run in running:
             run.stop()
@@ -194,7 +202,7 @@ def main(argv: list[str]) -> int:
         tail = run.log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
         print(f"\n---- {run.label}: the last {len(tail)} lines of {run.log}")
         print("\n".join(tail))
-    if args.repeat > 1:
+    if args.repeat > 1 and results:
         print("\n" + "\n".join(tally(results)))
     return 1 if failed else 0
 
