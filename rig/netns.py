@@ -14,8 +14,9 @@ kernel has no netem, no tc drop action, no iptables/nft):
 
 Lifecycle: ``network_for(name)`` creates the board's network on first use in this process
 (removing first what dead runs left behind: names carry the owner's PID) and returns the same
-object afterwards; the virtual board ``remove()``s it when it stops; an atexit hook removes
-whatever is left. A
+object afterwards; the virtual board ``remove()``s it when it stops, and gets the same addresses
+when it starts again: its /30 stays reserved to this process (``RESERVATIONS_DIR``) until it
+exits; an atexit hook removes whatever is left. A
 process killed with SIGKILL leaves its namespace behind, and the next run removes it.
 ``unavailable()`` says why no namespace can be made here (not root, no ``ip``): the virtual board
 then shares this machine's network, as before, and the network faults skip with that reason.
@@ -67,6 +68,13 @@ ALLOCATION_LOCK = "netns-allocation"
 # could). Beside /run/netns, where `ip netns` keeps the names it guards, and not under
 # $RIG_LOCK_DIR: the subnets are this kernel's, shared by every run whatever lock folder it uses.
 ALLOCATION_LOCK_DIR = Path("/run/micropython-mqtt-rig")
+# Each /30 a live process holds, removed network or not: a file per network, named by its owner's
+# PID and index, holding the subnet. A board stopped removes its network but keeps its addresses
+# for when it starts again (a broker bound to the host side keeps working); meanwhile no interface
+# shows the subnet, and another run took it: two links with one address, and a board whose
+# broker timed out (seen under CI's parallel runs, a group's board started again for the next
+# permutation). Root's alone, beside the allocation lock.
+RESERVATIONS_DIR = ALLOCATION_LOCK_DIR / "subnets"
 # A one-byte bucket passes no packet: tbf drops what is larger than its burst.
 _BLACKHOLE = ["tbf", "rate", "8bit", "burst", "1", "limit", "1"]
 # Whether a broker on every interface answers on the link's host end: a local connect, at once.
@@ -129,6 +137,7 @@ class BoardNetwork:
     """One board's namespace and veth pair. See the module docstring for the lifecycle."""
 
     def __init__(self, owner: int, index: int, subnet: ipaddress.IPv4Network) -> None:
+        self.owner, self.index = owner, index
         self.namespace = f"{NAMESPACE_PREFIX}-{owner}-{index}"
         self.host_if = f"rv{owner}h{index}"
         self.board_if = f"rv{owner}b{index}"
@@ -261,9 +270,35 @@ def network_for(board: str) -> BoardNetwork | None:
     with allocation_lock():
         remove_stale()
         network = BoardNetwork(os.getpid(), len(_networks), _free_subnet())
+        _reserve(network)
         network.create()
     _networks[board] = network
     return network
+
+
+def _reservation(owner: int, index: int) -> Path:
+    return RESERVATIONS_DIR / f"{owner}-{index}"
+
+
+def _reserve(network: BoardNetwork) -> None:
+    """Record that this process holds ``network``'s subnet until it exits (under the lock)."""
+    RESERVATIONS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _reservation(network.owner, network.index).write_text(f"{network.subnet}\n")
+
+
+def _reserved() -> set[ipaddress.IPv4Network]:
+    """The subnets live processes hold (see ``RESERVATIONS_DIR``); a dead owner's are removed."""
+    held: set[ipaddress.IPv4Network] = set()
+    if not RESERVATIONS_DIR.is_dir():
+        return held
+    for entry in RESERVATIONS_DIR.iterdir():
+        owner = entry.name.split("-", 1)[0]
+        if not owner.isdigit() or not is_running(int(owner)):
+            entry.unlink(missing_ok=True)
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            held.add(ipaddress.IPv4Network(entry.read_text().strip()))
+    return held
 
 
 # Services of this machine that every board network of this process must reach (see the
@@ -314,6 +349,7 @@ def _remove_all() -> None:
     for network in _networks.values():
         with contextlib.suppress(NetworkError):
             network.remove()
+        _reservation(network.owner, network.index).unlink(missing_ok=True)
 
 
 def remove_stale() -> list[str]:
@@ -346,6 +382,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
                 interface = ipaddress.ip_interface(word)
                 if interface.ip in SUBNETS:
                     used.add(interface.network.supernet(new_prefix=30))
+    used |= _reserved()
     for subnet in SUBNETS.subnets(new_prefix=30):
         if subnet not in used and all(n.subnet != subnet for n in _networks.values()):
             return subnet

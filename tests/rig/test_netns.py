@@ -126,6 +126,30 @@ def test_network_for_gives_the_same_network_and_remakes_it_after_remove() -> Non
         first.remove()
 
 
+def test_a_removed_networks_subnet_stays_this_runs_and_no_other_run_takes_it() -> None:
+    # A board stopped removes its network and starts again on the same addresses; meanwhile
+    # another run (here a child process) must not be given that /30, whose interfaces are gone.
+    board = f"kept-{id(object())}"
+    mine = netns.network_for(board)
+    assert mine is not None
+    try:
+        mine.remove()
+        code = (
+            "from rig import netns; n = netns.network_for('other'); print(n.subnet, flush=True); n.remove()"
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-c", code]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() != str(mine.subnet), (
+            f"another run was given {mine.subnet}, which this run's stopped board still holds"
+        )
+        again = netns.network_for(board)
+        assert again is mine and again.exists
+    finally:
+        mine.remove()
+
+
 def test_what_a_killed_run_left_is_removed_at_the_next_start() -> None:
     # The owner makes its network and is SIGKILLed: no teardown, no atexit. Its namespace stays
     # until the next run looks (network_for calls remove_stale).
