@@ -185,6 +185,11 @@ class RigSession:
             self._claim = None  # the testbed releases it from now on
         return self._testbed
 
+    @property
+    def board_running(self) -> bool:
+        """Whether this run's board is open now (started by a test, not stopped since)."""
+        return self._testbed is not None and self._testbed.board_opened
+
     def lend_board(self) -> None:
         """Stop this run's board, keeping its lock: a test of several boards plays one of its
         roles on it (``rig.multiboard.claim.LentLock``). The next test that asks for the board

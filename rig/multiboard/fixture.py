@@ -66,19 +66,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _running_here(request: pytest.FixtureRequest, left_out: Mapping[str, str]) -> dict[str, str]:
-    """The virtual board this run's session tests, when the group would otherwise start a second
-    board of its name: this process keeps one network per board name (``rig.netns``), so a
-    second "virtual" would run in the session's namespace and remove it when it stopped, cutting
-    the session's board off its broker without a FIN (seen: the next test's board, started again,
-    lost its messages to amqtt's take-over). Its lock is keyed by the session's own folder, which
-    ``unavailable`` does not look in; a run whose session claims from a pool is seen there."""
-    session = request.getfixturevalue("rig_session")
+    """The virtual board this run's session tests, while it runs, when the group would
+    otherwise start a second board of its name: this process keeps one network per board name
+    (``rig.netns``), so a second "virtual" would run in the session's namespace and remove it
+    when it stopped, cutting the session's board off its broker without a FIN (seen: the next
+    test's board, started again, lost its messages to amqtt's take-over). Its lock is keyed by
+    the session's own folder, which ``unavailable`` does not look in; a run whose session claims
+    from a pool is seen there."""
     try:
+        session = request.getfixturevalue("rig_session")
         spec = session.spec()
-    except RigError:
-        return {}  # no board of its own: nothing to keep apart
-    if spec.kind != "virtual" or spec.name in left_out:
-        return {}
+    except (RigError, pytest.skip.Exception):
+        return {}  # no board of its own (an xdist worker that found none skips its own tests)
+    if spec.kind != "virtual" or spec.name in left_out or not session.board_running:
+        return {}  # not running now: a board of its name may run, and stop, before it starts again
     why = "a second board of its name would share its network"
     return {spec.name: f"{spec.name} is this run's own board ({why})"}
 
