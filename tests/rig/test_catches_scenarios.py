@@ -138,7 +138,8 @@ CASES: list[tuple[str, tuple[str, str, str, str], str]] = [
     ("publish-qos1", NO_PUBACK, "awaited PUBACK id 4660"),
     ("publish-qos1-dup", NO_PUBACK, "awaited PUBACK id 4661"),
     ("publish-qos2", NO_QOS2, "scenario publish-qos2"),
-    # The wire sees it first: the second delivery's echo comes where the PUBCOMP belongs.
+    # The wire sees it first, mostly: the second delivery's echo comes where the PUBCOMP belongs;
+    # under load the console's second 'received' can come first (OR_CAUSES).
     ("publish-qos2-dup", QOS2_TWICE, "awaited PUBCOMP id 9030, the board sent PUBLISH"),
     # Even the close that starts each scenario goes unnoticed.
     ("closed-mid-packet", MISSES_EOF, "awaited a new connection of the board"),
@@ -154,8 +155,19 @@ CASES: list[tuple[str, tuple[str, str, str, str], str]] = [
     ("reconnect-closes-old-socket", LEAKS_SOCKET, "the board still holds its socket (a leak)"),
 ]
 
+# Causes that two witnesses race to name (seen in CI under load), each enough on its own.
+OR_CAUSES = {"publish-qos2-dup": ("2 'received' events where 1 belong: a message delivered twice",)}
+
 MUTANTS = [
-    Mutant(f"{what} [{scenario}]", file, original, replacement, SCENARIO.format(scenario), cause)
+    Mutant(
+        f"{what} [{scenario}]",
+        file,
+        original,
+        replacement,
+        SCENARIO.format(scenario),
+        cause,
+        or_causes=OR_CAUSES.get(scenario, ()),
+    )
     for scenario, (what, file, original, replacement), cause in CASES
 ]
 
