@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 from rig.settings import STATE_DIR
@@ -34,6 +35,10 @@ from rig.shared_folder import PRIVATE_MODE, private_folder
 APP = "micropython-mqtt-rig"
 # The session folder a hash folder serves, written when it is made.
 SERVES = "serves"
+# A flash younger than this is never pruned: another run may be making it right now, its session
+# folder not made yet (seen: a run pruned a group board's flash between its two folders, and the
+# board's flash came back 0755, refused as tampered with, under four runs at once).
+PRUNE_AFTER_S = 600.0
 _HINT = f"(or set {STATE_DIR.env} to a folder of your own)"
 
 
@@ -98,10 +103,16 @@ def _take_over_legacy(old: Path, flash: Path) -> str | None:
     return f"moved the old flash {old} out of the artifacts to {flash}"
 
 
-def _prune(flashes: Path, keep: Path) -> None:
-    """Remove the flashes whose session folder no longer exists."""
+def _prune(flashes: Path, keep: Path, now: float | None = None) -> None:
+    """Remove the flashes whose session folder no longer exists, once ``PRUNE_AFTER_S`` old."""
+    now = time.time() if now is None else now
     for folder in flashes.iterdir():
         if folder == keep or not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            if now - folder.stat().st_mtime < PRUNE_AFTER_S:
+                continue  # maybe being made by another run: its session folder may come next
+        except OSError:
             continue
         try:
             serves = Path((folder / SERVES).read_text(encoding="utf-8").strip())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,10 @@ def test_flashes_of_session_folders_that_are_gone_are_removed(tmp_path: Path, st
         workdir.mkdir(parents=True)
         virtual_flash.prepare(workdir, "virtual")
     (gone.parent / "session").rmdir()
+    # Older than a flash another run may be making now (virtual_flash.PRUNE_AFTER_S).
+    old = time.time() - virtual_flash.PRUNE_AFTER_S - 60
+    for workdir in (gone, kept):
+        os.utime(flash_dir(workdir, BUILTIN_VIRTUAL).parent, (old, old))
     virtual_flash.prepare(tmp_path / "third", "virtual")
     assert not flash_dir(gone, BUILTIN_VIRTUAL).exists()
     assert flash_dir(kept, BUILTIN_VIRTUAL).exists()
