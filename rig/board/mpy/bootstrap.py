@@ -29,10 +29,19 @@ def _run(name):
     try:
         execfile(name, {"__name__": "__main__", "__file__": name})
     except BaseException as e:  # a board prints what killed main.py and carries on to the REPL
-        sys.print_exception(e)
+        try:
+            sys.print_exception(e)
+        except KeyboardInterrupt:
+            # A second Ctrl-C while the first one's traceback prints (the rig's soft reset right
+            # after the firmware's goodbye): uncaught here it ended the process, which looked like
+            # a crash and a reboot. A real board's REPL takes it and shows its prompt.
+            pass
 
 
-_run("boot.py")
-if os.getenv("RIG_RUN_MAIN") == "1":
-    _run("main.py")
+try:
+    _run("boot.py")
+    if os.getenv("RIG_RUN_MAIN") == "1":
+        _run("main.py")
+except KeyboardInterrupt:
+    pass  # between the two, as above: on to the REPL
 del _run
