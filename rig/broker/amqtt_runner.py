@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import sys
+import weakref
 from collections.abc import ItemsView, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -66,6 +67,7 @@ def _broker_class() -> type[Any]:
     """amqtt's Broker with the rig's fixes; ImportError without amqtt."""
     import amqtt.broker
     from amqtt.contexts import Action
+    from amqtt.events import BrokerEvents
 
     from rig.broker.amqtt_auth import AuthFirstHandler
 
@@ -74,6 +76,11 @@ def _broker_class() -> type[Any]:
     amqtt.broker.BrokerProtocolHandler = AuthFirstHandler
 
     class RigBroker(amqtt.broker.Broker):  # type: ignore[misc]  # amqtt ships no type hints
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # The handlers of connections closed by a take-over (see _handle_disconnect).
+            self._taken_over_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
+
         async def _handle_subscription(
             self, client_session: Any, handler: Any, subscribe_waiter: Any
         ) -> None:
@@ -136,6 +143,56 @@ def _broker_class() -> type[Any]:
                     sends.append(asyncio.ensure_future(send))
             if sends:
                 await asyncio.wait(sends)
+
+        async def _handle_client_session(
+            self,
+            reader: Any,
+            writer: Any,
+            client_session: Any,
+            handler: Any,
+            server: Any,
+            listener_name: str,
+        ) -> None:
+            # A persistent session still connected is about to be taken over: amqtt closes the
+            # older connection's handler (during which that connection's task ends it) before
+            # it registers the newer one, so the older handler is marked here, first.
+            current = self._sessions.get(client_session.client_id)
+            if (
+                current is not None
+                and current[0] is client_session
+                and client_session.transitions.is_connected()
+            ):
+                self._taken_over_handlers.add(current[1])
+            await super()._handle_client_session(
+                reader, writer, client_session, handler, server, listener_name
+            )
+
+        async def _handle_disconnect(self, client_session: Any, handler: Any, disconnect_waiter: Any) -> None:
+            """The end of one connection; the end of its session only if no newer connection
+            took that session over.
+
+            On a take-over of a persistent session, amqtt 0.12.1 gives the newer connection the
+            same session object and closes the older one; the older connection's task then
+            ends "the client's session": it sends the will (the newer CONNECT's, copied onto
+            the shared session) and marks the session disconnected while the newer connection
+            is live, so every message for the board was queued instead of sent until its next
+            reconnect (an echo lost after a link-down fault, 1 run in 20). mosquitto 2.0
+            (handle_connect.c) clears the will of a persistent session taken over by a
+            persistent CONNECT and leaves the session to the newer connection: so here."""
+            if handler not in self._taken_over_handlers:
+                await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+                return
+            self._taken_over_handlers.discard(handler)
+            _log.info(
+                "connection of %r taken over: its session stays with the newer connection",
+                client_session.client_id,
+            )
+            await self._stop_handler(handler)
+            await self.plugins_manager.fire_event(
+                BrokerEvents.CLIENT_DISCONNECTED,
+                client_id=client_session.client_id,
+                client_session=client_session,
+            )
 
         async def _cleanup_session(self, client_id: str) -> None:
             # By the session monitor (a disconnected session, clean or anonymous) or at shutdown.
