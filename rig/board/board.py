@@ -24,6 +24,14 @@ from rig.serialio.tap import Tap, TapExpired, TapOverflow
 # A board that answers Ctrl-C prints its prompt at once; one left in the raw REPL prints nothing.
 # Silence this long means it has stopped talking (a firmware's cleanup may pause; not this long).
 SETTLE_QUIET = 1.0
+# How long one read by mpremote through the tap may block. mpremote waits for the board's
+# raw-paste flow control with pyserial's blocking read and takes an empty read for a protocol
+# error; at 1 s, a board (or a capture thread) slowed by a loaded host failed a deploy with
+# "unexpected read during raw paste: b''" (1 run in 20 on 2 cores at 4 times CI's load). The
+# whole conversation stays bounded by the repl's work bound, and reaching the raw REPL by its
+# timeout, whatever this is: a read wakes at those deadlines. mpremote's own per-character
+# timeouts (in read_until) may overshoot by this much, on a board that has already gone silent.
+REPL_READ_BLOCK_S = 10.0
 # How much of one console line an error shows.
 SHOWN_CHARS = 160
 # A console flood, sustained over a wait: more than ten times what a 115200-baud UART carries
@@ -148,7 +156,7 @@ class Board:
 
     @contextmanager
     def repl(
-        self, timeout: float | None = None, *, work: float = 60.0, max_block: float = 1.0
+        self, timeout: float | None = None, *, work: float = 60.0, max_block: float = REPL_READ_BLOCK_S
     ) -> Iterator[SerialTransport]:
         """mpremote's transport in raw REPL, over the rig's own port. Interrupts main.py.
 

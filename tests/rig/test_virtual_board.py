@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +125,32 @@ def test_raw_repl_through_the_rig_port(flash: Path, virtual_board: Board) -> Non
         assert repl.eval("1 + 2") == 3
         repl.fs_writefile("/note.txt", b"x" * 5000)
     assert (flash / "note.txt").read_bytes() == b"x" * 5000
+
+
+# Longer than a read through the rig's tap once blocked (1 s), well within a deploy's work bound.
+STALL_S = 2.5
+
+
+def test_a_board_that_stalls_in_the_raw_repl_is_waited_for(flash: Path, virtual_board: Board) -> None:
+    """mpremote's raw paste waits for the board's flow-control bytes with no timeout of its own
+    (pyserial's blocking read); under load a board once took over a second to send one, the
+    tap's read returned nothing, and the deploy failed with "unexpected read during raw paste:
+    b''". A board that stalls (SIGSTOP, then SIGCONT) for less than the work bound is waited for."""
+    (flash / "main.py").write_text(LOOP_MAIN)
+    virtual_board.soft_reset()
+    transport = virtual_board.transport
+    assert isinstance(transport, VirtualBoard)
+    with virtual_board.repl() as repl:
+        pid = transport.firmware_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        thaw = threading.Timer(STALL_S, os.kill, (pid, signal.SIGCONT))
+        thaw.start()
+        try:
+            assert repl.eval("1 + 2") == 3
+        finally:
+            thaw.cancel()
+            os.kill(pid, signal.SIGCONT)
 
 
 def test_stop_leaves_no_process(flash: Path) -> None:
