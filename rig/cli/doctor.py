@@ -12,7 +12,10 @@ The steps, in the order a new board meets them:
    Docker bridge named as such) and how to choose another;
 5. broker port from the board: the board itself opens a TCP connection to where the broker will
    listen (a listener the doctor holds there meanwhile, or the external broker);
-6. firewall: the host's nft or iptables rules that drop that port, or "could not check".
+6. firewall: the host's nft or iptables rules that drop that port, or "could not check";
+7. wire capture: where the suite will watch the board's traffic with the broker (the virtual
+   board's own veth, or boards.yaml's ``capture_interface``, where tcpdump is started once on
+   it and stopped), or that it has no wire witness and judges by the broker's records.
 
 A check that cannot run says so (warn, "not checked" or "could not check") rather than pass.
 The checks return data (``Check``); only ``run`` prints.
@@ -34,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rig import netaddr, settings
+from rig import netaddr, netns, settings
 from rig.board.board import Board
 from rig.board.kinds import kind_of
 from rig.cli import common
@@ -46,8 +49,13 @@ from rig.inventory import BoardSpec
 from rig.lock import BoardBusy
 from rig.runtime import RuntimeMismatch, check_runtime, read_runtime
 from rig.serial_events import parse_event
+from rig.wire import capture as wire_capture
+from rig.wire.link import CaptureInterfaceError, interface_capture
 
-HELP = "check a board's setup step by step: serial port, MicroPython, Wi-Fi, broker address, port, firewall"
+HELP = (
+    "check a board's setup step by step: serial port, MicroPython, Wi-Fi, broker address, port, firewall, "
+    "wire capture"
+)
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 BROKER_URL = settings.option("broker-url")
@@ -73,7 +81,8 @@ def setup(parser: argparse.ArgumentParser) -> None:
         "with the fix: the serial port and its permissions, MicroPython's REPL and runtime, the "
         "Wi-Fi join time from the firmware's events after a soft reset, the address "
         "broker_host: auto picks among this machine's interfaces, whether the board reaches the "
-        "broker's port, and the host firewall. The firmware is restarted once (a soft reset). "
+        "broker's port, the host firewall, and where the suite captures the board's traffic with "
+        "the broker. The firmware is restarted once (a soft reset). "
         "docs/first-real-board.md walks through the same steps. Exit 1 when a step fails."
     )
     common.add_board_argument(parser)
@@ -115,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             checks.append(Check(step, WARN, f"not checked ({why})"))
     checks.append(address_check(spec))
     checks.append(firewall_check(external_port()))
+    checks.append(capture_check(spec))
     for check in checks:
         print(f"[{check.status:<4}] {check.step}: {check.detail}")
         if check.fix and check.status != OK:
@@ -525,6 +535,55 @@ def firewall_check(port: int | None) -> Check:
         "read the rules yourself (`sudo nft list ruleset` or `sudo iptables -S INPUT`); the "
         "'broker port from the board' step is the end-to-end check",
     )
+
+
+# A port for the trial capture's filter: tcpdump only has to start listening on the interface;
+# the suite's own capture filters on the broker's ports of its run.
+_TRIAL_PORTS = {1883: False}
+
+
+def capture_check(spec: BoardSpec | None) -> Check:
+    """Where the suite watches the board's traffic with the broker (rig.wire), tried here: on a
+    ``capture_interface``, tcpdump is started on it and stopped, as the suite will."""
+    step = "wire capture"
+    if spec is None:
+        return Check(step, WARN, "not checked (name an inventory board: `rig doctor BOARD`)")
+    if spec.traits.started_here:
+        why_not = netns.unavailable() or wire_capture.unavailable()
+        if why_not is not None:
+            return Check(
+                step,
+                WARN,
+                f"{spec.name}: no wire witness: {why_not}",
+                "run as root with iproute2 and tcpdump",
+            )
+        return Check(step, OK, f"{spec.name}: on the veth the rig makes for the virtual board, each run")
+    if spec.capture is None:
+        return Check(
+            step,
+            WARN,
+            f"{spec.name} has no capture_interface: the suite has no wire witness for it, judges "
+            "by the broker's records and the console, and its report says so",
+            "if this machine is the board's access point or router, or has a cable to it, name that "
+            "interface as capture_interface (and the board's capture_address) in boards.yaml "
+            "(docs/wire.md)",
+        )
+    missing = wire_capture.unavailable()
+    if missing is not None:
+        return Check(step, FAIL, missing, "install it: the suite needs it for this board's capture_interface")
+    where = f"{spec.capture.origin}: {spec.capture.key}"
+    try:
+        trial = interface_capture(spec.capture.interface, spec.capture.address, _TRIAL_PORTS, where)
+    except CaptureInterfaceError as e:
+        return Check(step, FAIL, str(e), "name the host's interface toward the board, as `ip link` shows it")
+    try:
+        trial.start()
+    except wire_capture.CaptureError as e:
+        trial.stop()
+        return Check(step, FAIL, str(e), "tcpdump needs root or CAP_NET_RAW on that interface")
+    trial.stop()
+    toward = f" toward {spec.capture.address}" if spec.capture.address else ""
+    return Check(step, OK, f"tcpdump listens on {spec.capture.interface}{toward} ({where})")
 
 
 def nft_drops(ruleset: str, port: int | None) -> list[str]:

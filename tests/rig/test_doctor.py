@@ -10,10 +10,11 @@ import subprocess
 
 import pytest
 
-from rig import netaddr
+from rig import netaddr, netns
 from rig.cli import doctor
 from rig.cli.doctor import FAIL, OK, WARN
-from rig.inventory.spec import BoardSpec, NetworkSpec
+from rig.inventory.spec import BoardSpec, CaptureSpec, NetworkSpec
+from rig.wire import capture as wire_capture
 
 ESP = BoardSpec(name="bench-esp", kind="esp32", origin="boards.yaml:3")
 VIRTUAL = BoardSpec(name="virtual", kind="virtual", origin="built in")
@@ -163,3 +164,30 @@ def test_no_events_is_could_not_check_and_no_network_module_is_ok() -> None:
     assert skipped.status == OK
     no_ssid = doctor.wifi_verdict([{"ev": "boot"}, {"ev": "connected"}], 10.0, 5.0)
     assert no_ssid.status == OK and "wifi_ssid" in no_ssid.detail
+
+
+def test_wire_capture_names_where_or_that_there_is_no_witness(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(netns, "unavailable", lambda: None)
+    monkeypatch.setattr(wire_capture, "unavailable", lambda: None)
+    assert doctor.capture_check(VIRTUAL).status == OK
+    unwatched = doctor.capture_check(ESP)
+    assert unwatched.status == WARN and "bench-esp has no capture_interface" in unwatched.detail, unwatched
+    assert "capture_interface" in unwatched.fix and "docs/wire.md" in unwatched.fix, unwatched
+    assert doctor.capture_check(None).status == WARN
+    monkeypatch.setattr(netns, "unavailable", lambda: "network namespaces need root")
+    shared = doctor.capture_check(VIRTUAL)
+    assert shared.status == WARN and "network namespaces need root" in shared.detail, shared
+
+
+def test_wire_capture_without_tcpdump_fails_for_a_board_that_names_an_interface(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(wire_capture, "unavailable", lambda: "no tcpdump on this machine")
+    spec = BoardSpec(
+        name="wifi",
+        kind="esp32",
+        origin="boards.yaml:3",
+        capture=CaptureSpec("wlan0", origin="boards.yaml:4"),
+    )
+    found = doctor.capture_check(spec)
+    assert found.status == FAIL and found.detail == "no tcpdump on this machine", found

@@ -206,3 +206,20 @@ def test_through_the_plugin_boards_yaml_names_the_interface(
     output = result.stdout.str()
     assert f"{inventory}:8: boards[0].capture_interface: 'rig-nope0' is no network interface" in output
     assert "infrastructure failure: the rig, not the firmware, failed here" in output
+
+
+def test_rig_doctor_starts_tcpdump_on_the_capture_interface(link: netns.BoardNetwork) -> None:
+    """``rig doctor``'s wire-capture step tries what the suite will do: tcpdump on the interface."""
+    from rig.cli import doctor
+    from rig.inventory.spec import BoardSpec, CaptureSpec
+
+    def board(interface: str) -> BoardSpec:
+        capture = CaptureSpec(interface, link.board_address, origin="boards.yaml:5")
+        return BoardSpec(name="wifi-board", kind="esp32", origin="boards.yaml:3", capture=capture)
+
+    found = doctor.capture_check(board(link.host_if))
+    assert found.status == doctor.OK, found
+    assert f"tcpdump listens on {link.host_if} toward {link.board_address}" in found.detail, found
+    missing = doctor.capture_check(board("rig-nope0"))
+    assert missing.status == doctor.FAIL, missing
+    assert "boards.yaml:5: capture_interface: 'rig-nope0' is no network interface" in missing.detail, missing
