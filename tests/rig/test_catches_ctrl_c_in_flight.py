@@ -6,9 +6,9 @@ such a close with RST when bytes are unread. The checks used to press Ctrl-C aft
 echoes circulate, which met that moment by chance. Now they make it: a stream of messages goes
 to the board, the first is delivered as the wire records, a burst follows and Ctrl-C is pressed
 then, and the stream goes on until the connection ended (tests/hil/in_flight.py). The reference
-loop reads on its own schedule (a turn every period), so messages are still unread. tests/rig/test_catches_wire.py has the same mutant for the
-wire's own test on amqtt; this one runs the broker's test (test_disconnect.py, which now hears
-the wire too) on mosquitto.
+loop reads on its own schedule (a turn every period), so messages are still unread.
+tests/rig/test_catches_wire.py has the same mutant for the wire's own test on amqtt; this one
+runs the broker's test (test_disconnect.py, which now hears the wire too) on mosquitto.
 
 In responsive mode too: that loop reads each message the moment it arrives, so one message
 delivered before the Ctrl-C was read by then, and the mutant escaped 5 runs in 5. A stream of
