@@ -153,6 +153,39 @@ def test_a_board_that_stalls_in_the_raw_repl_is_waited_for(flash: Path, virtual_
             os.kill(pid, signal.SIGCONT)
 
 
+# main.py dies with a long message: its traceback takes a while to print, so a Ctrl-C sent when
+# the traceback starts lands while the bootstrap is still printing it.
+DIES_LOUDLY_MAIN = """\
+print("about to fail")
+raise ValueError("x" * 400000)
+"""
+
+
+def test_a_ctrl_c_while_main_py_traceback_prints_goes_to_the_repl(
+    flash: Path, virtual_board: Board, console: SerialLog
+) -> None:
+    """The rig's soft reset may press Ctrl-C right after the firmware's own Ctrl-C, while the
+    traceback of main.py prints. A real board's REPL takes it. The virtual board's bootstrap let
+    it escape with a traceback of its own (and once in CI the process ended, taken for a crash)."""
+    (flash / "main.py").write_text(DIES_LOUDLY_MAIN)
+    transport = virtual_board.transport
+    assert isinstance(transport, VirtualBoard)
+    start = virtual_board.capture.next_index
+    virtual_board.soft_reset()
+    console.expect("about to fail", 10)
+    boots = transport.boots
+    console.expect("Traceback", 10)
+    virtual_board.write(b"\x03")
+    console.expect(">>> ", 10)
+    escaped = [
+        line.text
+        for line in virtual_board.capture.lines()[start:]
+        if "bootstrap.py" in line.text and "<module>" in line.text
+    ]
+    assert not escaped, f"the Ctrl-C escaped the virtual board's bootstrap: {escaped}"
+    assert transport.boots == boots, "the virtual board restarted its process"
+
+
 def test_stop_leaves_no_process(flash: Path) -> None:
     vb = VirtualBoard("stop", flash)
     vb.start()
